@@ -1,0 +1,1 @@
+// Placeholder so the module configures before its sources land; delete when adding sources.

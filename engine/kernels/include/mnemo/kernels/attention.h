@@ -1,0 +1,41 @@
+// Scaled dot-product attention over a KV cache, computed tile by tile with an online softmax
+// (no T×T matrix is materialised). Also returns each query row's log-sum-exp, which is what the
+// probes record: with q, k and lse, any score p[i][j] = exp(q_i·k_j·scale − lse_i) is exact.
+#pragma once
+
+#include <cstdint>
+
+#include "mnemo/core/thread_pool.h"
+
+namespace mnemo::kernels {
+
+enum class MaskKind : int32_t {
+  None = 0,     // bidirectional (encoders): every query sees every key
+  Causal = 1,   // key j visible to query i when pos(j) <= pos(i)
+  Window = 2,   // causal, and pos(i) - pos(j) < window
+};
+
+struct AttentionArgs {
+  // Queries [T_q][n_heads][head_dim], contiguous; query i sits at absolute position q_pos0 + i.
+  const float* q = nullptr;
+  // Keys and values, one block per KV head: head h holds positions 0..T_k-1 at
+  // k + h*kv_head_stride + pos*head_dim (the KV cache's layout).
+  const float* k = nullptr;
+  const float* v = nullptr;
+  int64_t kv_head_stride = 0;
+  int64_t T_q = 0, T_k = 0;
+  int64_t n_heads = 0, n_kv_heads = 0, head_dim = 0;  // n_heads % n_kv_heads == 0 (GQA/MQA)
+  int64_t q_pos0 = 0;
+  MaskKind mask = MaskKind::Causal;
+  int64_t window = 0;
+  float scale = 0.f;        // usually 1/sqrt(head_dim)
+  float* out = nullptr;     // [T_q][n_heads][head_dim]
+  float* lse = nullptr;     // optional [n_heads][T_q]: natural-log sum of exp(scaled scores)
+};
+
+void attention(ThreadPool& pool, const AttentionArgs& args);
+
+// Reference implementation (naive, double accumulation) used by tests and the probe helpers.
+void attention_reference(const AttentionArgs& args);
+
+}  // namespace mnemo::kernels

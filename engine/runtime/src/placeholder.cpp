@@ -1,0 +1,1 @@
+#include "mnemo/core/tensor.h"
