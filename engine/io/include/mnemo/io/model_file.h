@@ -18,6 +18,15 @@ struct TensorEntry {
   std::string file;      // the file holding the data (a shard, for sharded checkpoints)
 };
 
+// A tensor the file holds in a type the engine has no DType for (safetensors BOOL, U8, U16,
+// F8_E4M3, ...). It was bounds-checked like the others but is not in tensors(); loading fails
+// only if a model actually asks for it.
+struct SkippedTensor {
+  std::string name;
+  std::string dtype;   // as the file spells it
+  std::string file;
+};
+
 class ModelFile {
  public:
   virtual ~ModelFile() = default;
@@ -33,6 +42,8 @@ class ModelFile {
   virtual std::string architecture() const = 0;
 
   virtual const std::vector<TensorEntry>& tensors() const = 0;
+  // Tensors of types the engine cannot represent; empty for GGUF, whose types all map to DType.
+  virtual const std::vector<SkippedTensor>& skipped_tensors() const;
   // Null when there is no tensor of that name.
   const TensorEntry* find(const std::string& name) const;
 };
