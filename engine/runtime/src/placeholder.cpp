@@ -1,1 +1,0 @@
-#include "mnemo/core/tensor.h"
