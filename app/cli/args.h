@@ -1,0 +1,51 @@
+// A small command-line parser: options are declared with their help text, so every command
+// gets a consistent --help and precise errors ("--threads expects an integer, got 'x'").
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace mnemo::cli {
+
+class Args {
+ public:
+  Args(std::string command, std::string summary) : command_(std::move(command)), summary_(std::move(summary)) {}
+
+  // Declares an option taking a value. `names` is e.g. "-n,--n-predict".
+  Args& option(const std::string& names, const std::string& value_name, const std::string& help);
+  Args& flag(const std::string& names, const std::string& help);
+  Args& positional(const std::string& name, const std::string& help);
+
+  // Parses argv (without the program and command names). Returns false and fills error() on a
+  // bad command line; help_requested() when --help or -h was given.
+  bool parse(const std::vector<std::string>& argv);
+  bool help_requested() const { return help_; }
+  const std::string& error() const { return error_; }
+  std::string usage() const;
+
+  bool has(const std::string& name) const;  // name without dashes: "threads"
+  std::string str(const std::string& name, const std::string& fallback = "") const;
+  // Typed getters throw UsageError naming the option when the value does not parse.
+  int64_t integer(const std::string& name, int64_t fallback) const;
+  double number(const std::string& name, double fallback) const;
+  std::string required(const std::string& name) const;
+
+ private:
+  struct Spec {
+    std::vector<std::string> names;
+    std::string key, value_name, help;
+    bool takes_value = false, is_positional = false;
+  };
+  const Spec* find(const std::string& token) const;
+
+  std::string command_, summary_;
+  std::vector<Spec> specs_;
+  std::map<std::string, std::string> values_;
+  bool help_ = false;
+  std::string error_;
+};
+
+}  // namespace mnemo::cli

@@ -1,0 +1,33 @@
+// Pieces several commands share: parsing a command line with --help handling, opening a model
+// with the standard options.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "args.h"
+#include "mnemo/runtime/model.h"
+
+namespace mnemo::cli {
+
+// Parses; returns -1 to go on, or the exit status to return (after --help or a usage error).
+int parse_or_exit(Args& args, const std::vector<std::string>& argv);
+
+// Adds --model and --threads.
+void add_model_options(Args& args);
+std::unique_ptr<rt::Model> open_model(const Args& args);
+
+// Prints text as tokens arrive, holding back bytes of a UTF-8 character split across tokens.
+class StreamPrinter {
+ public:
+  explicit StreamPrinter(const tok::Tokenizer& tokenizer) : tokenizer_(tokenizer) {}
+  void push(int32_t id);
+  void finish();
+
+ private:
+  const tok::Tokenizer& tokenizer_;
+  std::vector<int32_t> ids_;
+  size_t printed_ = 0;
+};
+
+}  // namespace mnemo::cli

@@ -1,0 +1,86 @@
+// mnemo bench: prefill and decode throughput with the engine's best settings.
+#include <algorithm>
+#include <cstdio>
+#include <random>
+
+#include <nlohmann/json.hpp>
+
+#include "cli_common.h"
+#include "commands.h"
+#include "mnemo/core/error.h"
+#include "mnemo/kernels/matmul.h"
+#include "mnemo/runtime/probes.h"
+#include "mnemo/runtime/sampler.h"
+
+namespace mnemo::cli {
+namespace {
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v.empty() ? 0 : v[v.size() / 2];
+}
+
+}  // namespace
+
+int cmd_bench(const Argv& argv) {
+  Args args("bench", "Times prefill (one forward over T prompt tokens) and decode (one token per step, greedy,\n"
+                     "after the prefill) and prints tokens per second; the median of --repeat runs.");
+  add_model_options(args);
+  args.option("--prefill", "T", "prompt length in tokens (default 512)")
+      .option("--decode", "N", "decode steps (default 64)")
+      .option("--repeat", "R", "runs to take the median of (default 3)")
+      .flag("--json", "print a JSON object");
+  if (int rc = parse_or_exit(args, argv); rc >= 0) return rc;
+  const int64_t T = args.integer("prefill", 512), N = args.integer("decode", 64), R = args.integer("repeat", 3);
+  if (T < 1 || N < 0 || R < 1) throw UsageError("--prefill must be >= 1, --decode >= 0, --repeat >= 1");
+
+  auto model = open_model(args);
+  const auto& info = model->info();
+  if (T + N > model->max_context())
+    throw UsageError("--prefill + --decode = " + std::to_string(T + N) + " exceeds the context of " + std::to_string(model->max_context()));
+  std::mt19937 rng(1234);
+  std::uniform_int_distribution<int32_t> pick(0, info.vocab_size - 1);
+  std::vector<int32_t> prompt(static_cast<size_t>(T));
+  for (auto& id : prompt) id = pick(rng);
+
+  // A warm-up pass pages the weights in and sizes the arena and KV cache.
+  model->reset();
+  model->forward(prompt);
+
+  std::vector<double> prefill, decode;
+  for (int64_t r = 0; r < R; ++r) {
+    model->reset();
+    int64_t start = rt::monotonic_ns();
+    auto logits = model->forward(prompt);
+    prefill.push_back(static_cast<double>(T) * 1e9 / static_cast<double>(rt::monotonic_ns() - start));
+    if (!model->is_decoder() || N == 0) continue;
+    int32_t next = rt::argmax(logits);
+    start = rt::monotonic_ns();
+    for (int64_t i = 0; i < N; ++i) next = rt::argmax(model->forward(std::span<const int32_t>(&next, 1)));
+    decode.push_back(static_cast<double>(N) * 1e9 / static_cast<double>(rt::monotonic_ns() - start));
+  }
+
+  nlohmann::json j;
+  j["model"] = model->file().path();
+  j["architecture"] = info.architecture;
+  j["threads"] = model->pool().size();
+  j["cpu"] = kernels::cpu_level();
+  j["prefill_tokens"] = T;
+  j["decode_tokens"] = N;
+  j["repeat"] = R;
+  j["prefill_tokens_per_s"] = median(prefill);
+  j["decode_tokens_per_s"] = decode.empty() ? nlohmann::json(nullptr) : nlohmann::json(median(decode));
+  if (args.has("json")) {
+    std::printf("%s\n", j.dump(2).c_str());
+  } else {
+    std::printf("%s (%s), %d threads, %s kernels\n", model->file().path().c_str(), info.architecture,
+                model->pool().size(), kernels::cpu_level());
+    std::printf("prefill: %8.1f tokens/s  (T = %lld, median of %lld)\n", median(prefill), static_cast<long long>(T),
+                static_cast<long long>(R));
+    if (!decode.empty())
+      std::printf("decode:  %8.1f tokens/s  (%lld steps after the prefill)\n", median(decode), static_cast<long long>(N));
+  }
+  return 0;
+}
+
+}  // namespace mnemo::cli

@@ -1,0 +1,61 @@
+// mnemo run: prompt in, continuation out.
+#include <cstdio>
+
+#include "cli_common.h"
+#include "commands.h"
+#include "mnemo/core/error.h"
+#include "mnemo/core/mapped_file.h"
+#include "mnemo/runtime/generate.h"
+
+namespace mnemo::cli {
+
+int cmd_run(const Argv& argv) {
+  Args args("run", "Generates a continuation of a prompt and prints it to stdout.");
+  add_model_options(args);
+  args.option("-p,--prompt", "TEXT", "the prompt")
+      .option("-f,--prompt-file", "FILE", "read the prompt from a file")
+      .option("-n,--n-predict", "N", "tokens to generate (default 64)")
+      .option("--temperature", "T", "sampling temperature; 0 is greedy (default 0.8)")
+      .option("--top-k", "K", "sample from the K most likely tokens; 0 = all (default 40)")
+      .option("--top-p", "P", "sample from the smallest set of mass P (default 0.95)")
+      .option("-s,--seed", "S", "random seed for sampling (default 0)")
+      .flag("--ignore-eos", "keep generating after the end-of-sequence token")
+      .flag("-v,--verbose", "print token counts and speed to stderr");
+  if (int rc = parse_or_exit(args, argv); rc >= 0) return rc;
+
+  std::string prompt;
+  if (args.has("prompt") == args.has("prompt-file")) throw UsageError("give exactly one of --prompt and --prompt-file");
+  prompt = args.has("prompt") ? args.str("prompt") : read_text_file(args.str("prompt-file"), 64u << 20);
+  const int64_t n = args.integer("n-predict", 64);
+  if (n < 0) throw UsageError("--n-predict must be >= 0");
+  rt::SamplingParams sp;
+  sp.temperature = static_cast<float>(args.number("temperature", 0.8));
+  sp.top_k = static_cast<int32_t>(args.integer("top-k", 40));
+  sp.top_p = static_cast<float>(args.number("top-p", 0.95));
+  sp.seed = static_cast<uint64_t>(args.integer("seed", 0));
+  if (sp.temperature < 0 || sp.top_k < 0 || sp.top_p <= 0 || sp.top_p > 1)
+    throw UsageError("--temperature must be >= 0, --top-k >= 0 and --top-p in (0, 1]");
+
+  auto model = open_model(args);
+  if (!model->is_decoder())
+    throw UsageError(model->file().path() + " is an encoder (" + model->info().architecture + "): it does not generate text");
+  const std::vector<int32_t> ids = model->tokenizer().encode(prompt, true);
+  if (static_cast<int64_t>(ids.size()) + n > model->max_context())
+    throw UsageError("the prompt (" + std::to_string(ids.size()) + " tokens) and " + std::to_string(n) +
+                     " new tokens exceed the context of " + std::to_string(model->max_context()));
+  rt::Sampler sampler(sp);
+  StreamPrinter printer(model->tokenizer());
+  rt::GenerationTimings t;
+  if (n > 0)
+    rt::generate(*model, ids, n, sampler, [&](int32_t id) { printer.push(id); return true; }, &t, args.has("ignore-eos"));
+  printer.finish();
+  if (args.has("verbose")) {
+    auto rate = [](int64_t tokens, int64_t ns) { return ns > 0 ? tokens * 1e9 / static_cast<double>(ns) : 0.0; };
+    std::fprintf(stderr, "prompt: %lld tokens, %.1f tokens/s; generated: %lld tokens, %.1f tokens/s; %d threads\n",
+                 static_cast<long long>(t.prefill_tokens), rate(t.prefill_tokens, t.prefill_ns),
+                 static_cast<long long>(t.decode_tokens), rate(t.decode_tokens, t.decode_ns), model->pool().size());
+  }
+  return 0;
+}
+
+}  // namespace mnemo::cli

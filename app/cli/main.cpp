@@ -1,0 +1,58 @@
+// mnemo: the command-line face of Mnemoscope's engine.
+#include <cstdio>
+#include <cstring>
+#include <exception>
+#include <string>
+
+#include "commands.h"
+#include "mnemo/core/error.h"
+
+namespace {
+
+constexpr const char* kUsage =
+    "usage: mnemo <command> [options]\n"
+    "\n"
+    "Mnemoscope: a microscope for the internals of sequence models.\n"
+    "\n"
+    "commands:\n"
+    "  run          generate a continuation of a prompt\n"
+    "  bench        time prefill and decode\n"
+    "  plugins      list architecture plugins and whether they load\n"
+    "  model-info   describe a model file: architecture, dimensions, tensor types, tokenizer\n"
+    "\n"
+    "Run 'mnemo <command> --help' for a command's options. --model takes a GGUF file or a\n"
+    "Hugging Face folder (config.json, *.safetensors, tokenizer files).\n";
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  using namespace mnemo::cli;
+  if (argc < 2) {
+    std::fputs(kUsage, stderr);
+    return 2;
+  }
+  const std::string command = argv[1];
+  if (command == "-h" || command == "--help" || command == "help") {
+    std::fputs(kUsage, stdout);
+    return 0;
+  }
+  if (command == "--version" || command == "version") {
+    std::printf("mnemo 0.1.0 (plugin ABI %d.%d)\n", 1, 0);
+    return 0;
+  }
+  Argv rest(argv + 2, argv + argc);
+  try {
+    if (command == "run") return cmd_run(rest);
+    if (command == "bench") return cmd_bench(rest);
+    if (command == "plugins") return cmd_plugins(rest);
+    if (command == "model-info") return cmd_model_info(rest);
+    std::fprintf(stderr, "mnemo: unknown command '%s'\n\n%s", command.c_str(), kUsage);
+    return 2;
+  } catch (const mnemo::UsageError& e) {
+    std::fprintf(stderr, "mnemo %s: %s\n", command.c_str(), e.what());
+    return 2;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "mnemo %s: error: %s\n", command.c_str(), e.what());
+    return 1;
+  }
+}
