@@ -1,0 +1,106 @@
+// The plugin host reads metadata without running plugin code, refuses other ABI majors naming
+// both versions, and reports plugins it cannot load without failing the others.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "mnemo/core/error.h"
+#include "test_util.h"
+
+namespace fs = std::filesystem;
+
+namespace mnemo::test {
+namespace {
+
+const std::string kFakeDir = MNEMO_FAKE_PLUGIN_DIR;
+
+void write(const fs::path& p, const std::string& text) { std::ofstream(p) << text; }
+
+std::string meta(const std::string& id, int major, const std::string& library) {
+  return R"({"id": ")" + id + R"(", "version": "0.1.0", "abi": {"major": )" + std::to_string(major) +
+         R"(, "minor": 0}, "library": ")" + library + R"(", "architectures": ["fake-arch"]})";
+}
+
+class PluginHost : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() / ("mnemo-plugins-" + std::to_string(::getpid()));
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+    fs::copy_file(kFakeDir + "/abi2.so", dir_ / "abi2.so");
+    fs::copy_file(kFakeDir + "/noentry.so", dir_ / "noentry.so");
+    write(dir_ / "a_future.json", meta("future", 2, "abi2.so"));
+    write(dir_ / "b_lying.json", meta("abi2", 1, "abi2.so"));  // metadata says 1.0, library says 2.0
+    write(dir_ / "c_noentry.json", meta("noentry", 1, "noentry.so"));
+    write(dir_ / "d_broken.json", "{\"id\": \"broken\", ");
+    write(dir_ / "e_missing.json", meta("missing", 1, "missing.so"));
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  const rt::PluginInfo& find(const rt::PluginRegistry& r, const std::string& id) {
+    for (const auto& p : r.plugins())
+      if (p.id == id) return p;
+    throw std::runtime_error("no plugin " + id);
+  }
+  fs::path dir_;
+};
+
+TEST_F(PluginHost, TransformerPluginIsFoundAndLoads) {
+  const auto& reg = build_plugins();
+  const rt::PluginInfo* p = reg.find_for("llama");
+  ASSERT_NE(p, nullptr);
+  EXPECT_EQ(p->id, "transformer");
+  EXPECT_EQ(reg.find_for("gpt2"), p);
+  EXPECT_EQ(reg.find_for("bert"), p);
+  auto loaded = rt::PluginRegistry::load(*p);
+  EXPECT_EQ(loaded->api().abi_major, static_cast<uint32_t>(MNEMO_PLUGIN_ABI_MAJOR));
+  EXPECT_STREQ(loaded->api().id, "transformer");
+}
+
+TEST_F(PluginHost, RefusesAnotherAbiMajorFromMetadataWithoutLoading) {
+  auto reg = rt::PluginRegistry::scan({dir_.string()});
+  const auto& p = find(reg, "future");
+  EXPECT_FALSE(p.usable);
+  EXPECT_NE(p.problem.find("2.0"), std::string::npos) << p.problem;
+  EXPECT_NE(p.problem.find("1.0"), std::string::npos) << p.problem;
+}
+
+TEST_F(PluginHost, RefusesALibraryWhoseTableReportsAnotherMajor) {
+  auto reg = rt::PluginRegistry::scan({dir_.string()});
+  const auto& p = find(reg, "abi2");
+  ASSERT_TRUE(p.usable);  // the metadata claims 1.0
+  try {
+    rt::PluginRegistry::load(p);
+    FAIL() << "loaded a plugin built for ABI 2";
+  } catch (const Error& e) {
+    const std::string msg = e.what();
+    EXPECT_NE(msg.find("2.0"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("1.0"), std::string::npos) << msg;
+  }
+}
+
+TEST_F(PluginHost, ReportsBrokenPluginsAndKeepsTheOthers) {
+  auto reg = rt::PluginRegistry::scan({dir_.string(), plugin_dir()});
+  reg.probe_all();
+  EXPECT_NE(find(reg, "noentry").problem.find("mnemo_plugin_entry"), std::string::npos);
+  EXPECT_NE(find(reg, "missing").problem.find("library not found"), std::string::npos);
+  bool saw_broken = false;
+  for (const auto& p : reg.plugins()) saw_broken |= p.problem.find("invalid plugin metadata") != std::string::npos;
+  EXPECT_TRUE(saw_broken);
+  EXPECT_TRUE(find(reg, "transformer").usable);
+  EXPECT_NE(reg.find_for("llama"), nullptr);
+}
+
+TEST_F(PluginHost, ModelWithoutAPluginForItsArchitectureIsAClearError) {
+  auto empty = rt::PluginRegistry::scan({dir_.string()});
+  try {
+    rt::Model::open(std::string(MNEMO_TINY_DIR) + "/llama-gguf/model.gguf", {}, empty);
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("no plugin serves architecture 'llama'"), std::string::npos) << e.what();
+  }
+}
+
+}  // namespace
+}  // namespace mnemo::test
