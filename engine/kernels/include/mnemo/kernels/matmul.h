@@ -27,5 +27,7 @@ void sgemm(bool b_transposed, int64_t M, int64_t N, int64_t K, float alpha, cons
 // The instruction set the kernels dispatch to on this machine ("avx512", "avx2", "scalar").
 // MNEMO_CPU=avx2 or MNEMO_CPU=scalar in the environment forces a lower level (for valgrind).
 const char* cpu_level();
+// Re-reads MNEMO_CPU (the level is cached on first use); tests switch levels with setenv + this.
+void reload_cpu_level();
 
 }  // namespace mnemo::kernels

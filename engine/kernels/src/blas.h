@@ -1,0 +1,15 @@
+// The one place the module talks to OpenBLAS. OpenBLAS is held to one thread of its own: our
+// ThreadPool splits the work, so only one set of threads ever competes for the two cores.
+#pragma once
+
+#include <cstdint>
+
+namespace mnemo::kernels {
+
+void ensure_blas_single_threaded();  // idempotent, cheap after the first call
+
+// Row-major C[M×N] = alpha·A[M×K]·op(B) + beta·C on the calling thread only.
+void blas_sgemm(bool b_transposed, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
+                int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc);
+
+}  // namespace mnemo::kernels

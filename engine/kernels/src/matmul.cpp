@@ -1,0 +1,163 @@
+// matmul(): picks the path by M and the weights' type.
+//   M == 1, type with a matvec kernel  → matvec kernels at the active CPU level (decode)
+//   M <= kSmallM, or no matvec kernel  → rows path: each weight row decoded once, dotted with
+//                                        every row of x (weights stream once from memory)
+//   otherwise                          → OpenBLAS sgemm per thread on its slice of N, on
+//                                        dequantized panels for non-f32 weights (prefill)
+#include "mnemo/kernels/matmul.h"
+
+#include <algorithm>
+#include <string>
+#include <vector>
+
+#include "blas.h"
+#include "cpu_level.h"
+#include "matvec.h"
+#include "mnemo/core/error.h"
+#include "mnemo/kernels/quant.h"
+#include "quant_blocks.h"
+
+namespace mnemo::kernels {
+namespace {
+
+// Up to this many rows of x the rows path beats sgemm: sgemm would repack x and, for quantized
+// weights, dequantize whole panels for too few rows to amortise them.
+constexpr int64_t kSmallM = 4;
+
+// Columns a thread owns in the gemm path are a multiple of this (whole sgemm micro-tiles).
+constexpr int64_t kColumnAlign = 16;
+
+// Per-thread buffers, grown on demand and reused: no allocation per call after warm-up.
+std::vector<float>& thread_scratch() {
+  thread_local std::vector<float> scratch;
+  return scratch;
+}
+float* scratch_floats(size_t n) {
+  auto& s = thread_scratch();
+  if (s.size() < n) s.resize(n);
+  return s.data();
+}
+
+MatvecRowsFn matvec_kernel(DType t) {
+  switch (active_cpu_level()) {
+    case CpuLevel::Avx512: return matvec_kernel_avx512(t);
+    case CpuLevel::Avx2: return matvec_kernel_avx2(t);
+    default: return matvec_kernel_scalar(t);
+  }
+}
+
+float dot_f32(const float* a, const float* b, int64_t n) {
+  if (active_cpu_level() == CpuLevel::Scalar) {
+    float s = 0.f;
+    for (int64_t k = 0; k < n; ++k) s += a[k] * b[k];
+    return s;
+  }
+  return dot_f32_avx2(a, b, n);
+}
+
+void matvec(ThreadPool& pool, MatvecRowsFn kernel, const float* x, int64_t K, const TensorView& W,
+            size_t row_bytes, const float* bias, float* y) {
+  MatvecArgs a;
+  a.w = static_cast<const uint8_t*>(W.data);
+  a.row_bytes = row_bytes;
+  a.x = x;
+  a.bias = bias;
+  a.K = K;
+  a.y = y;
+  if (W.dtype == DType::Q4_0 || W.dtype == DType::Q4_1) {
+    thread_local std::vector<float> xsum;  // the calling thread's; workers only read it
+    xsum.resize(static_cast<size_t>(K / kQK));
+    for (int64_t b = 0; b < K / kQK; ++b) {
+      float s = 0.f;
+      for (int j = 0; j < kQK; ++j) s += x[b * kQK + j];
+      xsum[static_cast<size_t>(b)] = s;
+    }
+    a.xsum = xsum.data();
+  }
+  pool.parallel_for(W.rows(), 64, [&](int64_t n0, int64_t n1) { kernel(a, n0, n1); });
+}
+
+void rows_path(ThreadPool& pool, const float* x, int64_t M, int64_t K, const TensorView& W,
+               size_t row_bytes, const float* bias, float* y) {
+  const int64_t N = W.rows();
+  const auto* w = static_cast<const uint8_t*>(W.data);
+  pool.parallel_for(N, 16, [&](int64_t n0, int64_t n1) {
+    float* decoded = W.dtype == DType::F32 ? nullptr : scratch_floats(static_cast<size_t>(K));
+    for (int64_t n = n0; n < n1; ++n) {
+      const uint8_t* row = w + static_cast<size_t>(n) * row_bytes;
+      const float* wf = reinterpret_cast<const float*>(row);
+      if (decoded) {
+        dequantize_row(W.dtype, row, decoded, K);
+        wf = decoded;
+      }
+      const float b = bias ? bias[n] : 0.f;
+      for (int64_t m = 0; m < M; ++m) y[m * N + n] = dot_f32(wf, x + m * K, K) + b;
+    }
+  });
+}
+
+// Rows of W dequantized per sgemm call: a panel of about 512 KiB stays in Zen 4's 1 MiB L2.
+int64_t panel_rows(int64_t K) {
+  const int64_t rows = (int64_t{128} * 1024) / std::max<int64_t>(K, 1);
+  return std::clamp<int64_t>(rows / kColumnAlign * kColumnAlign, kColumnAlign, 1024);
+}
+
+void gemm_path(ThreadPool& pool, const float* x, int64_t M, int64_t K, const TensorView& W,
+               size_t row_bytes, const float* bias, float* y) {
+  ensure_blas_single_threaded();
+  const int64_t N = W.rows();
+  const auto* w = static_cast<const uint8_t*>(W.data);
+  const int64_t tiles = (N + kColumnAlign - 1) / kColumnAlign;
+  pool.run([&](int t, int nt) {
+    const int64_t n0 = std::min(N, tiles * t / nt * kColumnAlign);
+    const int64_t n1 = std::min(N, tiles * (t + 1) / nt * kColumnAlign);
+    if (n0 >= n1) return;
+    if (W.dtype == DType::F32) {
+      blas_sgemm(true, M, n1 - n0, K, 1.f, x, K, W.f32() + n0 * K, K, 0.f, y + n0, N);
+    } else {
+      const int64_t panel = panel_rows(K);
+      float* buf = scratch_floats(static_cast<size_t>(panel * K));
+      for (int64_t p0 = n0; p0 < n1; p0 += panel) {
+        const int64_t pn = std::min(panel, n1 - p0);
+        for (int64_t r = 0; r < pn; ++r)
+          dequantize_row(W.dtype, w + static_cast<size_t>(p0 + r) * row_bytes, buf + r * K, K);
+        blas_sgemm(true, M, pn, K, 1.f, x, K, buf, K, 0.f, y + p0, N);
+      }
+    }
+    if (bias)
+      for (int64_t m = 0; m < M; ++m)
+        for (int64_t n = n0; n < n1; ++n) y[m * N + n] += bias[n];
+  });
+}
+
+}  // namespace
+
+bool matmul_supports(DType t) { return can_dequantize(t); }
+
+void matmul(ThreadPool& pool, const float* x, int64_t M, int64_t K, const TensorView& W,
+            const float* bias, float* y) {
+  if (!matmul_supports(W.dtype))
+    throw Error("matmul: weights of type " + std::string(dtype_name(W.dtype)) + " are not supported");
+  if (W.ndim < 1 || W.cols() != K)
+    throw Error("matmul: weights " + shape_string(W) + " do not have K = " + std::to_string(K) + " columns");
+  const auto rb = row_bytes(W.dtype, K);
+  if (!rb) throw Error("matmul: K = " + std::to_string(K) + " is not a whole number of blocks");
+  if (W.data == nullptr || W.nbytes < *rb * static_cast<uint64_t>(W.rows()))
+    throw Error("matmul: weights " + shape_string(W) + " hold fewer bytes than their shape needs");
+  if (M <= 0 || W.rows() == 0) return;
+
+  const size_t row_bytes_w = static_cast<size_t>(*rb);
+  if (M == 1) {
+    if (MatvecRowsFn kernel = matvec_kernel(W.dtype)) {
+      matvec(pool, kernel, x, K, W, row_bytes_w, bias, y);
+      return;
+    }
+  }
+  if (M <= kSmallM) {
+    rows_path(pool, x, M, K, W, row_bytes_w, bias, y);
+    return;
+  }
+  gemm_path(pool, x, M, K, W, row_bytes_w, bias, y);
+}
+
+}  // namespace mnemo::kernels

@@ -1,0 +1,57 @@
+// Shared helpers of the kernel tests: seeded inputs, a scoped CPU-level override, error measures.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdlib>
+#include <fstream>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "mnemo/kernels/matmul.h"
+
+namespace mnemo::kernels::testing {
+
+inline std::vector<float> random_floats(size_t n, uint32_t seed, float scale = 1.f) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> dist(0.f, scale);
+  std::vector<float> v(n);
+  for (auto& x : v) x = dist(rng);
+  return v;
+}
+
+// Forces a CPU level through MNEMO_CPU for the lifetime of the object ("" = hardware level).
+class ScopedCpuLevel {
+ public:
+  explicit ScopedCpuLevel(const std::string& level) {
+    if (level.empty()) unsetenv("MNEMO_CPU");
+    else setenv("MNEMO_CPU", level.c_str(), 1);
+    reload_cpu_level();
+  }
+  ~ScopedCpuLevel() {
+    unsetenv("MNEMO_CPU");
+    reload_cpu_level();
+  }
+};
+
+// The levels this machine can run, highest first ("" is the detected level).
+inline std::vector<std::string> cpu_levels() { return {"", "avx2", "scalar"}; }
+
+// max |a - b| / (max |b| + tiny): one number per output, robust to values near zero.
+inline double max_rel_error(const float* a, const double* b, size_t n) {
+  double worst = 0, scale = 1e-30;
+  for (size_t i = 0; i < n; ++i) scale = std::max(scale, std::fabs(b[i]));
+  for (size_t i = 0; i < n; ++i) worst = std::max(worst, std::fabs(a[i] - b[i]) / scale);
+  return worst;
+}
+
+inline std::vector<char> read_golden(const std::string& name) {
+  const std::string path = std::string(MNEMO_SOURCE_DIR) + "/tests/golden/quant/" + name;
+  std::ifstream f(path, std::ios::binary);
+  EXPECT_TRUE(f.good()) << "missing golden file " << path;
+  return std::vector<char>((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+}
+
+}  // namespace mnemo::kernels::testing
