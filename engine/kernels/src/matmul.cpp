@@ -13,6 +13,7 @@
 #include "blas.h"
 #include "cpu_level.h"
 #include "matvec.h"
+#include "parallel.h"
 #include "mnemo/core/error.h"
 #include "mnemo/kernels/quant.h"
 #include "quant_blocks.h"
@@ -36,6 +37,12 @@ float* scratch_floats(size_t n) {
   auto& s = thread_scratch();
   if (s.size() < n) s.resize(n);
   return s.data();
+}
+
+// About eight chunks per thread: enough to rebalance when a thread is delayed, few enough that
+// the atomic counter costs nothing next to a chunk (at least 16 rows).
+int64_t rows_per_chunk(int64_t rows, int threads) {
+  return std::max<int64_t>(16, (rows + 8 * threads - 1) / (8 * threads));
 }
 
 MatvecRowsFn matvec_kernel(DType t) {
@@ -74,14 +81,15 @@ void matvec(ThreadPool& pool, MatvecRowsFn kernel, const float* x, int64_t K, co
     }
     a.xsum = xsum.data();
   }
-  pool.parallel_for(W.rows(), 64, [&](int64_t n0, int64_t n1) { kernel(a, n0, n1); });
+  parallel_chunks(pool, W.rows(), rows_per_chunk(W.rows(), pool.size()),
+                  [&](int64_t n0, int64_t n1) { kernel(a, n0, n1); });
 }
 
 void rows_path(ThreadPool& pool, const float* x, int64_t M, int64_t K, const TensorView& W,
                size_t row_bytes, const float* bias, float* y) {
   const int64_t N = W.rows();
   const auto* w = static_cast<const uint8_t*>(W.data);
-  pool.parallel_for(N, 16, [&](int64_t n0, int64_t n1) {
+  parallel_chunks(pool, N, rows_per_chunk(N, pool.size()), [&](int64_t n0, int64_t n1) {
     float* decoded = W.dtype == DType::F32 ? nullptr : scratch_floats(static_cast<size_t>(K));
     for (int64_t n = n0; n < n1; ++n) {
       const uint8_t* row = w + static_cast<size_t>(n) * row_bytes;
