@@ -192,6 +192,14 @@ TEST(BadInput, SafetensorsTable) {
   for (const auto& c : cases) expect_refused(kStPath, c, parse_st_bytes);
 }
 
+TEST(BadInput, SafetensorsEveryTruncationIsRefused) {
+  const Bytes full = st(valid_safetensors_header());
+  for (size_t n = 0; n < full.size(); ++n) {
+    const Bytes prefix(full.begin(), full.begin() + static_cast<long>(n));
+    EXPECT_THROW(parse_safetensors_image(prefix.data(), prefix.size(), kStPath), FormatError) << "prefix " << n;
+  }
+}
+
 TEST(BadInput, SafetensorsUnsupportedDtypesAreSetAsideNotFatal) {
   const Bytes b = st(R"({"m":{"dtype":"BOOL","shape":[2],"data_offsets":[0,2]},"w":{"dtype":"F16","shape":[3],"data_offsets":[2,8]}})");
   const SafetensorsImage img = parse_safetensors_image(b.data(), b.size(), kStPath);

@@ -51,13 +51,19 @@ class MetadataReader {
  public:
   MetadataReader(ByteReader& r, const GgufLimits& limits) : r_(r), limits_(limits) {}
 
-  // A length-prefixed string; `what` says where it is for error messages.
-  std::string_view string(const std::string& what) {
-    const uint64_t len = r_.u64(("length of " + what).c_str());
+  // A length-prefixed string. `describe()` says where it is, and is called only to build an error
+  // message: vocabularies hold ~10^5 strings, and formatting a label for each costs more than
+  // reading them.
+  template <class Describe>
+  std::string_view string(const Describe& describe) {
+    const uint64_t len = r_.u64("string length");
     if (len > limits_.max_string_bytes)
-      r_.fail(what + ": string length " + std::to_string(len) + " exceeds the limit of " +
+      r_.fail(describe() + ": string length " + std::to_string(len) + " exceeds the limit of " +
               std::to_string(limits_.max_string_bytes) + " bytes");
-    return r_.bytes(len, what);
+    if (len > r_.remaining())
+      r_.fail("truncated: " + describe() + " at offset " + std::to_string(r_.offset()) + " needs " +
+              std::to_string(len) + " bytes but only " + std::to_string(r_.remaining()) + " remain");
+    return r_.bytes(len, {});
   }
 
   nlohmann::json value(ValueType type, const std::string& key, int depth) {
@@ -79,7 +85,7 @@ class MetadataReader {
         return b == 1;
       }
       case ValueType::STRING: {
-        const std::string_view s = string("string value of metadata key '" + key + "'");
+        const std::string_view s = string([&] { return "string value of metadata key '" + key + "'"; });
         charge(s.size(), key);
         if (!is_valid_utf8(s)) r_.fail("metadata key '" + key + "': string value is not valid UTF-8");
         return std::string(s);
@@ -150,7 +156,7 @@ struct RawTensorInfo {
 
 RawTensorInfo read_tensor_info(MetadataReader& meta, ByteReader& r, uint64_t index) {
   RawTensorInfo t;
-  t.name = std::string(meta.string("name of tensor #" + std::to_string(index)));
+  t.name = std::string(meta.string([&] { return "name of tensor #" + std::to_string(index); }));
   if (!is_valid_utf8(t.name))
     r.fail("tensor #" + std::to_string(index) + ": name '" + printable(t.name) + "' is not valid UTF-8");
   const std::string label = "tensor '" + printable(t.name) + "'";
@@ -227,9 +233,9 @@ GgufImage parse_gguf(const std::byte* data, uint64_t size, const std::string& pa
   MetadataReader meta(r, limits);
   img.metadata = nlohmann::json::object();
   for (uint64_t i = 0; i < n_kv; ++i) {
-    const std::string label = "key of metadata entry #" + std::to_string(i);
+    auto label = [&] { return "key of metadata entry #" + std::to_string(i); };
     const std::string key(meta.string(label));
-    if (!is_valid_utf8(key)) r.fail(label + " '" + printable(key) + "' is not valid UTF-8");
+    if (!is_valid_utf8(key)) r.fail(label() + " '" + printable(key) + "' is not valid UTF-8");
     if (img.metadata.contains(key)) r.fail("duplicate metadata key '" + key + "'");
     const ValueType type = meta.value_type(key);
     img.metadata[key] = meta.value(type, key, 0);
