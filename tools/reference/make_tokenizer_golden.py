@@ -9,6 +9,7 @@ Writes
                                         "ids_special", "decoded"}]}
   tests/data/tokenizer/smollm2_gguf_tokenizer.json   the tokenizer.ggml.* subset of SmolLM2's
                                         GGUF metadata, as engine/io's ModelFile::metadata() gives it
+  tests/data/tokenizer/minilm/      all-MiniLM-L6-v2's tokenizer.json, vocab.txt, tokenizer_config
   tests/data/tokenizer/tiny_bpe/{vocab.json,merges.txt,tokenizer.json}   a GPT-2-style byte-level
                                         BPE trained here (vocab 1000)
   tests/data/tokenizer/tiny_llama3/tokenizer.json   a Llama-3-style BPE (Split regex +
@@ -77,6 +78,8 @@ STRINGS = [
     "Zero\u200bwidth and non\u00a0breaking",
     "ﬁ ligature and ① circled and Ⅻ roman",
     "unaffable antidisestablishmentarianism",
+    "a" * 40 + " " + "=" * 40 + " " * 37 + "x",
+    "supercalifragilisticexpialidocious_and_pneumonoultramicroscopicsilicovolcanoconiosis",
     LONG_PARAGRAPH,
 ]
 
@@ -106,8 +109,12 @@ def write_golden(name, description, tok):
 
 
 def minilm():
-    path = os.path.join(MODELS, "all-MiniLM-L6-v2", "tokenizer.json")
-    tok = Tokenizer.from_file(path)
+    # A copy of the tokenizer files (Apache-2.0) keeps the tests independent of models/.
+    out = os.path.join(DATA, "minilm")
+    os.makedirs(out, exist_ok=True)
+    for name in ("tokenizer.json", "vocab.txt", "tokenizer_config.json"):
+        shutil.copy(os.path.join(MODELS, "all-MiniLM-L6-v2", name), os.path.join(out, name))
+    tok = Tokenizer.from_file(os.path.join(out, "tokenizer.json"))
     tok.no_truncation()
     tok.no_padding()
     write_golden("minilm", "models/all-MiniLM-L6-v2/tokenizer.json (WordPiece)", tok)

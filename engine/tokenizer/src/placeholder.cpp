@@ -1,1 +1,0 @@
-// Placeholder so the module configures before its sources land; delete when adding sources.
