@@ -57,7 +57,7 @@ Bytes gguf_with_kv(const std::function<void(ByteWriter&)>& write_kv) {
 
 void set_u64(Bytes& b, size_t at, uint64_t v) { std::memcpy(b.data() + at, &v, 8); }
 
-TEST(BadInput, ValidImagesParse) {
+TEST(IoBadInput, ValidImagesParse) {
   const Bytes g = GgufSpec{}.build();
   const GgufImage img = parse_gguf(g.data(), g.size(), kGgufPath);
   ASSERT_EQ(img.tensors.size(), 2u);
@@ -66,7 +66,7 @@ TEST(BadInput, ValidImagesParse) {
   EXPECT_EQ(parse_safetensors(s.data(), s.size(), kStPath).size(), 2u);
 }
 
-TEST(BadInput, GgufTable) {
+TEST(IoBadInput, GgufTable) {
   const uint64_t huge = uint64_t{1} << 62;
   const std::vector<Case> cases = {
       {"wrong magic", [] { return gguf_with([](GgufSpec& s) { s.magic = "GGUX"; }); }, "not a GGUF file"},
@@ -131,7 +131,7 @@ TEST(BadInput, GgufTable) {
   for (const auto& c : cases) expect_refused(kGgufPath, c, parse_gguf_bytes);
 }
 
-TEST(BadInput, GgufEveryTruncationOfTheHeaderIsRefused) {
+TEST(IoBadInput, GgufEveryTruncationOfTheHeaderIsRefused) {
   const Bytes full = GgufSpec{}.build();
   const GgufImage img = parse_gguf(full.data(), full.size(), kGgufPath);
   for (size_t n = 0; n < img.data_offset + 100; ++n) {
@@ -140,7 +140,7 @@ TEST(BadInput, GgufEveryTruncationOfTheHeaderIsRefused) {
   }
 }
 
-TEST(BadInput, GgufLimitsAreHonoured) {
+TEST(IoBadInput, GgufLimitsAreHonoured) {
   GgufSpec s;
   s.strings.push_back({"long", std::string(100, 'x')});
   const Bytes b = s.build();
@@ -155,7 +155,7 @@ TEST(BadInput, GgufLimitsAreHonoured) {
 
 Bytes st(const std::string& header, size_t data = 32) { return safetensors_image(header, data); }
 
-TEST(BadInput, SafetensorsTable) {
+TEST(IoBadInput, SafetensorsTable) {
   const std::vector<Case> cases = {
       {"shorter than length", [] { return Bytes(5); }, "truncated"},
       {"header past end", [] { Bytes b = st(valid_safetensors_header()); set_u64(b, 0, 100000); return b; },
@@ -192,7 +192,7 @@ TEST(BadInput, SafetensorsTable) {
   for (const auto& c : cases) expect_refused(kStPath, c, parse_st_bytes);
 }
 
-TEST(BadInput, SafetensorsEveryTruncationIsRefused) {
+TEST(IoBadInput, SafetensorsEveryTruncationIsRefused) {
   const Bytes full = st(valid_safetensors_header());
   for (size_t n = 0; n < full.size(); ++n) {
     const Bytes prefix(full.begin(), full.begin() + static_cast<long>(n));
@@ -200,7 +200,7 @@ TEST(BadInput, SafetensorsEveryTruncationIsRefused) {
   }
 }
 
-TEST(BadInput, SafetensorsUnsupportedDtypesAreSetAsideNotFatal) {
+TEST(IoBadInput, SafetensorsUnsupportedDtypesAreSetAsideNotFatal) {
   const Bytes b = st(R"({"m":{"dtype":"BOOL","shape":[2],"data_offsets":[0,2]},"w":{"dtype":"F16","shape":[3],"data_offsets":[2,8]}})");
   const SafetensorsImage img = parse_safetensors_image(b.data(), b.size(), kStPath);
   ASSERT_EQ(img.tensors.size(), 1u);
@@ -209,7 +209,7 @@ TEST(BadInput, SafetensorsUnsupportedDtypesAreSetAsideNotFatal) {
   EXPECT_EQ(img.skipped[0].dtype, "BOOL");
 }
 
-TEST(BadInput, SafetensorsScalarAndEmptyTensors) {
+TEST(IoBadInput, SafetensorsScalarAndEmptyTensors) {
   const Bytes b = st(R"({"s":{"dtype":"F32","shape":[],"data_offsets":[0,4]},"e":{"dtype":"F32","shape":[0,3],"data_offsets":[4,4]}})");
   const auto t = parse_safetensors(b.data(), b.size(), kStPath);
   ASSERT_EQ(t.size(), 2u);
@@ -251,12 +251,12 @@ void fuzz_loop(const Bytes& seed, int iterations, uint64_t rng_seed, Parse parse
   ::testing::Test::RecordProperty("accepted", accepted);
 }
 
-TEST(BadInput, RandomMutationsOfGgufNeverCrash) {
+TEST(IoBadInput, RandomMutationsOfGgufNeverCrash) {
   fuzz_loop(GgufSpec{}.build(), 3000, 1, parse_gguf_bytes);
   fuzz_loop(read_file_bytes(io_data_dir() + "/tiny_v3.gguf"), 3000, 2, parse_gguf_bytes);
 }
 
-TEST(BadInput, RandomMutationsOfSafetensorsNeverCrash) {
+TEST(IoBadInput, RandomMutationsOfSafetensorsNeverCrash) {
   fuzz_loop(st(valid_safetensors_header()), 3000, 3, parse_st_bytes);
   fuzz_loop(read_file_bytes(io_data_dir() + "/hf_sharded/model-00002-of-00002.safetensors"), 3000, 4, parse_st_bytes);
 }

@@ -20,7 +20,7 @@ constexpr char kIndex[] = "model.safetensors.index.json";
 constexpr char kShard1[] = "model-00001-of-00002.safetensors";
 constexpr char kShard2[] = "model-00002-of-00002.safetensors";
 
-class HfFolder : public ::testing::Test {
+class IoHfFolder : public ::testing::Test {
  protected:
   void SetUp() override {
     dir_ = fs::temp_directory_path() /
@@ -59,85 +59,85 @@ class HfFolder : public ::testing::Test {
   fs::path dir_;
 };
 
-TEST_F(HfFolder, FixtureOpens) {
+TEST_F(IoHfFolder, FixtureOpens) {
   const auto m = open_model(dir_.string());
   EXPECT_EQ(m->architecture(), "tinybert");
   EXPECT_EQ(m->path(), dir_.string());
   EXPECT_EQ(m->metadata()["hidden_size"], 8);
 }
 
-TEST_F(HfFolder, MissingConfig) {
+TEST_F(IoHfFolder, MissingConfig) {
   fs::remove(dir_ / "config.json");
   expect_refused("no config.json");
 }
 
-TEST_F(HfFolder, ConfigNotAnObject) {
+TEST_F(IoHfFolder, ConfigNotAnObject) {
   write("config.json", "[1, 2]");
   expect_refused("config.json is not a JSON object", "config.json");
 }
 
-TEST_F(HfFolder, ConfigBadJson) {
+TEST_F(IoHfFolder, ConfigBadJson) {
   write("config.json", "{\"model_type\": ");
   expect_refused("not valid JSON", "config.json");
 }
 
-TEST_F(HfFolder, ShardMissing) {
+TEST_F(IoHfFolder, ShardMissing) {
   fs::remove(dir_ / kShard2);
   expect_refused("shard 'model-00002-of-00002.safetensors'", kIndex);
 }
 
-TEST_F(HfFolder, ShardPathTraversal) {
+TEST_F(IoHfFolder, ShardPathTraversal) {
   replace_in(kIndex, std::string("\"") + kShard2, "\"../x");
   expect_refused("shard '../x'", kIndex);
   replace_in(kIndex, "\"../x", "\"sub/x");
   expect_refused("is not a plain file name", kIndex);
 }
 
-TEST_F(HfFolder, TensorInTheWrongShard) {
+TEST_F(IoHfFolder, TensorInTheWrongShard) {
   replace_in(kIndex, std::string("\"layer.1.f64\": \"") + kShard2, std::string("\"layer.1.f64\": \"") + kShard1);
   expect_refused("but it is in", kIndex);
 }
 
-TEST_F(HfFolder, IndexListsAMissingTensor) {
+TEST_F(IoHfFolder, IndexListsAMissingTensor) {
   replace_in(kIndex, "\"weight_map\": {", std::string("\"weight_map\": {\"ghost\": \"") + kShard1 + "\", ");
   expect_refused("the index puts tensor 'ghost' in shard", kIndex);
 }
 
-TEST_F(HfFolder, ShardHoldsAnUnlistedTensor) {
+TEST_F(IoHfFolder, ShardHoldsAnUnlistedTensor) {
   replace_in(kIndex, "\"layer.1.i8\": \"model-00002-of-00002.safetensors\",", "");
   expect_refused("which the index does not list", kIndex);
 }
 
-TEST_F(HfFolder, IndexWithoutWeightMap) {
+TEST_F(IoHfFolder, IndexWithoutWeightMap) {
   write(kIndex, "{\"metadata\": {}}");
   expect_refused("no \"weight_map\"", kIndex);
 }
 
-TEST_F(HfFolder, PickledCheckpointOnly) {
+TEST_F(IoHfFolder, PickledCheckpointOnly) {
   for (const char* f : {kIndex, kShard1, kShard2}) fs::remove(dir_ / f);
   write("pytorch_model.bin", "PK");
   expect_refused("pickled PyTorch checkpoints are not supported");
 }
 
-TEST_F(HfFolder, NoWeightsAtAll) {
+TEST_F(IoHfFolder, NoWeightsAtAll) {
   for (const char* f : {kIndex, kShard1, kShard2}) fs::remove(dir_ / f);
   expect_refused("no model.safetensors");
 }
 
-TEST_F(HfFolder, CorruptShardNamesTheShard) {
+TEST_F(IoHfFolder, CorruptShardNamesTheShard) {
   std::string s = read(kShard2);
   write(kShard2, s.substr(0, 40));
   expect_refused("past the end", kShard2);
 }
 
-TEST_F(HfFolder, SingleFileIsPreferredAndUsed) {
+TEST_F(IoHfFolder, SingleFileIsPreferredAndUsed) {
   fs::copy_file(dir_ / kShard1, dir_ / "model.safetensors");
   const auto m = open_model(dir_.string());
   EXPECT_EQ(m->tensors().size(), 4u);
   EXPECT_EQ(m->tensors()[0].file, (dir_ / "model.safetensors").string());
 }
 
-TEST_F(HfFolder, UnknownFileIsRefusedByName) {
+TEST_F(IoHfFolder, UnknownFileIsRefusedByName) {
   write("notes.txt", "hello");
   expect_refused("not a GGUF file or Hugging Face model folder", "notes.txt", (dir_ / "notes.txt").string());
   write("weights.bin", "PK");
@@ -145,7 +145,7 @@ TEST_F(HfFolder, UnknownFileIsRefusedByName) {
   expect_refused("no such file", "nothing.gguf", (dir_ / "nothing.gguf").string());
 }
 
-TEST_F(HfFolder, TruncatedGgufFileIsRefused) {
+TEST_F(IoHfFolder, TruncatedGgufFileIsRefused) {
   write("t.gguf", "GGUF\x03");
   expect_refused("truncated", "t.gguf", (dir_ / "t.gguf").string());
 }

@@ -103,11 +103,11 @@ void expect_hf_matches_listing(const std::string& folder, const json& listing) {
   EXPECT_EQ(model->skipped_tensors().size(), n_skipped);
 }
 
-TEST(ModelListing, GgufFixtureMatchesReference) {
+TEST(IoListing, GgufFixtureMatchesReference) {
   expect_gguf_matches_listing(io_data_dir() + "/tiny_v3.gguf", read_listing("tiny_v3.gguf.listing.json"));
 }
 
-TEST(ModelListing, GgufVersion2ParsesLikeVersion3) {
+TEST(IoListing, GgufVersion2ParsesLikeVersion3) {
   Bytes b = read_file_bytes(io_data_dir() + "/tiny_v3.gguf");
   ASSERT_GT(b.size(), 8u);
   b[4] = std::byte{2};
@@ -116,7 +116,7 @@ TEST(ModelListing, GgufVersion2ParsesLikeVersion3) {
   EXPECT_EQ(img.tensors.size(), read_listing("tiny_v3.gguf.listing.json")["tensors"].size());
 }
 
-TEST(ModelListing, GgufFixtureThroughOpenModel) {
+TEST(IoListing, GgufFixtureThroughOpenModel) {
   const auto model = open_model(io_data_dir() + "/tiny_v3.gguf");
   EXPECT_EQ(model->format(), "gguf");
   EXPECT_EQ(model->architecture(), "tinytest");
@@ -128,17 +128,17 @@ TEST(ModelListing, GgufFixtureThroughOpenModel) {
   EXPECT_EQ(model->metadata()["test.nested_string"], json::parse(R"([["a"],["b","c"]])"));
 }
 
-TEST(ModelListing, HfShardedFixtureMatchesReference) {
+TEST(IoListing, HfShardedFixtureMatchesReference) {
   expect_hf_matches_listing(io_data_dir() + "/hf_sharded", read_listing("hf_sharded.listing.json"));
 }
 
-TEST(ModelListing, SafetensorsFileInsideAFolderWithConfig) {
+TEST(IoListing, SafetensorsFileInsideAFolderWithConfig) {
   const auto model = open_model(io_data_dir() + "/hf_sharded/model-00001-of-00002.safetensors");
   EXPECT_EQ(model->architecture(), "tinybert");
   EXPECT_EQ(model->tensors().size(), 4u);
 }
 
-TEST(ModelListing, SmolLM2Gguf) {
+TEST(IoListing, SmolLM2Gguf) {
   const std::string path = models_dir() + "/SmolLM2-135M-Instruct.Q4_1.gguf";
   if (!std::filesystem::exists(path)) GTEST_SKIP() << path << " missing; run scripts/setup";
   expect_gguf_matches_listing(path, read_listing("SmolLM2-135M-Instruct.Q4_1.gguf.listing.json"));
@@ -162,7 +162,7 @@ TEST(ModelListing, SmolLM2Gguf) {
   EXPECT_EQ(shape_string(norm->view), "[576]");
 }
 
-TEST(ModelListing, MiniLMFolder) {
+TEST(IoListing, MiniLMFolder) {
   const std::string path = models_dir() + "/all-MiniLM-L6-v2";
   if (!std::filesystem::exists(path + "/model.safetensors")) GTEST_SKIP() << path << " missing; run scripts/setup";
   expect_hf_matches_listing(path, read_listing("all-MiniLM-L6-v2.listing.json"));
