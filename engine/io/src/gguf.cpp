@@ -140,7 +140,8 @@ uint64_t read_alignment(const nlohmann::json& metadata, ByteReader& r) {
   const auto it = metadata.find("general.alignment");
   if (it == metadata.end()) return 32;
   if (!it->is_number_unsigned())
-    r.fail("general.alignment must be an unsigned integer, not " + it->dump());
+    r.fail("general.alignment must be an unsigned integer, not " +
+           (it->is_number() ? it->dump() : std::string("a ") + it->type_name()));
   const uint64_t a = it->get<uint64_t>();
   if (a == 0 || (a & (a - 1)) != 0 || a > kMaxAlignment)
     r.fail("general.alignment " + std::to_string(a) + " is not a power of two up to " +

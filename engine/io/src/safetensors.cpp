@@ -68,7 +68,8 @@ ParsedEntry parse_entry(const std::string& name, const nlohmann::json& v, uint64
   for (int i = 0; i < e.ndim; ++i) {
     const auto& d = (*sh)[static_cast<size_t>(i)];
     if (!d.is_number_unsigned() || d.get<uint64_t>() > static_cast<uint64_t>(INT64_MAX))
-      r.fail(label + ": shape entry " + d.dump() + " is not a non-negative integer");
+      r.fail(label + ": shape entry " + (d.is_number() ? d.dump() : std::string("of type ") + d.type_name()) +
+             " is not a non-negative integer");
     e.shape[static_cast<size_t>(i)] = d.get<int64_t>();
   }
 
