@@ -130,8 +130,13 @@ def write_model(folder, seed):
     hf = {k: v.numpy() for k, v in build_model(seed).items()}
     config = ModelConfig(arch="gpt2", n_layer=s["n_layer"], d_model=s["d_model"], n_head=s["n_head"],
                          n_head_kv=s["n_head"], d_ff=s["d_ff"], n_ctx=s["n_ctx"], vocab_size=s["vocab"], norm_eps=1e-5)
-    tokens = [chr(0x100 + i) if i < 256 else f"<tok{i}>" for i in range(s["vocab"] - 1)] + ["<|endoftext|>"]
-    meta = {"model": "gpt2", "pre": "gpt-2", "tokens": tokens, "merges": [],
+    # The 256 byte symbols of GPT-2's byte-level alphabet, then placeholders: a valid tokenizer
+    # (every text encodes to byte tokens), although the benchmark feeds token ids directly.
+    printable = [b for b in range(256) if 33 <= b <= 126 or 161 <= b <= 172 or 174 <= b <= 255]
+    extra = iter(range(256, 512))
+    byte_symbols = [chr(b) if b in printable else chr(next(extra)) for b in range(256)]
+    tokens = byte_symbols + ["\u0120t"] + [f"<tok{i}>" for i in range(257, s["vocab"] - 1)] + ["<|endoftext|>"]
+    meta = {"model": "gpt2", "pre": "gpt-2", "tokens": tokens, "merges": ["\u0120 t"],
             "token_types": [1] * (s["vocab"] - 1) + [3], "bos": s["vocab"] - 1, "eos": s["vocab"] - 1, "add_bos": False}
     gguf_w = hf_to_gguf_weights("gpt2", hf)
     for dtype in ("f32", "f16"):

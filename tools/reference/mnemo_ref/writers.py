@@ -97,7 +97,7 @@ def _add_tokenizer(w, meta):
         w.add_tokenizer_pre(meta["pre"])
     w.add_token_list(meta["tokens"])
     w.add_token_types(meta["token_types"])
-    if meta.get("merges"):
+    if "merges" in meta:
         w.add_token_merges(meta["merges"])
     for key, fn in (("bos", w.add_bos_token_id), ("eos", w.add_eos_token_id), ("unk", w.add_unk_token_id),
                     ("sep", w.add_sep_token_id), ("pad", w.add_pad_token_id), ("mask", w.add_mask_token_id)):
