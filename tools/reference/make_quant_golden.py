@@ -33,6 +33,24 @@ def awkward_inputs(n_blocks: int, block: int, rng: np.random.Generator) -> np.nd
     return x.reshape(-1)
 
 
+def fma_sensitive_block(qtype: T, rng: np.random.Generator) -> np.ndarray:
+    """A block whose 4-bit codes change if x*id + c is computed with one rounding (a fused
+    multiply-add) instead of GGML's two: pins the rounding, which random blocks hit ~1 in 10^5."""
+    while True:
+        b = rng.standard_normal(32).astype(np.float32)
+        if qtype == T.Q4_0:
+            d = b[np.abs(b).argmax()] / np.float32(-8)
+            x, c = b, np.float32(8.5)
+        else:
+            d = (b.max() - b.min()) / np.float32(15)
+            x, c = b - b.min(), np.float32(0.5)
+        inv = np.float32(1) / np.float32(d)
+        two_roundings = np.trunc(x * inv + c)
+        one_rounding = np.trunc((x.astype(np.float64) * np.float64(inv) + np.float64(c)).astype(np.float32))
+        if (two_roundings != one_rounding).any():
+            return b
+
+
 def write(name: str, **arrays: np.ndarray) -> None:
     for suffix, arr in arrays.items():
         path = OUT / f"{name}.{suffix.replace('_', '.')}"
@@ -57,6 +75,8 @@ def main() -> None:
 
     for qtype in (T.Q8_0, T.Q4_0, T.Q4_1):
         x = awkward_inputs(8, 32, rng)
+        if qtype == T.Q4_0:  # for Q4_1 (x - min)·id + 0.5 rarely lands on such a boundary
+            x = np.concatenate([x, fma_sensitive_block(qtype, rng)])
         q = quants.quantize(x, qtype)
         write(qtype.name.lower(), input_f32=x, quant_bin=q, dequant_f32=quants.dequantize(q, qtype))
 
