@@ -37,6 +37,8 @@ int cmd_model_info(const Argv& argv) {
   const std::string path = args.required("PATH");
 
   auto file = io::open_model(path);
+  // What cannot be read is reported in the output and, after it, as errors with a non-zero exit.
+  std::vector<std::string> problems;
   nlohmann::json j;
   j["path"] = path;
   j["format"] = file->format();
@@ -64,6 +66,7 @@ int cmd_model_info(const Argv& argv) {
                       {"unk", s.unk}, {"pad", s.pad}, {"cls", s.cls}, {"sep", s.sep}};
   } catch (const std::exception& e) {
     j["tokenizer"] = {{"error", e.what()}};
+    problems.push_back(e.what());
   }
 
   // Dimensions as the architecture plugin reads them (the same code path a run takes).
@@ -77,12 +80,17 @@ int cmd_model_info(const Argv& argv) {
                        {"context_length", i.context_length}};
   } catch (const std::exception& e) {
     j["dimensions"] = {{"error", e.what()}};
+    if (problems.empty() || problems.back() != e.what()) problems.push_back(e.what());
   }
   j["metadata"] = summarise(file->metadata());
 
+  auto finish = [&] {
+    for (const auto& p : problems) std::fprintf(stderr, "mnemo model-info: error: %s\n", p.c_str());
+    return problems.empty() ? 0 : 1;
+  };
   if (args.has("json")) {
     std::printf("%s\n", j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
-    return 0;
+    return finish();
   }
   std::printf("%s\n  format        %s\n  architecture  %s\n", path.c_str(), j["format"].get<std::string>().c_str(),
               j["architecture"].get<std::string>().c_str());
@@ -107,7 +115,8 @@ int cmd_model_info(const Argv& argv) {
                 t["bos"].get<int>(), t["eos"].get<int>());
   if (args.has("tensors"))
     for (const auto& x : tensors) std::printf("    %-48s %-6s %s\n", x["name"].get<std::string>().c_str(), x["dtype"].get<std::string>().c_str(), x["shape"].dump().c_str());
-  return 0;
+  std::fflush(stdout);
+  return finish();
 }
 
 }  // namespace mnemo::cli

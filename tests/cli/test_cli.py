@@ -1,0 +1,185 @@
+#!/usr/bin/env python3
+"""End-to-end tests of the `mnemo` CLI: run, bench, plugins, model-info and --help on real and
+tiny models, and bad input (truncated, corrupted, hostile or foreign files) that must give one
+clear error naming the file, a non-zero exit, and never a crash, hang or huge allocation."""
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import struct
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+PASSED, FAILED = [], []
+
+
+def check(name, ok, detail=""):
+    (PASSED if ok else FAILED).append(name)
+    if not ok:
+        print(f"FAIL {name}: {detail}", file=sys.stderr)
+
+
+def limit_memory():
+    # A hostile file must not make the CLI allocate wildly: cap the address space at 4 GiB.
+    resource.setrlimit(resource.RLIMIT_AS, (4 << 30, 4 << 30))
+
+
+def mnemo(args, timeout=120):
+    p = subprocess.run([MNEMO, *args], capture_output=True, text=True, timeout=timeout, preexec_fn=limit_memory,
+                       errors="replace")
+    return p.returncode, p.stdout, p.stderr
+
+
+def expect_clean_error(name, args, must_mention):
+    try:
+        rc, out, err = mnemo(args, timeout=60)
+    except subprocess.TimeoutExpired:
+        check(name, False, "hung")
+        return
+    ok = rc in (1, 2) and must_mention in err and "error" in err.lower() and len(err.strip().splitlines()) <= 3
+    check(name, ok, f"rc={rc} stderr={err.strip()[:400]!r}")
+
+
+def gguf_bytes(path):
+    return bytearray(Path(path).read_bytes())
+
+
+def bad_inputs(tmp: Path, tiny: Path, repo: Path):
+    """Yields (label, path, phrase the error must contain)."""
+    good = gguf_bytes(tiny / "llama-gguf" / "model.gguf")
+
+    def write(name, data):
+        p = tmp / name
+        p.write_bytes(bytes(data))
+        return p
+
+    yield "empty file", write("empty.gguf", b""), "empty.gguf"
+    yield "wrong magic", write("magic.gguf", b"GGUX" + good[4:]), "magic.gguf"
+    yield "text file", write("notes.txt", b"hello world\n" * 10), "notes.txt"
+    for cut in (8, 24, 100, len(good) // 2, len(good) - 1):
+        yield f"truncated at {cut}", write(f"trunc{cut}.gguf", good[:cut]), f"trunc{cut}.gguf"
+    huge = bytearray(good)
+    struct.pack_into("<Q", huge, 8, 1 << 62)  # tensor count
+    yield "absurd tensor count", write("tensors.gguf", huge), "tensors.gguf"
+    huge = bytearray(good)
+    struct.pack_into("<Q", huge, 16, 1 << 60)  # kv count
+    yield "absurd kv count", write("kvs.gguf", huge), "kvs.gguf"
+    version = bytearray(good)
+    struct.pack_into("<I", version, 4, 99)
+    yield "future version", write("version.gguf", version), "version.gguf"
+    # A Hugging Face folder with problems.
+    folder = tmp / "hf-bad-config"
+    shutil.copytree(tiny / "llama-hf", folder)
+    (folder / "config.json").write_text("{\"model_type\": \"llama\", \"num_hidden_layers\": ")
+    yield "malformed config.json", folder, "config.json"
+    folder = tmp / "hf-missing-tensor"
+    shutil.copytree(tiny / "bert-hf", folder)
+    cfg = json.loads((folder / "config.json").read_text())
+    cfg["num_hidden_layers"] = cfg["num_hidden_layers"] + 1
+    (folder / "config.json").write_text(json.dumps(cfg))
+    yield "missing tensors", folder, "encoder.layer.2"
+    folder = tmp / "hf-absurd-dims"
+    shutil.copytree(tiny / "llama-hf", folder)
+    cfg = json.loads((folder / "config.json").read_text())
+    cfg["hidden_size"] = 1 << 40
+    (folder / "config.json").write_text(json.dumps(cfg))
+    yield "absurd dimensions", folder, "hidden_size"
+    folder = tmp / "hf-bad-tokenizer"
+    shutil.copytree(tiny / "bert-hf", folder)
+    (folder / "tokenizer.json").write_bytes(b"{\"model\": {\"type\": \"WordPiece\", \"vocab\": {\"\xff\xfe\": 0}}}")
+    yield "bad UTF-8 in tokenizer", folder, "tokenizer.json"
+    folder = tmp / "hf-unknown-arch"
+    shutil.copytree(tiny / "llama-hf", folder)
+    cfg = json.loads((folder / "config.json").read_text())
+    cfg["model_type"] = "mamba"
+    (folder / "config.json").write_text(json.dumps(cfg))
+    yield "unserved architecture", folder, "mamba"
+    yield "missing path", tmp / "does-not-exist.gguf", "does-not-exist.gguf"
+
+
+def main():
+    global MNEMO
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--mnemo", required=True)
+    ap.add_argument("--repo", required=True)
+    ap.add_argument("--tiny-dir", required=True)
+    a = ap.parse_args()
+    MNEMO = a.mnemo
+    repo, tiny = Path(a.repo), Path(a.tiny_dir)
+    smol = repo / "models" / "SmolLM2-135M-Instruct.Q4_1.gguf"
+    minilm = repo / "models" / "all-MiniLM-L6-v2"
+
+    # run: the done-when command of the engine milestone.
+    rc, out, err = mnemo(["run", "--model", str(smol), "--prompt", "The capital of France is", "-n", "8", "--temperature", "0"])
+    check("run SmolLM2 greedy", rc == 0 and out.startswith(" Paris."), f"rc={rc} out={out!r} err={err!r}")
+    rc1, out1, _ = mnemo(["run", "--model", str(smol), "--prompt", "Once upon a time", "-n", "12", "--seed", "7"])
+    rc2, out2, _ = mnemo(["run", "--model", str(smol), "--prompt", "Once upon a time", "-n", "12", "--seed", "7"])
+    check("run seeded sampling is reproducible", rc1 == 0 and rc2 == 0 and out1 == out2 and out1.strip(), f"{out1!r} vs {out2!r}")
+    rc, out, err = mnemo(["run", "--model", str(tiny / "gpt2-hf"), "--prompt", "The cat", "-n", "4", "--temperature", "0", "--threads", "1"])
+    check("run a Hugging Face folder", rc == 0, err)
+    rc, out, err = mnemo(["run", "--model", str(minilm), "--prompt", "hello"])
+    check("run refuses an encoder", rc == 2 and "encoder" in err, err)
+
+    rc, out, err = mnemo(["bench", "--model", str(smol), "--prefill", "32", "--decode", "4", "--repeat", "1", "--json"])
+    try:
+        j = json.loads(out)
+        ok = rc == 0 and j["prefill_tokens_per_s"] > 0 and j["decode_tokens_per_s"] > 0
+    except Exception as e:  # noqa: BLE001
+        ok, err = False, f"{e}: {out!r} {err!r}"
+    check("bench --json", ok, err)
+
+    rc, out, err = mnemo(["plugins", "--json"])
+    try:
+        plugins = {p["id"]: p for p in json.loads(out)["plugins"]}
+        t = plugins["transformer"]
+        ok = rc == 0 and t["status"] == "ok" and t["abi"] == "1.0" and {"gpt2", "llama", "bert"} <= set(t["architectures"])
+    except Exception as e:  # noqa: BLE001
+        ok, err = False, f"{e}: {out!r}"
+    check("plugins --json", ok, err)
+    with tempfile.TemporaryDirectory() as d:
+        Path(d, "future.json").write_text(json.dumps({"id": "future", "version": "2.0.0", "abi": {"major": 2, "minor": 1},
+                                                      "library": "future.so", "architectures": ["x"]}))
+        env_rc = subprocess.run([MNEMO, "plugins", "--json"], capture_output=True, text=True,
+                                env={**os.environ, "MNEMOSCOPE_PLUGIN_PATH": d})
+        plugins = {p["id"]: p for p in json.loads(env_rc.stdout)["plugins"]}
+        ok = plugins["future"]["status"] == "failed" and "2.1" in plugins["future"]["error"] and plugins["transformer"]["status"] == "ok"
+        check("plugins reports an incompatible plugin and keeps the others", ok, env_rc.stdout)
+
+    rc, out, err = mnemo(["model-info", str(smol), "--json"])
+    try:
+        j = json.loads(out)
+        ok = (rc == 0 and j["architecture"] == "llama" and j["dimensions"]["layers"] == 30 and j["dimensions"]["kv_heads"] == 3
+              and set(j["tensor_types"]) == {"f32", "q4_1", "q8_0"} and j["tokenizer"]["vocab_size"] == 49152)
+    except Exception as e:  # noqa: BLE001
+        ok, err = False, f"{e}: {out!r}"
+    check("model-info SmolLM2", ok, err)
+    rc, out, err = mnemo(["model-info", str(minilm)])
+    check("model-info MiniLM", rc == 0 and "bert" in out and "wordpiece" in out, out + err)
+
+    for cmd in ("run", "bench", "plugins", "model-info"):
+        rc, out, err = mnemo([cmd, "--help"])
+        check(f"{cmd} --help", rc == 0 and out.startswith("usage: mnemo " + cmd), out)
+    rc, out, err = mnemo(["--help"])
+    check("--help", rc == 0 and "commands:" in out, out)
+    rc, out, err = mnemo(["frobnicate"])
+    check("unknown command", rc == 2 and "unknown command" in err, err)
+    rc, out, err = mnemo(["run", "--model", str(smol), "--prompt", "x", "--threads", "lots"])
+    check("bad option value", rc == 2 and "--threads expects an integer" in err, err)
+    rc, out, err = mnemo(["run", "--prompt", "x"])
+    check("missing --model", rc == 2 and "--model" in err, err)
+
+    with tempfile.TemporaryDirectory() as d:
+        for label, path, phrase in bad_inputs(Path(d), tiny, repo):
+            expect_clean_error(f"bad input: {label} (run)", ["run", "--model", str(path), "--prompt", "hi", "-n", "2"], phrase)
+            expect_clean_error(f"bad input: {label} (model-info)", ["model-info", str(path)], phrase)
+
+    print(f"{len(PASSED)} passed, {len(FAILED)} failed")
+    return 1 if FAILED else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
