@@ -15,7 +15,8 @@ BpeTokenizer::BpeTokenizer(PipelineParts parts,
 
   merges_.reserve(merges.size());
   for (size_t rank = 0; rank < merges.size(); ++rank) {
-    const auto& [left, right] = merges[rank];
+    const std::string& left = merges[rank].first;  // (clang 14 cannot capture structured bindings)
+    const std::string& right = merges[rank].second;
     const auto lookup = [&](const std::string& token) {
       const int32_t id = vocab_.find(token);
       if (id < 0)

@@ -31,8 +31,14 @@ class Tokenizer {
 
   // add_special: BOS for decoders that want it, [CLS] … [SEP] for BERT. Special tokens written
   // literally in the text ("<|im_start|>") are recognised as such.
+  // Text that is not valid UTF-8: byte-level BPE encodes it byte by byte (invalid bytes are
+  // never part of a regex match, so they form pieces of their own) and decode gives the bytes
+  // back; WordPiece throws mnemo::Error naming the offending byte.
   virtual std::vector<int32_t> encode(std::string_view text, bool add_special) const = 0;
-  // Inverse of encode for byte-level BPE: decode(encode(s)) == s for every valid UTF-8 s.
+  // Inverse of encode for byte-level BPE: decode(encode(s)) == s for every valid UTF-8 s (any
+  // bytes, in fact), provided the vocabulary has a token for each byte of s (true of GPT-2 and
+  // Llama 3; SmolLM2 lacks 21 rare bytes, which become <unk> as in Hugging Face) and no
+  // normaliser changes s (NFC). Ids out of range are skipped.
   virtual std::string decode(std::span<const int32_t> ids, bool skip_special = false) const = 0;
   // The text one token stands for (its bytes for BPE; "##ing" → "ing" continuation for
   // WordPiece is decided by decode, not here). Empty for an id out of range.
