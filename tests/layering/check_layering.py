@@ -1,0 +1,73 @@
+#!/usr/bin/env python3
+"""Fails when a source file includes a header its layer may not see.
+
+The dependency direction (docs/ARCHITECTURE.md):
+  core → kernels → io → tokenizer → runtime → app
+  plugin_sdk (C ABI + adapter) ← plugins, runtime
+  profiler (sessions) and viz (canvases) never see the engine's internals; viz reads sessions
+  through the profiler's reader only.
+The CMake targets enforce the same at link time; this catches header-only leaks."""
+
+import re
+import sys
+from pathlib import Path
+
+ENGINE_MODULES = ["core", "kernels", "io", "tokenizer", "runtime"]
+FOREIGN_GUI = re.compile(r"^(Q[A-Za-z]+|Qt[A-Za-z]*/.*|imgui.*|backends/imgui.*|GL/.*|sqlite3\.h|cuda.*|cupti.*)$")
+
+# For each layer: the mnemo/ include prefixes it may use, and whether GUI/SQLite/CUDA headers are banned.
+RULES = {
+    "engine/core": (["mnemo/core/"], True),
+    "engine/kernels": (["mnemo/core/", "mnemo/kernels/"], True),
+    "engine/io": (["mnemo/core/", "mnemo/io/"], True),
+    "engine/tokenizer": (["mnemo/core/", "mnemo/io/", "mnemo/tokenizer/"], True),
+    "engine/plugin_sdk": (["mnemo/plugin_abi.h", "mnemo/plugin_sdk.hpp"], True),
+    "engine/runtime": (["mnemo/core/", "mnemo/kernels/", "mnemo/io/", "mnemo/tokenizer/", "mnemo/runtime/",
+                        "mnemo/plugin_abi.h", "mnemo/plugin_sdk.hpp"], True),
+    "plugins": (["mnemo/plugin_abi.h", "mnemo/plugin_sdk.hpp"], True),
+    "profiler": (["mnemo/core/", "mnemo/profiler/"], False),
+    "viz": (["mnemo/core/", "mnemo/profiler/", "mnemo/viz/"], False),
+}
+
+INCLUDE = re.compile(r'^\s*#\s*include\s*[<"]([^">]+)[">]')
+
+
+def layer_of(rel: Path):
+    parts = rel.parts
+    for key in RULES:
+        kparts = tuple(key.split("/"))
+        if parts[: len(kparts)] == kparts:
+            return key
+    return None
+
+
+def main(root: Path) -> int:
+    problems = []
+    checked = 0
+    for path in sorted(root.rglob("*")):
+        if path.suffix not in {".h", ".hpp", ".c", ".cc", ".cpp"} or "build" in path.parts[0]:
+            continue
+        rel = path.relative_to(root)
+        layer = layer_of(rel)
+        if layer is None:
+            continue
+        allowed, ban_gui = RULES[layer]
+        checked += 1
+        for n, line in enumerate(path.read_text(errors="replace").splitlines(), 1):
+            m = INCLUDE.match(line)
+            if not m:
+                continue
+            header = m.group(1)
+            if header.startswith("mnemo/") and not any(header.startswith(a) for a in allowed):
+                problems.append(f"{rel}:{n}: {layer} may not include {header}")
+            if ban_gui and FOREIGN_GUI.match(header):
+                problems.append(f"{rel}:{n}: {layer} may not include {header} (no GUI, SQLite or CUDA here)")
+    for p in problems:
+        print(p, file=sys.stderr)
+    print(f"layering: {checked} files checked")
+    print(f"{0 if problems else 1} passed, {1 if problems else 0} failed")
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(Path(sys.argv[1] if len(sys.argv) > 1 else Path(__file__).resolve().parents[2])))
