@@ -15,6 +15,19 @@
 namespace mnemo::cli {
 namespace {
 
+// Subscribes to every probe and reads a little of each, as a recorder would before copying.
+struct TouchingSink : rt::ProbeSink {
+  bool wants_attention() const override { return true; }
+  bool wants_kv() const override { return true; }
+  bool wants_residual() const override { return true; }
+  bool wants_op_timings() const override { return true; }
+  void on_attention(const rt::AttentionProbe& p) override { checksum += p.lse[0] + p.q[0]; }
+  void on_kv(const rt::KvProbe& p) override { checksum += static_cast<double>(p.bytes_used); }
+  void on_residual(const rt::ResidualProbe& p) override { checksum += p.x[0]; }
+  void on_op(const rt::OpTiming& t) override { checksum += static_cast<double>(t.end_ns - t.start_ns); }
+  double checksum = 0;
+};
+
 double median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
   return v.empty() ? 0 : v[v.size() / 2];
@@ -29,12 +42,17 @@ int cmd_bench(const Argv& argv) {
   args.option("--prefill", "T", "prompt length in tokens (default 512)")
       .option("--decode", "N", "decode steps (default 64)")
       .option("--repeat", "R", "runs to take the median of (default 3)")
+      .option("--probes", "none|all", "subscribe to no probe (default) or to every probe")
       .flag("--json", "print a JSON object");
   if (int rc = parse_or_exit(args, argv); rc >= 0) return rc;
   const int64_t T = args.integer("prefill", 512), N = args.integer("decode", 64), R = args.integer("repeat", 3);
   if (T < 1 || N < 0 || R < 1) throw UsageError("--prefill must be >= 1, --decode >= 0, --repeat >= 1");
 
+  const std::string probes = args.str("probes", "none");
+  if (probes != "none" && probes != "all") throw UsageError("--probes must be none or all");
   auto model = open_model(args);
+  TouchingSink sink;
+  if (probes == "all") model->set_probe_sink(&sink);
   const auto& info = model->info();
   if (T + N > model->max_context())
     throw UsageError("--prefill + --decode = " + std::to_string(T + N) + " exceeds the context of " + std::to_string(model->max_context()));
@@ -68,6 +86,7 @@ int cmd_bench(const Argv& argv) {
   j["prefill_tokens"] = T;
   j["decode_tokens"] = N;
   j["repeat"] = R;
+  j["probes"] = probes;
   j["prefill_tokens_per_s"] = median(prefill);
   j["decode_tokens_per_s"] = decode.empty() ? nlohmann::json(nullptr) : nlohmann::json(median(decode));
   if (args.has("json")) {
