@@ -15,7 +15,7 @@ constexpr int64_t kHeads = 12, kDim = 64;
 
 void BM_Attention(benchmark::State& state) {
   const int64_t T_q = state.range(0), T_k = state.range(1);
-  ThreadPool pool(ThreadPool::hardware_threads());
+  ThreadPool pool(bench_threads());
   const auto q = random_floats(static_cast<size_t>(T_q * kHeads * kDim), 1);
   const auto k = random_floats(static_cast<size_t>(T_k * kHeads * kDim), 2);
   const auto v = random_floats(static_cast<size_t>(T_k * kHeads * kDim), 3);

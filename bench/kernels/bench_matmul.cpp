@@ -17,7 +17,7 @@ void set_flops(benchmark::State& state, int64_t M, int64_t N, int64_t K) {
 
 void BM_Matmul(benchmark::State& state, DType t) {
   const int64_t M = state.range(0), K = state.range(1), N = state.range(2);
-  ThreadPool pool(ThreadPool::hardware_threads());
+  ThreadPool pool(bench_threads());
   WeightSet weights(t, N, K, 0);
   const auto x = random_floats(static_cast<size_t>(M * K), 3);
   const auto bias = random_floats(static_cast<size_t>(N), 4);
@@ -35,7 +35,7 @@ void BM_OpenBlasOwnThreads(benchmark::State& state) {
   const auto x = random_floats(static_cast<size_t>(M * K), 3);
   const auto w = random_floats(static_cast<size_t>(N * K), 5);
   std::vector<float> y(static_cast<size_t>(M * N));
-  openblas_set_num_threads(ThreadPool::hardware_threads());
+  openblas_set_num_threads(bench_threads());
   for (auto _ : state) {
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, N, K, 1.f, x.data(), K, w.data(), K, 0.f,
                 y.data(), N);

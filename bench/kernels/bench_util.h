@@ -3,15 +3,25 @@
 // set holds enough copies to exceed the cache, and iterations walk through them.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <random>
 #include <vector>
 
 #include "mnemo/core/tensor.h"
+#include "mnemo/core/thread_pool.h"
 #include "mnemo/kernels/quant.h"
 
 namespace mnemo::kernels::bench {
+
+// Threads for the benchmarks: MNEMO_BENCH_THREADS, else every core (1 gives the least noisy
+// per-core figures on a shared machine).
+inline int bench_threads() {
+  if (const char* env = std::getenv("MNEMO_BENCH_THREADS")) return std::max(1, std::atoi(env));
+  return ThreadPool::hardware_threads();
+}
 
 inline std::vector<float> random_floats(size_t n, uint32_t seed) {
   std::mt19937 rng(seed);
