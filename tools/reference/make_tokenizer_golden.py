@@ -78,6 +78,7 @@ STRINGS = [
     "Zero\u200bwidth and non\u00a0breaking",
     "ﬁ ligature and ① circled and Ⅻ roman",
     "unaffable antidisestablishmentarianism",
+    "A zebraquux met zebraquux.",
     "a" * 40 + " " + "=" * 40 + " " * 37 + "x",
     "supercalifragilisticexpialidocious_and_pneumonoultramicroscopicsilicovolcanoconiosis",
     LONG_PARAGRAPH,
@@ -202,6 +203,9 @@ def tiny_llama3():
     with open(path, encoding="utf-8") as f:
         doc = json.load(f)
     doc["model"]["ignore_merges"] = True
+    # Tokens no merge sequence builds, so that ignore_merges changes the result for them.
+    for word in ("zebraquux", "\u0120zebraquux"):
+        doc["model"]["vocab"][word] = len(doc["model"]["vocab"])
     with open(path, "w", encoding="utf-8") as f:
         json.dump(doc, f, ensure_ascii=False, indent=1)
     tok = Tokenizer.from_file(path)
