@@ -16,6 +16,7 @@
 #include "blas.h"
 #include "matvec.h"
 #include "mnemo/core/error.h"
+#include "scratch.h"
 #include "simd_math.h"
 
 namespace mnemo::kernels {
@@ -24,16 +25,6 @@ namespace {
 constexpr int64_t kTileRows = 64;
 constexpr int64_t kTileKeys = 256;
 constexpr float kNegInf = -std::numeric_limits<float>::infinity();
-
-std::vector<float>& scratch(int which) {
-  thread_local std::vector<float> buffers[3];
-  return buffers[which];
-}
-float* scratch_floats(int which, size_t n) {
-  auto& s = scratch(which);
-  if (s.size() < n) s.resize(n);
-  return s.data();
-}
 
 void validate(const AttentionArgs& a) {
   if (a.n_heads <= 0 || a.n_kv_heads <= 0 || a.n_heads % a.n_kv_heads != 0 || a.head_dim <= 0)
@@ -94,8 +85,8 @@ void attend_one_row(const AttentionArgs& a, int64_t h, int64_t i) {
   const float* q = a.q + (i * a.n_heads + h) * hd;
   const KeyRange keys = visible_keys(a, i);
   const int64_t n = keys.end - keys.begin;
-  float* score = scratch_floats(0, static_cast<size_t>(std::max<int64_t>(n, 1)));
-  float* acc = scratch_floats(1, static_cast<size_t>(hd));
+  float* score = scratch_floats(Scratch::AttentionScores, static_cast<size_t>(std::max<int64_t>(n, 1)));
+  float* acc = scratch_floats(Scratch::AttentionAccum, static_cast<size_t>(hd));
   for (int64_t j = 0; j < n; ++j) score[j] = dot_f32_avx2(q, K + (keys.begin + j) * hd, hd) * a.scale;
   const float max = n > 0 ? max_row(score, n) : 0.f;
   const float sum = n > 0 ? exp_row(score, n, max) : 0.f;
@@ -117,9 +108,9 @@ void attend_tile(const AttentionArgs& a, int64_t h, int64_t i0, int64_t i1) {
   const float* K = a.k + g * a.kv_head_stride;
   const float* V = a.v + g * a.kv_head_stride;
   const float* Q = a.q + i0 * ldq + h * hd;
-  float* S = scratch_floats(0, static_cast<size_t>(kTileRows * kTileKeys));
-  float* O = scratch_floats(1, static_cast<size_t>(kTileRows * hd));
-  float* state = scratch_floats(2, static_cast<size_t>(2 * kTileRows));
+  float* S = scratch_floats(Scratch::AttentionScores, static_cast<size_t>(kTileRows * kTileKeys));
+  float* O = scratch_floats(Scratch::AttentionAccum, static_cast<size_t>(kTileRows * hd));
+  float* state = scratch_floats(Scratch::AttentionState, static_cast<size_t>(2 * kTileRows));
   float* m = state;
   float* l = state + kTileRows;
   for (int64_t r = 0; r < rows; ++r) {

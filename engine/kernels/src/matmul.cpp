@@ -18,6 +18,7 @@
 #include "mnemo/core/error.h"
 #include "mnemo/kernels/quant.h"
 #include "quant_blocks.h"
+#include "scratch.h"
 
 namespace mnemo::kernels {
 namespace {
@@ -31,17 +32,6 @@ constexpr int64_t kSmallQuantM = 8;
 
 // Columns a thread owns in the gemm path are a multiple of this (whole sgemm micro-tiles).
 constexpr int64_t kColumnAlign = 16;
-
-// Per-thread buffers, grown on demand and reused: no allocation per call after warm-up.
-std::vector<float>& thread_scratch() {
-  thread_local std::vector<float> scratch;
-  return scratch;
-}
-float* scratch_floats(size_t n) {
-  auto& s = thread_scratch();
-  if (s.size() < n) s.resize(n);
-  return s.data();
-}
 
 // About eight chunks per thread: enough to rebalance when a thread is delayed, few enough that
 // the atomic counter costs nothing next to a chunk (at least 16 rows).
@@ -94,7 +84,7 @@ void rows_path(ThreadPool& pool, const float* x, int64_t M, int64_t K, const Ten
   const int64_t N = W.rows();
   const auto* w = static_cast<const uint8_t*>(W.data);
   parallel_chunks(pool, N, rows_per_chunk(N, pool.size()), [&](int64_t n0, int64_t n1) {
-    float* decoded = W.dtype == DType::F32 ? nullptr : scratch_floats(static_cast<size_t>(K));
+    float* decoded = W.dtype == DType::F32 ? nullptr : scratch_floats(Scratch::MatmulPanel, static_cast<size_t>(K));
     for (int64_t n = n0; n < n1; ++n) {
       const uint8_t* row = w + static_cast<size_t>(n) * row_bytes;
       const float* wf = reinterpret_cast<const float*>(row);
@@ -128,7 +118,7 @@ void gemm_path(ThreadPool& pool, const float* x, int64_t M, int64_t K, const Ten
       blas_sgemm(true, M, n1 - n0, K, 1.f, x, K, W.f32() + n0 * K, K, 0.f, y + n0, N);
     } else {
       const int64_t panel = panel_rows(K);
-      float* buf = scratch_floats(static_cast<size_t>(panel * K));
+      float* buf = scratch_floats(Scratch::MatmulPanel, static_cast<size_t>(panel * K));
       for (int64_t p0 = n0; p0 < n1; p0 += panel) {
         const int64_t pn = std::min(panel, n1 - p0);
         for (int64_t r = 0; r < pn; ++r)

@@ -19,6 +19,16 @@ struct MatvecArgs {
   float* y = nullptr;            // [N]
 };
 
+// Runs row_dot(row bytes) -> float for rows [n0, n1) and stores dot + bias: the part every
+// kernel shares.
+template <class RowDot>
+inline void for_rows(const MatvecArgs& a, int64_t n0, int64_t n1, RowDot row_dot) {
+  for (int64_t n = n0; n < n1; ++n) {
+    const float dot = row_dot(a.w + static_cast<size_t>(n) * a.row_bytes);
+    a.y[n] = a.bias ? dot + a.bias[n] : dot;
+  }
+}
+
 using MatvecRowsFn = void (*)(const MatvecArgs& a, int64_t n0, int64_t n1);
 
 // The kernel for W's type at each level, or null when the type has no kernel there.

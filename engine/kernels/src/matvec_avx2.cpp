@@ -12,14 +12,6 @@
 namespace mnemo::kernels {
 namespace {
 
-template <class RowDot>
-void for_rows(const MatvecArgs& a, int64_t n0, int64_t n1, RowDot row_dot) {
-  for (int64_t n = n0; n < n1; ++n) {
-    const float dot = row_dot(a.w + static_cast<size_t>(n) * a.row_bytes);
-    a.y[n] = a.bias ? dot + a.bias[n] : dot;
-  }
-}
-
 inline __m256 load8_f16(const uint16_t* p) {
   return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
 }

@@ -10,14 +10,6 @@
 namespace mnemo::kernels {
 namespace {
 
-template <class RowDot>
-void for_rows(const MatvecArgs& a, int64_t n0, int64_t n1, RowDot row_dot) {
-  for (int64_t n = n0; n < n1; ++n) {
-    const float dot = row_dot(a.w + static_cast<size_t>(n) * a.row_bytes);
-    a.y[n] = a.bias ? dot + a.bias[n] : dot;
-  }
-}
-
 void rows_f32(const MatvecArgs& a, int64_t n0, int64_t n1) {
   for_rows(a, n0, n1, [&](const uint8_t* row) {
     const auto* w = reinterpret_cast<const float*>(row);
