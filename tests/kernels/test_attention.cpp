@@ -24,20 +24,23 @@ const Shape kShapes[] = {
     {"chunk_after_cache", 9, 40, 4, 2, 16, 31},
     {"tiled_with_tail", 100, 100, 3, 3, 64, 0},
     {"tiled_many_key_blocks_mqa", 130, 600, 4, 1, 32, 470},
+    {"tiled_head_dim_80", 70, 70, 2, 2, 80, 0},  // 64 + 16: both widths of the PV kernel
 };
 
-using AttentionCase = std::tuple<Shape, MaskKind, int>;
+using AttentionCase = std::tuple<Shape, MaskKind, int, std::string /*cpu level*/>;
 
 std::string attention_case_name(const ::testing::TestParamInfo<AttentionCase>& info) {
   static const char* const masks[] = {"none", "causal", "window"};
   return std::string(std::get<0>(info.param).name) + "_" + masks[static_cast<int>(std::get<1>(info.param))] +
-         "_t" + std::to_string(std::get<2>(info.param));
+         "_t" + std::to_string(std::get<2>(info.param)) + "_" +
+         (std::get<3>(info.param).empty() ? "native" : std::get<3>(info.param));
 }
 
 class AttentionGrid : public ::testing::TestWithParam<AttentionCase> {};
 
 TEST_P(AttentionGrid, MatchesReferenceOutputAndLse) {
-  const auto& [s, mask, threads] = GetParam();
+  const auto& [s, mask, threads, level] = GetParam();
+  testing::ScopedCpuLevel cpu(level);  // native: AVX-512 tile kernels; avx2: sgemm tiles
   ThreadPool pool(threads);
   const int64_t stride = (s.T_k + 3) * s.head_dim;  // KV cache with spare capacity per head
   const auto q = random_floats(s.T_q * s.n_heads * s.head_dim, 1, 1.5f);
@@ -80,7 +83,7 @@ TEST_P(AttentionGrid, MatchesReferenceOutputAndLse) {
 INSTANTIATE_TEST_SUITE_P(Grid, AttentionGrid,
                          ::testing::Combine(::testing::ValuesIn(kShapes),
                                             ::testing::Values(MaskKind::None, MaskKind::Causal, MaskKind::Window),
-                                            ::testing::Values(1, 2, 3)),
+                                            ::testing::Values(1, 2, 3), ::testing::Values("", "avx2")),
                          attention_case_name);
 
 TEST(AttentionReference, HandComputedTwoKeys) {

@@ -2,7 +2,8 @@
 //   decode-sized (T_q < kTileRows): one task per (head, query row); scores over the visible keys
 //     with AVX2 dots, then a weighted sum of V rows.
 //   prefill: one task per (head, block of kTileRows queries), walking key blocks of kTileKeys;
-//     S = Q·Kᵀ and O += P·V are sgemm calls on the calling thread; only S (64×256) is kept.
+//     S = Q·Kᵀ by sgemm, O += P·V by the AVX-512 tile kernel (attention_tiles_avx512.cpp) or
+//     sgemm below that level, all on the calling thread; only S (64×256) is kept.
 // Tasks are handed out through an atomic counter, the most expensive (latest causal blocks) first.
 #include <immintrin.h>
 
@@ -13,7 +14,9 @@
 #include <vector>
 
 #include "attention_mask.h"
+#include "attention_tiles.h"
 #include "blas.h"
+#include "cpu_level.h"
 #include "matvec.h"
 #include "mnemo/core/error.h"
 #include "scratch.h"
@@ -111,6 +114,7 @@ void attend_tile(const AttentionArgs& a, int64_t h, int64_t i0, int64_t i1) {
   float* S = scratch_floats(Scratch::AttentionScores, static_cast<size_t>(kTileRows * kTileKeys));
   float* O = scratch_floats(Scratch::AttentionAccum, static_cast<size_t>(kTileRows * hd));
   float* state = scratch_floats(Scratch::AttentionState, static_cast<size_t>(2 * kTileRows));
+  const bool tile_kernels = active_cpu_level() == CpuLevel::Avx512 && attention_tiles_support(hd);
   float* m = state;
   float* l = state + kTileRows;
   for (int64_t r = 0; r < rows; ++r) {
@@ -142,7 +146,8 @@ void attend_tile(const AttentionArgs& a, int64_t h, int64_t i0, int64_t i1) {
       m[r] = new_max;
       if (rescale != 1.f) scale_row(O + r * hd, hd, rescale);
     }
-    blas_sgemm(false, rows, hd, jn, 1.f, S, kTileKeys, V + j0 * hd, hd, 1.f, O, hd);
+    if (tile_kernels) pv_tile_avx512(S, kTileKeys, V + j0 * hd, hd, rows, jn, O);
+    else blas_sgemm(false, rows, hd, jn, 1.f, S, kTileKeys, V + j0 * hd, hd, 1.f, O, hd);
   }
   for (int64_t r = 0; r < rows; ++r) finish_row(a, h, i0 + r, O + r * hd, m[r], l[r]);
 }
