@@ -12,17 +12,11 @@ namespace {
 std::vector<std::pair<std::string, std::string>> read_merges_txt(const std::string& path) {
   const std::string text = read_text_file(path, kMaxTokenizerFileBytes);
   std::vector<std::pair<std::string, std::string>> merges;
-  size_t line_begin = 0;
-  for (size_t number = 1; line_begin < text.size(); ++number) {
-    size_t line_end = text.find('\n', line_begin);
-    if (line_end == std::string::npos) line_end = text.size();
-    std::string_view line(text.data() + line_begin, line_end - line_begin);
-    line_begin = line_end + 1;
-    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-    if (line.empty() || (number == 1 && line.starts_with("#version"))) continue;
+  for_each_line(text, [&](std::string_view line, size_t number) {
+    if (line.empty() || (number == 1 && line.starts_with("#version"))) return;
     if (merges.size() >= kMaxMerges) throw FormatError(path, "too many merges");
     merges.push_back(split_merge_line(line, path, "line " + std::to_string(number)));
-  }
+  });
   return merges;
 }
 

@@ -2,6 +2,7 @@
 #include "loader_common.h"
 #include "mnemo/core/error.h"
 #include "mnemo/core/mapped_file.h"
+#include "vocabulary.h"
 #include "wordpiece.h"
 
 namespace mnemo::tok {
@@ -9,17 +10,13 @@ namespace mnemo::tok {
 std::unique_ptr<Tokenizer> load_wordpiece_vocab(const std::string& vocab_txt, bool lowercase) {
   const std::string text = read_text_file(vocab_txt, kMaxTokenizerFileBytes);
   std::vector<std::pair<std::string, int64_t>> entries;
-  size_t line_begin = 0;
-  while (line_begin < text.size()) {
-    size_t line_end = text.find('\n', line_begin);
-    if (line_end == std::string::npos) line_end = text.size();
-    std::string_view line(text.data() + line_begin, line_end - line_begin);
-    line_begin = line_end + 1;
-    // Hugging Face trims trailing whitespace (and so the \r of Windows line ends).
-    while (!line.empty() && (line.back() == '\r' || line.back() == ' ' || line.back() == '\t'))
-      line.remove_suffix(1);
+  for_each_line(text, [&](std::string_view line, size_t) {
+    if (static_cast<int64_t>(entries.size()) >= kMaxVocabulary)
+      throw FormatError(vocab_txt, "more lines than any vocabulary has");
+    // Hugging Face trims trailing whitespace.
+    while (!line.empty() && (line.back() == ' ' || line.back() == '\t')) line.remove_suffix(1);
     entries.emplace_back(std::string(line), static_cast<int64_t>(entries.size()));
-  }
+  });
   if (entries.empty()) throw FormatError(vocab_txt, "the vocabulary is empty");
   PipelineParts parts;
   parts.vocab = Vocabulary::build(std::move(entries), vocab_txt, "vocabulary");
