@@ -86,8 +86,12 @@ TEST(TinyModels, TokenizersMatchReference) {
   const std::string text = all["prompt_text"];
   auto gpt2 = open_test_model(kTinyDir + "/gpt2-gguf/model.gguf");
   EXPECT_EQ(gpt2->tokenizer().encode(text, true), all["prompt_text_ids"]["bpe"].get<std::vector<int32_t>>());
+  const auto wordpiece = all["prompt_text_ids"]["wordpiece"].get<std::vector<int32_t>>();
   auto bert = open_test_model(kTinyDir + "/bert-hf");
-  EXPECT_EQ(bert->tokenizer().encode(text, true), all["prompt_text_ids"]["wordpiece"].get<std::vector<int32_t>>());
+  EXPECT_EQ(bert->tokenizer().encode(text, true), wordpiece);
+  // llama.cpp's GGUF form of the same WordPiece vocabulary (▁ word starts, no ##).
+  auto bert_gguf = open_test_model(kTinyDir + "/bert-gguf/model.gguf");
+  EXPECT_EQ(bert_gguf->tokenizer().encode(text, true), wordpiece);
 }
 
 }  // namespace

@@ -151,7 +151,7 @@ TEST(BadFiles, GgufMetadata) {
       {"no model", [](auto& m) { m.erase("tokenizer.ggml.model"); }, "carries no tokenizer"},
       {"llama", [](auto& m) { m["tokenizer.ggml.model"] = "llama"; },
        "tokenizer.ggml.model 'llama' is not supported (SentencePiece)"},
-      {"bert", [](auto& m) { m["tokenizer.ggml.model"] = "bert"; }, "'bert' is not supported"},
+      {"t5", [](auto& m) { m["tokenizer.ggml.model"] = "t5"; }, "'t5' is not supported"},
       {"tokens type", [](auto& m) { m["tokenizer.ggml.tokens"] = "abc"; }, "tokenizer.ggml.tokens must be an array"},
       {"token not string", [](auto& m) { m["tokenizer.ggml.tokens"][1] = 5; }, "must hold strings"},
       {"duplicate", [](auto& m) { m["tokenizer.ggml.tokens"][1] = "a"; }, "'a' appears twice"},

@@ -1,9 +1,10 @@
 // GGUF tokenizer.ggml.* metadata (as ModelFile::metadata() gives it: arrays as JSON arrays).
-// Only byte-level BPE ("gpt2") vocabularies are supported.
+// Byte-level BPE ("gpt2") and BERT WordPiece ("bert") vocabularies are supported.
 #include "bpe.h"
 #include "json_fields.h"
 #include "loader_common.h"
 #include "mnemo/core/error.h"
+#include "wordpiece.h"
 
 namespace mnemo::tok {
 namespace {
@@ -29,15 +30,52 @@ int32_t special_id(const json& metadata, const char* key, const Vocabulary& voca
   return static_cast<int32_t>(id);
 }
 
+// llama.cpp's converter stores BERT vocabularies with word-initial pieces prefixed by U+2581 and
+// "##" dropped from continuations; [BRACKETED] special tokens stay as they are. This undoes it.
+std::string wordpiece_token(const std::string& gguf_token) {
+  static const std::string kWordStart = "\xe2\x96\x81";  // ▁
+  if (gguf_token.size() >= 2 && gguf_token.front() == '[' && gguf_token.back() == ']') return gguf_token;
+  if (gguf_token.rfind(kWordStart, 0) == 0) return gguf_token.substr(kWordStart.size());
+  return "##" + gguf_token;
+}
+
+std::unique_ptr<Tokenizer> build_wordpiece(const json& metadata, const std::string& path) {
+  const json& tokens = array_key(metadata, "tokenizer.ggml.tokens", path);
+  if (static_cast<int64_t>(tokens.size()) > kMaxVocabulary)
+    throw FormatError(path, "tokenizer.ggml.tokens has " + std::to_string(tokens.size()) + " entries");
+  std::vector<std::pair<std::string, int64_t>> entries;
+  entries.reserve(tokens.size());
+  for (const json& token : tokens) {
+    if (!token.is_string()) throw FormatError(path, "tokenizer.ggml.tokens must hold strings");
+    entries.emplace_back(wordpiece_token(token.get<std::string>()), static_cast<int64_t>(entries.size()));
+  }
+  PipelineParts parts;
+  parts.vocab = Vocabulary::build(std::move(entries), path, "tokenizer.ggml.tokens");
+  use_bert_defaults(parts, /*lowercase=*/true);  // llama.cpp's BERT tokenizer always lowercases
+  SpecialTokens& special = parts.special;
+  for (auto [key, role] : {std::pair{"tokenizer.ggml.unknown_token_id", &special.unk},
+                           std::pair{"tokenizer.ggml.padding_token_id", &special.pad},
+                           std::pair{"tokenizer.ggml.cls_token_id", &special.cls},
+                           std::pair{"tokenizer.ggml.seperator_token_id", &special.sep},
+                           std::pair{"tokenizer.ggml.mask_token_id", &special.mask}})
+    if (const int32_t id = special_id(metadata, key, parts.vocab, path); id >= 0) *role = id;
+  parts.prefix.clear();
+  parts.suffix.clear();
+  if (special.cls >= 0) parts.prefix = {special.cls};
+  if (special.sep >= 0) parts.suffix = {special.sep};
+  return std::make_unique<WordPieceTokenizer>(std::move(parts), WordPieceOptions{});
+}
+
 std::unique_ptr<Tokenizer> build(const json& metadata, const std::string& path) {
   if (!metadata.is_object()) throw FormatError(path, "metadata must be an object");
   if (!field(metadata, "tokenizer.ggml.model"))
     throw FormatError(path, "the file carries no tokenizer (tokenizer.ggml.model is missing)");
   const std::string model = string_field(metadata, "tokenizer.ggml.model", path, "metadata");
+  if (model == "bert") return build_wordpiece(metadata, path);
   if (model != "gpt2") {
     std::string what = "tokenizer.ggml.model '" + model + "' is not supported";
     if (model == "llama") what += " (SentencePiece)";
-    throw FormatError(path, what + "; only 'gpt2' (byte-level BPE) is");
+    throw FormatError(path, what + "; 'gpt2' (byte-level BPE) and 'bert' (WordPiece) are");
   }
 
   const json& tokens = array_key(metadata, "tokenizer.ggml.tokens", path);
@@ -77,7 +115,7 @@ std::unique_ptr<Tokenizer> build(const json& metadata, const std::string& path) 
   auto pre_tokenizer = gguf_pre_tokenizer(pre, options.ignore_merges);
   if (!pre_tokenizer)
     throw FormatError(path, "tokenizer.ggml.pre '" + pre + "' is not a supported pre-tokenizer "
-                            "(gpt2, default, llama3, llama-bpe, smollm, qwen2 are)");
+                            "(gpt2, gpt-2, default, llama3, llama-bpe, smollm, qwen2 are)");
   parts.pre_tokenizer = std::move(*pre_tokenizer);
 
   SpecialTokens& special = parts.special;

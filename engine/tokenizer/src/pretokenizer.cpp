@@ -134,7 +134,7 @@ void PreTokenizer::split(std::string_view text, std::vector<std::string_view>& p
 std::optional<PreTokenizer> gguf_pre_tokenizer(const std::string& name, bool& ignore_merges) {
   PreTokenizer pre;
   ignore_merges = false;
-  if (name == "gpt2" || name == "default" || name.empty()) {
+  if (name == "gpt2" || name == "gpt-2" || name == "default" || name.empty()) {  // llama.cpp writes "gpt-2"
     pre.add_regex(kGpt2Pattern);
   } else if (name == "llama3" || name == "llama-bpe") {
     pre.add_regex(kLlama3Pattern);
