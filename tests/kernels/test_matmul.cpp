@@ -128,15 +128,18 @@ TEST(Matmul, DecodeShapesStayAtFp32Accuracy) {
   }
 }
 
-TEST(Matmul, PanelsLargerThanOneSgemmCall) {  // N spans several dequantized panels per thread
-  ThreadPool pool(2);
-  const int64_t K = 1024, N = 400, M = 9;
-  const Weights w = make_weights(DType::F16, N, K, 21);
-  const auto x = random_floats(static_cast<size_t>(M * K), 22);
-  std::vector<float> y(static_cast<size_t>(M * N));
-  matmul(pool, x.data(), M, K, w.view, nullptr, y.data());
-  const auto want = reference_product(x, M, K, w, nullptr);
-  EXPECT_LT(testing::max_rel_error(y.data(), want.data(), want.size()), 2e-6);
+TEST(Matmul, SeveralDequantizedPanelsPerThread) {  // 1 thread: 600 columns = 256 + 256 + 88
+  for (int threads : {1, 2}) {
+    ThreadPool pool(threads);
+    const int64_t K = 1024, N = 600, M = 9;
+    const Weights w = make_weights(DType::F16, N, K, 21);
+    const auto x = random_floats(static_cast<size_t>(M * K), 22);
+    const auto bias = random_floats(static_cast<size_t>(N), 23);
+    std::vector<float> y(static_cast<size_t>(M * N));
+    matmul(pool, x.data(), M, K, w.view, bias.data(), y.data());
+    const auto want = reference_product(x, M, K, w, bias.data());
+    EXPECT_LT(testing::max_rel_error(y.data(), want.data(), want.size()), 2e-6) << threads;
+  }
 }
 
 TEST(Matmul, RejectsBadShapesAndTypes) {

@@ -6,6 +6,7 @@
 #include "mnemo/core/error.h"
 #include "mnemo/kernels/ops.h"
 #include "mnemo/kernels/quant.h"
+#include "scratch.h"
 
 namespace mnemo::kernels {
 
@@ -19,17 +20,17 @@ void rope(ThreadPool& pool, float* x, int64_t T, int64_t n_heads, int64_t head_d
     freq[static_cast<size_t>(i)] = std::pow(static_cast<double>(theta), -2.0 * static_cast<double>(i) / static_cast<double>(n_rot));
   const double* f = freq.data();
   pool.parallel_for(T, 1, [&](int64_t t0, int64_t t1) {
-    std::vector<float> cs(static_cast<size_t>(2 * half));
+    float* cs = scratch_floats(Scratch::RopeAngles, static_cast<size_t>(2 * half));
     for (int64_t t = t0; t < t1; ++t) {
       for (int64_t i = 0; i < half; ++i) {
         const double angle = static_cast<double>(positions[t]) * f[i];
-        cs[static_cast<size_t>(2 * i)] = static_cast<float>(std::cos(angle));
-        cs[static_cast<size_t>(2 * i + 1)] = static_cast<float>(std::sin(angle));
+        cs[2 * i] = static_cast<float>(std::cos(angle));
+        cs[2 * i + 1] = static_cast<float>(std::sin(angle));
       }
       for (int64_t h = 0; h < n_heads; ++h) {
         float* v = x + (t * n_heads + h) * head_dim;
         for (int64_t i = 0; i < half; ++i) {
-          const float c = cs[static_cast<size_t>(2 * i)], s = cs[static_cast<size_t>(2 * i + 1)];
+          const float c = cs[2 * i], s = cs[2 * i + 1];
           float& a = mode == RopeMode::Interleaved ? v[2 * i] : v[i];
           float& b = mode == RopeMode::Interleaved ? v[2 * i + 1] : v[i + half];
           const float a0 = a, b0 = b;
