@@ -1,5 +1,6 @@
 // mnemo bench: prefill and decode throughput with the engine's best settings.
 #include <algorithm>
+#include <array>
 #include <cstdio>
 #include <random>
 
@@ -28,6 +29,17 @@ struct TouchingSink : rt::ProbeSink {
   double checksum = 0;
 };
 
+// Sums op time per kind, separately for prefill and decode steps (--ops).
+struct OpTotals : rt::ProbeSink {
+  bool wants_op_timings() const override { return true; }
+  void on_step_begin(const rt::StepProbe& s) override { decode = s.kind == rt::StepKind::Decode; }
+  void on_op(const rt::OpTiming& t) override {
+    (decode ? decode_ns : prefill_ns)[static_cast<size_t>(t.kind)] += t.end_ns - t.start_ns;
+  }
+  bool decode = false;
+  std::array<int64_t, static_cast<size_t>(rt::OpKind::Count)> prefill_ns{}, decode_ns{};
+};
+
 double median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
   return v.empty() ? 0 : v[v.size() / 2];
@@ -43,6 +55,7 @@ int cmd_bench(const Argv& argv) {
       .option("--decode", "N", "decode steps (default 64)")
       .option("--repeat", "R", "runs to take the median of (default 3)")
       .option("--probes", "none|all", "subscribe to no probe (default) or to every probe")
+      .flag("--ops", "also time every op and print the split per op kind")
       .flag("--json", "print a JSON object");
   if (int rc = parse_or_exit(args, argv); rc >= 0) return rc;
   const int64_t T = args.integer("prefill", 512), N = args.integer("decode", 64), R = args.integer("repeat", 3);
@@ -52,7 +65,10 @@ int cmd_bench(const Argv& argv) {
   if (probes != "none" && probes != "all") throw UsageError("--probes must be none or all");
   auto model = open_model(args);
   TouchingSink sink;
+  OpTotals totals;
+  if (probes == "all" && args.has("ops")) throw UsageError("--ops and --probes all cannot be combined");
   if (probes == "all") model->set_probe_sink(&sink);
+  if (args.has("ops")) model->set_probe_sink(&totals);
   const auto& info = model->info();
   if (T + N > model->max_context())
     throw UsageError("--prefill + --decode = " + std::to_string(T + N) + " exceeds the context of " + std::to_string(model->max_context()));
@@ -89,6 +105,13 @@ int cmd_bench(const Argv& argv) {
   j["probes"] = probes;
   j["prefill_tokens_per_s"] = median(prefill);
   j["decode_tokens_per_s"] = decode.empty() ? nlohmann::json(nullptr) : nlohmann::json(median(decode));
+  if (args.has("ops")) {
+    for (size_t k = 0; k < totals.prefill_ns.size(); ++k) {
+      const char* name = rt::op_kind_name(static_cast<rt::OpKind>(k));
+      j["ops_ms"]["prefill"][name] = totals.prefill_ns[k] / 1e6 / static_cast<double>(R + 1);
+      if (!decode.empty()) j["ops_ms"]["decode_per_step"][name] = totals.decode_ns[k] / 1e6 / static_cast<double>(R * N);
+    }
+  }
   if (args.has("json")) {
     std::printf("%s\n", j.dump(2).c_str());
   } else {
@@ -98,6 +121,12 @@ int cmd_bench(const Argv& argv) {
                 static_cast<long long>(R));
     if (!decode.empty())
       std::printf("decode:  %8.1f tokens/s  (%lld steps after the prefill)\n", median(decode), static_cast<long long>(N));
+    if (args.has("ops")) {
+      std::printf("\n%-12s %14s %18s\n", "op", "prefill ms", "decode ms/step");
+      for (const auto& [name, ms] : j["ops_ms"]["prefill"].items())
+        std::printf("%-12s %14.3f %18.4f\n", name.c_str(), ms.get<double>(),
+                    decode.empty() ? 0.0 : j["ops_ms"]["decode_per_step"][name].get<double>());
+    }
   }
   return 0;
 }
