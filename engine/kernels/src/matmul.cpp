@@ -65,7 +65,7 @@ void matvec(ThreadPool& pool, MatvecRowsFn kernel, const float* x, int64_t K, co
   a.bias = bias;
   a.K = K;
   a.y = y;
-  if (W.dtype == DType::Q4_0 || W.dtype == DType::Q4_1) {
+  if (W.dtype == DType::Q4_0 || W.dtype == DType::Q4_1 || W.dtype == DType::Q4_K) {
     thread_local std::vector<float> xsum;  // the calling thread's; workers only read it
     xsum.resize(static_cast<size_t>(K / kQK));
     for (int64_t b = 0; b < K / kQK; ++b) {
@@ -154,7 +154,8 @@ void matmul(ThreadPool& pool, const float* x, int64_t M, int64_t K, const Tensor
   const MatvecRowsFn kernel = matvec_kernel(W.dtype);
   // A few rows against 32-element quants: one matvec per row beats decoding every weight row to
   // floats (the scalar decode costs more than re-reading the blocks from cache).
-  const bool legacy_quant = W.dtype == DType::Q8_0 || W.dtype == DType::Q4_0 || W.dtype == DType::Q4_1;
+  const bool legacy_quant = W.dtype == DType::Q8_0 || W.dtype == DType::Q4_0 || W.dtype == DType::Q4_1 ||
+                            W.dtype == DType::Q4_K;
   if (kernel && (M == 1 || (M <= kSmallQuantM && legacy_quant))) {
     for (int64_t m = 0; m < M; ++m) matvec(pool, kernel, x + m * K, K, W, row_bytes_w, bias, y + m * W.rows());
     return;

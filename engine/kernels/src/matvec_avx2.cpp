@@ -7,6 +7,7 @@
 #include "matvec.h"
 #include "mnemo/core/fp16.h"
 #include "quant_blocks.h"
+#include "quant_internal.h"
 #include "simd_math.h"
 
 namespace mnemo::kernels {
@@ -111,6 +112,42 @@ void rows_q4(const MatvecArgs& a, int64_t n0, int64_t n1) {
   });
 }
 
+// Σ over 32 unsigned bytes (values 0..15) times 32 floats of x.
+inline __m256 nibbles32_dot(__m256i q, const float* x) {
+  const __m128i q0 = _mm256_castsi256_si128(q), q1 = _mm256_extracti128_si256(q, 1);
+  __m256 s = _mm256_mul_ps(bytes_to_ps(q0, false), _mm256_loadu_ps(x));
+  s = _mm256_fmadd_ps(bytes_to_ps(_mm_srli_si128(q0, 8), false), _mm256_loadu_ps(x + 8), s);
+  s = _mm256_fmadd_ps(bytes_to_ps(q1, false), _mm256_loadu_ps(x + 16), s);
+  return _mm256_fmadd_ps(bytes_to_ps(_mm_srli_si128(q1, 8), false), _mm256_loadu_ps(x + 24), s);
+}
+
+// Q4_K: eight 32-element sub-blocks per 256, each with a 6-bit scale and min; the same
+// d·Σq·x − m·Σx split as Q4_1, with Σx per 32 elements precomputed (a.xsum).
+void rows_q4_k(const MatvecArgs& a, int64_t n0, int64_t n1) {
+  const __m256i low_nibbles = _mm256_set1_epi8(0x0F);
+  for_rows(a, n0, n1, [&](const uint8_t* row) {
+    const auto* b = reinterpret_cast<const BlockQ4_K*>(row);
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+    float min_part = 0.f;
+    for (int64_t i = 0; i < a.K / kQK_K; ++i) {
+      const float d = _cvtsh_ss(b[i].d), dmin = _cvtsh_ss(b[i].dmin);
+      uint8_t sc[8], mn[8];
+      for (int j = 0; j < 8; ++j) q4_k_scale_min(j, b[i].scales, sc[j], mn[j]);
+      const float* x = a.x + i * kQK_K;
+      const float* xsum = a.xsum + i * (kQK_K / kQK);
+      for (int g = 0; g < 4; ++g) {  // 64 elements: low nibbles, then high nibbles
+        const __m256i raw = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b[i].qs + 32 * g));
+        const __m256 s_lo = nibbles32_dot(_mm256_and_si256(raw, low_nibbles), x + 64 * g);
+        const __m256 s_hi = nibbles32_dot(_mm256_and_si256(_mm256_srli_epi16(raw, 4), low_nibbles), x + 64 * g + 32);
+        acc0 = _mm256_fmadd_ps(_mm256_set1_ps(d * sc[2 * g]), s_lo, acc0);
+        acc1 = _mm256_fmadd_ps(_mm256_set1_ps(d * sc[2 * g + 1]), s_hi, acc1);
+        min_part += dmin * (mn[2 * g] * xsum[2 * g] + mn[2 * g + 1] * xsum[2 * g + 1]);
+      }
+    }
+    return simd::hsum(_mm256_add_ps(acc0, acc1)) - min_part;
+  });
+}
+
 }  // namespace
 
 float dot_f32_avx2(const float* a, const float* b, int64_t n) {
@@ -125,6 +162,7 @@ MatvecRowsFn matvec_kernel_avx2(DType t) {
     case DType::Q8_0: return rows_q8_0;
     case DType::Q4_0: return rows_q4<false>;
     case DType::Q4_1: return rows_q4<true>;
+    case DType::Q4_K: return rows_q4_k;
     default: return nullptr;
   }
 }

@@ -78,7 +78,7 @@ MatvecRowsFn matvec_kernel_avx512(DType t) {
     // The float types stream faster through the AVX2 kernels on Zen 4 (f16 LM head 50257x768,
     // one thread: 17-18 GB/s vs 13-14 GB/s with 512-bit loads, which split a cache line on every
     // load when a row is not 64-byte aligned).
-    case DType::F32: case DType::F16: case DType::BF16: return matvec_kernel_avx2(t);
+    case DType::F32: case DType::F16: case DType::BF16: case DType::Q4_K: return matvec_kernel_avx2(t);
     case DType::Q8_0: return rows_q8_0;
     case DType::Q4_0: return rows_q4<false>;
     case DType::Q4_1: return rows_q4<true>;

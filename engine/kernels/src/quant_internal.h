@@ -5,6 +5,17 @@
 
 namespace mnemo::kernels {
 
+// The 6-bit scale and min of sub-block j (0..7) of a Q4_K/Q5_K super-block's 12 scale bytes.
+inline void q4_k_scale_min(int j, const uint8_t* q, uint8_t& scale, uint8_t& min) {
+  if (j < 4) {
+    scale = q[j] & 63;
+    min = q[j + 4] & 63;
+  } else {
+    scale = static_cast<uint8_t>((q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4));
+    min = static_cast<uint8_t>((q[j + 4] >> 4) | ((q[j] >> 6) << 4));
+  }
+}
+
 void dequantize_q2_k(const void* src, float* dst, int64_t nb);
 void dequantize_q3_k(const void* src, float* dst, int64_t nb);
 void dequantize_q4_k(const void* src, float* dst, int64_t nb);

@@ -16,17 +16,6 @@ inline float product_rounded(float a, float b) {
   return p;
 }
 
-// The 6-bit scale and min of sub-block j of a Q4_K/Q5_K super-block.
-inline void scale_min_k4(int j, const uint8_t* q, uint8_t& scale, uint8_t& min) {
-  if (j < 4) {
-    scale = q[j] & 63;
-    min = q[j + 4] & 63;
-  } else {
-    scale = static_cast<uint8_t>((q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4));
-    min = static_cast<uint8_t>((q[j + 4] >> 4) | ((q[j] >> 6) << 4));
-  }
-}
-
 }  // namespace
 
 void dequantize_q2_k(const void* src, float* y, int64_t nb) {
@@ -89,9 +78,9 @@ void dequantize_q4_k(const void* src, float* y, int64_t nb) {
     const uint8_t* q = x[i].qs;
     for (int j = 0, is = 0; j < kQK_K; j += 64, q += 32, is += 2) {
       uint8_t sc, m;
-      scale_min_k4(is, x[i].scales, sc, m);
+      q4_k_scale_min(is, x[i].scales, sc, m);
       const float d1 = d * sc, m1 = dmin * m;
-      scale_min_k4(is + 1, x[i].scales, sc, m);
+      q4_k_scale_min(is + 1, x[i].scales, sc, m);
       const float d2 = d * sc, m2 = dmin * m;
       for (int l = 0; l < 32; ++l) *y++ = product_rounded(d1, static_cast<float>(q[l] & 0xF)) - m1;
       for (int l = 0; l < 32; ++l) *y++ = product_rounded(d2, static_cast<float>(q[l] >> 4)) - m2;
@@ -108,9 +97,9 @@ void dequantize_q5_k(const void* src, float* y, int64_t nb) {
     uint8_t u1 = 1, u2 = 2;
     for (int j = 0, is = 0; j < kQK_K; j += 64, ql += 32, is += 2) {
       uint8_t sc, m;
-      scale_min_k4(is, x[i].scales, sc, m);
+      q4_k_scale_min(is, x[i].scales, sc, m);
       const float d1 = d * sc, m1 = dmin * m;
-      scale_min_k4(is + 1, x[i].scales, sc, m);
+      q4_k_scale_min(is + 1, x[i].scales, sc, m);
       const float d2 = d * sc, m2 = dmin * m;
       for (int l = 0; l < 32; ++l)
         *y++ = product_rounded(d1, static_cast<float>((ql[l] & 0xF) + ((qh[l] & u1) ? 16 : 0))) - m1;
