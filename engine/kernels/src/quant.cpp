@@ -42,32 +42,52 @@ void dequantize_bf16(const uint16_t* src, float* dst, int64_t n) {
   for (; i < n; ++i) dst[i] = bf16_to_f32(src[i]);
 }
 
+// The 32-element decoders use AVX2 (the build's baseline): they feed the prefill panels and the
+// embedding lookups. Each product d·q is exact in float (≤ 11 + 8 bits), so the fused q·d + m of
+// Q4_1 rounds exactly as GGML's separate multiply and add; the golden tests check it bit for bit.
+inline __m256 bytes8_to_ps(__m128i v, bool is_signed) {
+  return _mm256_cvtepi32_ps(is_signed ? _mm256_cvtepi8_epi32(v) : _mm256_cvtepu8_epi32(v));
+}
+
+// Decodes 16 nibble-coded bytes into elements [0, 16) (low nibbles) and [16, 32) as q·d + m, or,
+// for Q4_0, as (q - 8)·d with the subtraction done on integers: -8d + q·d would turn GGML's -0
+// (d = -0 in an all-zero block) into +0.
+template <bool kQ4_0>
+inline void store_nibbles(__m128i raw, __m256 d, __m256 m, float* out) {
+  const __m128i mask = _mm_set1_epi8(0x0F);
+  __m128i lo = _mm_and_si128(raw, mask), hi = _mm_and_si128(_mm_srli_epi16(raw, 4), mask);
+  if constexpr (kQ4_0) {
+    lo = _mm_sub_epi8(lo, _mm_set1_epi8(8));
+    hi = _mm_sub_epi8(hi, _mm_set1_epi8(8));
+  }
+  const __m128i parts[4] = {lo, _mm_srli_si128(lo, 8), hi, _mm_srli_si128(hi, 8)};
+  for (int p = 0; p < 4; ++p) {
+    const __m256 q = bytes8_to_ps(parts[p], kQ4_0);
+    _mm256_storeu_ps(out + 8 * p, kQ4_0 ? _mm256_mul_ps(q, d) : _mm256_fmadd_ps(q, d, m));
+  }
+}
+
 void dequantize_q8_0(const BlockQ8_0* b, float* dst, int64_t nb) {
-  for (int64_t i = 0; i < nb; ++i) {
-    const float d = fp16_to_f32(b[i].d);
-    for (int j = 0; j < kQK; ++j) dst[i * kQK + j] = static_cast<float>(b[i].qs[j]) * d;
+  for (int64_t i = 0; i < nb; ++i, dst += kQK) {
+    const __m256 d = _mm256_set1_ps(fp16_to_f32(b[i].d));
+    for (int j = 0; j < kQK; j += 8) {
+      const __m128i q = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(b[i].qs + j));
+      _mm256_storeu_ps(dst + j, _mm256_mul_ps(bytes8_to_ps(q, true), d));
+    }
   }
 }
 
 void dequantize_q4_0(const BlockQ4_0* b, float* dst, int64_t nb) {
-  for (int64_t i = 0; i < nb; ++i) {
-    const float d = fp16_to_f32(b[i].d);
-    for (int j = 0; j < kQK / 2; ++j) {
-      dst[i * kQK + j] = static_cast<float>((b[i].qs[j] & 0x0f) - 8) * d;
-      dst[i * kQK + j + kQK / 2] = static_cast<float>((b[i].qs[j] >> 4) - 8) * d;
-    }
+  for (int64_t i = 0; i < nb; ++i, dst += kQK) {
+    store_nibbles<true>(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b[i].qs)),
+                        _mm256_set1_ps(fp16_to_f32(b[i].d)), _mm256_setzero_ps(), dst);
   }
 }
 
 void dequantize_q4_1(const BlockQ4_1* b, float* dst, int64_t nb) {
-  for (int64_t i = 0; i < nb; ++i) {
-    const float d = fp16_to_f32(b[i].d);
-    const float m = fp16_to_f32(b[i].m);
-    for (int j = 0; j < kQK / 2; ++j) {
-      dst[i * kQK + j] = product_rounded(static_cast<float>(b[i].qs[j] & 0x0f), d) + m;
-      dst[i * kQK + j + kQK / 2] = product_rounded(static_cast<float>(b[i].qs[j] >> 4), d) + m;
-    }
-  }
+  for (int64_t i = 0; i < nb; ++i, dst += kQK)
+    store_nibbles<false>(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b[i].qs)),
+                         _mm256_set1_ps(fp16_to_f32(b[i].d)), _mm256_set1_ps(fp16_to_f32(b[i].m)), dst);
 }
 
 void quantize_q8_0(const float* x, BlockQ8_0* b, int64_t nb) {
