@@ -24,9 +24,9 @@ int ThreadPool::hardware_threads() {
   return std::max(1u, std::thread::hardware_concurrency());
 }
 
-ThreadPool::ThreadPool(int n_threads) : n_threads_(std::max(1, n_threads)) {
+ThreadPool::ThreadPool(int n_threads) : n_threads_(std::clamp(n_threads, 1, 1024)) {
   workers_.reserve(static_cast<size_t>(n_threads_ - 1));
-  for (int i = 1; i < n_threads_; ++i) workers_.emplace_back([this, i] { worker_loop(i); });
+  for (int i = 1; i < n_threads_; ++i) workers_.emplace_back([this] { worker_loop(); });
 }
 
 ThreadPool::~ThreadPool() {
@@ -36,7 +36,13 @@ ThreadPool::~ThreadPool() {
   for (auto& w : workers_) w.join();
 }
 
-void ThreadPool::worker_loop(int index) {
+void ThreadPool::run_parts(const std::function<void(int, int)>& fn) {
+  for (int part = next_part_.fetch_add(1, std::memory_order_acq_rel); part < n_threads_;
+       part = next_part_.fetch_add(1, std::memory_order_acq_rel))
+    fn(part, n_threads_);
+}
+
+void ThreadPool::worker_loop() {
   uint64_t seen = 0;
   for (;;) {
     uint64_t gen = generation_.load(std::memory_order_acquire);
@@ -50,8 +56,19 @@ void ThreadPool::worker_loop(int index) {
     }
     seen = gen;
     if (stop_.load(std::memory_order_acquire)) return;
-    (*job_)(index, n_threads_);
-    if (pending_.fetch_sub(1, std::memory_order_acq_rel) == 1) pending_.notify_one();
+    // Join the run unless the caller already closed it (it finished every part alone).
+    uint32_t state = run_state_.load(std::memory_order_acquire);
+    bool joined = false;
+    while (!(state & kClosed)) {
+      if (run_state_.compare_exchange_weak(state, state + 1, std::memory_order_acq_rel)) {
+        joined = true;
+        break;
+      }
+    }
+    if (!joined) continue;
+    run_parts(*job_);
+    run_state_.fetch_add(kFinishedOne, std::memory_order_acq_rel);
+    run_state_.notify_all();
   }
 }
 
@@ -61,18 +78,22 @@ void ThreadPool::run(const std::function<void(int, int)>& fn) {
     return;
   }
   job_ = &fn;
-  pending_.store(n_threads_ - 1, std::memory_order_release);
+  next_part_.store(0, std::memory_order_release);
+  run_state_.store(0, std::memory_order_release);
   generation_.fetch_add(1, std::memory_order_acq_rel);
   generation_.notify_all();
-  fn(0, n_threads_);
-  int left = pending_.load(std::memory_order_acquire);
-  for (int spin = 0; left != 0 && spin < kSpinIterations; ++spin) {
+  run_parts(fn);
+
+  const uint32_t joined = run_state_.fetch_or(kClosed, std::memory_order_acq_rel) & kJoinedMask;
+  auto finished = [&](uint32_t s) { return ((s & ~kClosed) >> 16) == joined; };
+  uint32_t state = run_state_.load(std::memory_order_acquire);
+  for (int spin = 0; !finished(state) && spin < kSpinIterations; ++spin) {
     MNEMO_CPU_RELAX();
-    left = pending_.load(std::memory_order_acquire);
+    state = run_state_.load(std::memory_order_acquire);
   }
-  while (left != 0) {
-    pending_.wait(left, std::memory_order_acquire);
-    left = pending_.load(std::memory_order_acquire);
+  while (!finished(state)) {
+    run_state_.wait(state, std::memory_order_acquire);
+    state = run_state_.load(std::memory_order_acquire);
   }
 }
 
