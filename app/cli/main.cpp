@@ -6,6 +6,7 @@
 
 #include "commands.h"
 #include "mnemo/core/error.h"
+#include "mnemo/plugin_abi.h"
 
 namespace {
 
@@ -37,7 +38,7 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (command == "--version" || command == "version") {
-    std::printf("mnemo 0.1.0 (plugin ABI %d.%d)\n", 1, 0);
+    std::printf("mnemo 0.1.0 (plugin ABI %d.%d)\n", MNEMO_PLUGIN_ABI_MAJOR, MNEMO_PLUGIN_ABI_MINOR);
     return 0;
   }
   Argv rest(argv + 2, argv + argc);

@@ -119,9 +119,7 @@ class Transformer final : public mnemo::sdk::Model {
         std::memcpy(v + i * kvd, row + qd + kvd, sizeof(float) * static_cast<size_t>(kvd));
       }
     } else {
-      host_.matmul(x, t, d, L.q, L.q_b, q);
-      host_.matmul(x, t, d, L.k, L.k_b, k);
-      host_.matmul(x, t, d, L.v, L.v_b, v);
+      host_.matmul_many(x, t, d, {{&L.q, &L.q_b, q}, {&L.k, &L.k_b, k}, {&L.v, &L.v_b, v}});
     }
     if (c.rope) {
       host_.rope(q, t, c.n_heads, c.head_dim, c.n_rot, pos0, c.rope_theta, c.rope_mode);
@@ -136,12 +134,12 @@ class Transformer final : public mnemo::sdk::Model {
     const Config& c = def_.cfg;
     const int64_t d = c.d_model, ff = c.d_ff;
     float* h = host_.scratch(static_cast<uint64_t>(t * ff));
-    host_.matmul(x, t, d, L.up, L.up_b, h);
     if (c.gated_ffn) {
       float* g = host_.scratch(static_cast<uint64_t>(t * ff));
-      host_.matmul(x, t, d, L.gate, L.gate_b, g);
+      host_.matmul_many(x, t, d, {{&L.gate, &L.gate_b, g}, {&L.up, &L.up_b, h}});
       host_.gated(c.activation, g, h, h, t * ff);
     } else {
+      host_.matmul(x, t, d, L.up, L.up_b, h);
       host_.activate(c.activation, h, t * ff);
     }
     host_.matmul(h, t, ff, L.down, L.down_b, out);

@@ -136,7 +136,7 @@ def main():
     try:
         plugins = {p["id"]: p for p in json.loads(out)["plugins"]}
         t = plugins["transformer"]
-        ok = rc == 0 and t["status"] == "ok" and t["abi"] == "1.0" and {"gpt2", "llama", "bert"} <= set(t["architectures"])
+        ok = rc == 0 and t["status"] == "ok" and t["abi"] == "1.1" and {"gpt2", "llama", "bert"} <= set(t["architectures"])
     except Exception as e:  # noqa: BLE001
         ok, err = False, f"{e}: {out!r}"
     check("plugins --json", ok, err)

@@ -128,6 +128,30 @@ TEST(Matmul, DecodeShapesStayAtFp32Accuracy) {
   }
 }
 
+// matmul_many gives exactly what one matmul per weight gives, across mixed types and row counts
+// that split chunks at weight boundaries, for decode (one section) and prefill (sequential).
+TEST(Matmul, ManyProductsEqualSeparateProducts) {
+  for (int threads : {1, 2, 3}) {
+    ThreadPool pool(threads);
+    const int64_t K = 160;
+    const Weights q = make_weights(DType::Q4_1, 67, K, 21), k = make_weights(DType::Q8_0, 19, K, 22),
+                  v = make_weights(DType::F16, 33, K, 23);
+    const auto bias = random_floats(67, 29);
+    for (int64_t M : {1, 5}) {
+      const auto x = random_floats(static_cast<size_t>(M * K), 31);
+      std::vector<float> yq(static_cast<size_t>(M * 67)), yk(static_cast<size_t>(M * 19)), yv(static_cast<size_t>(M * 33));
+      const MatmulTarget targets[] = {{q.view, bias.data(), yq.data()}, {k.view, nullptr, yk.data()}, {v.view, nullptr, yv.data()}};
+      matmul_many(pool, x.data(), M, K, targets, 3);
+      for (const auto& [w, b, y] : {std::tuple{&q, bias.data(), &yq}, std::tuple{&k, (const float*)nullptr, &yk},
+                                     std::tuple{&v, (const float*)nullptr, &yv}}) {
+        std::vector<float> alone(y->size());
+        matmul(pool, x.data(), M, K, w->view, b, alone.data());
+        EXPECT_EQ(*y, alone) << "threads " << threads << " M " << M << " " << dtype_name(w->view.dtype);
+      }
+    }
+  }
+}
+
 TEST(Matmul, SeveralDequantizedPanelsPerThread) {  // 1 thread: 600 columns = 256 + 256 + 88
   for (int threads : {1, 2}) {
     ThreadPool pool(threads);

@@ -15,6 +15,8 @@ namespace {
 
 const std::string kFakeDir = MNEMO_FAKE_PLUGIN_DIR;
 
+std::string host_abi() { return std::to_string(MNEMO_PLUGIN_ABI_MAJOR) + "." + std::to_string(MNEMO_PLUGIN_ABI_MINOR); }
+
 void write(const fs::path& p, const std::string& text) { std::ofstream(p) << text; }
 
 std::string meta(const std::string& id, int major, const std::string& library) {
@@ -63,7 +65,7 @@ TEST_F(PluginHost, RefusesAnotherAbiMajorFromMetadataWithoutLoading) {
   const auto& p = find(reg, "future");
   EXPECT_FALSE(p.usable);
   EXPECT_NE(p.problem.find("2.0"), std::string::npos) << p.problem;
-  EXPECT_NE(p.problem.find("1.0"), std::string::npos) << p.problem;
+  EXPECT_NE(p.problem.find(host_abi()), std::string::npos) << p.problem;
 }
 
 TEST_F(PluginHost, RefusesALibraryWhoseTableReportsAnotherMajor) {
@@ -76,7 +78,7 @@ TEST_F(PluginHost, RefusesALibraryWhoseTableReportsAnotherMajor) {
   } catch (const Error& e) {
     const std::string msg = e.what();
     EXPECT_NE(msg.find("2.0"), std::string::npos) << msg;
-    EXPECT_NE(msg.find("1.0"), std::string::npos) << msg;
+    EXPECT_NE(msg.find(host_abi()), std::string::npos) << msg;
   }
 }
 

@@ -56,8 +56,23 @@ float dot_f32(const float* a, const float* b, int64_t n) {
   return dot_f32_avx2(a, b, n);
 }
 
-void matvec(ThreadPool& pool, MatvecRowsFn kernel, const float* x, int64_t K, const TensorView& W,
-            size_t row_bytes, const float* bias, float* y) {
+bool needs_block_sums(DType t) { return t == DType::Q4_0 || t == DType::Q4_1 || t == DType::Q4_K; }
+
+// Σx per 32-element block, which the Q4 kernels fold their offsets into. The calling thread's
+// buffer; workers only read it during the section.
+const float* block_sums(const float* x, int64_t K) {
+  thread_local std::vector<float> xsum;
+  xsum.resize(static_cast<size_t>(K / kQK));
+  for (int64_t b = 0; b < K / kQK; ++b) {
+    float s = 0.f;
+    for (int j = 0; j < kQK; ++j) s += x[b * kQK + j];
+    xsum[static_cast<size_t>(b)] = s;
+  }
+  return xsum.data();
+}
+
+MatvecArgs matvec_args(const float* x, int64_t K, const TensorView& W, size_t row_bytes, const float* bias,
+                       float* y, const float* xsum) {
   MatvecArgs a;
   a.w = static_cast<const uint8_t*>(W.data);
   a.row_bytes = row_bytes;
@@ -65,16 +80,13 @@ void matvec(ThreadPool& pool, MatvecRowsFn kernel, const float* x, int64_t K, co
   a.bias = bias;
   a.K = K;
   a.y = y;
-  if (W.dtype == DType::Q4_0 || W.dtype == DType::Q4_1 || W.dtype == DType::Q4_K) {
-    thread_local std::vector<float> xsum;  // the calling thread's; workers only read it
-    xsum.resize(static_cast<size_t>(K / kQK));
-    for (int64_t b = 0; b < K / kQK; ++b) {
-      float s = 0.f;
-      for (int j = 0; j < kQK; ++j) s += x[b * kQK + j];
-      xsum[static_cast<size_t>(b)] = s;
-    }
-    a.xsum = xsum.data();
-  }
+  if (needs_block_sums(W.dtype)) a.xsum = xsum;
+  return a;
+}
+
+void matvec(ThreadPool& pool, MatvecRowsFn kernel, const float* x, int64_t K, const TensorView& W,
+            size_t row_bytes, const float* bias, float* y) {
+  const MatvecArgs a = matvec_args(x, K, W, row_bytes, bias, y, needs_block_sums(W.dtype) ? block_sums(x, K) : nullptr);
   parallel_chunks(pool, W.rows(), rows_per_chunk(W.rows(), pool.size()),
                   [&](int64_t n0, int64_t n1) { kernel(a, n0, n1); });
 }
@@ -138,8 +150,10 @@ void gemm_path(ThreadPool& pool, const float* x, int64_t M, int64_t K, const Ten
 
 bool matmul_supports(DType t) { return can_dequantize(t); }
 
-void matmul(ThreadPool& pool, const float* x, int64_t M, int64_t K, const TensorView& W,
-            const float* bias, float* y) {
+namespace {
+
+// Checks a product's operands; returns the bytes of one weight row.
+size_t checked_row_bytes(int64_t K, const TensorView& W) {
   if (!matmul_supports(W.dtype))
     throw Error("matmul: weights of type " + std::string(dtype_name(W.dtype)) + " are not supported");
   if (W.ndim < 1 || W.cols() != K)
@@ -148,9 +162,47 @@ void matmul(ThreadPool& pool, const float* x, int64_t M, int64_t K, const Tensor
   if (!rb) throw Error("matmul: K = " + std::to_string(K) + " is not a whole number of blocks");
   if (W.data == nullptr || W.nbytes < *rb * static_cast<uint64_t>(W.rows()))
     throw Error("matmul: weights " + shape_string(W) + " hold fewer bytes than their shape needs");
+  return static_cast<size_t>(*rb);
+}
+
+}  // namespace
+
+void matmul_many(ThreadPool& pool, const float* x, int64_t M, int64_t K, const MatmulTarget* targets, int n_targets) {
+  bool fused = M == 1;
+  for (int i = 0; i < n_targets && fused; ++i) fused = matvec_kernel(targets[i].W.dtype) != nullptr;
+  if (!fused) {
+    for (int i = 0; i < n_targets; ++i) matmul(pool, x, M, K, targets[i].W, targets[i].bias, targets[i].y);
+    return;
+  }
+  constexpr int kMaxTargets = 8;
+  if (n_targets > kMaxTargets) throw Error("matmul_many: more than 8 products");
+  MatvecArgs args[kMaxTargets];
+  MatvecRowsFn kernels[kMaxTargets];
+  int64_t first_row[kMaxTargets + 1] = {0};
+  const float* xsum = nullptr;
+  for (int i = 0; i < n_targets; ++i) {
+    const TensorView& W = targets[i].W;
+    const size_t rb = checked_row_bytes(K, W);
+    if (needs_block_sums(W.dtype) && !xsum) xsum = block_sums(x, K);
+    args[i] = matvec_args(x, K, W, rb, targets[i].bias, targets[i].y, xsum);
+    kernels[i] = matvec_kernel(W.dtype);
+    first_row[i + 1] = first_row[i] + W.rows();
+  }
+  // One section over the rows of every weight; a chunk that straddles two weights is split.
+  const int64_t total = first_row[n_targets];
+  parallel_chunks(pool, total, rows_per_chunk(total, pool.size()), [&](int64_t r0, int64_t r1) {
+    for (int i = 0; i < n_targets && r0 < r1; ++i) {
+      const int64_t lo = std::max(r0, first_row[i]), hi = std::min(r1, first_row[i + 1]);
+      if (lo < hi) kernels[i](args[i], lo - first_row[i], hi - first_row[i]);
+    }
+  });
+}
+
+void matmul(ThreadPool& pool, const float* x, int64_t M, int64_t K, const TensorView& W,
+            const float* bias, float* y) {
+  const size_t row_bytes_w = checked_row_bytes(K, W);
   if (M <= 0 || W.rows() == 0) return;
 
-  const size_t row_bytes_w = static_cast<size_t>(*rb);
   const MatvecRowsFn kernel = matvec_kernel(W.dtype);
   // A few rows against 32-element quants: one matvec per row beats decoding every weight row to
   // floats (the scalar decode costs more than re-reading the blocks from cache).

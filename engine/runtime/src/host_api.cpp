@@ -176,6 +176,23 @@ void host_matmul(mnemo_host* h, int32_t op, const float* x, int64_t m, int64_t k
   });
 }
 
+void host_matmul_many(mnemo_host* h, int32_t op, const float* x, int64_t m, int64_t k, int32_t n,
+                      const mnemo_tensor* const* w, const mnemo_tensor* const* bias, float* const* y) {
+  run_op(h, op == MNEMO_OP_LM_HEAD ? OpKind::LmHead : OpKind::Matmul, [&](Impl& I) {
+    constexpr int32_t kMax = 8;
+    if (n < 0 || n > kMax) throw Error("matmul_many takes 1 to 8 products, got " + std::to_string(n));
+    kernels::MatmulTarget targets[kMax];
+    for (int32_t i = 0; i < n; ++i) {
+      targets[i].W = view_of(*w[i]);
+      if (targets[i].W.ndim != 2 || targets[i].W.shape[1] != k)
+        throw Error("weight shape " + shape_string(targets[i].W) + " does not take inputs of " + std::to_string(k));
+      targets[i].bias = bias && bias[i] ? I.as_f32(*bias[i]) : nullptr;
+      targets[i].y = y[i];
+    }
+    kernels::matmul_many(I.pool, x, m, k, targets, n);
+  });
+}
+
 void host_norm(mnemo_host* h, int32_t kind, const float* x, const mnemo_tensor* w, const mnemo_tensor* b,
                int64_t rows, int64_t n, float eps, float* y) {
   run_op(h, OpKind::Norm, [&](Impl& I) {
@@ -352,6 +369,7 @@ void fill_host_api(mnemo_host_api& api) {
   api.add_bias = host_add_bias;
   api.attention = host_attention;
   api.probe_residual = host_probe_residual;
+  api.matmul_many = host_matmul_many;
 }
 
 }  // namespace mnemo::rt

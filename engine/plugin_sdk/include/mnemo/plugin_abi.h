@@ -23,7 +23,7 @@ extern "C" {
 #endif
 
 #define MNEMO_PLUGIN_ABI_MAJOR 1
-#define MNEMO_PLUGIN_ABI_MINOR 0
+#define MNEMO_PLUGIN_ABI_MINOR 1
 
 #if defined(_WIN32)
 #define MNEMO_PLUGIN_EXPORT __declspec(dllexport)
@@ -160,6 +160,13 @@ typedef struct mnemo_host_api {
   /* --- probes ---------------------------------------------------------------------------- */
   /* The residual stream [t][d] after block `layer` (t rows starting at position pos0). */
   void (*probe_residual)(mnemo_host* h, int32_t layer, const float* x, int64_t t, int64_t d, int64_t pos0);
+
+  /* --- ABI 1.1 ---------------------------------------------------------------------------- */
+  /* n products of the same x: y[i] = x · w[i]ᵀ (+ bias[i]), as n matmul calls would give, in one
+   * parallel section when m == 1 (a decode step's Q/K/V or gate/up). bias may be null, or hold
+   * nulls. n is at most 8. */
+  void (*matmul_many)(mnemo_host* h, int32_t op, const float* x, int64_t m, int64_t k, int32_t n,
+                      const mnemo_tensor* const* w, const mnemo_tensor* const* bias, float* const* y);
 } mnemo_host_api;
 
 /* What a plugin exports. */

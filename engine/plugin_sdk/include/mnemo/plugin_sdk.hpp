@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cmath>
+#include <cstddef>
 #include <cstring>
 #include <exception>
 #include <memory>
@@ -113,6 +114,31 @@ class Host {
   void matmul(const float* x, int64_t m, int64_t k, const Weight& w, const Weight& bias, float* y,
               int32_t op = MNEMO_OP_MATMUL) const {
     api_->matmul(h_, op, x, m, k, &w.t, bias.ptr(), y);
+  }
+  // Several products of the same x (Q/K/V, gate/up) in one parallel section where the host
+  // offers it (ABI 1.1); one matmul each on older hosts.
+  struct Product {
+    const Weight* w;
+    const Weight* bias;
+    float* y;
+  };
+  void matmul_many(const float* x, int64_t m, int64_t k, std::initializer_list<Product> products) const {
+    constexpr size_t kMax = 8;
+    if (products.size() > kMax || api_->struct_size < offsetof(mnemo_host_api, matmul_many) + sizeof(api_->matmul_many)) {
+      for (const auto& p : products) matmul(x, m, k, *p.w, *p.bias, p.y);
+      return;
+    }
+    const mnemo_tensor* w[kMax];
+    const mnemo_tensor* b[kMax];
+    float* y[kMax];
+    int32_t n = 0;
+    for (const auto& p : products) {
+      w[n] = &p.w->t;
+      b[n] = p.bias->ptr();
+      y[n] = p.y;
+      ++n;
+    }
+    api_->matmul_many(h_, MNEMO_OP_MATMUL, x, m, k, n, w, b, y);
   }
   void norm(int32_t kind, const float* x, const Weight& w, const Weight& b, int64_t rows, int64_t n, float eps,
             float* y) const {

@@ -16,6 +16,16 @@ namespace mnemo::kernels {
 void matmul(ThreadPool& pool, const float* x, int64_t M, int64_t K, const TensorView& W,
             const float* bias, float* y);
 
+// Several products of the same x with different weights (Q, K and V; gate and up), as if matmul
+// were called for each: y_i = x · W_iᵀ + bias_i. For M == 1 they share one parallel section, so a
+// decode step pays one synchronisation instead of one per weight.
+struct MatmulTarget {
+  TensorView W;
+  const float* bias = nullptr;
+  float* y = nullptr;
+};
+void matmul_many(ThreadPool& pool, const float* x, int64_t M, int64_t K, const MatmulTarget* targets, int n_targets);
+
 // True when matmul supports weights of type t.
 bool matmul_supports(DType t);
 
