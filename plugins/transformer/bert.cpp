@@ -23,36 +23,26 @@ void read_gguf(const Host& host, ModelDef& m) {
   w.tok_embd = host.require("token_embd.weight");
   w.type_embd = host.tensor("token_types.weight");
   w.pos_embd = host.require("position_embd.weight");
-  w.embd_norm = host.require("token_embd_norm.weight");
-  w.embd_norm_b = host.tensor("token_embd_norm.bias");
+  affine(host, "token_embd_norm", w.embd_norm, w.embd_norm_b);
   for (int l = 0; l < c.n_layers; ++l) {
     LayerWeights L;
-    L.q = host.require(blk(l, "attn_q.weight"));
-    L.q_b = host.tensor(blk(l, "attn_q.bias"));
-    L.k = host.require(blk(l, "attn_k.weight"));
-    L.k_b = host.tensor(blk(l, "attn_k.bias"));
-    L.v = host.require(blk(l, "attn_v.weight"));
-    L.v_b = host.tensor(blk(l, "attn_v.bias"));
-    L.o = host.require(blk(l, "attn_output.weight"));
-    L.o_b = host.tensor(blk(l, "attn_output.bias"));
-    L.attn_norm = host.require(blk(l, "attn_output_norm.weight"));
-    L.attn_norm_b = host.tensor(blk(l, "attn_output_norm.bias"));
-    L.up = host.require(blk(l, "ffn_up.weight"));
-    L.up_b = host.tensor(blk(l, "ffn_up.bias"));
-    L.down = host.require(blk(l, "ffn_down.weight"));
-    L.down_b = host.tensor(blk(l, "ffn_down.bias"));
-    L.ffn_norm = host.require(blk(l, "layer_output_norm.weight"));
-    L.ffn_norm_b = host.tensor(blk(l, "layer_output_norm.bias"));
+    affine(host, blk(l, "attn_q"), L.q, L.q_b);
+    affine(host, blk(l, "attn_k"), L.k, L.k_b);
+    affine(host, blk(l, "attn_v"), L.v, L.v_b);
+    affine(host, blk(l, "attn_output"), L.o, L.o_b);
+    affine(host, blk(l, "attn_output_norm"), L.attn_norm, L.attn_norm_b);
+    affine(host, blk(l, "ffn_up"), L.up, L.up_b);
+    affine(host, blk(l, "ffn_down"), L.down, L.down_b);
+    affine(host, blk(l, "layer_output_norm"), L.ffn_norm, L.ffn_norm_b);
     w.layers.push_back(L);
   }
 }
 
 // LayerNorm parameters are "weight"/"bias" in current files and "gamma"/"beta" in old ones.
-Weight norm_param(const Host& host, const std::string& base, bool bias) {
-  Weight w = host.tensor(base + (bias ? ".bias" : ".weight"));
-  if (w.empty()) w = host.tensor(base + (bias ? ".beta" : ".gamma"));
-  if (w.empty() && !bias) throw PluginError(MNEMO_ERR_MISSING, "missing tensor '" + base + ".weight'");
-  return w;
+void norm_param(const Host& host, const std::string& base, Weight& weight, Weight& bias) {
+  if (host.tensor(base + ".gamma").empty()) return affine(host, base, weight, bias);
+  weight = host.require(base + ".gamma");
+  bias = host.tensor(base + ".beta");
 }
 
 void read_hf(const Host& host, ModelDef& m) {
@@ -74,26 +64,17 @@ void read_hf(const Host& host, ModelDef& m) {
   w.tok_embd = host.require(p + "embeddings.word_embeddings.weight");
   w.type_embd = host.tensor(p + "embeddings.token_type_embeddings.weight");
   w.pos_embd = host.require(p + "embeddings.position_embeddings.weight");
-  w.embd_norm = norm_param(host, p + "embeddings.LayerNorm", false);
-  w.embd_norm_b = norm_param(host, p + "embeddings.LayerNorm", true);
+  norm_param(host, p + "embeddings.LayerNorm", w.embd_norm, w.embd_norm_b);
   for (int l = 0; l < c.n_layers; ++l) {
     LayerWeights L;
-    L.q = host.require(layer(l, "attention.self.query.weight"));
-    L.q_b = host.tensor(layer(l, "attention.self.query.bias"));
-    L.k = host.require(layer(l, "attention.self.key.weight"));
-    L.k_b = host.tensor(layer(l, "attention.self.key.bias"));
-    L.v = host.require(layer(l, "attention.self.value.weight"));
-    L.v_b = host.tensor(layer(l, "attention.self.value.bias"));
-    L.o = host.require(layer(l, "attention.output.dense.weight"));
-    L.o_b = host.tensor(layer(l, "attention.output.dense.bias"));
-    L.attn_norm = norm_param(host, layer(l, "attention.output.LayerNorm"), false);
-    L.attn_norm_b = norm_param(host, layer(l, "attention.output.LayerNorm"), true);
-    L.up = host.require(layer(l, "intermediate.dense.weight"));
-    L.up_b = host.tensor(layer(l, "intermediate.dense.bias"));
-    L.down = host.require(layer(l, "output.dense.weight"));
-    L.down_b = host.tensor(layer(l, "output.dense.bias"));
-    L.ffn_norm = norm_param(host, layer(l, "output.LayerNorm"), false);
-    L.ffn_norm_b = norm_param(host, layer(l, "output.LayerNorm"), true);
+    affine(host, layer(l, "attention.self.query"), L.q, L.q_b);
+    affine(host, layer(l, "attention.self.key"), L.k, L.k_b);
+    affine(host, layer(l, "attention.self.value"), L.v, L.v_b);
+    affine(host, layer(l, "attention.output.dense"), L.o, L.o_b);
+    norm_param(host, layer(l, "attention.output.LayerNorm"), L.attn_norm, L.attn_norm_b);
+    affine(host, layer(l, "intermediate.dense"), L.up, L.up_b);
+    affine(host, layer(l, "output.dense"), L.down, L.down_b);
+    norm_param(host, layer(l, "output.LayerNorm"), L.ffn_norm, L.ffn_norm_b);
     w.layers.push_back(L);
   }
 }

@@ -20,24 +20,17 @@ void read_gguf(const Host& host, ModelDef& m) {
   Weights& w = m.w;
   w.tok_embd = host.require("token_embd.weight");
   w.pos_embd = host.require("position_embd.weight");
-  w.out_norm = host.require("output_norm.weight");
-  w.out_norm_b = host.tensor("output_norm.bias");
+  affine(host, "output_norm", w.out_norm, w.out_norm_b);
   w.lm_head = host.tensor("output.weight");
   if (w.lm_head.empty()) w.lm_head = w.tok_embd;
   for (int l = 0; l < c.n_layers; ++l) {
     LayerWeights L;
-    L.attn_norm = host.require(blk(l, "attn_norm.weight"));
-    L.attn_norm_b = host.tensor(blk(l, "attn_norm.bias"));
-    L.qkv = host.require(blk(l, "attn_qkv.weight"));
-    L.qkv_b = host.tensor(blk(l, "attn_qkv.bias"));
-    L.o = host.require(blk(l, "attn_output.weight"));
-    L.o_b = host.tensor(blk(l, "attn_output.bias"));
-    L.ffn_norm = host.require(blk(l, "ffn_norm.weight"));
-    L.ffn_norm_b = host.tensor(blk(l, "ffn_norm.bias"));
-    L.up = host.require(blk(l, "ffn_up.weight"));
-    L.up_b = host.tensor(blk(l, "ffn_up.bias"));
-    L.down = host.require(blk(l, "ffn_down.weight"));
-    L.down_b = host.tensor(blk(l, "ffn_down.bias"));
+    affine(host, blk(l, "attn_norm"), L.attn_norm, L.attn_norm_b);
+    affine(host, blk(l, "attn_qkv"), L.qkv, L.qkv_b);
+    affine(host, blk(l, "attn_output"), L.o, L.o_b);
+    affine(host, blk(l, "ffn_norm"), L.ffn_norm, L.ffn_norm_b);
+    affine(host, blk(l, "ffn_up"), L.up, L.up_b);
+    affine(host, blk(l, "ffn_down"), L.down, L.down_b);
     w.layers.push_back(L);
   }
 }
@@ -57,32 +50,27 @@ void read_hf(const Host& host, ModelDef& m) {
   const std::string prefix = host.tensor("wte.weight").empty() ? "transformer." : "";
   auto name = [&](const std::string& n) { return prefix + n; };
   auto layer = [&](int l, const char* n) { return prefix + "h." + std::to_string(l) + "." + n; };
-  auto conv1d = [&](int l, const char* n) {
-    const std::string full = layer(l, n);
-    return transposed(host, host.require(full), full.c_str());
+  // Conv1D weights are stored [in][out]: transposed once here.
+  auto conv1d = [&](int l, const char* n, Weight& weight, Weight& bias) {
+    const std::string base = layer(l, n);
+    weight = transposed(host, host.require(base + ".weight"), (base + ".weight").c_str());
+    bias = host.tensor(base + ".bias");
   };
 
   Weights& w = m.w;
   w.tok_embd = host.require(name("wte.weight"));
   w.pos_embd = host.require(name("wpe.weight"));
-  w.out_norm = host.require(name("ln_f.weight"));
-  w.out_norm_b = host.tensor(name("ln_f.bias"));
+  affine(host, name("ln_f"), w.out_norm, w.out_norm_b);
   w.lm_head = host.tensor("lm_head.weight");
   if (w.lm_head.empty()) w.lm_head = w.tok_embd;
   for (int l = 0; l < c.n_layers; ++l) {
     LayerWeights L;
-    L.attn_norm = host.require(layer(l, "ln_1.weight"));
-    L.attn_norm_b = host.tensor(layer(l, "ln_1.bias"));
-    L.qkv = conv1d(l, "attn.c_attn.weight");
-    L.qkv_b = host.tensor(layer(l, "attn.c_attn.bias"));
-    L.o = conv1d(l, "attn.c_proj.weight");
-    L.o_b = host.tensor(layer(l, "attn.c_proj.bias"));
-    L.ffn_norm = host.require(layer(l, "ln_2.weight"));
-    L.ffn_norm_b = host.tensor(layer(l, "ln_2.bias"));
-    L.up = conv1d(l, "mlp.c_fc.weight");
-    L.up_b = host.tensor(layer(l, "mlp.c_fc.bias"));
-    L.down = conv1d(l, "mlp.c_proj.weight");
-    L.down_b = host.tensor(layer(l, "mlp.c_proj.bias"));
+    affine(host, layer(l, "ln_1"), L.attn_norm, L.attn_norm_b);
+    conv1d(l, "attn.c_attn", L.qkv, L.qkv_b);
+    conv1d(l, "attn.c_proj", L.o, L.o_b);
+    affine(host, layer(l, "ln_2"), L.ffn_norm, L.ffn_norm_b);
+    conv1d(l, "mlp.c_fc", L.up, L.up_b);
+    conv1d(l, "mlp.c_proj", L.down, L.down_b);
     w.layers.push_back(L);
   }
 }

@@ -33,12 +33,9 @@ void read_gguf(const Host& host, ModelDef& m) {
   for (int l = 0; l < c.n_layers; ++l) {
     LayerWeights L;
     L.attn_norm = host.require(blk(l, "attn_norm.weight"));
-    L.q = host.require(blk(l, "attn_q.weight"));
-    L.k = host.require(blk(l, "attn_k.weight"));
-    L.v = host.require(blk(l, "attn_v.weight"));
-    L.q_b = host.tensor(blk(l, "attn_q.bias"));
-    L.k_b = host.tensor(blk(l, "attn_k.bias"));
-    L.v_b = host.tensor(blk(l, "attn_v.bias"));
+    affine(host, blk(l, "attn_q"), L.q, L.q_b);  // Qwen-style checkpoints carry biases
+    affine(host, blk(l, "attn_k"), L.k, L.k_b);
+    affine(host, blk(l, "attn_v"), L.v, L.v_b);
     L.o = host.require(blk(l, "attn_output.weight"));
     L.ffn_norm = host.require(blk(l, "ffn_norm.weight"));
     L.gate = host.require(blk(l, "ffn_gate.weight"));
@@ -74,12 +71,9 @@ void read_hf(const Host& host, ModelDef& m) {
   for (int l = 0; l < c.n_layers; ++l) {
     LayerWeights L;
     L.attn_norm = host.require(hf(l, "input_layernorm.weight"));
-    L.q = host.require(hf(l, "self_attn.q_proj.weight"));
-    L.k = host.require(hf(l, "self_attn.k_proj.weight"));
-    L.v = host.require(hf(l, "self_attn.v_proj.weight"));
-    L.q_b = host.tensor(hf(l, "self_attn.q_proj.bias"));
-    L.k_b = host.tensor(hf(l, "self_attn.k_proj.bias"));
-    L.v_b = host.tensor(hf(l, "self_attn.v_proj.bias"));
+    affine(host, hf(l, "self_attn.q_proj"), L.q, L.q_b);
+    affine(host, hf(l, "self_attn.k_proj"), L.k, L.k_b);
+    affine(host, hf(l, "self_attn.v_proj"), L.v, L.v_b);
     L.o = host.require(hf(l, "self_attn.o_proj.weight"));
     L.ffn_norm = host.require(hf(l, "post_attention_layernorm.weight"));
     L.gate = host.require(hf(l, "mlp.gate_proj.weight"));

@@ -65,6 +65,9 @@ void validate(const ModelDef& def);
 int32_t hparam_int(const Host& host, std::initializer_list<const char*> keys);
 float hparam_float(const Host& host, std::initializer_list<const char*> keys, float fallback);
 
+// `base.weight` (required) and `base.bias` (optional): a linear layer or a norm.
+void affine(const Host& host, const std::string& base, Weight& weight, Weight& bias);
+
 // A fp32 copy of w transposed ([a][b] → [b][a]); for checkpoints that store projections as
 // [in][out] (GPT-2's Conv1D in Hugging Face files).
 Weight transposed(const Host& host, const Weight& w, const char* name);

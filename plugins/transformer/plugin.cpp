@@ -27,6 +27,11 @@ float hparam_float(const Host& host, std::initializer_list<const char*> keys, fl
   return fallback;
 }
 
+void affine(const Host& host, const std::string& base, Weight& weight, Weight& bias) {
+  weight = host.require(base + ".weight");
+  bias = host.tensor(base + ".bias");
+}
+
 Weight transposed(const Host& host, const Weight& w, const char* name) {
   if (w.t.ndim != 2) throw PluginError(MNEMO_ERR_INVALID, std::string("tensor '") + name + "' is not a matrix");
   const int64_t rows = w.t.shape[0], cols = w.t.shape[1];

@@ -30,6 +30,21 @@ int32_t special_id(const json& metadata, const char* key, const Vocabulary& voca
   return static_cast<int32_t>(id);
 }
 
+// tokenizer.ggml.tokens as a vocabulary (id = index), each token passed through `spelling`.
+template <class Spelling>
+Vocabulary read_vocabulary(const json& metadata, const std::string& path, Spelling spelling) {
+  const json& tokens = array_key(metadata, "tokenizer.ggml.tokens", path);
+  if (static_cast<int64_t>(tokens.size()) > kMaxVocabulary)
+    throw FormatError(path, "tokenizer.ggml.tokens has " + std::to_string(tokens.size()) + " entries");
+  std::vector<std::pair<std::string, int64_t>> entries;
+  entries.reserve(tokens.size());
+  for (const json& token : tokens) {
+    if (!token.is_string()) throw FormatError(path, "tokenizer.ggml.tokens must hold strings");
+    entries.emplace_back(spelling(token.get<std::string>()), static_cast<int64_t>(entries.size()));
+  }
+  return Vocabulary::build(std::move(entries), path, "tokenizer.ggml.tokens");
+}
+
 // llama.cpp's converter stores BERT vocabularies with word-initial pieces prefixed by U+2581 and
 // "##" dropped from continuations; [BRACKETED] special tokens stay as they are. This undoes it.
 std::string wordpiece_token(const std::string& gguf_token) {
@@ -40,17 +55,8 @@ std::string wordpiece_token(const std::string& gguf_token) {
 }
 
 std::unique_ptr<Tokenizer> build_wordpiece(const json& metadata, const std::string& path) {
-  const json& tokens = array_key(metadata, "tokenizer.ggml.tokens", path);
-  if (static_cast<int64_t>(tokens.size()) > kMaxVocabulary)
-    throw FormatError(path, "tokenizer.ggml.tokens has " + std::to_string(tokens.size()) + " entries");
-  std::vector<std::pair<std::string, int64_t>> entries;
-  entries.reserve(tokens.size());
-  for (const json& token : tokens) {
-    if (!token.is_string()) throw FormatError(path, "tokenizer.ggml.tokens must hold strings");
-    entries.emplace_back(wordpiece_token(token.get<std::string>()), static_cast<int64_t>(entries.size()));
-  }
   PipelineParts parts;
-  parts.vocab = Vocabulary::build(std::move(entries), path, "tokenizer.ggml.tokens");
+  parts.vocab = read_vocabulary(metadata, path, wordpiece_token);
   use_bert_defaults(parts, /*lowercase=*/true);  // llama.cpp's BERT tokenizer always lowercases
   SpecialTokens& special = parts.special;
   for (auto [key, role] : {std::pair{"tokenizer.ggml.unknown_token_id", &special.unk},
@@ -79,16 +85,8 @@ std::unique_ptr<Tokenizer> build(const json& metadata, const std::string& path) 
   }
 
   const json& tokens = array_key(metadata, "tokenizer.ggml.tokens", path);
-  if (static_cast<int64_t>(tokens.size()) > kMaxVocabulary)
-    throw FormatError(path, "tokenizer.ggml.tokens has " + std::to_string(tokens.size()) + " entries");
-  std::vector<std::pair<std::string, int64_t>> entries;
-  entries.reserve(tokens.size());
-  for (const json& token : tokens) {
-    if (!token.is_string()) throw FormatError(path, "tokenizer.ggml.tokens must hold strings");
-    entries.emplace_back(token.get<std::string>(), static_cast<int64_t>(entries.size()));
-  }
   PipelineParts parts;
-  parts.vocab = Vocabulary::build(std::move(entries), path, "tokenizer.ggml.tokens");
+  parts.vocab = read_vocabulary(metadata, path, [](const std::string& token) { return token; });
 
   if (const json* types = field(metadata, "tokenizer.ggml.token_type")) {
     if (!types->is_array() || types->size() != tokens.size())
