@@ -2,7 +2,7 @@
 // First byte 'G': the description is GGUF tokenizer.ggml.* metadata as JSON; otherwise it is a
 // tokenizer.json. Loading may refuse the file (FormatError), encoding may refuse the text
 // (mnemo::Error); anything else (a crash, a sanitizer report, another exception) is a bug.
-// Seeds: tests/tokenizer/fuzz_seeds/.
+// Seeds: tests/tokenizer/corpus/tokenizer/ (scripts/run_fuzzers picks them up).
 #include <unistd.h>
 
 #include <cstdint>

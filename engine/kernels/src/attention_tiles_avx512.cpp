@@ -1,5 +1,7 @@
 // GCC 12 warns falsely inside avx512fintrin.h (its own _mm512_undefined_* helpers).
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 #include <immintrin.h>
 
 #include <algorithm>

@@ -1,7 +1,9 @@
 // AVX-512 matrix-vector kernels for the 32-element quants (one block = two 16-lane vectors).
 // Called only after cpu_level() reports avx512.
 // GCC 12 warns falsely inside avx512fintrin.h (its own _mm512_undefined_* helpers).
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 #include <immintrin.h>
 
 #include <type_traits>
