@@ -10,7 +10,18 @@
 #include <string>
 #include <vector>
 
+#include "mnemo/kernels/attention.h"
 #include "mnemo/kernels/matmul.h"
+
+// Readable parameters in test logs (GoogleTest finds these by argument-dependent lookup).
+namespace mnemo {
+inline void PrintTo(DType t, std::ostream* os) { *os << dtype_name(t); }
+}  // namespace mnemo
+namespace mnemo::kernels {
+inline void PrintTo(MaskKind m, std::ostream* os) {
+  *os << (m == MaskKind::None ? "none" : m == MaskKind::Causal ? "causal" : "window");
+}
+}  // namespace mnemo::kernels
 
 namespace mnemo::kernels::testing {
 

@@ -33,6 +33,8 @@ struct GoldenCase {
   const char* name;
 };
 
+void PrintTo(const GoldenCase& c, std::ostream* os) { *os << c.name; }
+
 class QuantizeGolden : public ::testing::TestWithParam<GoldenCase> {};
 
 TEST_P(QuantizeGolden, QuantizeMatchesGgufPyBytes) {

@@ -38,6 +38,8 @@ struct RoundTripParam {
   int representable_bytes;  // bytes with a token of their own: 256 for a full byte alphabet
 };
 
+void PrintTo(const RoundTripParam& p, std::ostream* os) { *os << p.tokenizer; }
+
 class ByteLevelRoundTrip : public ::testing::TestWithParam<RoundTripParam> {
  protected:
   // Round-trip is exact for text whose every byte has a token. SmolLM2's vocabulary lacks 21
