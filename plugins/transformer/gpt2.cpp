@@ -88,14 +88,7 @@ ModelDef load_gpt2(const Host& host) {
     read_gguf(host, m);
   else
     read_hf(host, m);
-  if (m.cfg.d_model % m.cfg.n_heads != 0)
-    throw PluginError(MNEMO_ERR_INVALID, "embedding width " + std::to_string(m.cfg.d_model) +
-                                             " is not a multiple of the head count " + std::to_string(m.cfg.n_heads));
-  m.cfg.n_kv_heads = m.cfg.n_heads;
-  m.cfg.head_dim = m.cfg.d_model / m.cfg.n_heads;
-  m.cfg.vocab_size = static_cast<int32_t>(m.w.tok_embd.dim(0));
-  const int64_t positions = m.w.pos_embd.dim(0);
-  if (positions < m.cfg.context_length) m.cfg.context_length = static_cast<int32_t>(positions);
+  finish_learned_position_mha(m);
   return m;
 }
 

@@ -65,6 +65,11 @@ void validate(const ModelDef& def);
 int32_t hparam_int(const Host& host, std::initializer_list<const char*> keys);
 float hparam_float(const Host& host, std::initializer_list<const char*> keys, float fallback);
 
+// Derives what GPT-2 and BERT leave implicit: plain multi-head attention (KV heads = heads,
+// head_dim = d_model / heads), the vocabulary from the embedding table, and a context no longer
+// than the learned position table.
+void finish_learned_position_mha(ModelDef& m);
+
 // `base.weight` (required) and `base.bias` (optional): a linear layer or a norm.
 void affine(const Host& host, const std::string& base, Weight& weight, Weight& bias);
 

@@ -27,6 +27,18 @@ float hparam_float(const Host& host, std::initializer_list<const char*> keys, fl
   return fallback;
 }
 
+void finish_learned_position_mha(ModelDef& m) {
+  Config& c = m.cfg;
+  if (c.d_model % c.n_heads != 0)
+    throw PluginError(MNEMO_ERR_INVALID, "embedding width " + std::to_string(c.d_model) +
+                                             " is not a multiple of the head count " + std::to_string(c.n_heads));
+  c.n_kv_heads = c.n_heads;
+  c.head_dim = c.d_model / c.n_heads;
+  c.vocab_size = static_cast<int32_t>(m.w.tok_embd.dim(0));
+  const int64_t positions = m.w.pos_embd.dim(0);
+  if (positions < c.context_length) c.context_length = static_cast<int32_t>(positions);
+}
+
 void affine(const Host& host, const std::string& base, Weight& weight, Weight& bias) {
   weight = host.require(base + ".weight");
   bias = host.tensor(base + ".bias");

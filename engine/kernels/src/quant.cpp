@@ -18,13 +18,6 @@
 namespace mnemo::kernels {
 namespace {
 
-// The module builds with -ffp-contract=fast; GGML's reference (and gguf-py) rounds the product
-// before the add, so a fused multiply-add here would flip the last bit of some quants.
-inline float product_rounded(float a, float b) {
-  float p = a * b;
-  asm("" : "+x"(p));
-  return p;
-}
 
 void dequantize_f16(const uint16_t* src, float* dst, int64_t n) {
   int64_t i = 0;

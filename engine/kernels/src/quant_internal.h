@@ -5,6 +5,15 @@
 
 namespace mnemo::kernels {
 
+// The module builds with -ffp-contract=fast; GGML's reference (and gguf-py) rounds the product
+// before the add, so a fused multiply-add would flip the last bit of some quants. The empty asm
+// forces the product into a register, rounded, before it is used.
+inline float product_rounded(float a, float b) {
+  float p = a * b;
+  asm("" : "+x"(p));
+  return p;
+}
+
 // The 6-bit scale and min of sub-block j (0..7) of a Q4_K/Q5_K super-block's 12 scale bytes.
 inline void q4_k_scale_min(int j, const uint8_t* q, uint8_t& scale, uint8_t& min) {
   if (j < 4) {

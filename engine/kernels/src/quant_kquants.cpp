@@ -8,15 +8,6 @@
 #include "quant_internal.h"
 
 namespace mnemo::kernels {
-namespace {
-
-inline float product_rounded(float a, float b) {
-  float p = a * b;
-  asm("" : "+x"(p));
-  return p;
-}
-
-}  // namespace
 
 void dequantize_q2_k(const void* src, float* y, int64_t nb) {
   const auto* x = static_cast<const BlockQ2_K*>(src);
