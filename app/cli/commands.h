@@ -13,6 +13,10 @@ int cmd_run(const Argv& args);
 int cmd_bench(const Argv& args);
 int cmd_plugins(const Argv& args);
 int cmd_model_info(const Argv& args);
+int cmd_record(const Argv& args);
+int cmd_info(const Argv& args);
+int cmd_tile(const Argv& args);
+int cmd_stats(const Argv& args);
 
 // Shared by commands that load a model.
 struct ModelArgs;

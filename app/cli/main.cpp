@@ -20,6 +20,10 @@ constexpr const char* kUsage =
     "  bench        time prefill and decode\n"
     "  plugins      list architecture plugins and whether they load\n"
     "  model-info   describe a model file: architecture, dimensions, tensor types, tokenizer\n"
+    "  record       run a prompt and record every step into a session file (.mnemo)\n"
+    "  info         describe a session: its runs, what they captured, their size\n"
+    "  tile         write one tile of a head's attention map as .npy or .png\n"
+    "  stats        where a recorded run spent its time, per op kind and layer\n"
     "\n"
     "Run 'mnemo <command> --help' for a command's options. --model takes a GGUF file or a\n"
     "Hugging Face folder (config.json, *.safetensors, tokenizer files).\n";
@@ -47,6 +51,10 @@ int main(int argc, char** argv) {
     if (command == "bench") return cmd_bench(rest);
     if (command == "plugins") return cmd_plugins(rest);
     if (command == "model-info") return cmd_model_info(rest);
+    if (command == "record") return cmd_record(rest);
+    if (command == "info") return cmd_info(rest);
+    if (command == "tile") return cmd_tile(rest);
+    if (command == "stats") return cmd_stats(rest);
     std::fprintf(stderr, "mnemo: unknown command '%s'\n\n%s", command.c_str(), kUsage);
     return 2;
   } catch (const mnemo::UsageError& e) {

@@ -1,0 +1,122 @@
+// mnemo record: run a model on a prompt and record everything it showed into a session file.
+#include <signal.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdio>
+
+#include "cli_common.h"
+#include "commands.h"
+#include "mnemo/core/error.h"
+#include "mnemo/core/mapped_file.h"
+#include "mnemo/record/record_run.h"
+#include "mnemo/runtime/probes.h"
+
+namespace mnemo::cli {
+namespace {
+
+std::atomic<bool> g_interrupted{false};
+
+void on_sigint(int) { g_interrupted.store(true); }
+
+// "512M", "2G", "1500000": bytes.
+int64_t parse_bytes(const std::string& text) {
+  size_t used = 0;
+  double v = 0;
+  try {
+    v = std::stod(text, &used);
+  } catch (...) {
+    throw UsageError("--max-bytes expects a size like 200M or 1.5G, got '" + text + "'");
+  }
+  const std::string unit = text.substr(used);
+  double mult = 1;
+  if (unit == "K" || unit == "k" || unit == "KB") mult = 1e3;
+  else if (unit == "M" || unit == "MB") mult = 1e6;
+  else if (unit == "G" || unit == "GB") mult = 1e9;
+  else if (!unit.empty()) throw UsageError("--max-bytes: unknown unit '" + unit + "' (use K, M or G)");
+  if (!(v * mult >= 4096) || v * mult > 1e15) throw UsageError("--max-bytes must be at least 4K");
+  return static_cast<int64_t>(v * mult);
+}
+
+}  // namespace
+
+int cmd_record(const Argv& argv) {
+  Args args("record", "Runs a model on a prompt and records every step into a session file (.mnemo).");
+  add_model_options(args);
+  args.option("-p,--prompt", "TEXT", "the prompt")
+      .option("-f,--prompt-file", "FILE", "read the prompt from a file")
+      .option("-n,--n-predict", "N", "tokens to generate (default 64; encoders run the prompt once)")
+      .option("-o,--out", "FILE", "the session file; an existing session gets a new run")
+      .option("--capture", "LIST", "what to record: all (default), none, or attention,metrics,pyramids,kv,ops,memory")
+      .option("--max-bytes", "B", "byte budget for this run (e.g. 200M); past it the recording thins out")
+      .option("--label", "TEXT", "a name for the run")
+      .option("--temperature", "T", "sampling temperature; 0 is greedy (default 0)")
+      .option("--top-k", "K", "sample from the K most likely tokens (default 40)")
+      .option("--top-p", "P", "sample from the smallest set of mass P (default 0.95)")
+      .option("-s,--seed", "S", "random seed for sampling (default 0)")
+      .option("--pyramid-level", "L", "lowest stored overview level (default 2; lower levels are pooled on request)")
+      .flag("--ignore-eos", "keep generating after the end-of-sequence token")
+      .flag("-q,--quiet", "no progress line");
+  if (int rc = parse_or_exit(args, argv); rc >= 0) return rc;
+
+  if (args.has("prompt") == args.has("prompt-file")) throw UsageError("give exactly one of --prompt and --prompt-file");
+  record::RecordRequest req;
+  req.session_path = args.required("out");
+  req.prompt = args.has("prompt") ? args.str("prompt") : read_text_file(args.str("prompt-file"), 64u << 20);
+  req.n_new = args.integer("n-predict", 64);
+  if (req.n_new < 0) throw UsageError("--n-predict must be >= 0");
+  req.captures = record::Captures::parse(args.str("capture", "all"));
+  if (args.has("max-bytes")) req.max_bytes = parse_bytes(args.str("max-bytes"));
+  req.label = args.str("label");
+  req.sampling.temperature = static_cast<float>(args.number("temperature", 0.0));
+  req.sampling.top_k = static_cast<int32_t>(args.integer("top-k", 40));
+  req.sampling.top_p = static_cast<float>(args.number("top-p", 0.95));
+  req.sampling.seed = static_cast<uint64_t>(args.integer("seed", 0));
+  if (req.sampling.temperature < 0 || req.sampling.top_k < 0 || req.sampling.top_p <= 0 || req.sampling.top_p > 1)
+    throw UsageError("--temperature must be >= 0, --top-k >= 0 and --top-p in (0, 1]");
+  req.ignore_eos = args.has("ignore-eos");
+  const int64_t level = args.integer("pyramid-level", 2);
+  if (level < 1 || level > 16) throw UsageError("--pyramid-level must be between 1 and 16");
+  req.pyramid_first_level = static_cast<int>(level);
+  req.cancel = &g_interrupted;
+
+  auto model = open_model(args);
+  struct sigaction sa {};
+  sa.sa_handler = on_sigint;
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+
+  const bool quiet = args.has("quiet");
+  const bool tty = isatty(STDERR_FILENO);
+  int64_t last_print = 0;
+  auto progress = [&](const record::RecordProgress& p) {
+    if (quiet) return;
+    const int64_t now = rt::monotonic_ns();
+    const bool last = p.step + 1 >= p.planned_steps;
+    if (!tty && !last && p.step != 0 && now - last_print < 1000000000) return;  // logs: one line a second
+    last_print = now;
+    std::fprintf(stderr, "%sstep %lld/%lld  %lld tokens  %.1f tok/s  %.1f MB  ETA %.1f s%s", tty ? "\r\033[K" : "",
+                 static_cast<long long>(p.step + 1), static_cast<long long>(p.planned_steps),
+                 static_cast<long long>(p.tokens), p.tokens_per_s, p.mb_written, p.eta_s, tty ? "" : "\n");
+    std::fflush(stderr);
+  };
+  const record::RecordResult r = record::record_run(*model, req, progress);
+  if (!quiet && tty) std::fputc('\n', stderr);
+  std::printf("%s", r.generated_text.c_str());
+  if (!r.generated_text.empty()) std::printf("\n");
+  std::fprintf(stderr,
+               "recorded run %lld into %s: %lld steps, %lld tokens, %.1f MB written in %.2f s; back-pressure: %lld waits "
+               "(%.1f ms)%s\n",
+               static_cast<long long>(r.run_id), req.session_path.c_str(), static_cast<long long>(r.steps),
+               static_cast<long long>(r.tokens), static_cast<double>(r.stats.bytes_written) / 1e6,
+               static_cast<double>(r.wall_ns) / 1e9, static_cast<long long>(r.stats.backpressure_waits),
+               static_cast<double>(r.stats.backpressure_ns) / 1e6,
+               r.stats.records_dropped ? (", " + std::to_string(r.stats.records_dropped) + " records dropped by --max-bytes").c_str() : "");
+  if (r.cancelled) {
+    std::fprintf(stderr, "mnemo record: interrupted; the run is kept, marked incomplete\n");
+    return 130;
+  }
+  return 0;
+}
+
+}  // namespace mnemo::cli

@@ -1,0 +1,63 @@
+// mnemo tile: one tile of one head's attention map, as .npy or .png.
+#include <cstdio>
+
+#include "cli_common.h"
+#include "commands.h"
+#include "mnemo/core/error.h"
+#include "mnemo/profiler/npy.h"
+#include "mnemo/profiler/png.h"
+#include "mnemo/profiler/session/session_reader.h"
+
+namespace mnemo::cli {
+
+int cmd_tile(const Argv& argv) {
+  Args args("tile", "Writes one tile (256 × 256 cells) of a head's attention map at a step.");
+  args.positional("file", "the session (.mnemo)")
+      .option("--run", "R", "run id (default 1)")
+      .option("--step", "S", "step (default 0, the prefill)")
+      .option("--layer", "L", "layer")
+      .option("--head", "H", "head")
+      .option("--level", "K", "zoom level: 0 exact cells, K pools 2^K × 2^K (default 0)")
+      .option("--tx", "X", "tile column (default 0)")
+      .option("--ty", "Y", "tile row (default 0)")
+      .option("--stat", "max|mean", "pooled statistic for levels above 0 (default max)")
+      .option("--npy", "OUT", "write the tile as a float32 .npy [rows][cols]")
+      .option("--png", "OUT", "write the tile as a PNG heatmap")
+      .option("--colormap", "NAME", "viridis (default), magma, inferno, plasma, cividis")
+      .option("--scale", "KIND", "linear (default), log or rank")
+      .option("--upscale", "N", "pixels per cell in the PNG (default 2)");
+  if (int rc = parse_or_exit(args, argv); rc >= 0) return rc;
+  if (args.has("npy") == args.has("png")) throw UsageError("give exactly one of --npy and --png");
+  if (!args.has("layer") || !args.has("head")) throw UsageError("--layer and --head are required");
+  const std::string stat = args.str("stat", "max");
+  if (stat != "max" && stat != "mean") throw UsageError("--stat must be max or mean");
+
+  profiler::SessionReader reader(args.required("file"));
+  const int64_t run = args.integer("run", 1);
+  const auto t = reader.tile(run, args.integer("step", 0), static_cast<int32_t>(args.integer("layer", -1)),
+                             static_cast<int32_t>(args.integer("head", -1)), static_cast<int>(args.integer("level", 0)),
+                             args.integer("ty", 0), args.integer("tx", 0));
+  const std::vector<float>& values = stat == "max" ? t.max : t.mean;
+  const uint64_t shape[2] = {static_cast<uint64_t>(t.rows), static_cast<uint64_t>(t.cols)};
+  if (args.has("npy")) {
+    profiler::write_npy(args.str("npy"), shape, values);
+  } else {
+    profiler::HeatmapOptions opt;
+    opt.colormap = args.str("colormap", "viridis");
+    const auto kind = profiler::scale_kind_from_name(args.str("scale", "linear"));
+    if (!kind) throw UsageError("--scale must be linear, log or rank");
+    opt.scale.kind = *kind;
+    const int64_t up = args.integer("upscale", 2);
+    if (up < 1 || up > 64) throw UsageError("--upscale must be between 1 and 64");
+    opt.upscale = static_cast<uint32_t>(up);
+    opt.colorbar = true;
+    profiler::write_heatmap_png(args.str("png"), values, static_cast<uint32_t>(t.rows), static_cast<uint32_t>(t.cols), opt);
+  }
+  std::fprintf(stderr, "tile level %d (%lld, %lld): %lld × %lld cells from row %lld, col %lld%s\n", t.level,
+               static_cast<long long>(t.ty), static_cast<long long>(t.tx), static_cast<long long>(t.rows),
+               static_cast<long long>(t.cols), static_cast<long long>(t.row0), static_cast<long long>(t.col0),
+               t.level > 0 && t.recomputed_rows == 0 ? ", from the stored pyramid" : "");
+  return 0;
+}
+
+}  // namespace mnemo::cli

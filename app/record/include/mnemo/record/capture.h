@@ -1,0 +1,58 @@
+// From engine probes to session records: the ProbeSink that the CLI and the app subscribe while
+// recording, and the capture list users choose from (--capture).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "mnemo/profiler/session/recorder.h"
+#include "mnemo/runtime/probes.h"
+
+namespace mnemo::record {
+
+struct Captures {
+  bool attention = true;  // q/k/lse factors: exact tiles at every zoom
+  bool metrics = true;    // per-head entropy, distance, sink mass, sparsity
+  bool pyramids = true;   // pooled overview levels
+  bool kv = true;         // KV cache occupancy per step and layer
+  bool ops = true;        // CPU op timings
+  bool memory = true;     // memory tokens / recurrent state, for architectures that keep them
+
+  // "all", "none", or a comma-separated subset of attention,metrics,pyramids,kv,ops,memory.
+  // Throws UsageError naming an unknown entry.
+  static Captures parse(const std::string& list);
+  std::string to_string() const;  // the canonical comma-separated list
+  bool any_attention() const { return attention || metrics || pyramids; }
+};
+
+// Converts probes into records and hands them to the recorder. Probe callbacks copy what they
+// need (attention factors become fp16) and return; the recorder's thread does the rest.
+class ProbeRecorder : public rt::ProbeSink {
+ public:
+  ProbeRecorder(profiler::Recorder& recorder, const Captures& captures);
+
+  bool wants_attention() const override { return captures_.any_attention() && !recorder_.failed(); }
+  bool wants_kv() const override { return captures_.kv && !recorder_.failed(); }
+  bool wants_op_timings() const override { return captures_.ops && !recorder_.failed(); }
+
+  void on_step_begin(const rt::StepProbe& s) override;
+  void on_step_end(const rt::StepProbe& s) override;
+  void on_attention(const rt::AttentionProbe& a) override;
+  void on_kv(const rt::KvProbe& k) override;
+  void on_op(const rt::OpTiming& op) override;
+
+  // Set by whoever runs the model: the kind of the steps that follow (decode after the prefill).
+  void set_encoder(bool encoder) { encoder_ = encoder; }
+  int64_t kv_bytes() const { return kv_bytes_; }
+
+ private:
+  profiler::Recorder& recorder_;
+  Captures captures_;
+  bool encoder_ = false;
+  int64_t next_op_id_ = 0;
+  int64_t kv_bytes_ = 0;
+  std::vector<int64_t> keys_sent_;  // per layer: key positions already handed to the recorder
+};
+
+}  // namespace mnemo::record

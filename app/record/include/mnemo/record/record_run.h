@@ -1,0 +1,58 @@
+// Records one generation (or one encoder pass) into a session: the loop behind `mnemo record`
+// and the app's Record panel.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+
+#include "mnemo/profiler/session/recorder.h"
+#include "mnemo/record/capture.h"
+#include "mnemo/runtime/model.h"
+#include "mnemo/runtime/sampler.h"
+
+namespace mnemo::record {
+
+struct RecordRequest {
+  std::string session_path;
+  std::string prompt;
+  int64_t n_new = 64;  // decoders: tokens to generate
+  rt::SamplingParams sampling;
+  bool ignore_eos = false;
+  Captures captures;
+  std::optional<int64_t> max_bytes;
+  std::string label;
+  int pyramid_first_level = 2;
+  const std::atomic<bool>* cancel = nullptr;  // set to stop after the current step
+};
+
+struct RecordProgress {
+  int64_t step = 0;           // the step just committed to the queue
+  int64_t planned_steps = 0;  // steps the run will take if it does not stop early
+  int64_t tokens = 0;         // positions run so far
+  double tokens_per_s = 0;    // of the last step (prefill: prompt tokens/s)
+  double mb_written = 0;
+  double eta_s = 0;
+};
+
+struct RecordResult {
+  int64_t run_id = 0;
+  int64_t steps = 0, tokens = 0, generated = 0;
+  std::string generated_text;
+  int64_t wall_ns = 0;
+  profiler::RecorderStats stats;
+  bool cancelled = false;
+};
+
+// Throws UsageError for a request the model cannot serve, SessionError when the session cannot be
+// written (after keeping everything committed), Error for a failed forward pass (the run is then
+// marked finished with that error).
+RecordResult record_run(rt::Model& model, const RecordRequest& request,
+                        const std::function<void(const RecordProgress&)>& on_progress = {});
+
+// The machine description stored with every run: CPU, cores, threads, kernel level, libraries.
+std::string machine_json(rt::Model& model);
+
+}  // namespace mnemo::record

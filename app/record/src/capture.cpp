@@ -1,0 +1,108 @@
+#include "mnemo/record/capture.h"
+
+#include <algorithm>
+#include <sstream>
+
+#include "mnemo/core/error.h"
+#include "mnemo/core/fp16.h"
+
+namespace mnemo::record {
+
+Captures Captures::parse(const std::string& list) {
+  Captures c;
+  if (list.empty() || list == "all") return c;
+  c = Captures{false, false, false, false, false, false};
+  if (list == "none") return c;
+  std::stringstream in(list);
+  std::string item;
+  while (std::getline(in, item, ',')) {
+    if (item == "attention") c.attention = true;
+    else if (item == "metrics") c.metrics = true;
+    else if (item == "pyramids" || item == "pyramid") c.pyramids = true;
+    else if (item == "kv") c.kv = true;
+    else if (item == "ops") c.ops = true;
+    else if (item == "memory") c.memory = true;
+    else if (item == "all") c = Captures{};
+    else
+      throw UsageError("unknown capture '" + item + "' (choose from attention, metrics, pyramids, kv, ops, memory, all, none)");
+  }
+  return c;
+}
+
+std::string Captures::to_string() const {
+  std::string out;
+  auto add = [&](bool on, const char* name) {
+    if (!on) return;
+    if (!out.empty()) out += ',';
+    out += name;
+  };
+  add(attention, "attention");
+  add(metrics, "metrics");
+  add(pyramids, "pyramids");
+  add(kv, "kv");
+  add(ops, "ops");
+  add(memory, "memory");
+  return out;
+}
+
+ProbeRecorder::ProbeRecorder(profiler::Recorder& recorder, const Captures& captures)
+    : recorder_(recorder), captures_(captures) {}
+
+void ProbeRecorder::on_step_begin(const rt::StepProbe&) {}
+
+void ProbeRecorder::on_step_end(const rt::StepProbe& s) {
+  profiler::StepRecord r;
+  r.step = s.step;
+  r.kind = s.kind == rt::StepKind::Encode ? "encode" : s.kind == rt::StepKind::Decode ? "decode" : "prefill";
+  if (encoder_) r.kind = "encode";
+  r.pos0 = s.pos0, r.n_tokens = s.n_tokens, r.start_ns = s.start_ns, r.end_ns = s.end_ns;
+  recorder_.submit(std::move(r));
+  if (s.end_ns > s.start_ns)
+    recorder_.submit(profiler::CounterRecord{"tokens_per_s", s.end_ns,
+                                             static_cast<double>(s.n_tokens) * 1e9 / static_cast<double>(s.end_ns - s.start_ns)});
+  if (captures_.kv) recorder_.submit(profiler::CounterRecord{"kv_bytes", s.end_ns, static_cast<double>(kv_bytes_)});
+  kv_bytes_ = 0;
+}
+
+void ProbeRecorder::on_attention(const rt::AttentionProbe& a) {
+  profiler::AttentionCapture c;
+  c.step = a.step, c.layer = a.layer, c.q_pos0 = a.q_pos0, c.n_q = a.n_q, c.n_k = a.n_k;
+  c.n_heads = a.n_heads, c.n_kv_heads = a.n_kv_heads, c.head_dim = a.head_dim;
+  c.mask = a.mask == kernels::MaskKind::None     ? profiler::AttentionMask::None
+           : a.mask == kernels::MaskKind::Window ? profiler::AttentionMask::Window
+                                                 : profiler::AttentionMask::Causal;
+  c.window = a.window;
+  c.scale = a.scale;
+  const size_t nq = static_cast<size_t>(a.n_q * a.n_heads * a.head_dim);
+  c.q.resize(nq);
+  for (size_t i = 0; i < nq; ++i) c.q[i] = f32_to_fp16(a.q[i]);
+  c.lse.assign(a.lse, a.lse + a.n_q * a.n_heads);
+
+  if (keys_sent_.size() <= static_cast<size_t>(a.layer)) keys_sent_.resize(static_cast<size_t>(a.layer) + 1, 0);
+  int64_t& sent = keys_sent_[static_cast<size_t>(a.layer)];
+  if (sent > a.n_k) sent = 0;  // the cache was reset: send every resident key again
+  c.k_pos0 = sent;
+  const int64_t n_new = a.n_k - sent;
+  c.k.resize(static_cast<size_t>(n_new * a.n_kv_heads * a.head_dim));
+  uint16_t* out = c.k.data();
+  for (int g = 0; g < a.n_kv_heads; ++g)
+    for (int64_t j = sent; j < a.n_k; ++j) {
+      const float* k = a.k + g * a.kv_head_stride + j * a.head_dim;
+      for (int t = 0; t < a.head_dim; ++t) *out++ = f32_to_fp16(k[t]);
+    }
+  sent = a.n_k;
+  recorder_.submit(std::move(c));
+}
+
+void ProbeRecorder::on_kv(const rt::KvProbe& k) {
+  kv_bytes_ += static_cast<int64_t>(k.bytes_used);
+  recorder_.submit(profiler::KvRecord{k.step, k.layer, k.n_resident, k.capacity, static_cast<int64_t>(k.bytes_used),
+                                      static_cast<int64_t>(k.bytes_reserved), k.resident_ranges});
+}
+
+void ProbeRecorder::on_op(const rt::OpTiming& op) {
+  recorder_.submit(profiler::OpRecord{next_op_id_++, op.step, static_cast<int32_t>(op.kind), op.layer, op.head, op.thread,
+                                      op.start_ns, op.end_ns});
+}
+
+}  // namespace mnemo::record

@@ -1,0 +1,107 @@
+// The recorder: a dedicated writer thread behind a bounded queue. Producers (the engine's probe
+// callbacks, through an adapter) submit records and per-layer attention captures; the writer
+// thread turns captures into factor rows, per-head metrics and pyramid tiles, writes everything
+// in batched transactions and commits at every step end, so a killed process loses at most the
+// step in flight. Producers wait only when the queue is full (back-pressure, counted).
+//
+// A byte budget degrades the recording instead of failing it: past 80% of the budget pyramid
+// tiles are dropped, past 90% the attention factors too (metrics stay), past 100% everything but
+// steps, tokens, counters and KV occupancy. Each degradation is recorded in the run's
+// degraded_json with the step where it began.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <variant>
+#include <vector>
+
+#include "mnemo/profiler/session/records.h"
+
+namespace mnemo::profiler {
+
+// One layer's attention at one step, as the engine computed it (layouts as the engine's probe).
+struct AttentionCapture {
+  int64_t step = 0;
+  int32_t layer = 0;
+  int64_t q_pos0 = 0, n_q = 0, n_k = 0;
+  int32_t n_heads = 0, n_kv_heads = 0, head_dim = 0;
+  AttentionMask mask = AttentionMask::Causal;
+  int64_t window = 0;
+  float scale = 1.f;
+  std::vector<uint16_t> q;  // fp16 [n_q][n_heads][head_dim], post-RoPE
+  std::vector<float> lse;   // [n_heads][n_q]
+  int64_t k_pos0 = 0;       // keys below were appended this step: positions k_pos0 .. n_k-1
+  std::vector<uint16_t> k;  // fp16 [n_kv_heads][n_k - k_pos0][head_dim]
+};
+
+struct RecorderOptions {
+  int64_t max_queue_bytes = int64_t{256} << 20;
+  std::optional<int64_t> max_bytes;  // the session's budget for this run
+  bool attention_factors = true;     // q/k/lse rows
+  bool head_metrics = true;
+  bool pyramids = true;
+  int pyramid_first_level = 2;       // lower levels are pooled on request from the factors
+  TileCodec tile_codec = TileCodec::ZstdF16;
+};
+
+struct RecorderStats {
+  int64_t steps_committed = 0;
+  int64_t bytes_written = 0;        // payload estimate of what was written
+  int64_t file_bytes = 0;           // the file and its log on disk, at the last commit
+  int64_t records_written = 0;
+  int64_t records_dropped = 0;      // by the byte budget
+  int64_t backpressure_waits = 0;   // submits that found the queue full
+  int64_t backpressure_ns = 0;      // time producers spent waiting
+  int64_t peak_queue_bytes = 0;
+};
+
+class Recorder {
+ public:
+  // Opens (or creates) the session and inserts the run; throws SessionError when it cannot.
+  Recorder(const std::string& path, const RunInfo& run, RecorderOptions options = {});
+  ~Recorder();  // finishes with an error note if finish() was not called
+
+  int64_t run_id() const { return run_id_; }
+
+  void submit(Record r);
+  void submit(AttentionCapture a);
+  void end_step(int64_t step);  // commit point
+
+  // Waits for the queue to drain, marks the run finished (with `error` unless empty), builds the
+  // level-of-detail tables and closes the file. Throws SessionError when the recording had failed
+  // (disk full, write error) after keeping everything committed before it.
+  void finish(const std::string& error = "");
+
+  // Set when a write failed: the recording stopped, later submissions are discarded.
+  bool failed() const { return failed_.load(); }
+  std::string failure() const;
+  RecorderStats stats() const;
+
+ private:
+  struct StepEnd {
+    int64_t step;
+  };
+  struct Finish {
+    std::string error;
+  };
+  using Item = std::variant<Record, AttentionCapture, StepEnd, Finish>;
+  struct Impl;
+
+  void push(Item item, int64_t bytes);
+  void writer_loop();
+
+  std::unique_ptr<Impl> impl_;
+  int64_t run_id_ = 0;
+  std::atomic<bool> failed_{false};
+  std::thread thread_;
+  bool finished_ = false;
+};
+
+}  // namespace mnemo::profiler

@@ -1,0 +1,28 @@
+// Opening session files: creating or appending for recording, read-only for viewing. Both check
+// that the file is a Mnemoscope session of a schema this build knows, and say plainly what is
+// wrong when it is not (another SQLite database, a newer schema, a truncated or corrupt file).
+#pragma once
+
+#include <string>
+
+#include "mnemo/profiler/session/sqlite_db.h"
+
+namespace mnemo::profiler {
+
+inline constexpr int64_t kSessionApplicationId = 0x4D4E454D;  // "MNEM"
+inline constexpr int64_t kSessionSchemaVersion = 1;
+
+// The schema's SQL for a version (profiler/schema/vN.sql, embedded at build time).
+const char* session_schema_sql(int64_t version);
+
+// Creates the file with the current schema, or opens an existing session (migrating an older
+// schema in place) to append runs. Sets WAL, synchronous=NORMAL and 64 KiB pages.
+Db open_session_for_recording(const std::string& path);
+
+// Opens read-only: never writes to the file, works while a recorder is appending to it.
+Db open_session_read_only(const std::string& path);
+
+// Throws SessionError unless `db` holds a session this build can read.
+void check_session(const Db& db);
+
+}  // namespace mnemo::profiler

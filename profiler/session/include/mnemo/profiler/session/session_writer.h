@@ -1,0 +1,59 @@
+// Writes runs into a session file: one prepared statement per table, records inside batched
+// transactions the caller opens and commits (the recorder commits at step ends). Single-threaded:
+// the recorder's writer thread owns it.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "mnemo/profiler/session/records.h"
+#include "mnemo/profiler/session/sqlite_db.h"
+
+namespace mnemo::profiler {
+
+class SessionWriter {
+ public:
+  explicit SessionWriter(Db& db);  // db from open_session_for_recording
+  ~SessionWriter();
+
+  // Inserts the run (committed at once, so it shows as incomplete until finish_run) and returns its id.
+  int64_t begin_run(const RunInfo& info);
+  int64_t run_id() const { return run_id_; }
+
+  void begin_batch();
+  void write(const Record& r);  // inside a batch
+  void commit_batch();
+  bool in_batch() const { return in_batch_; }
+
+  // Marks the run finished (status complete when error is empty), stores what the byte budget
+  // dropped, then builds the op level-of-detail table and the secondary indexes.
+  void finish_run(int64_t end_ns, const std::string& error, const std::string& degraded_json);
+
+  // Bytes the file and its log take on disk now.
+  int64_t file_bytes() const;
+
+ private:
+  void write_one(const StepRecord& r);
+  void write_one(const TokenRecord& r);
+  void write_one(const AttentionQueryRecord& r);
+  void write_one(const AttentionKeyRecord& r);
+  void write_one(const HeadMetricRecord& r);
+  void write_one(const PyramidTileRecord& r);
+  void write_one(const KvRecord& r);
+  void write_one(const MemorySnapshotRecord& r);
+  void write_one(const OpRecord& r);
+  void write_one(const KernelRecord& r);
+  void write_one(const CounterRecord& r);
+
+  Db& db_;
+  int64_t run_id_ = 0;
+  bool in_batch_ = false;
+  Stmt step_, token_, query_, key_, metric_, tile_, kv_, memory_, op_, kernel_, counter_;
+};
+
+// Builds _op_lod for a run from its ops (also used by tests). Levels whose buckets would not be
+// fewer than half the ops are skipped: a view that fine reads the ops themselves.
+void build_op_lod(Db& db, int64_t run_id);
+
+}  // namespace mnemo::profiler

@@ -1,0 +1,341 @@
+#include "mnemo/profiler/session/recorder.h"
+
+#include <time.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include <nlohmann/json.hpp>
+
+#include "mnemo/profiler/session/attention_math.h"
+#include "mnemo/profiler/session/session_file.h"
+#include "mnemo/profiler/session/session_writer.h"
+
+namespace mnemo::profiler {
+namespace {
+
+int64_t now_ns() {
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return int64_t{ts.tv_sec} * 1000000000 + ts.tv_nsec;
+}
+
+int64_t capture_bytes(const AttentionCapture& a) {
+  return static_cast<int64_t>(a.q.size() * 2 + a.lse.size() * 4 + a.k.size() * 2) + 128;
+}
+
+// What the budget lets through, from most to least: everything; no pyramid tiles; no attention
+// factors either; only the run's skeleton (steps, tokens, counters, KV occupancy).
+enum class Tier { Full = 0, NoTiles, NoFactors, Skeleton };
+
+bool allowed(const Record& r, Tier tier) {
+  if (tier == Tier::Full) return true;
+  if (std::holds_alternative<PyramidTileRecord>(r)) return false;
+  if (tier == Tier::NoTiles) return true;
+  if (std::holds_alternative<AttentionQueryRecord>(r) || std::holds_alternative<AttentionKeyRecord>(r)) return false;
+  if (tier == Tier::NoFactors) return true;
+  return std::holds_alternative<StepRecord>(r) || std::holds_alternative<TokenRecord>(r) ||
+         std::holds_alternative<CounterRecord>(r) || std::holds_alternative<KvRecord>(r);
+}
+
+const char* tier_dropped(Tier t) {
+  switch (t) {
+    case Tier::NoTiles: return "pyramid tiles (overview levels are pooled on request from the factors)";
+    case Tier::NoFactors: return "attention factors and pyramid tiles (per-head metrics kept)";
+    case Tier::Skeleton: return "everything but steps, tokens, counters and KV occupancy";
+    default: return "";
+  }
+}
+
+// The fp16 factors of every position seen so far in one layer, kept so that a step's map can be
+// pooled over all rows up to it.
+struct LayerFactors {
+  std::vector<std::vector<uint16_t>> q;  // per head: [pos][d]
+  std::vector<std::vector<QueryRow>> rows;
+  std::vector<std::vector<uint16_t>> k;  // per KV head: [pos][d]
+};
+
+}  // namespace
+
+struct Recorder::Impl {
+  Db db;
+  std::unique_ptr<SessionWriter> writer;
+  RecorderOptions options;
+
+  std::mutex mu;
+  std::condition_variable not_empty, not_full;
+  std::deque<std::pair<Item, int64_t>> queue;
+  int64_t queued_bytes = 0;
+
+  RecorderStats stats;  // guarded by mu
+  std::string failure;  // guarded by mu
+  Tier tier = Tier::Full;
+  nlohmann::json degraded = nlohmann::json::array();
+  int64_t current_step = 0;
+  std::vector<LayerFactors> layers;
+  bool finished_ok = false;
+
+  void write(const Record& r) {
+    if (options.max_bytes) {
+      // Degrade before the budget is crossed, in tiers, so the run keeps its shape.
+      const double used = static_cast<double>(stats.bytes_written + approx_bytes(r)) / static_cast<double>(*options.max_bytes);
+      const Tier want = used > 1.0 ? Tier::Skeleton : used > 0.9 ? Tier::NoFactors : used > 0.8 ? Tier::NoTiles : Tier::Full;
+      while (tier < want) {
+        tier = static_cast<Tier>(static_cast<int>(tier) + 1);
+        degraded.push_back({{"step", current_step}, {"dropped", tier_dropped(tier)}});
+      }
+      if (!allowed(r, tier)) {
+        std::lock_guard lock(mu);
+        ++stats.records_dropped;
+        return;
+      }
+    }
+    if (!writer->in_batch()) writer->begin_batch();
+    writer->write(r);
+    std::lock_guard lock(mu);
+    stats.bytes_written += approx_bytes(r);
+    ++stats.records_written;
+  }
+
+  void process(const AttentionCapture& a);
+};
+
+Recorder::Recorder(const std::string& path, const RunInfo& run, RecorderOptions options) : impl_(std::make_unique<Impl>()) {
+  impl_->db = open_session_for_recording(path);
+  impl_->options = options;
+  impl_->writer = std::make_unique<SessionWriter>(impl_->db);
+  RunInfo info = run;
+  if (options.max_bytes) info.max_bytes = options.max_bytes;
+  run_id_ = impl_->writer->begin_run(info);
+  thread_ = std::thread([this] { writer_loop(); });
+}
+
+Recorder::~Recorder() {
+  if (!finished_) {
+    try {
+      finish("the recording was abandoned before it finished");
+    } catch (...) {
+    }
+  }
+}
+
+void Recorder::push(Item item, int64_t bytes) {
+  std::unique_lock lock(impl_->mu);
+  if (failed_.load()) return;  // the writer stopped; nothing more reaches the file
+  if (impl_->queued_bytes > 0 && impl_->queued_bytes + bytes > impl_->options.max_queue_bytes) {
+    const int64_t t0 = now_ns();
+    ++impl_->stats.backpressure_waits;
+    impl_->not_full.wait(lock, [&] {
+      return impl_->queued_bytes == 0 || impl_->queued_bytes + bytes <= impl_->options.max_queue_bytes || failed_.load();
+    });
+    impl_->stats.backpressure_ns += now_ns() - t0;
+  }
+  impl_->queued_bytes += bytes;
+  impl_->stats.peak_queue_bytes = std::max(impl_->stats.peak_queue_bytes, impl_->queued_bytes);
+  impl_->queue.emplace_back(std::move(item), bytes);
+  impl_->not_empty.notify_one();
+}
+
+void Recorder::submit(Record r) {
+  const int64_t bytes = approx_bytes(r);
+  push(std::move(r), bytes);
+}
+
+void Recorder::submit(AttentionCapture a) {
+  const int64_t bytes = capture_bytes(a);
+  push(std::move(a), bytes);
+}
+
+void Recorder::end_step(int64_t step) { push(StepEnd{step}, 16); }
+
+std::string Recorder::failure() const {
+  std::lock_guard lock(impl_->mu);
+  return impl_->failure;
+}
+
+RecorderStats Recorder::stats() const {
+  std::lock_guard lock(impl_->mu);
+  return impl_->stats;
+}
+
+void Recorder::finish(const std::string& error) {
+  if (finished_) return;
+  finished_ = true;
+  {
+    // Bypasses the failed() check so the writer always sees the end.
+    std::lock_guard lock(impl_->mu);
+    impl_->queue.emplace_back(Finish{error}, 0);
+    impl_->not_empty.notify_one();
+  }
+  thread_.join();
+  const std::string why = failure();
+  if (!why.empty()) throw SessionError(impl_->db.path(), why);
+}
+
+void Recorder::writer_loop() {
+  Impl& m = *impl_;
+  for (;;) {
+    Item item;
+    {
+      std::unique_lock lock(m.mu);
+      m.not_empty.wait(lock, [&] { return !m.queue.empty(); });
+      item = std::move(m.queue.front().first);
+      m.queued_bytes -= m.queue.front().second;
+      m.queue.pop_front();
+      m.not_full.notify_all();
+    }
+    try {
+      if (auto* f = std::get_if<Finish>(&item)) {
+        if (failed_.load()) {
+          // Try to leave a note on the run; if the disk is still full it stays "incomplete".
+          try {
+            m.writer->finish_run(now_ns(), failure(), m.degraded.dump());
+          } catch (...) {
+          }
+          return;
+        }
+        if (m.writer->in_batch()) m.writer->commit_batch();
+        m.writer->finish_run(now_ns(), f->error, m.degraded.dump());
+        // A finished session is one self-contained file; a viewer holding it open keeps it in WAL.
+        try {
+          m.db.exec("PRAGMA wal_checkpoint(TRUNCATE)");
+          m.db.exec("PRAGMA journal_mode = DELETE");
+        } catch (const SessionError&) {
+        }
+        return;
+      }
+      if (failed_.load()) continue;  // drain without writing
+      if (auto* r = std::get_if<Record>(&item)) {
+        if (auto* s = std::get_if<StepRecord>(r)) m.current_step = s->step;
+        m.write(*r);
+      } else if (auto* a = std::get_if<AttentionCapture>(&item)) {
+        m.current_step = a->step;
+        m.process(*a);
+      } else if (auto* e = std::get_if<StepEnd>(&item)) {
+        if (m.writer->in_batch()) m.writer->commit_batch();
+        const int64_t file_bytes = m.writer->file_bytes();
+        std::lock_guard lock(m.mu);
+        m.stats.steps_committed = e->step + 1;
+        m.stats.file_bytes = file_bytes;
+      }
+    } catch (const std::exception& e) {
+      // Disk full or another write error: stop here. Committed steps stay in the file.
+      std::lock_guard lock(m.mu);
+      m.failure = std::string("recording stopped at step ") + std::to_string(m.current_step) + ": " + e.what();
+      failed_.store(true);
+      m.not_full.notify_all();
+    }
+  }
+}
+
+void Recorder::Impl::process(const AttentionCapture& a) {
+  const int d = a.head_dim;
+  const int64_t n_new_k = a.n_k - a.k_pos0;
+  if (a.n_heads <= 0 || a.n_kv_heads <= 0 || a.n_heads % a.n_kv_heads || d <= 0 || a.n_q < 0 || n_new_k < 0 ||
+      a.q.size() != static_cast<size_t>(a.n_q * a.n_heads * d) || a.lse.size() != static_cast<size_t>(a.n_q * a.n_heads) ||
+      a.k.size() != static_cast<size_t>(n_new_k * a.n_kv_heads * d))
+    throw Error("inconsistent attention capture at layer " + std::to_string(a.layer) + ", step " + std::to_string(a.step));
+  if (layers.size() <= static_cast<size_t>(a.layer)) layers.resize(static_cast<size_t>(a.layer) + 1);
+  LayerFactors& f = layers[static_cast<size_t>(a.layer)];
+  f.q.resize(static_cast<size_t>(a.n_heads));
+  f.rows.resize(static_cast<size_t>(a.n_heads));
+  f.k.resize(static_cast<size_t>(a.n_kv_heads));
+  const MaskSpec mask{a.mask, a.window};
+  const int group = a.n_heads / a.n_kv_heads;
+
+  for (int g = 0; g < a.n_kv_heads; ++g) {
+    AttentionKeyRecord kr{a.layer, g, a.step, a.k_pos0, n_new_k, {}};
+    kr.k.assign(a.k.begin() + static_cast<int64_t>(g) * n_new_k * d, a.k.begin() + static_cast<int64_t>(g + 1) * n_new_k * d);
+    auto& store = f.k[static_cast<size_t>(g)];
+    store.resize(static_cast<size_t>(a.k_pos0 * d));  // a rewound cache overwrites positions
+    store.insert(store.end(), kr.k.begin(), kr.k.end());
+    if (options.attention_factors) write(kr);
+  }
+
+  const int64_t map_rows = a.q_pos0 + a.n_q;
+  const LevelRange levels = options.pyramids && a.n_q > 1 ? stored_levels(map_rows, a.n_k, options.pyramid_first_level)
+                                                          : LevelRange{};
+  std::vector<float> qf, kf, p;
+  for (int h = 0; h < a.n_heads; ++h) {
+    const int g = h / group;
+    AttentionQueryRecord qr{a.layer, h, g, a.step, a.q_pos0, a.n_q, a.n_k, a.mask, a.window, a.scale, {}, {}};
+    qr.q.resize(static_cast<size_t>(a.n_q * d));
+    for (int64_t i = 0; i < a.n_q; ++i)
+      std::memcpy(qr.q.data() + i * d, a.q.data() + (i * a.n_heads + h) * d, static_cast<size_t>(d) * 2);
+    qr.lse.assign(a.lse.begin() + h * a.n_q, a.lse.begin() + (h + 1) * a.n_q);
+
+    auto& q_store = f.q[static_cast<size_t>(h)];
+    auto& row_store = f.rows[static_cast<size_t>(h)];
+    q_store.resize(static_cast<size_t>(a.q_pos0 * d));
+    row_store.resize(static_cast<size_t>(a.q_pos0));
+    q_store.insert(q_store.end(), qr.q.begin(), qr.q.end());
+    for (int64_t i = 0; i < a.n_q; ++i) row_store.push_back({a.q_pos0 + i, a.n_k, qr.lse[static_cast<size_t>(i)]});
+
+    const bool pyramid = levels.first <= levels.last;
+    if (options.head_metrics || pyramid || options.attention_factors) {
+      // This step's rows get their log-sum-exp from the fp16 factors as stored, so every row a
+      // reader recomputes sums to 1; they feed the metrics. The pyramid pools every row up to
+      // this step, earlier ones with their stored log-sum-exp.
+      const int64_t row_begin = pyramid ? 0 : a.q_pos0;
+      kf.resize(static_cast<size_t>(a.n_k * d));
+      fp16_to_f32({f.k[static_cast<size_t>(g)].data(), static_cast<size_t>(a.n_k * d)}, kf.data());
+      std::optional<PyramidBuilder> builder;
+      if (pyramid) builder.emplace(map_rows, a.n_k, levels.first);
+      HeadMetricAccumulator acc;
+      auto run_rows = [&](int64_t r0, int64_t nr, bool fresh) {
+        qf.resize(static_cast<size_t>(nr * d));
+        fp16_to_f32({q_store.data() + r0 * d, static_cast<size_t>(nr * d)}, qf.data());
+        p.resize(static_cast<size_t>(nr * a.n_k));
+        const std::span<QueryRow> rows(row_store.data() + r0, static_cast<size_t>(nr));
+        if (fresh) {
+          attention_logits(qf, rows, kf, 0, a.n_k, d, a.scale, mask, p.data());
+          for (int64_t i = 0; i < nr; ++i) {
+            const float lse = softmax_in_place(p.data() + i * a.n_k, a.n_k);
+            rows[static_cast<size_t>(i)].lse = lse;
+            qr.lse[static_cast<size_t>(r0 + i - a.q_pos0)] = lse;
+          }
+        } else {
+          attention_probs(qf, rows, kf, 0, a.n_k, d, a.scale, mask, p.data());
+        }
+        if (builder) builder->add_rows(r0, nr, p.data(), a.n_k);
+        if (options.head_metrics && fresh)
+          for (int64_t i = 0; i < nr; ++i)
+            acc.add_row({p.data() + i * a.n_k, static_cast<size_t>(a.n_k)}, rows[static_cast<size_t>(i)], mask);
+      };
+      constexpr int64_t kChunk = 32;
+      for (int64_t r0 = row_begin; r0 < a.q_pos0; r0 += kChunk) run_rows(r0, std::min(kChunk, a.q_pos0 - r0), false);
+      for (int64_t r0 = a.q_pos0; r0 < map_rows; r0 += kChunk) run_rows(r0, std::min(kChunk, map_rows - r0), true);
+      if (options.head_metrics) write(HeadMetricRecord{a.layer, h, a.step, acc.result()});
+      if (builder && tier == Tier::Full) {
+        for (const PooledLevel& lv : builder->finish()) {
+          if (lv.level > levels.last) break;
+          std::vector<float> mx, mean;
+          for (int64_t ty = 0; ty * kTileSize < lv.rows; ++ty)
+            for (int64_t tx = 0; tx * kTileSize < lv.cols; ++tx) {
+              PyramidTileRecord t;
+              t.layer = a.layer, t.head = h, t.level = lv.level, t.step = a.step, t.ty = ty, t.tx = tx;
+              t.rows = std::min(kTileSize, lv.rows - ty * kTileSize);
+              t.cols = std::min(kTileSize, lv.cols - tx * kTileSize);
+              t.codec = options.tile_codec;
+              mx.resize(static_cast<size_t>(t.rows * t.cols));
+              mean.resize(mx.size());
+              for (int64_t r = 0; r < t.rows; ++r)
+                for (int64_t c = 0; c < t.cols; ++c) {
+                  const int64_t R = ty * kTileSize + r, C = tx * kTileSize + c;
+                  const size_t at = static_cast<size_t>(R * lv.cols + C);
+                  mx[static_cast<size_t>(r * t.cols + c)] = lv.max[at];
+                  mean[static_cast<size_t>(r * t.cols + c)] =
+                      lv.sum[at] / static_cast<float>(cells_inside(lv.level, R, C, map_rows, a.n_k));
+                }
+              t.max = encode_tile(mx, t.codec);
+              t.mean = encode_tile(mean, t.codec);
+              write(t);
+            }
+        }
+      }
+    }
+    if (options.attention_factors) write(qr);
+  }
+}
+
+}  // namespace mnemo::profiler

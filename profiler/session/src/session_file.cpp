@@ -1,0 +1,103 @@
+#include "mnemo/profiler/session/session_file.h"
+
+#include <sqlite3.h>
+#include <sys/stat.h>
+
+#include <cstdio>
+#include <string>
+
+#include "session_schema_sql.h"  // generated: kSchemaV1
+
+namespace mnemo::profiler {
+namespace {
+
+bool file_exists(const std::string& path, int64_t* size = nullptr) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) return false;
+  if (size) *size = static_cast<int64_t>(st.st_size);
+  return true;
+}
+
+std::string hex(int64_t v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "0x%08llX", static_cast<unsigned long long>(v) & 0xffffffffull);
+  return buf;
+}
+
+// Schema upgrades: the SQL that turns version v into v + 1. None yet: version 1 is the first. A new
+// version adds its step here and its full schema as profiler/schema/vN.sql.
+const char* migration_from(int64_t version) {
+  (void)version;
+  return nullptr;
+}
+
+}  // namespace
+
+const char* session_schema_sql(int64_t version) { return version == 1 ? kSchemaV1 : nullptr; }
+
+void check_session(const Db& db) {
+  const std::string& path = db.path();
+  int64_t size = 0;
+  if (!file_exists(path, &size)) throw SessionError(path, "no such file");
+  if (size == 0) throw SessionError(path, "empty file, not a Mnemoscope session");
+  const int64_t app_id = db.pragma_int("application_id");  // reads the header: fails on non-SQLite files
+  if (app_id != kSessionApplicationId)
+    throw SessionError(path, "an SQLite database but not a Mnemoscope session (application_id " + hex(app_id) +
+                                 ", expected " + hex(kSessionApplicationId) + ")");
+  const int64_t version = db.pragma_int("user_version");
+  if (version > kSessionSchemaVersion)
+    throw SessionError(path, "written by a newer Mnemoscope (session schema v" + std::to_string(version) +
+                                 "; this build reads up to v" + std::to_string(kSessionSchemaVersion) +
+                                 "): update Mnemoscope to open it");
+  if (version < 1) throw SessionError(path, "invalid session schema version " + std::to_string(version));
+
+  // A file cut short loses pages the header still counts. (With a -wal file beside it, committed
+  // pages may legitimately live only in the log, so the check needs the log to be absent.)
+  if (!file_exists(path + "-wal")) {
+    const int64_t pages = db.pragma_int("page_count"), page_size = db.pragma_int("page_size");
+    if (size < pages * page_size)
+      throw SessionError(path, "truncated: the file has " + std::to_string(size) + " bytes, its header counts " +
+                                   std::to_string(pages * page_size));
+  }
+  Stmt s = db.prepare("SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name IN ('_run', '_step', '_token')");
+  if (!s.step() || s.integer(0) != 3) throw SessionError(path, "damaged session: core tables are missing");
+}
+
+Db open_session_for_recording(const std::string& path) {
+  Db db(path, Db::Mode::ReadWriteCreate);
+  // The page size must be set before the first table exists; WAL lets viewers read while we write.
+  db.exec("PRAGMA page_size = 65536");
+  const bool fresh = db.pragma_int("page_count") == 0;
+  if (fresh) {
+    db.exec("PRAGMA journal_mode = WAL");
+    Transaction t(db);
+    db.exec(kSchemaV1);
+    db.exec("INSERT INTO _meta (key, value) VALUES ('created_by', 'mnemoscope 0.1.0'), "
+            "('created_utc', strftime('%Y-%m-%dT%H:%M:%SZ', 'now')), "
+            "('schema_version', '" + std::to_string(kSessionSchemaVersion) + "')");
+    t.commit();
+  } else {
+    check_session(db);
+    db.exec("PRAGMA journal_mode = WAL");
+    for (int64_t v = db.pragma_int("user_version"); v < kSessionSchemaVersion; ++v) {
+      const char* step = migration_from(v);
+      if (!step) throw SessionError(path, "no migration from session schema v" + std::to_string(v));
+      Transaction t(db);
+      db.exec(step);
+      db.exec("PRAGMA user_version = " + std::to_string(v + 1));
+      t.commit();
+    }
+  }
+  db.exec("PRAGMA synchronous = NORMAL");
+  db.exec("PRAGMA foreign_keys = OFF");  // the recorder writes parents first; checks would cost per row
+  return db;
+}
+
+Db open_session_read_only(const std::string& path) {
+  if (!file_exists(path)) throw SessionError(path, "no such file");
+  Db db(path, Db::Mode::ReadOnly);
+  check_session(db);
+  return db;
+}
+
+}  // namespace mnemo::profiler
