@@ -4,7 +4,7 @@
 #include <sstream>
 
 #include "mnemo/core/error.h"
-#include "mnemo/core/fp16.h"
+#include "mnemo/profiler/session/attention_math.h"
 
 namespace mnemo::record {
 
@@ -75,7 +75,7 @@ void ProbeRecorder::on_attention(const rt::AttentionProbe& a) {
   c.scale = a.scale;
   const size_t nq = static_cast<size_t>(a.n_q * a.n_heads * a.head_dim);
   c.q.resize(nq);
-  for (size_t i = 0; i < nq; ++i) c.q[i] = f32_to_fp16(a.q[i]);
+  profiler::f32_to_fp16({a.q, nq}, c.q.data());
   c.lse.assign(a.lse, a.lse + a.n_q * a.n_heads);
 
   if (keys_sent_.size() <= static_cast<size_t>(a.layer)) keys_sent_.resize(static_cast<size_t>(a.layer) + 1, 0);
@@ -86,10 +86,8 @@ void ProbeRecorder::on_attention(const rt::AttentionProbe& a) {
   c.k.resize(static_cast<size_t>(n_new * a.n_kv_heads * a.head_dim));
   uint16_t* out = c.k.data();
   for (int g = 0; g < a.n_kv_heads; ++g)
-    for (int64_t j = sent; j < a.n_k; ++j) {
-      const float* k = a.k + g * a.kv_head_stride + j * a.head_dim;
-      for (int t = 0; t < a.head_dim; ++t) *out++ = f32_to_fp16(k[t]);
-    }
+    for (int64_t j = sent; j < a.n_k; ++j, out += a.head_dim)
+      profiler::f32_to_fp16({a.k + g * a.kv_head_stride + j * a.head_dim, static_cast<size_t>(a.head_dim)}, out);
   sent = a.n_k;
   recorder_.submit(std::move(c));
 }

@@ -1,5 +1,6 @@
 #include "mnemo/profiler/session/attention_math.h"
 
+#include <immintrin.h>
 #include <zstd.h>
 
 #include <algorithm>
@@ -50,12 +51,20 @@ inline void dot_block(const float* q, int64_t nr, int d, const float* kt, float 
 
 }  // namespace
 
+// F16C is part of the x86-64-v3 baseline; the scalar forms (mnemo/core/fp16.h) do the tails.
 void fp16_to_f32(std::span<const uint16_t> in, float* out) {
-  for (size_t i = 0; i < in.size(); ++i) out[i] = mnemo::fp16_to_f32(in[i]);
+  size_t i = 0;
+  for (; i + 8 <= in.size(); i += 8)
+    _mm256_storeu_ps(out + i, _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(in.data() + i))));
+  for (; i < in.size(); ++i) out[i] = mnemo::fp16_to_f32(in[i]);
 }
 
 void f32_to_fp16(std::span<const float> in, uint16_t* out) {
-  for (size_t i = 0; i < in.size(); ++i) out[i] = mnemo::f32_to_fp16(in[i]);
+  size_t i = 0;
+  for (; i + 8 <= in.size(); i += 8)
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(out + i),
+                     _mm256_cvtps_ph(_mm256_loadu_ps(in.data() + i), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+  for (; i < in.size(); ++i) out[i] = mnemo::f32_to_fp16(in[i]);
 }
 
 void attention_logits(std::span<const float> q, std::span<const QueryRow> rows, std::span<const float> k, int64_t col0,

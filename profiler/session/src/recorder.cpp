@@ -52,7 +52,7 @@ const char* tier_dropped(Tier t) {
 struct LayerFactors {
   std::vector<std::vector<uint16_t>> q;  // per head: [pos][d]
   std::vector<std::vector<QueryRow>> rows;
-  std::vector<std::vector<uint16_t>> k;  // per KV head: [pos][d]
+  std::vector<std::vector<float>> k;     // per KV head: [pos][d], the fp16 values widened once
 };
 
 }  // namespace
@@ -247,15 +247,15 @@ void Recorder::Impl::process(const AttentionCapture& a) {
     AttentionKeyRecord kr{a.layer, g, a.step, a.k_pos0, n_new_k, {}};
     kr.k.assign(a.k.begin() + static_cast<int64_t>(g) * n_new_k * d, a.k.begin() + static_cast<int64_t>(g + 1) * n_new_k * d);
     auto& store = f.k[static_cast<size_t>(g)];
-    store.resize(static_cast<size_t>(a.k_pos0 * d));  // a rewound cache overwrites positions
-    store.insert(store.end(), kr.k.begin(), kr.k.end());
+    store.resize(static_cast<size_t>(a.n_k * d));  // a rewound cache overwrites positions
+    fp16_to_f32(kr.k, store.data() + a.k_pos0 * d);
     if (options.attention_factors) write(kr);
   }
 
   const int64_t map_rows = a.q_pos0 + a.n_q;
   const LevelRange levels = options.pyramids && a.n_q > 1 ? stored_levels(map_rows, a.n_k, options.pyramid_first_level)
                                                           : LevelRange{};
-  std::vector<float> qf, kf, p;
+  std::vector<float> qf, p;
   for (int h = 0; h < a.n_heads; ++h) {
     const int g = h / group;
     AttentionQueryRecord qr{a.layer, h, g, a.step, a.q_pos0, a.n_q, a.n_k, a.mask, a.window, a.scale, {}, {}};
@@ -277,8 +277,7 @@ void Recorder::Impl::process(const AttentionCapture& a) {
       // reader recomputes sums to 1; they feed the metrics. The pyramid pools every row up to
       // this step, earlier ones with their stored log-sum-exp.
       const int64_t row_begin = pyramid ? 0 : a.q_pos0;
-      kf.resize(static_cast<size_t>(a.n_k * d));
-      fp16_to_f32({f.k[static_cast<size_t>(g)].data(), static_cast<size_t>(a.n_k * d)}, kf.data());
+      const std::vector<float>& kf = f.k[static_cast<size_t>(g)];
       std::optional<PyramidBuilder> builder;
       if (pyramid) builder.emplace(map_rows, a.n_k, levels.first);
       HeadMetricAccumulator acc;
