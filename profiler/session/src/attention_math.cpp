@@ -34,19 +34,47 @@ inline float exp_nonpositive(float x) {
   return p * std::bit_cast<float>(bits);
 }
 
+// The same on 8 lanes.
+inline __m256 exp_nonpositive8(__m256 x) {
+  x = _mm256_max_ps(x, _mm256_set1_ps(-87.f));
+  const __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
+                                   _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m256 r = _mm256_fmadd_ps(n, _mm256_set1_ps(-0.693145751953125f), x);
+  r = _mm256_fmadd_ps(n, _mm256_set1_ps(-1.428606765330187045e-06f), r);
+  __m256 p = _mm256_set1_ps(1.3981999507e-3f);
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
+  p = _mm256_fmadd_ps(p, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.f)));
+  const __m256i bits = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+  return _mm256_mul_ps(p, _mm256_castsi256_ps(bits));
+}
+
 constexpr int64_t kRowBlock = 4, kColBlock = 16;
 
-// s = q·kᵀ for up to 4 rows and 16 keys, k transposed [d][16].
+// s = q·kᵀ for up to 4 rows and 16 keys, k transposed [d][16]: 8 AVX2 accumulators, one
+// broadcast per row and two key loads per dimension.
 inline void dot_block(const float* q, int64_t nr, int d, const float* kt, float acc[kRowBlock][kColBlock]) {
-  for (int64_t r = 0; r < kRowBlock; ++r)
-    for (int64_t c = 0; c < kColBlock; ++c) acc[r][c] = 0.f;
+  static const float kZeros[4096] = {};
+  const float* rows[kRowBlock];
+  for (int64_t r = 0; r < kRowBlock; ++r) rows[r] = r < nr ? q + r * d : kZeros;
+  __m256 a00 = _mm256_setzero_ps(), a01 = a00, a10 = a00, a11 = a00, a20 = a00, a21 = a00, a30 = a00, a31 = a00;
   for (int t = 0; t < d; ++t) {
-    const float* kr = kt + t * kColBlock;
-    for (int64_t r = 0; r < kRowBlock; ++r) {
-      const float qv = r < nr ? q[r * d + t] : 0.f;
-      for (int64_t c = 0; c < kColBlock; ++c) acc[r][c] += qv * kr[c];
-    }
+    const __m256 k0 = _mm256_loadu_ps(kt + t * kColBlock), k1 = _mm256_loadu_ps(kt + t * kColBlock + 8);
+    __m256 b = _mm256_broadcast_ss(rows[0] + t);
+    a00 = _mm256_fmadd_ps(b, k0, a00), a01 = _mm256_fmadd_ps(b, k1, a01);
+    b = _mm256_broadcast_ss(rows[1] + t);
+    a10 = _mm256_fmadd_ps(b, k0, a10), a11 = _mm256_fmadd_ps(b, k1, a11);
+    b = _mm256_broadcast_ss(rows[2] + t);
+    a20 = _mm256_fmadd_ps(b, k0, a20), a21 = _mm256_fmadd_ps(b, k1, a21);
+    b = _mm256_broadcast_ss(rows[3] + t);
+    a30 = _mm256_fmadd_ps(b, k0, a30), a31 = _mm256_fmadd_ps(b, k1, a31);
   }
+  _mm256_storeu_ps(acc[0], a00), _mm256_storeu_ps(acc[0] + 8, a01);
+  _mm256_storeu_ps(acc[1], a10), _mm256_storeu_ps(acc[1] + 8, a11);
+  _mm256_storeu_ps(acc[2], a20), _mm256_storeu_ps(acc[2] + 8, a21);
+  _mm256_storeu_ps(acc[3], a30), _mm256_storeu_ps(acc[3] + 8, a31);
 }
 
 }  // namespace
@@ -67,9 +95,35 @@ void f32_to_fp16(std::span<const float> in, uint16_t* out) {
   for (; i < in.size(); ++i) out[i] = mnemo::f32_to_fp16(in[i]);
 }
 
+// One row against row-major keys: a dot product per visible key, no transposition (decode steps).
+void logits_one_row(const float* q, const QueryRow& row, const float* k, int64_t col0, int64_t cols, int d, float scale,
+                    const MaskSpec& mask, float* out) {
+  constexpr float kHidden = -std::numeric_limits<float>::infinity();
+  const int64_t b = std::clamp(mask.begin(row) - col0, int64_t{0}, cols), e = std::clamp(mask.end(row) - col0, b, cols);
+  std::fill(out, out + b, kHidden);
+  std::fill(out + e, out + cols, kHidden);
+  for (int64_t j = b; j < e; ++j) {
+    const float* kj = k + j * d;
+    __m256 acc = _mm256_setzero_ps();
+    int t = 0;
+    for (; t + 8 <= d; t += 8) acc = _mm256_fmadd_ps(_mm256_loadu_ps(q + t), _mm256_loadu_ps(kj + t), acc);
+    __m128 h = _mm_add_ps(_mm256_castps256_ps128(acc), _mm256_extractf128_ps(acc, 1));
+    h = _mm_add_ps(h, _mm_movehl_ps(h, h));
+    h = _mm_add_ss(h, _mm_movehdup_ps(h));
+    float dot = _mm_cvtss_f32(h);
+    for (; t < d; ++t) dot += q[t] * kj[t];
+    out[j] = dot * scale;
+  }
+}
+
 void attention_logits(std::span<const float> q, std::span<const QueryRow> rows, std::span<const float> k, int64_t col0,
                       int64_t cols, int d, float scale, const MaskSpec& mask, float* out) {
   const auto n_rows = static_cast<int64_t>(rows.size());
+  if (n_rows <= 2) {
+    for (int64_t r = 0; r < n_rows; ++r)
+      logits_one_row(q.data() + r * d, rows[static_cast<size_t>(r)], k.data(), col0, cols, d, scale, mask, out + r * cols);
+    return;
+  }
   constexpr float kHidden = -std::numeric_limits<float>::infinity();
   std::vector<float> kt(static_cast<size_t>(d) * kColBlock);
   float acc[kRowBlock][kColBlock];
@@ -111,8 +165,16 @@ void attention_probs(std::span<const float> q, std::span<const QueryRow> rows, s
   for (size_t r = 0; r < rows.size(); ++r) {
     float* o = out + static_cast<int64_t>(r) * cols;
     const float lse = rows[r].lse;
+    const __m256 vlse = _mm256_set1_ps(lse), hidden = _mm256_set1_ps(-std::numeric_limits<float>::infinity());
+    int64_t c = 0;
+    for (; c + 8 <= cols; c += 8) {
+      const __m256 l = _mm256_loadu_ps(o + c);
+      const __m256 visible = _mm256_cmp_ps(l, hidden, _CMP_NEQ_OQ);
+      const __m256 x = _mm256_min_ps(_mm256_sub_ps(l, vlse), _mm256_setzero_ps());
+      _mm256_storeu_ps(o + c, _mm256_and_ps(exp_nonpositive8(_mm256_and_ps(x, visible)), visible));
+    }
     // exp(-inf - lse) clamps to exp(-87) ≈ 0 below; hidden cells are set to exactly 0.
-    for (int64_t c = 0; c < cols; ++c) {
+    for (; c < cols; ++c) {
       const float l = o[c];
       const float p = exp_nonpositive(std::min(l - lse, 0.f));
       o[c] = l == -std::numeric_limits<float>::infinity() ? 0.f : p;
@@ -120,23 +182,50 @@ void attention_probs(std::span<const float> q, std::span<const QueryRow> rows, s
   }
 }
 
-float softmax_in_place(float* logits, int64_t n) {
-  float m = -std::numeric_limits<float>::infinity();
+float softmax_in_place(float* logits, int64_t n, float* entropy) {
+  constexpr float kHidden = -std::numeric_limits<float>::infinity();
+  float m = kHidden;
   for (int64_t j = 0; j < n; ++j) m = std::max(m, logits[j]);
-  if (m == -std::numeric_limits<float>::infinity()) {
+  if (m == kHidden) {
     std::fill(logits, logits + n, 0.f);
+    if (entropy) *entropy = 0.f;
     return m;
   }
-  float sum = 0.f;
-  for (int64_t j = 0; j < n; ++j) {
+  // With e = exp(l − m) and S = Σe: p = e/S and the entropy −Σ p log p = log S − Σ e·(l − m) / S,
+  // so no logarithm per cell. Hidden cells (−inf) give e = 0 and are kept out of the sum.
+  const __m256 vm = _mm256_set1_ps(m), hidden = _mm256_set1_ps(kHidden);
+  __m256 vsum = _mm256_setzero_ps(), vweighted = _mm256_setzero_ps();
+  int64_t j = 0;
+  for (; j + 8 <= n; j += 8) {
+    const __m256 l = _mm256_loadu_ps(logits + j);
+    const __m256 visible = _mm256_cmp_ps(l, hidden, _CMP_NEQ_OQ);
+    const __m256 x = _mm256_and_ps(_mm256_sub_ps(l, vm), visible);
+    const __m256 e = _mm256_and_ps(exp_nonpositive8(x), visible);
+    _mm256_storeu_ps(logits + j, e);
+    vsum = _mm256_add_ps(vsum, e);
+    vweighted = _mm256_fmadd_ps(e, x, vweighted);
+  }
+  float lanes[8], wlanes[8];
+  _mm256_storeu_ps(lanes, vsum);
+  _mm256_storeu_ps(wlanes, vweighted);
+  float sum = 0.f, weighted = 0.f;
+  for (int i = 0; i < 8; ++i) sum += lanes[i], weighted += wlanes[i];
+  for (; j < n; ++j) {
     const float l = logits[j];
-    const float e = exp_nonpositive(l - m);
-    logits[j] = l == -std::numeric_limits<float>::infinity() ? 0.f : e;
-    sum += logits[j];
+    const bool visible = l != kHidden;
+    const float x = visible ? l - m : 0.f;
+    const float e = visible ? exp_nonpositive(x) : 0.f;
+    logits[j] = e;
+    sum += e;
+    weighted += e * x;
   }
   const float inv = 1.f / sum;
-  for (int64_t j = 0; j < n; ++j) logits[j] *= inv;
-  return m + std::log(sum);
+  const __m256 vinv = _mm256_set1_ps(inv);
+  for (j = 0; j + 8 <= n; j += 8) _mm256_storeu_ps(logits + j, _mm256_mul_ps(_mm256_loadu_ps(logits + j), vinv));
+  for (; j < n; ++j) logits[j] *= inv;
+  const float log_sum = std::log(sum);
+  if (entropy) *entropy = std::max(0.f, log_sum - weighted * inv);
+  return m + log_sum;
 }
 
 int64_t count_for_mass(std::span<float> v, double mass) {
@@ -171,24 +260,59 @@ int64_t count_for_mass(std::span<float> v, double mass) {
   return count;
 }
 
-void HeadMetricAccumulator::add_row(std::span<const float> p, const QueryRow& row, const MaskSpec& mask) {
+int64_t count_for_mass_binned(std::span<const float> p, double mass, std::vector<float>& scratch) {
+  // Probabilities binned by their float exponent: the bins above the one where the cumulative mass
+  // crosses `mass` are counted whole; only that bin's values need a selection.
+  double bin_mass[256] = {};
+  int64_t bin_count[256] = {};
+  for (float v : p) {
+    const uint32_t e = std::bit_cast<uint32_t>(std::max(v, 0.f)) >> 23;
+    bin_mass[e] += v;
+    ++bin_count[e];
+  }
+  double above = 0;
+  int64_t count = 0;
+  int boundary = -1;
+  for (int e = 255; e >= 0; --e) {
+    if (bin_count[e] == 0) continue;
+    if (above + bin_mass[e] >= mass) {
+      boundary = e;
+      break;
+    }
+    above += bin_mass[e];
+    count += bin_count[e];
+  }
+  if (boundary < 0) return count;  // rounding left the target out of reach: every entry counts
+  scratch.clear();
+  for (float v : p)
+    if ((std::bit_cast<uint32_t>(std::max(v, 0.f)) >> 23) == static_cast<uint32_t>(boundary)) scratch.push_back(v);
+  return count + count_for_mass(scratch, mass - above);
+}
+
+void HeadMetricAccumulator::add_row(std::span<const float> p, const QueryRow& row, const MaskSpec& mask,
+                                    std::optional<float> entropy) {
   const int64_t b = std::min<int64_t>(mask.begin(row), static_cast<int64_t>(p.size()));
   const int64_t e = std::min<int64_t>(mask.end(row), static_cast<int64_t>(p.size()));
-  double entropy = 0, distance = 0;
+  double h = 0, distance = 0, total = 0;
   for (int64_t j = b; j < e; ++j) {
-    const double pj = p[j];
-    if (pj > 0) entropy -= pj * std::log(pj);
-    distance += pj * static_cast<double>(row.pos - j);
+    distance += static_cast<double>(p[j]) * static_cast<double>(row.pos - j);
+    total += p[j];
   }
-  entropy_ += entropy;
+  if (entropy) {
+    h = *entropy;
+  } else {
+    for (int64_t j = b; j < e; ++j)
+      if (p[j] > 0) h -= static_cast<double>(p[j]) * std::log(static_cast<double>(p[j]));
+  }
+  entropy_ += h;
   distance_ += distance;
   sink_ += (b == 0 && e > 0) ? p[0] : 0.0;
   const int64_t visible = e - b;
   if (visible > 0) {
-    scratch_.assign(p.begin() + b, p.begin() + e);
-    double total = 0;
-    for (float x : scratch_) total += x;
-    sparsity_ += 1.0 - static_cast<double>(count_for_mass(scratch_, 0.9 * total)) / static_cast<double>(visible);
+    // 90% of the row's mass, less a float rounding's worth so that exact ties count as reached.
+    const int64_t needed = count_for_mass_binned(p.subspan(static_cast<size_t>(b), static_cast<size_t>(visible)),
+                                                 0.9 * total * (1 - 1e-6), scratch_);
+    sparsity_ += 1.0 - static_cast<double>(needed) / static_cast<double>(visible);
   }
   ++rows_;
 }

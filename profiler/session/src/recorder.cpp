@@ -28,14 +28,15 @@ int64_t capture_bytes(const AttentionCapture& a) {
 // factors either; only the run's skeleton (steps, tokens, counters, KV occupancy).
 enum class Tier { Full = 0, NoTiles, NoFactors, Skeleton };
 
-bool allowed(const Record& r, Tier tier) {
+template <class T>
+bool allowed(Tier tier) {
   if (tier == Tier::Full) return true;
-  if (std::holds_alternative<PyramidTileRecord>(r)) return false;
+  if (std::is_same_v<T, PyramidTileRecord>) return false;
   if (tier == Tier::NoTiles) return true;
-  if (std::holds_alternative<AttentionQueryRecord>(r) || std::holds_alternative<AttentionKeyRecord>(r)) return false;
+  if (std::is_same_v<T, AttentionQueryRecord> || std::is_same_v<T, AttentionKeyRecord>) return false;
   if (tier == Tier::NoFactors) return true;
-  return std::holds_alternative<StepRecord>(r) || std::holds_alternative<TokenRecord>(r) ||
-         std::holds_alternative<CounterRecord>(r) || std::holds_alternative<KvRecord>(r);
+  return std::is_same_v<T, StepRecord> || std::is_same_v<T, TokenRecord> || std::is_same_v<T, CounterRecord> ||
+         std::is_same_v<T, KvRecord>;
 }
 
 const char* tier_dropped(Tier t) {
@@ -75,7 +76,8 @@ struct Recorder::Impl {
   std::vector<LayerFactors> layers;
   bool finished_ok = false;
 
-  void write(const Record& r) {
+  template <class T>
+  void write(const T& r) {
     if (options.max_bytes) {
       // Degrade before the budget is crossed, in tiers, so the run keeps its shape.
       const double used = static_cast<double>(stats.bytes_written + approx_bytes(r)) / static_cast<double>(*options.max_bytes);
@@ -84,7 +86,7 @@ struct Recorder::Impl {
         tier = static_cast<Tier>(static_cast<int>(tier) + 1);
         degraded.push_back({{"step", current_step}, {"dropped", tier_dropped(tier)}});
       }
-      if (!allowed(r, tier)) {
+      if (!allowed<T>(tier)) {
         std::lock_guard lock(mu);
         ++stats.records_dropped;
         return;
@@ -196,6 +198,12 @@ void Recorder::writer_loop() {
         }
         if (m.writer->in_batch()) m.writer->commit_batch();
         m.writer->finish_run(now_ns(), f->error, m.degraded.dump());
+        {
+          timespec cpu{};
+          clock_gettime(CLOCK_THREAD_CPUTIME_ID, &cpu);
+          std::lock_guard lock(m.mu);
+          m.stats.writer_cpu_ns = int64_t{cpu.tv_sec} * 1000000000 + cpu.tv_nsec;
+        }
         // A finished session is one self-contained file; a viewer holding it open keeps it in WAL.
         try {
           m.db.exec("PRAGMA wal_checkpoint(TRUNCATE)");
@@ -207,14 +215,17 @@ void Recorder::writer_loop() {
       if (failed_.load()) continue;  // drain without writing
       if (auto* r = std::get_if<Record>(&item)) {
         if (auto* s = std::get_if<StepRecord>(r)) m.current_step = s->step;
-        m.write(*r);
+        std::visit([&](const auto& x) { m.write(x); }, *r);
       } else if (auto* a = std::get_if<AttentionCapture>(&item)) {
         m.current_step = a->step;
         m.process(*a);
       } else if (auto* e = std::get_if<StepEnd>(&item)) {
         if (m.writer->in_batch()) m.writer->commit_batch();
         const int64_t file_bytes = m.writer->file_bytes();
+        timespec cpu{};
+        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &cpu);
         std::lock_guard lock(m.mu);
+        m.stats.writer_cpu_ns = int64_t{cpu.tv_sec} * 1000000000 + cpu.tv_nsec;
         m.stats.steps_committed = e->step + 1;
         m.stats.file_bytes = file_bytes;
       }
@@ -255,7 +266,7 @@ void Recorder::Impl::process(const AttentionCapture& a) {
   const int64_t map_rows = a.q_pos0 + a.n_q;
   const LevelRange levels = options.pyramids && a.n_q > 1 ? stored_levels(map_rows, a.n_k, options.pyramid_first_level)
                                                           : LevelRange{};
-  std::vector<float> qf, p;
+  std::vector<float> qf, p, entropy;
   for (int h = 0; h < a.n_heads; ++h) {
     const int g = h / group;
     AttentionQueryRecord qr{a.layer, h, g, a.step, a.q_pos0, a.n_q, a.n_k, a.mask, a.window, a.scale, {}, {}};
@@ -288,8 +299,9 @@ void Recorder::Impl::process(const AttentionCapture& a) {
         const std::span<QueryRow> rows(row_store.data() + r0, static_cast<size_t>(nr));
         if (fresh) {
           attention_logits(qf, rows, kf, 0, a.n_k, d, a.scale, mask, p.data());
+          entropy.resize(static_cast<size_t>(nr));
           for (int64_t i = 0; i < nr; ++i) {
-            const float lse = softmax_in_place(p.data() + i * a.n_k, a.n_k);
+            const float lse = softmax_in_place(p.data() + i * a.n_k, a.n_k, &entropy[static_cast<size_t>(i)]);
             rows[static_cast<size_t>(i)].lse = lse;
             qr.lse[static_cast<size_t>(r0 + i - a.q_pos0)] = lse;
           }
@@ -299,7 +311,8 @@ void Recorder::Impl::process(const AttentionCapture& a) {
         if (builder) builder->add_rows(r0, nr, p.data(), a.n_k);
         if (options.head_metrics && fresh)
           for (int64_t i = 0; i < nr; ++i)
-            acc.add_row({p.data() + i * a.n_k, static_cast<size_t>(a.n_k)}, rows[static_cast<size_t>(i)], mask);
+            acc.add_row({p.data() + i * a.n_k, static_cast<size_t>(a.n_k)}, rows[static_cast<size_t>(i)], mask,
+                        entropy[static_cast<size_t>(i)]);
       };
       constexpr int64_t kChunk = 32;
       for (int64_t r0 = row_begin; r0 < a.q_pos0; r0 += kChunk) run_rows(r0, std::min(kChunk, a.q_pos0 - r0), false);

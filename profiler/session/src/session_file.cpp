@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 
 #include <cstdio>
+#include <cstring>
 #include <string>
 
 #include "session_schema_sql.h"  // generated: kSchemaV1
@@ -31,6 +32,27 @@ const char* migration_from(int64_t version) {
   return nullptr;
 }
 
+// The 100-byte SQLite header, read directly: a file that is not SQLite or was cut short is named as
+// such before SQLite reports a generic "malformed" error.
+void check_header(const std::string& path, int64_t size) {
+  unsigned char h[100] = {};
+  std::FILE* f = std::fopen(path.c_str(), "rb");
+  if (!f) throw SessionError(path, "cannot open for reading");
+  const size_t got = std::fread(h, 1, sizeof h, f);
+  std::fclose(f);
+  if (got < sizeof h || std::memcmp(h, "SQLite format 3", 16) != 0)
+    throw SessionError(path, "not a Mnemoscope session (not an SQLite database)");
+  const auto be32 = [&](int at) {
+    return (int64_t{h[at]} << 24) | (int64_t{h[at + 1]} << 16) | (int64_t{h[at + 2]} << 8) | int64_t{h[at + 3]};
+  };
+  const int64_t page_size = h[16] == 0 && h[17] == 1 ? 65536 : (int64_t{h[16]} << 8 | h[17]);
+  const bool count_valid = be32(92) == be32(24);  // "version-valid-for" matches the change counter
+  // With a -wal file beside it, committed pages may legitimately live only in the log.
+  if (count_valid && !file_exists(path + "-wal") && size < be32(28) * page_size)
+    throw SessionError(path, "truncated: the file has " + std::to_string(size) + " bytes, its header counts " +
+                                 std::to_string(be32(28) * page_size));
+}
+
 }  // namespace
 
 const char* session_schema_sql(int64_t version) { return version == 1 ? kSchemaV1 : nullptr; }
@@ -40,7 +62,8 @@ void check_session(const Db& db) {
   int64_t size = 0;
   if (!file_exists(path, &size)) throw SessionError(path, "no such file");
   if (size == 0) throw SessionError(path, "empty file, not a Mnemoscope session");
-  const int64_t app_id = db.pragma_int("application_id");  // reads the header: fails on non-SQLite files
+  check_header(path, size);
+  const int64_t app_id = db.pragma_int("application_id");
   if (app_id != kSessionApplicationId)
     throw SessionError(path, "an SQLite database but not a Mnemoscope session (application_id " + hex(app_id) +
                                  ", expected " + hex(kSessionApplicationId) + ")");
@@ -50,15 +73,6 @@ void check_session(const Db& db) {
                                  "; this build reads up to v" + std::to_string(kSessionSchemaVersion) +
                                  "): update Mnemoscope to open it");
   if (version < 1) throw SessionError(path, "invalid session schema version " + std::to_string(version));
-
-  // A file cut short loses pages the header still counts. (With a -wal file beside it, committed
-  // pages may legitimately live only in the log, so the check needs the log to be absent.)
-  if (!file_exists(path + "-wal")) {
-    const int64_t pages = db.pragma_int("page_count"), page_size = db.pragma_int("page_size");
-    if (size < pages * page_size)
-      throw SessionError(path, "truncated: the file has " + std::to_string(size) + " bytes, its header counts " +
-                                   std::to_string(pages * page_size));
-  }
   Stmt s = db.prepare("SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name IN ('_run', '_step', '_token')");
   if (!s.step() || s.integer(0) != 3) throw SessionError(path, "damaged session: core tables are missing");
 }
@@ -89,6 +103,8 @@ Db open_session_for_recording(const std::string& path) {
     }
   }
   db.exec("PRAGMA synchronous = NORMAL");
+  // 64 MiB of page cache: B-tree inserts then rarely read pages back from the log.
+  db.exec("PRAGMA cache_size = -65536");
   db.exec("PRAGMA foreign_keys = OFF");  // the recorder writes parents first; checks would cost per row
   return db;
 }

@@ -39,24 +39,6 @@ AttentionMask parse_mask(const std::string& name) {
   throw Error("unknown attention mask '" + name + "'");
 }
 
-int64_t approx_bytes(const Record& r) {
-  constexpr int64_t kRow = 24;  // key columns and cell headers of one row
-  return std::visit(
-      [](const auto& x) -> int64_t {
-        using T = std::decay_t<decltype(x)>;
-        if constexpr (std::is_same_v<T, AttentionQueryRecord>) return kRow + 64 + x.q.size() * 2 + x.lse.size() * 4;
-        else if constexpr (std::is_same_v<T, AttentionKeyRecord>) return kRow + 32 + x.k.size() * 2;
-        else if constexpr (std::is_same_v<T, PyramidTileRecord>) return kRow + 64 + x.max.size() + x.mean.size();
-        else if constexpr (std::is_same_v<T, KvRecord>) return kRow + 48 + x.ranges.size() * 16;
-        else if constexpr (std::is_same_v<T, MemorySnapshotRecord>) return kRow + 48 + x.data.size() * 2 + x.norms.size() * 4;
-        else if constexpr (std::is_same_v<T, TokenRecord>) return kRow + 16 + static_cast<int64_t>(x.text.size());
-        else if constexpr (std::is_same_v<T, KernelRecord>) return kRow + 56 + static_cast<int64_t>(x.name.size());
-        else if constexpr (std::is_same_v<T, CounterRecord>) return kRow + 16 + static_cast<int64_t>(x.name.size());
-        else return kRow + 40;
-      },
-      r);
-}
-
 SessionWriter::SessionWriter(Db& db) : db_(db) {
   step_ = db.prepare("INSERT INTO _step (run_id, step, kind, pos0, n_tokens, start_ns, end_ns) VALUES (?,?,?,?,?,?,?)");
   token_ = db.prepare("INSERT INTO _token (run_id, position, token_id, text, step) VALUES (?,?,?,?,?)");

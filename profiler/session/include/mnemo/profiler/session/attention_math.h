@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <vector>
 
@@ -39,8 +40,8 @@ void attention_logits(std::span<const float> q, std::span<const QueryRow> rows, 
                       int64_t cols, int d, float scale, const MaskSpec& mask, float* out);
 
 // Turns a row of logits into probabilities in place; returns the row's log-sum-exp (−inf when
-// every cell is hidden, the row then all 0).
-float softmax_in_place(float* logits, int64_t n);
+// every cell is hidden, the row then all 0) and, when asked, its entropy in nats.
+float softmax_in_place(float* logits, int64_t n, float* entropy = nullptr);
 
 // p for rows × keys [col0, col0 + cols): q is [rows][d] fp32, k is [cols][d] fp32 (keys col0..),
 // out is [rows][cols]. Hidden cells are 0.
@@ -52,12 +53,16 @@ void f32_to_fp16(std::span<const float> in, uint16_t* out);
 
 // The smallest number of entries of v whose sum reaches `mass` (v is reordered). Linear on average.
 int64_t count_for_mass(std::span<float> v, double mass);
+// The same for non-negative values without reordering them, binning by exponent first.
+int64_t count_for_mass_binned(std::span<const float> p, double mass, std::vector<float>& scratch);
 
 // Accumulates the per-head metrics of docs/SESSION_FORMAT.md (_head_metric) row by row.
 class HeadMetricAccumulator {
  public:
-  // `p` holds the row's probabilities for keys [0, p.size()); `pos` is the query position.
-  void add_row(std::span<const float> p, const QueryRow& row, const MaskSpec& mask);
+  // `p` holds the row's probabilities for keys [0, p.size()); the entropy is computed from p
+  // unless given (softmax_in_place computes it on the way).
+  void add_row(std::span<const float> p, const QueryRow& row, const MaskSpec& mask,
+               std::optional<float> entropy = std::nullopt);
   HeadMetrics result() const;
   int64_t rows() const { return rows_; }
 

@@ -60,6 +60,7 @@ struct RecorderStats {
   int64_t backpressure_waits = 0;   // submits that found the queue full
   int64_t backpressure_ns = 0;      // time producers spent waiting
   int64_t peak_queue_bytes = 0;
+  int64_t writer_cpu_ns = 0;        // CPU time of the writer thread (analysis, encoding, SQLite)
 };
 
 class Recorder {

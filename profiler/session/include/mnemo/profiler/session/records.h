@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <variant>
 #include <vector>
@@ -127,6 +128,20 @@ using Record = std::variant<StepRecord, TokenRecord, AttentionQueryRecord, Atten
 
 // Bytes a record adds to the file, roughly (payload plus a per-row overhead); the byte budget
 // and the progress line use it.
-int64_t approx_bytes(const Record& r);
+template <class T>
+int64_t approx_bytes(const T& x) {
+  constexpr int64_t kRow = 24;  // key columns and cell headers of one row
+  auto n = [](const auto& v) { return static_cast<int64_t>(v.size() * sizeof(v[0])); };
+  if constexpr (std::is_same_v<T, Record>) return std::visit([](const auto& r) { return approx_bytes(r); }, x);
+  else if constexpr (std::is_same_v<T, AttentionQueryRecord>) return kRow + 64 + n(x.q) + n(x.lse);
+  else if constexpr (std::is_same_v<T, AttentionKeyRecord>) return kRow + 32 + n(x.k);
+  else if constexpr (std::is_same_v<T, PyramidTileRecord>) return kRow + 64 + n(x.max) + n(x.mean);
+  else if constexpr (std::is_same_v<T, KvRecord>) return kRow + 48 + n(x.ranges);
+  else if constexpr (std::is_same_v<T, MemorySnapshotRecord>) return kRow + 48 + n(x.data) + n(x.norms);
+  else if constexpr (std::is_same_v<T, TokenRecord>) return kRow + 16 + n(x.text);
+  else if constexpr (std::is_same_v<T, KernelRecord>) return kRow + 56 + n(x.name);
+  else if constexpr (std::is_same_v<T, CounterRecord>) return kRow + 16 + n(x.name);
+  else return kRow + 40;
+}
 
 }  // namespace mnemo::profiler

@@ -23,6 +23,10 @@ class SessionWriter {
 
   void begin_batch();
   void write(const Record& r);  // inside a batch
+  template <class T>
+  void write(const T& r) {  // the same without wrapping a record in a variant (no copy)
+    write_one(r);
+  }
   void commit_batch();
   bool in_batch() const { return in_batch_; }
 

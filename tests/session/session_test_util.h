@@ -1,0 +1,83 @@
+// Synthetic recordings for the session tests: random attention factors in the engine's layout,
+// and the exact probabilities they imply, computed in double from the fp16-rounded factors.
+#pragma once
+
+#include <unistd.h>
+
+#include <cmath>
+#include <filesystem>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "mnemo/core/fp16.h"
+#include "mnemo/profiler/session/recorder.h"
+
+namespace mnemo::profiler::test {
+
+inline std::string temp_path(const std::string& name) {
+  const auto dir = std::filesystem::temp_directory_path() / ("mnemo-session-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  const std::string p = (dir / name).string();
+  for (const char* suffix : {"", "-wal", "-shm", "-journal"}) std::filesystem::remove(p + suffix);
+  return p;
+}
+
+inline float round_fp16(float x) { return mnemo::fp16_to_f32(mnemo::f32_to_fp16(x)); }
+
+// A model's attention: every position's q (per head) and k (per KV head), fp16-exact floats.
+struct SyntheticAttention {
+  int layers = 2, heads = 4, kv_heads = 2, d = 32;
+  int64_t positions = 0;
+  float scale = 0;
+  std::vector<std::vector<float>> q, k;  // [layer*heads + h][pos*d + t], [layer*kv_heads + g][pos*d + t]
+
+  SyntheticAttention(int64_t n_positions, uint32_t seed) : positions(n_positions) {
+    scale = 1.f / std::sqrt(static_cast<float>(d));
+    std::mt19937 rng(seed);
+    std::normal_distribution<float> g(0.f, 1.f);
+    q.assign(static_cast<size_t>(layers * heads), std::vector<float>(static_cast<size_t>(positions * d)));
+    k.assign(static_cast<size_t>(layers * kv_heads), std::vector<float>(static_cast<size_t>(positions * d)));
+    // A sink at position 0 and some local structure, so maps are not uniform noise.
+    for (auto& v : k)
+      for (int64_t p = 0; p < positions; ++p)
+        for (int t = 0; t < d; ++t) v[p * d + t] = round_fp16(g(rng) + (p == 0 ? 2.f : 0.f));
+    for (auto& v : q)
+      for (auto& x : v) x = round_fp16(1.5f * g(rng));
+  }
+
+  AttentionCapture capture(int64_t step, int layer, int64_t q_pos0, int64_t n_q) const {
+    AttentionCapture c;
+    c.step = step, c.layer = layer, c.q_pos0 = q_pos0, c.n_q = n_q, c.n_k = q_pos0 + n_q;
+    c.n_heads = heads, c.n_kv_heads = kv_heads, c.head_dim = d, c.scale = scale;
+    for (int64_t i = 0; i < n_q; ++i)
+      for (int h = 0; h < heads; ++h)
+        for (int t = 0; t < d; ++t) c.q.push_back(mnemo::f32_to_fp16(q[layer * heads + h][(q_pos0 + i) * d + t]));
+    c.lse.assign(static_cast<size_t>(n_q * heads), 0.f);  // the recorder recomputes it from the fp16 factors
+    c.k_pos0 = q_pos0;
+    for (int g = 0; g < kv_heads; ++g)
+      for (int64_t p = q_pos0; p < c.n_k; ++p)
+        for (int t = 0; t < d; ++t) c.k.push_back(mnemo::f32_to_fp16(k[layer * kv_heads + g][p * d + t]));
+    return c;
+  }
+
+  // Causal softmax row of query position i over keys 0..i, in double.
+  std::vector<double> row(int layer, int head, int64_t i) const {
+    const auto& qv = q[layer * heads + head];
+    const auto& kv = k[layer * kv_heads + head / (heads / kv_heads)];
+    std::vector<double> s(static_cast<size_t>(i + 1));
+    double m = -INFINITY;
+    for (int64_t j = 0; j <= i; ++j) {
+      double dot = 0;
+      for (int t = 0; t < d; ++t) dot += static_cast<double>(qv[i * d + t]) * kv[j * d + t];
+      s[j] = dot * scale;
+      m = std::max(m, s[j]);
+    }
+    double sum = 0;
+    for (double& x : s) sum += (x = std::exp(x - m));
+    for (double& x : s) x /= sum;
+    return s;
+  }
+};
+
+}  // namespace mnemo::profiler::test

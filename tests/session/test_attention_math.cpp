@@ -1,0 +1,201 @@
+// The attention math shared by recorder and reader, against direct double-precision formulas.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+#include <random>
+
+#include "mnemo/core/error.h"
+#include "mnemo/profiler/session/attention_math.h"
+
+namespace mnemo::profiler {
+namespace {
+
+struct Problem {
+  int d;
+  std::vector<float> q, k;
+  std::vector<QueryRow> rows;
+};
+
+Problem random_problem(int64_t n_rows, int64_t q_pos0, int64_t n_k, int d, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> g(0.f, 1.f);
+  Problem p{d, std::vector<float>(static_cast<size_t>(n_rows * d)), std::vector<float>(static_cast<size_t>(n_k * d)), {}};
+  for (auto& x : p.q) x = 1.5f * g(rng);
+  for (auto& x : p.k) x = 1.5f * g(rng);
+  for (int64_t i = 0; i < n_rows; ++i) p.rows.push_back({q_pos0 + i, n_k, 0.f});
+  return p;
+}
+
+double naive_logit(const Problem& p, int64_t i, int64_t j, float scale) {
+  double s = 0;
+  for (int t = 0; t < p.d; ++t) s += static_cast<double>(p.q[i * p.d + t]) * p.k[j * p.d + t];
+  return s * scale;
+}
+
+struct MaskCase {
+  AttentionMask kind;
+  int64_t window;
+};
+
+class AttentionMath : public ::testing::TestWithParam<MaskCase> {};
+
+TEST_P(AttentionMath, LogitsSoftmaxAndProbsMatchDoublePrecision) {
+  const MaskSpec mask{GetParam().kind, GetParam().window};
+  for (int d : {64, 32, 20}) {
+    const int64_t n_rows = 37, q_pos0 = mask.kind == AttentionMask::None ? 0 : 50, n_k = q_pos0 + n_rows;
+    Problem p = random_problem(n_rows, q_pos0, n_k, d, 7u + static_cast<uint32_t>(d));
+    const float scale = 1.f / std::sqrt(static_cast<float>(d));
+    std::vector<float> logits(static_cast<size_t>(n_rows * n_k));
+    attention_logits(p.q, p.rows, p.k, 0, n_k, d, scale, mask, logits.data());
+    for (int64_t i = 0; i < n_rows; ++i) {
+      // Reference softmax in double over the visible keys.
+      double m = -INFINITY;
+      for (int64_t j = 0; j < n_k; ++j)
+        if (mask.visible(p.rows[i], j)) m = std::max(m, naive_logit(p, i, j, scale));
+      double sum = 0;
+      for (int64_t j = 0; j < n_k; ++j)
+        if (mask.visible(p.rows[i], j)) sum += std::exp(naive_logit(p, i, j, scale) - m);
+      const double lse = m + std::log(sum);
+      double entropy = 0;
+      for (int64_t j = 0; j < n_k; ++j)
+        if (mask.visible(p.rows[i], j)) {
+          const double pj = std::exp(naive_logit(p, i, j, scale) - lse);
+          entropy -= pj * std::log(pj);
+        }
+      float* row = logits.data() + i * n_k;
+      for (int64_t j = 0; j < n_k; ++j) {
+        if (!mask.visible(p.rows[i], j)) ASSERT_EQ(row[j], -INFINITY) << i << "," << j;
+        else ASSERT_NEAR(row[j], naive_logit(p, i, j, scale), 1e-4);
+      }
+      float h = -1;
+      const float got_lse = softmax_in_place(row, n_k, &h);
+      EXPECT_NEAR(got_lse, lse, 1e-4);
+      EXPECT_NEAR(h, entropy, 1e-4);
+      p.rows[i].lse = got_lse;
+      for (int64_t j = 0; j < n_k; ++j) {
+        const double want = mask.visible(p.rows[i], j) ? std::exp(naive_logit(p, i, j, scale) - lse) : 0.0;
+        ASSERT_NEAR(row[j], want, 2e-6 + 2e-5 * want) << "row " << i << " key " << j;
+      }
+    }
+    // attention_probs with the row's lse gives the same, also for an offset column window.
+    const int64_t col0 = 13, cols = n_k - 20;
+    std::vector<float> probs(static_cast<size_t>(n_rows * cols));
+    attention_probs(p.q, p.rows, {p.k.data() + col0 * d, static_cast<size_t>(cols * d)}, col0, cols, d, scale, mask,
+                    probs.data());
+    for (int64_t i = 0; i < n_rows; ++i)
+      for (int64_t c = 0; c < cols; ++c)
+        ASSERT_NEAR(probs[i * cols + c], logits[i * n_k + col0 + c], 1e-6 + 1e-5 * logits[i * n_k + col0 + c]);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Masks, AttentionMath,
+                         ::testing::Values(MaskCase{AttentionMask::Causal, 0}, MaskCase{AttentionMask::Window, 9},
+                                           MaskCase{AttentionMask::None, 0}),
+                         [](const auto& info) { return std::string(mask_name(info.param.kind)); });
+
+TEST(AttentionMath, SingleRowPathMatchesBlockPath) {
+  Problem p = random_problem(3, 100, 103, 64, 3);
+  const MaskSpec mask{AttentionMask::Causal, 0};
+  std::vector<float> together(3 * 103), alone(103);
+  attention_logits(p.q, p.rows, p.k, 0, 103, 64, 0.125f, mask, together.data());
+  for (int i = 0; i < 3; ++i) {
+    attention_logits({p.q.data() + i * 64, 64}, {&p.rows[i], 1}, p.k, 0, 103, 64, 0.125f, mask, alone.data());
+    for (int j = 0; j < 103; ++j) {
+      if (std::isinf(together[i * 103 + j])) ASSERT_EQ(alone[j], together[i * 103 + j]);
+      else ASSERT_NEAR(alone[j], together[i * 103 + j], 1e-5);
+    }
+  }
+}
+
+int64_t brute_count_for_mass(std::vector<float> v, double mass) {
+  std::sort(v.begin(), v.end(), std::greater<>());
+  double acc = 0;
+  for (size_t i = 0; i < v.size(); ++i) {
+    acc += v[i];
+    if (acc >= mass) return static_cast<int64_t>(i + 1);
+  }
+  return static_cast<int64_t>(v.size());
+}
+
+TEST(AttentionMath, CountForMassMatchesSorting) {
+  std::mt19937 rng(11);
+  std::vector<float> scratch;
+  for (int trial = 0; trial < 300; ++trial) {
+    const int n = 1 + static_cast<int>(rng() % 700);
+    std::vector<float> v(static_cast<size_t>(n));
+    std::exponential_distribution<float> e(1.f);
+    for (auto& x : v) x = trial % 3 == 0 ? std::pow(e(rng), 6.f) : (trial % 3 == 1 ? float(rng() % 4) : e(rng));
+    const double total = std::accumulate(v.begin(), v.end(), 0.0);
+    for (double frac : {0.5, 0.9, 1.0}) {
+      const int64_t want = brute_count_for_mass(v, frac * total * (1 - 1e-12));
+      std::vector<float> copy = v;
+      EXPECT_EQ(count_for_mass(copy, frac * total * (1 - 1e-12)), want) << "trial " << trial;
+      EXPECT_EQ(count_for_mass_binned(v, frac * total * (1 - 1e-12), scratch), want) << "trial " << trial;
+    }
+  }
+}
+
+TEST(AttentionMath, HeadMetricsMatchDefinitions) {
+  // Row at position 4 over keys 0..4: p = [0.5, 0.1, 0.1, 0.1, 0.2].
+  const std::vector<float> p = {0.5f, 0.1f, 0.1f, 0.1f, 0.2f, 0.f};
+  HeadMetricAccumulator acc;
+  acc.add_row(p, {4, 6, 0.f}, {AttentionMask::Causal, 0});
+  const HeadMetrics m = acc.result();
+  double h = 0;
+  for (int j = 0; j < 5; ++j) h -= p[j] * std::log(static_cast<double>(p[j]));
+  EXPECT_NEAR(m.entropy, h, 1e-6);
+  EXPECT_NEAR(m.mean_distance, 0.5 * 4 + 0.1 * 3 + 0.1 * 2 + 0.1 * 1, 1e-6);
+  EXPECT_NEAR(m.sink_mass, 0.5, 1e-7);
+  // 90% of the mass needs 4 of the 5 visible keys (0.5 + 0.2 + 0.1 + 0.1).
+  EXPECT_NEAR(m.sparsity, 1.0 - 4.0 / 5.0, 1e-9);
+}
+
+TEST(AttentionMath, PyramidMatchesBrutePooling) {
+  const int64_t rows = 700, cols = 530;
+  std::mt19937 rng(5);
+  std::uniform_real_distribution<float> u(0.f, 1.f);
+  std::vector<float> map(static_cast<size_t>(rows * cols));
+  for (auto& x : map) x = u(rng);
+  PyramidBuilder b(rows, cols, 1);
+  for (int64_t r0 = 0; r0 < rows; r0 += 33) b.add_rows(r0, std::min<int64_t>(33, rows - r0), map.data() + r0 * cols, cols);
+  const auto levels = b.finish();
+  ASSERT_EQ(levels.front().level, 1);
+  ASSERT_EQ(levels.back().level, 2);  // 700 / 4 = 175 cells fit one tile
+  for (const PooledLevel& lv : levels) {
+    const int64_t s = int64_t{1} << lv.level;
+    ASSERT_EQ(lv.rows, (rows + s - 1) / s);
+    for (int64_t r = 0; r < lv.rows; ++r)
+      for (int64_t c = 0; c < lv.cols; ++c) {
+        float mx = 0;
+        double sum = 0;
+        for (int64_t i = r * s; i < std::min(rows, (r + 1) * s); ++i)
+          for (int64_t j = c * s; j < std::min(cols, (c + 1) * s); ++j) mx = std::max(mx, map[i * cols + j]), sum += map[i * cols + j];
+        ASSERT_EQ(lv.max[r * lv.cols + c], mx);
+        ASSERT_NEAR(lv.sum[r * lv.cols + c], sum, 1e-3);
+        ASSERT_EQ(cells_inside(lv.level, r, c, rows, cols),
+                  (std::min(rows, (r + 1) * s) - r * s) * (std::min(cols, (c + 1) * s) - c * s));
+      }
+  }
+  EXPECT_GT(stored_levels(257, 10, 1).first, stored_levels(256, 10, 1).last);  // one level-0 tile: nothing stored
+  EXPECT_EQ(stored_levels(8192, 8192, 2).last, 5);
+  EXPECT_EQ(stored_levels(8192, 8192, 2).first, 2);
+}
+
+TEST(AttentionMath, TileCodecsRoundTripAndRejectDamage) {
+  std::vector<float> v(256 * 100);
+  for (size_t i = 0; i < v.size(); ++i) v[i] = static_cast<float>(i % 97) / 97.f;
+  for (TileCodec c : {TileCodec::F16, TileCodec::ZstdF16}) {
+    const auto bytes = encode_tile(v, c);
+    const auto back = decode_tile(bytes, c, static_cast<int64_t>(v.size()), "tile");
+    for (size_t i = 0; i < v.size(); ++i) ASSERT_NEAR(back[i], v[i], 1e-3);
+    auto cut = bytes;
+    cut.resize(cut.size() / 2);
+    EXPECT_THROW(decode_tile(cut, c, static_cast<int64_t>(v.size()), "tile"), mnemo::Error);
+    EXPECT_THROW(decode_tile(bytes, c, static_cast<int64_t>(v.size()) + 1, "tile"), mnemo::Error);
+  }
+}
+
+}  // namespace
+}  // namespace mnemo::profiler

@@ -1,0 +1,250 @@
+// Recorder → file → reader, against ground truth computed independently in double precision:
+// exact level-0 tiles, pooled levels from the stored pyramid and from recomputation (also for
+// decode steps after the pyramid's snapshot), slices, top-k, metrics, KV, counters, the op
+// timeline's level of detail, appending runs, the byte budget and reading during a recording.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <thread>
+
+#include "mnemo/profiler/session/attention_math.h"
+#include "mnemo/profiler/session/session_reader.h"
+#include "mnemo/profiler/session/session_writer.h"
+#include "session_test_util.h"
+
+namespace mnemo::profiler {
+namespace {
+
+using test::SyntheticAttention;
+
+RunInfo synthetic_run(const SyntheticAttention& a, const std::string& label) {
+  RunInfo r;
+  r.label = label;
+  r.model_path = "synthetic";
+  r.model_format = "gguf";
+  r.architecture = "llama";
+  r.plugin_id = "test";
+  r.plugin_version = "0";
+  r.n_layers = a.layers, r.d_model = a.heads * a.d, r.n_heads = a.heads, r.n_kv_heads = a.kv_heads, r.head_dim = a.d;
+  r.vocab_size = 100, r.context_length = 4096;
+  r.prompt = "synthetic prompt";
+  r.captures = "attention,metrics,pyramids,kv,ops";
+  r.wall_start_utc = "2026-01-01T00:00:00Z";
+  r.start_ns = 1000000;
+  return r;
+}
+
+// Records a prefill of `prefill` positions and `decode` single-token steps; ops every 10 µs.
+int64_t record(const std::string& path, const SyntheticAttention& a, int64_t prefill, int64_t decode,
+               RecorderOptions options = {}, const std::string& label = "run") {
+  Recorder rec(path, synthetic_run(a, label), options);
+  int64_t op_id = 0, t = 1000000;
+  for (int64_t step = 0; step <= decode; ++step) {
+    const int64_t pos0 = step == 0 ? 0 : prefill + step - 1, n = step == 0 ? prefill : 1;
+    for (int64_t i = 0; i < n; ++i) rec.submit(TokenRecord{pos0 + i, static_cast<int32_t>(pos0 + i), "t", step});
+    const int64_t start = t;
+    for (int layer = 0; layer < a.layers; ++layer) {
+      rec.submit(a.capture(step, layer, pos0, n));
+      rec.submit(KvRecord{step, layer, pos0 + n, 4096, (pos0 + n) * 256, 4096 * 256, {{0, pos0 + n}}});
+      for (int kind = 1; kind <= 4; ++kind, t += 10000)
+        rec.submit(OpRecord{op_id++, step, kind, layer, -1, 7, t, t + 6000 + kind * 500});
+    }
+    rec.submit(StepRecord{step, step == 0 ? "prefill" : "decode", pos0, n, start, t});
+    rec.submit(CounterRecord{"tokens_per_s", t, 1000.0 + static_cast<double>(step)});
+    rec.end_step(step);
+  }
+  const int64_t id = rec.run_id();
+  rec.finish();
+  return id;
+}
+
+void expect_tile_matches(const AttentionTile& tile, const SyntheticAttention& a, int layer, int head, int64_t map_rows,
+                         int64_t map_cols, double tol_rel) {
+  const int64_t s = int64_t{1} << tile.level;
+  for (int64_t r = 0; r < tile.rows; ++r) {
+    std::vector<double> mx(static_cast<size_t>(tile.cols), 0.0), sum(static_cast<size_t>(tile.cols), 0.0);
+    for (int64_t i = (tile.row0 + r) * s; i < std::min(map_rows, (tile.row0 + r + 1) * s); ++i) {
+      const auto p = a.row(layer, head, i);
+      for (int64_t c = 0; c < tile.cols; ++c)
+        for (int64_t j = (tile.col0 + c) * s; j < std::min(map_cols, (tile.col0 + c + 1) * s); ++j) {
+          const double v = j < static_cast<int64_t>(p.size()) ? p[j] : 0.0;
+          mx[c] = std::max(mx[c], v);
+          sum[c] += v;
+        }
+    }
+    for (int64_t c = 0; c < tile.cols; ++c) {
+      const double mean = sum[c] / static_cast<double>(cells_inside(tile.level, tile.row0 + r, tile.col0 + c, map_rows, map_cols));
+      const size_t at = static_cast<size_t>(r * tile.cols + c);
+      ASSERT_NEAR(tile.max[at], mx[c], 1e-6 + tol_rel * mx[c]) << "level " << tile.level << " cell " << r << "," << c;
+      ASSERT_NEAR(tile.mean[at], mean, 1e-6 + tol_rel * mean) << "level " << tile.level << " cell " << r << "," << c;
+    }
+  }
+}
+
+TEST(SessionRoundTrip, TilesSlicesMetricsAndTimelineMatchGroundTruth) {
+  const SyntheticAttention a(306, 42);
+  const std::string path = test::temp_path("roundtrip.mnemo");
+  RecorderOptions opt;
+  opt.pyramid_first_level = 1;  // 300 positions: level 1 (150 cells) is stored at step 0
+  const int64_t run = record(path, a, 300, 6, opt);
+
+  SessionReader reader(path);
+  EXPECT_EQ(reader.schema_version(), 1);
+  const RunSummary s = reader.run(run);
+  EXPECT_EQ(s.status, "complete");
+  EXPECT_EQ(s.n_steps, 7);
+  EXPECT_EQ(s.n_tokens, 306);
+  EXPECT_EQ(s.counts.attention_heads, 7 * a.layers * a.heads);
+  EXPECT_EQ(s.counts.kv_snapshots, 7 * a.layers);
+  EXPECT_EQ(s.counts.ops, 7 * a.layers * 4);
+
+  const MapShape shape = reader.map_shape(run, 6, 1, 3);
+  EXPECT_EQ(shape.rows, 306);
+  EXPECT_EQ(shape.cols, 306);
+  EXPECT_EQ(reader.map_shape(run, 0, 1, 3).rows, 300);
+
+  for (int layer = 0; layer < a.layers; ++layer)
+    for (int head : {0, 3}) {
+      // Level 0: exact (float32 recomputation of the fp16 factors).
+      expect_tile_matches(reader.tile(run, 6, layer, head, 0, 1, 0), a, layer, head, 306, 306, 2e-5);
+      expect_tile_matches(reader.tile(run, 0, layer, head, 0, 0, 1), a, layer, head, 300, 300, 2e-5);
+      // Level 1 at step 0 comes from the stored pyramid (fp16).
+      const AttentionTile stored = reader.tile(run, 0, layer, head, 1, 0, 0);
+      EXPECT_EQ(stored.recomputed_rows, 0);
+      expect_tile_matches(stored, a, layer, head, 300, 300, 2e-3);
+      // Later steps: the pyramid's rows plus the decode rows recomputed.
+      const AttentionTile composed = reader.tile(run, 6, layer, head, 1, 0, 0);
+      EXPECT_GT(composed.recomputed_rows, 0);
+      EXPECT_LE(composed.recomputed_rows, 8);
+      expect_tile_matches(composed, a, layer, head, 306, 306, 2e-3);
+      // Level 2 is not stored: pooled on request.
+      expect_tile_matches(reader.tile(run, 3, layer, head, 2, 0, 0), a, layer, head, 303, 303, 2e-5);
+    }
+  EXPECT_THROW(reader.tile(run, 6, 0, 0, 0, 2, 0), Error);   // outside the map
+  EXPECT_THROW(reader.tile(run, 9, 0, 0, 0, 0, 0), Error);   // no such step
+  EXPECT_THROW(reader.tile(run, 0, 0, 9, 0, 0, 0), Error);   // no such head
+
+  // Slices and top-k.
+  const auto row = reader.row(run, 1, 2, 303);
+  const auto truth = a.row(1, 2, 303);
+  ASSERT_EQ(row.size(), 304u);
+  for (size_t j = 0; j < row.size(); ++j) ASSERT_NEAR(row[j], truth[j], 1e-6 + 2e-5 * truth[j]);
+  const auto col = reader.column(run, 6, 1, 2, 0);
+  ASSERT_EQ(col.size(), 306u);
+  for (int64_t i = 0; i < 306; ++i) ASSERT_NEAR(col[i], a.row(1, 2, i)[0], 1e-6 + 2e-5 * a.row(1, 2, i)[0]);
+  const auto top = reader.top_k(run, 1, 2, 303, 5);
+  ASSERT_EQ(top.size(), 5u);
+  for (size_t i = 1; i < top.size(); ++i) EXPECT_GE(top[i - 1].second, top[i].second);
+  EXPECT_EQ(top[0].first, std::max_element(truth.begin(), truth.end()) - truth.begin());
+
+  // Metrics of the prefill step against their definitions.
+  const auto metrics = reader.head_metrics(run, 0);
+  ASSERT_EQ(metrics.size(), static_cast<size_t>(a.layers * a.heads));
+  for (const auto& m : metrics) {
+    double entropy = 0, distance = 0, sink = 0;
+    for (int64_t i = 0; i < 300; ++i) {
+      const auto p = a.row(m.layer, m.head, i);
+      for (size_t j = 0; j < p.size(); ++j) {
+        if (p[j] > 0) entropy -= p[j] * std::log(p[j]);
+        distance += p[j] * static_cast<double>(i - static_cast<int64_t>(j));
+      }
+      sink += p[0];
+    }
+    EXPECT_NEAR(m.m.entropy, entropy / 300, 1e-3);
+    EXPECT_NEAR(m.m.mean_distance, distance / 300, 1e-2);
+    EXPECT_NEAR(m.m.sink_mass, sink / 300, 1e-4);
+    EXPECT_GT(m.m.sparsity, 0.0);
+    EXPECT_LT(m.m.sparsity, 1.0);
+  }
+  EXPECT_EQ(reader.head_metrics(run).size(), static_cast<size_t>(7 * a.layers * a.heads));
+
+  // KV, counters, steps, tokens.
+  const auto kv = reader.kv(run);
+  ASSERT_EQ(kv.size(), static_cast<size_t>(7 * a.layers));
+  EXPECT_EQ(kv.back().n_resident, 306);
+  ASSERT_EQ(kv.back().ranges.size(), 1u);
+  EXPECT_EQ(kv.back().ranges[0], (std::pair<int64_t, int64_t>{0, 306}));
+  EXPECT_EQ(reader.counters(run).size(), 7u);
+  const auto steps = reader.steps(run);
+  ASSERT_EQ(steps.size(), 7u);
+  EXPECT_EQ(steps[0].kind, "prefill");
+  EXPECT_EQ(steps[6].pos0, 305);
+  EXPECT_EQ(reader.tokens(run).size(), 306u);
+
+  // Timeline: every bucket's count and busy time against the ops themselves.
+  const auto ops = reader.ops(run, 0, INT64_MAX);
+  ASSERT_EQ(ops.size(), static_cast<size_t>(7 * a.layers * 4));
+  const int64_t t0 = ops.front().start_ns, t1 = ops.back().end_ns;
+  for (int64_t buckets : {1, 7, 50, 4000}) {
+    const auto tl = reader.timeline(run, 7, t0, t1, buckets);
+    ASSERT_EQ(tl.size(), static_cast<size_t>(buckets));
+    int64_t busy = 0;
+    for (const auto& b : tl) busy += b.busy_ns;
+    int64_t want = 0;
+    for (const auto& o : ops) want += o.end_ns - o.start_ns;
+    // LOD buckets are at most as wide as the requested ones; clipping at bucket edges is proportional.
+    EXPECT_NEAR(static_cast<double>(busy), static_cast<double>(want), 0.02 * static_cast<double>(want)) << buckets;
+    int64_t max_count = 0;
+    for (const auto& b : tl) max_count = std::max(max_count, b.count);
+    EXPECT_GE(max_count, 1);
+  }
+}
+
+TEST(SessionRoundTrip, RunsAppendAndEncoderMasksRecord) {
+  const SyntheticAttention a(40, 7);
+  const std::string path = test::temp_path("append.mnemo");
+  record(path, a, 30, 2, {}, "first");
+  record(path, a, 20, 0, {}, "second");
+  SessionReader reader(path);
+  const auto runs = reader.runs();
+  ASSERT_EQ(runs.size(), 2u);
+  EXPECT_EQ(runs[0].info.label, "first");
+  EXPECT_EQ(runs[1].info.label, "second");
+  EXPECT_EQ(runs[1].n_steps, 1);
+  expect_tile_matches(reader.tile(runs[1].id, 0, 0, 1, 0, 0, 0), a, 0, 1, 20, 20, 2e-5);
+}
+
+TEST(SessionRoundTrip, ByteBudgetDegradesInsteadOfFailing) {
+  const SyntheticAttention a(400, 9);
+  const std::string path = test::temp_path("budget.mnemo");
+  RecorderOptions opt;
+  opt.max_bytes = 300 * 1024;  // less than the factors and tiles of 400 positions × 2 layers × 4 heads
+  opt.pyramid_first_level = 1;
+  const int64_t run = record(path, a, 300, 100, opt);
+  SessionReader reader(path);
+  const RunSummary s = reader.run(run);
+  EXPECT_EQ(s.status, "complete");
+  EXPECT_NE(s.degraded_json, "[]");
+  EXPECT_NE(s.degraded_json.find("attention factors"), std::string::npos) << s.degraded_json;
+  EXPECT_LE(s.bytes, 400 * 1024);
+  EXPECT_EQ(s.n_steps, 101);  // steps and tokens always survive
+  EXPECT_EQ(s.n_tokens, 400);
+}
+
+TEST(SessionRoundTrip, ReaderSeesCommittedStepsWhileRecording) {
+  const SyntheticAttention a(64, 3);
+  const std::string path = test::temp_path("live.mnemo");
+  Recorder rec(path, synthetic_run(a, "live"), {});
+  for (int layer = 0; layer < a.layers; ++layer) rec.submit(a.capture(0, layer, 0, 60));
+  rec.submit(StepRecord{0, "prefill", 0, 60, 1, 2});
+  rec.end_step(0);
+  for (int i = 0; i < 500 && rec.stats().steps_committed < 1; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  {
+    SessionReader reader(path);
+    const RunSummary s = reader.run(rec.run_id());
+    EXPECT_EQ(s.status, "incomplete");
+    EXPECT_EQ(s.n_steps, 1);
+    expect_tile_matches(reader.tile(rec.run_id(), 0, 1, 2, 0, 0, 0), a, 1, 2, 60, 60, 2e-5);
+    for (int layer = 0; layer < a.layers; ++layer) rec.submit(a.capture(1, layer, 60, 1));
+    rec.submit(StepRecord{1, "decode", 60, 1, 3, 4});
+    rec.end_step(1);
+    for (int i = 0; i < 500 && rec.stats().steps_committed < 2; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    // The same reader picks up the new step.
+    expect_tile_matches(reader.tile(rec.run_id(), 1, 1, 2, 0, 0, 0), a, 1, 2, 61, 61, 2e-5);
+  }
+  rec.finish();
+  EXPECT_EQ(SessionReader(path).run(1).status, "complete");
+}
+
+}  // namespace
+}  // namespace mnemo::profiler
