@@ -17,6 +17,7 @@ int cmd_record(const Argv& args);
 int cmd_info(const Argv& args);
 int cmd_tile(const Argv& args);
 int cmd_stats(const Argv& args);
+int cmd_export(const Argv& args);
 
 // Shared by commands that load a model.
 struct ModelArgs;

@@ -24,6 +24,7 @@ constexpr const char* kUsage =
     "  info         describe a session: its runs, what they captured, their size\n"
     "  tile         write one tile of a head's attention map as .npy or .png\n"
     "  stats        where a recorded run spent its time, per op kind and layer\n"
+    "  export       write a session as a Perfetto or Chrome JSON trace, or as CSV files\n"
     "\n"
     "Run 'mnemo <command> --help' for a command's options. --model takes a GGUF file or a\n"
     "Hugging Face folder (config.json, *.safetensors, tokenizer files).\n";
@@ -55,6 +56,7 @@ int main(int argc, char** argv) {
     if (command == "info") return cmd_info(rest);
     if (command == "tile") return cmd_tile(rest);
     if (command == "stats") return cmd_stats(rest);
+    if (command == "export") return cmd_export(rest);
     std::fprintf(stderr, "mnemo: unknown command '%s'\n\n%s", command.c_str(), kUsage);
     return 2;
   } catch (const mnemo::UsageError& e) {
