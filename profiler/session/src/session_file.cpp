@@ -2,6 +2,9 @@
 
 #include <sqlite3.h>
 #include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
 
 #include <cstdio>
 #include <cstring>
@@ -77,30 +80,45 @@ void check_session(const Db& db) {
   if (!s.step() || s.integer(0) != 3) throw SessionError(path, "damaged session: core tables are missing");
 }
 
-Db open_session_for_recording(const std::string& path) {
-  Db db(path, Db::Mode::ReadWriteCreate);
-  // The page size must be set before the first table exists; WAL lets viewers read while we write.
-  db.exec("PRAGMA page_size = 65536");
-  const bool fresh = db.pragma_int("page_count") == 0;
-  if (fresh) {
-    db.exec("PRAGMA journal_mode = WAL");
+namespace {
+
+// A new session is built beside its final name and renamed into place, so a process killed at
+// any moment leaves either no file or a complete empty session, never a half-made one.
+void create_session_file(const std::string& path) {
+  const std::string staging = path + ".creating-" + std::to_string(::getpid());
+  std::remove(staging.c_str());
+  {
+    Db db(staging, Db::Mode::ReadWriteCreate);
+    db.exec("PRAGMA page_size = 65536");  // must come before the first table
     Transaction t(db);
     db.exec(kSchemaV1);
     db.exec("INSERT INTO _meta (key, value) VALUES ('created_by', 'mnemoscope 0.1.0'), "
             "('created_utc', strftime('%Y-%m-%dT%H:%M:%SZ', 'now')), "
             "('schema_version', '" + std::to_string(kSessionSchemaVersion) + "')");
     t.commit();
-  } else {
-    check_session(db);
-    db.exec("PRAGMA journal_mode = WAL");
-    for (int64_t v = db.pragma_int("user_version"); v < kSessionSchemaVersion; ++v) {
-      const char* step = migration_from(v);
-      if (!step) throw SessionError(path, "no migration from session schema v" + std::to_string(v));
-      Transaction t(db);
-      db.exec(step);
-      db.exec("PRAGMA user_version = " + std::to_string(v + 1));
-      t.commit();
-    }
+  }
+  if (std::rename(staging.c_str(), path.c_str()) != 0) {
+    std::remove(staging.c_str());
+    throw SessionError(path, std::string("cannot create the session file: ") + std::strerror(errno));
+  }
+}
+
+}  // namespace
+
+Db open_session_for_recording(const std::string& path) {
+  int64_t size = 0;
+  if (!file_exists(path, &size) || size == 0) create_session_file(path);
+  Db db(path, Db::Mode::ReadWriteCreate);
+  check_session(db);
+  // WAL lets viewers read while we write, and a killed recorder loses only uncommitted steps.
+  db.exec("PRAGMA journal_mode = WAL");
+  for (int64_t v = db.pragma_int("user_version"); v < kSessionSchemaVersion; ++v) {
+    const char* step = migration_from(v);
+    if (!step) throw SessionError(path, "no migration from session schema v" + std::to_string(v));
+    Transaction t(db);
+    db.exec(step);
+    db.exec("PRAGMA user_version = " + std::to_string(v + 1));
+    t.commit();
   }
   db.exec("PRAGMA synchronous = NORMAL");
   // 64 MiB of page cache: B-tree inserts then rarely read pages back from the log.

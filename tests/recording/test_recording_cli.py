@@ -1,0 +1,276 @@
+#!/usr/bin/env python3
+"""`mnemo record`, `info`, `tile` and `stats` end to end on SmolLM2, and what must survive: a
+recorder killed with SIGKILL at random moments (repeatedly), a disk that fills up mid-run
+(RLIMIT_FSIZE), Ctrl-C, byte budgets, and bad or foreign session files. The session is read back
+with Python's sqlite3 (independent of the C++ reader) as well as through the CLI.
+
+usage: test_recording_cli.py --mnemo PATH --repo PATH [--sanitized] [--kills N]"""
+
+import argparse
+import hashlib
+import json
+import os
+import random
+import resource
+import signal
+import sqlite3
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+PASSED, FAILED = [], []
+
+
+def check(name, ok, detail=""):
+    (PASSED if ok else FAILED).append(name)
+    print(f"{'ok  ' if ok else 'FAIL'} {name}{'' if ok else ': ' + str(detail)}", file=sys.stderr if not ok else sys.stdout)
+
+
+def mnemo(*args, timeout=300, preexec=None):
+    p = subprocess.run([MNEMO, *map(str, args)], capture_output=True, text=True, timeout=timeout * SCALE,
+                       preexec_fn=preexec, errors="replace")
+    return p.returncode, p.stdout, p.stderr
+
+
+def sql(path, query, *params):
+    con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        return con.execute(query, params).fetchall()
+    finally:
+        con.close()
+
+
+def integrity_ok(path):
+    return sql(path, "PRAGMA integrity_check") == [("ok",)]
+
+
+def info(path):
+    rc, out, err = mnemo("info", path, "--json")
+    if rc != 0:
+        raise RuntimeError(f"info failed: {err}")
+    return json.loads(out)
+
+
+def record_args(session, n, *extra):
+    return ["record", "--model", SMOLLM, "--prompt-file", f"{REPO}/assets/prompts/capital.txt", "-n", n, "--out",
+            session, *extra]
+
+
+def test_record_info_tile_stats(tmp: Path):
+    session = tmp / "main.mnemo"
+    n = 12
+    rc, out, err = mnemo(*record_args(session, n))
+    check("record exits 0", rc == 0, err)
+    progress = [l for l in err.splitlines() if l.startswith("step ")]
+    check("record prints progress lines (step, tok/s, MB, ETA)",
+          progress and all(k in progress[-1] for k in ("tok/s", "MB", "ETA")) and progress[-1].startswith(f"step {n}/{n}"),
+          err)
+    rc2, plain, _ = mnemo("run", "--model", SMOLLM, "--prompt-file", f"{REPO}/assets/prompts/capital.txt", "-n", n,
+                          "--temperature", "0")
+    check("recording does not change the generated text", rc2 == 0 and plain.strip() == out.strip(), (plain, out))
+
+    j = info(session)
+    check("info --json has schema_version 1", j.get("schema_version") == 1, j)
+    run = j["runs"][0]
+    want_keys = {"id", "model", "arch", "status", "n_tokens", "n_steps", "bytes", "counts"}
+    check("info --json run has the documented fields", want_keys <= set(run), run.keys())
+    check("info --json counts fields", set(run["counts"]) == {"attention_heads", "memory_snapshots", "kv_snapshots",
+                                                              "ops", "kernels"}, run["counts"])
+    db_steps = sql(session, "SELECT count(*) FROM step WHERE run_id = 1")[0][0]
+    db_tokens = sql(session, "SELECT count(*) FROM token WHERE run_id = 1")[0][0]
+    check("info agrees with sqlite3 (steps, tokens)", run["n_steps"] == db_steps == n and run["n_tokens"] == db_tokens,
+          (run, db_steps, db_tokens))
+    check("run complete, llama, 30×9 heads per step",
+          run["status"] == "complete" and run["arch"] == "llama" and run["counts"]["attention_heads"] == 30 * 9 * n
+          and run["counts"]["kv_snapshots"] == 30 * n and run["counts"]["ops"] > 0 and run["counts"]["kernels"] == 0, run)
+    rc, text, _ = mnemo("info", session)
+    check("info text names the run and its status", rc == 0 and "run 1" in text and "complete" in text, text)
+
+    # Tiles: level 0 at the last step, exact rows that sum to 1, agreeing with sqlite3's factor count.
+    npy = tmp / "t.npy"
+    rc, _, err = mnemo("tile", session, "--run", 1, "--step", n - 1, "--layer", 7, "--head", 4, "--npy", npy)
+    t = np.load(npy) if rc == 0 else None
+    positions = db_tokens - 1  # the last generated token is never run
+    check("tile --npy level 0 covers every position", t is not None and t.shape == (positions, positions), err)
+    if t is not None:
+        check("tile rows sum to 1", np.abs(t.sum(1) - 1).max() < 1e-4, t.sum(1))
+        check("tile is causal", np.abs(np.triu(t, 1)).max() == 0)
+    png = tmp / "t.png"
+    rc, _, err = mnemo("tile", session, "--step", 0, "--layer", 0, "--head", 0, "--png", png, "--scale", "log",
+                       "--colormap", "magma")
+    data = png.read_bytes() if rc == 0 else b""
+    ok = data[:8] == b"\x89PNG\r\n\x1a\n"
+    w, h = struct.unpack(">II", data[16:24]) if ok else (0, 0)
+    check("tile --png writes a PNG of the map", ok and h > 0 and w > h, err)
+    rc, _, err = mnemo("tile", session, "--layer", 99, "--head", 0, "--npy", npy)
+    check("tile of a missing layer is a clear error", rc == 1 and "layer 99" in err and str(session) in err, err)
+
+    rc, text, err = mnemo("stats", session)
+    check("stats prints op kinds and layers", rc == 0 and "matmul" in text and "attention" in text and "layer" in text,
+          text + err)
+    rc, text, _ = mnemo("stats", session, "--json")
+    s = json.loads(text)[0] if rc == 0 else {}
+    total = sql(session, "SELECT count(*), sum(end_ns - start_ns) FROM op WHERE run_id = 1")[0]
+    check("stats --json totals equal the op table", s.get("ops") == total[0] and s.get("op_ns") == total[1], (s, total))
+    check("stats by kind sums to the total", sum(k["ns"] for k in s.get("by_kind", [])) == total[1])
+
+    # A second run appends; a capture list without attention records none.
+    rc, _, err = mnemo(*record_args(session, 4, "--capture", "kv,ops", "--label", "light"))
+    j = info(session)
+    check("a second recording appends a run", rc == 0 and len(j["runs"]) == 2 and j["runs"][1]["label"] == "light", err)
+    check("--capture kv,ops records no attention", j["runs"][1]["counts"]["attention_heads"] == 0
+          and j["runs"][1]["counts"]["kv_snapshots"] > 0, j["runs"][1])
+    rc, _, err = mnemo("tile", session, "--run", 2, "--layer", 0, "--head", 0, "--npy", npy)
+    check("tile of a run without attention says so", rc == 1 and "no attention factors" in err, err)
+
+    # Byte budget.
+    budget = tmp / "budget.mnemo"
+    rc, _, err = mnemo(*record_args(budget, 12, "--max-bytes", "300K"))
+    j = info(budget)
+    run = j["runs"][0]
+    check("--max-bytes degrades instead of failing", rc == 0 and run["status"] == "complete" and run["degraded"], run)
+    check("--max-bytes keeps the run near its budget", run["bytes"] <= 400_000, run["bytes"])
+    check("--max-bytes keeps steps and tokens", run["n_steps"] == 12 and run["n_tokens"] == db_tokens, run)
+
+
+def wait_for_file(path, timeout):
+    end = time.time() + timeout
+    while time.time() < end and not path.exists():
+        time.sleep(0.02)
+
+
+def test_sigkill(tmp: Path, kills: int):
+    rng = random.Random(1234)
+    for i in range(kills):
+        session = tmp / f"killed{i}.mnemo"
+        p = subprocess.Popen([MNEMO, *map(str, record_args(session, 400, "--ignore-eos", "-q"))],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        # Kill anywhere from model loading to deep into decoding.
+        time.sleep(rng.uniform(0.05, 3.0) * SCALE)
+        p.send_signal(signal.SIGKILL)
+        p.wait()
+        name = f"SIGKILL #{i}"
+        if not session.exists():
+            check(f"{name}: killed before the file existed leaves no file", not any(tmp.glob(f"killed{i}.mnemo*")))
+            continue
+        try:
+            ok = integrity_ok(session)
+        except sqlite3.Error as e:
+            ok = False
+            detail = str(e)
+        check(f"{name}: file passes integrity_check", ok)
+        runs = sql(session, "SELECT run_id, status FROM run")
+        if not runs:
+            check(f"{name}: killed before the run began: an empty session that opens", info(session)["runs"] == [])
+            continue
+        j = info(session)["runs"][0]
+        check(f"{name}: run reported incomplete", j["status"] == "incomplete", j)
+        steps = [r[0] for r in sql(session, "SELECT step FROM step WHERE run_id = 1 ORDER BY step")]
+        check(f"{name}: committed steps are contiguous from 0", steps == list(range(len(steps))), steps[:10])
+        if steps:
+            last = steps[-1]
+            heads = sql(session, "SELECT count(*) FROM attention_head WHERE run_id = 1 AND step = ?", last)[0][0]
+            check(f"{name}: every head of the last committed step is there", heads == 30 * 9, heads)
+            npy = tmp / "k.npy"
+            rc, _, err = mnemo("tile", session, "--step", last, "--layer", 29, "--head", 8, "--npy", npy)
+            ok = rc == 0 and np.abs(np.load(npy).sum(1) - 1).max() < 1e-4
+            check(f"{name}: tile of the last committed step ({last}) reads exactly", ok, err)
+
+
+def test_disk_full(tmp: Path):
+    session = tmp / "full.mnemo"
+    limit = 3 << 20
+
+    def small_disk():
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # write() then fails with EFBIG, as on a full disk
+
+    rc, _, err = mnemo(*record_args(session, 200, "--ignore-eos", "-q"), preexec=small_disk)
+    check("write error: record exits 1 with one message naming the file", rc == 1 and str(session) in err
+          and "recording stopped at step" in err, (rc, err[-500:]))
+    check("write error: the file passes integrity_check", integrity_ok(session))
+    j = info(session)["runs"][0]
+    check("write error: the run is not reported complete", j["status"] == "incomplete", j)
+    steps = sql(session, "SELECT count(*) FROM step WHERE run_id = 1")[0][0]
+    check("write error: steps committed before the failure are kept", steps >= 1, steps)
+
+
+def test_interrupt(tmp: Path):
+    session = tmp / "interrupted.mnemo"
+    p = subprocess.Popen([MNEMO, *map(str, record_args(session, 400, "--ignore-eos", "-q"))],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    wait_for_file(session, 60 * SCALE)
+    time.sleep(1.5 * SCALE)
+    p.send_signal(signal.SIGINT)
+    _, err = p.communicate(timeout=120 * SCALE)
+    j = info(session)["runs"][0]
+    check("Ctrl-C stops the recording with exit 130", p.returncode == 130, (p.returncode, err))
+    check("Ctrl-C keeps the run, incomplete, with the reason", j["status"] == "incomplete"
+          and "cancelled" in (j["error"] or "") and j["n_steps"] >= 1, j)
+
+
+def test_bad_files(tmp: Path, good: Path):
+    cases = []
+    text = tmp / "notes.mnemo"
+    text.write_text("just some notes, not a database\n" * 10)
+    cases.append(("a text file", text, "not a Mnemoscope session"))
+    foreign = tmp / "foreign.db"
+    con = sqlite3.connect(foreign)
+    con.execute("CREATE TABLE t (x)")
+    con.commit()
+    con.close()
+    cases.append(("another SQLite database", foreign, "not a Mnemoscope session"))
+    newer = tmp / "newer.mnemo"
+    newer.write_bytes(good.read_bytes())
+    con = sqlite3.connect(newer)
+    con.execute("PRAGMA user_version = 9")
+    con.commit()
+    con.close()
+    cases.append(("a newer schema", newer, "newer Mnemoscope"))
+    cut = tmp / "cut.mnemo"
+    cut.write_bytes(good.read_bytes()[: good.stat().st_size // 3])
+    cases.append(("a truncated session", cut, "truncated"))
+    cases.append(("a missing file", tmp / "missing.mnemo", "no such file"))
+    for label, path, phrase in cases:
+        for cmd in (["info", path], ["stats", path], ["tile", path, "--layer", 0, "--head", 0, "--npy", tmp / "x.npy"]):
+            before = path.read_bytes() if path.exists() else None
+            rc, _, err = mnemo(*cmd)
+            after = path.read_bytes() if path.exists() else None
+            ok = rc == 1 and phrase in err and str(path) in err and len(err.strip().splitlines()) == 1
+            check(f"{cmd[0]} on {label}: one clear error", ok, (rc, err))
+            check(f"{cmd[0]} on {label}: file untouched", before == after)
+    before = hashlib.sha256(foreign.read_bytes()).hexdigest()
+    rc, _, err = mnemo(*record_args(foreign, 2))
+    check("record into a foreign database refuses and leaves it alone",
+          rc == 1 and "not a Mnemoscope session" in err and hashlib.sha256(foreign.read_bytes()).hexdigest() == before, err)
+
+
+def main():
+    global MNEMO, REPO, SMOLLM, SCALE
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--mnemo", required=True)
+    ap.add_argument("--repo", required=True)
+    ap.add_argument("--sanitized", action="store_true")
+    ap.add_argument("--kills", type=int, default=8)
+    a = ap.parse_args()
+    MNEMO, REPO = a.mnemo, a.repo
+    SMOLLM = f"{REPO}/models/SmolLM2-135M-Instruct.Q4_1.gguf"
+    SCALE = 6.0 if a.sanitized else 1.0
+    with tempfile.TemporaryDirectory(prefix="mnemo-recording-") as d:
+        tmp = Path(d)
+        test_record_info_tile_stats(tmp)
+        test_sigkill(tmp, a.kills if not a.sanitized else max(3, a.kills // 2))
+        test_disk_full(tmp)
+        test_interrupt(tmp)
+        test_bad_files(tmp, tmp / "main.mnemo")
+    print(f"{len(PASSED)} passed, {len(FAILED)} failed")
+    return 1 if FAILED else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
