@@ -3,6 +3,9 @@
 -- read the public views at the end of this file, which keep their shape across schema versions.
 -- Times are CLOCK_MONOTONIC nanoseconds of the recording process; _run.wall_start_utc anchors them.
 -- Vectors are little-endian BLOBs: fp16 for q and k factors, fp32 for log-sum-exps.
+-- Tables of large BLOBs are rowid tables with a UNIQUE key: SQLite appends their rows cheaply,
+-- where a WITHOUT ROWID tree rebalances big cells on every small insert (5× slower decode steps,
+-- measured); tables of small rows are WITHOUT ROWID, keyed so that a recording appends.
 
 PRAGMA application_id = 1296975181;  -- 0x4D4E454D, "MNEM"
 PRAGMA user_version = 1;
@@ -75,8 +78,8 @@ CREATE TABLE _attention_query (
   scale    REAL NOT NULL,
   q        BLOB NOT NULL,
   lse      BLOB NOT NULL,
-  PRIMARY KEY (run_id, layer, head, step)
-) WITHOUT ROWID;
+  UNIQUE (run_id, layer, head, step)
+);
 
 CREATE TABLE _attention_key (
   run_id   INTEGER NOT NULL,
@@ -86,8 +89,8 @@ CREATE TABLE _attention_key (
   pos0     INTEGER NOT NULL,
   n        INTEGER NOT NULL,
   k        BLOB NOT NULL,
-  PRIMARY KEY (run_id, layer, kv_head, step)
-) WITHOUT ROWID;
+  UNIQUE (run_id, layer, kv_head, step)
+);
 
 CREATE TABLE _head_metric (
   run_id         INTEGER NOT NULL,
@@ -98,7 +101,7 @@ CREATE TABLE _head_metric (
   mean_distance  REAL NOT NULL,
   sink_mass      REAL NOT NULL,
   sparsity       REAL NOT NULL,
-  PRIMARY KEY (run_id, layer, head, step)
+  PRIMARY KEY (run_id, step, layer, head)
 ) WITHOUT ROWID;
 
 CREATE TABLE _pyramid_tile (
@@ -114,8 +117,8 @@ CREATE TABLE _pyramid_tile (
   codec   TEXT NOT NULL CHECK (codec IN ('f16', 'zstd-f16')),
   max     BLOB NOT NULL,
   mean    BLOB NOT NULL,
-  PRIMARY KEY (run_id, layer, head, step, level, ty, tx)
-) WITHOUT ROWID;
+  UNIQUE (run_id, layer, head, step, level, ty, tx)
+);
 
 CREATE TABLE _kv_occupancy (
   run_id          INTEGER NOT NULL,
@@ -139,8 +142,8 @@ CREATE TABLE _memory_snapshot (
   cols     INTEGER NOT NULL,
   data     BLOB NOT NULL,
   norms    BLOB NOT NULL,
-  PRIMARY KEY (run_id, step, layer, segment, kind)
-) WITHOUT ROWID;
+  UNIQUE (run_id, step, layer, segment, kind)
+);
 
 CREATE TABLE _op_kind (
   kind  INTEGER PRIMARY KEY,

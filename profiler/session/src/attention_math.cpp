@@ -1,5 +1,6 @@
 #include "mnemo/profiler/session/attention_math.h"
 
+#include <cblas.h>
 #include <immintrin.h>
 #include <zstd.h>
 
@@ -8,6 +9,7 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <mutex>
 #include <string>
 
 #include "mnemo/core/error.h"
@@ -52,6 +54,7 @@ inline __m256 exp_nonpositive8(__m256 x) {
 }
 
 constexpr int64_t kRowBlock = 4, kColBlock = 16;
+constexpr int64_t kBlasRows = 16;
 
 // s = q·kᵀ for up to 4 rows and 16 keys, k transposed [d][16]: 8 AVX2 accumulators, one
 // broadcast per row and two key loads per dimension.
@@ -102,16 +105,30 @@ void logits_one_row(const float* q, const QueryRow& row, const float* k, int64_t
   const int64_t b = std::clamp(mask.begin(row) - col0, int64_t{0}, cols), e = std::clamp(mask.end(row) - col0, b, cols);
   std::fill(out, out + b, kHidden);
   std::fill(out + e, out + cols, kHidden);
-  for (int64_t j = b; j < e; ++j) {
+  int64_t j = b;
+  if (d % 8 == 0) {
+    // Four keys at a time: four independent FMA chains instead of one latency-bound chain.
+    for (; j + 4 <= e; j += 4) {
+      const float* k0 = k + j * d;
+      __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+      for (int t = 0; t < d; t += 8) {
+        const __m256 qv = _mm256_loadu_ps(q + t);
+        a0 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(k0 + t), a0);
+        a1 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(k0 + d + t), a1);
+        a2 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(k0 + 2 * d + t), a2);
+        a3 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(k0 + 3 * d + t), a3);
+      }
+      // Horizontal sums of the four accumulators, side by side.
+      const __m256 h01 = _mm256_hadd_ps(a0, a1), h23 = _mm256_hadd_ps(a2, a3);
+      const __m256 h = _mm256_hadd_ps(h01, h23);
+      const __m128 sums = _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
+      _mm_storeu_ps(out + j, _mm_mul_ps(sums, _mm_set1_ps(scale)));
+    }
+  }
+  for (; j < e; ++j) {
     const float* kj = k + j * d;
-    __m256 acc = _mm256_setzero_ps();
-    int t = 0;
-    for (; t + 8 <= d; t += 8) acc = _mm256_fmadd_ps(_mm256_loadu_ps(q + t), _mm256_loadu_ps(kj + t), acc);
-    __m128 h = _mm_add_ps(_mm256_castps256_ps128(acc), _mm256_extractf128_ps(acc, 1));
-    h = _mm_add_ps(h, _mm_movehl_ps(h, h));
-    h = _mm_add_ss(h, _mm_movehdup_ps(h));
-    float dot = _mm_cvtss_f32(h);
-    for (; t < d; ++t) dot += q[t] * kj[t];
+    float dot = 0.f;
+    for (int t = 0; t < d; ++t) dot += q[t] * kj[t];
     out[j] = dot * scale;
   }
 }
@@ -125,6 +142,26 @@ void attention_logits(std::span<const float> q, std::span<const QueryRow> rows, 
     return;
   }
   constexpr float kHidden = -std::numeric_limits<float>::infinity();
+  if (n_rows >= kBlasRows) {
+    // Blocks of many rows (prefills) go to OpenBLAS's sgemm, over the columns any row can see.
+    int64_t lo = cols, hi = 0;
+    for (const QueryRow& r : rows)
+      lo = std::min(lo, std::max<int64_t>(0, mask.begin(r) - col0)), hi = std::max(hi, std::min(cols, mask.end(r) - col0));
+    if (hi > lo) {
+      static std::once_flag single_threaded;
+      std::call_once(single_threaded, [] { openblas_set_num_threads(1); });  // callers bring their own threads
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<blasint>(n_rows), static_cast<blasint>(hi - lo),
+                  d, scale, q.data(), d, k.data() + lo * d, d, 0.f, out + lo, static_cast<blasint>(cols));
+    }
+    for (int64_t r = 0; r < n_rows; ++r) {
+      float* o = out + r * cols;
+      const int64_t b = std::clamp(mask.begin(rows[static_cast<size_t>(r)]) - col0, int64_t{0}, cols);
+      const int64_t e = std::clamp(mask.end(rows[static_cast<size_t>(r)]) - col0, b, cols);
+      std::fill(o, o + b, kHidden);
+      std::fill(o + e, o + cols, kHidden);
+    }
+    return;
+  }
   std::vector<float> kt(static_cast<size_t>(d) * kColBlock);
   float acc[kRowBlock][kColBlock];
   int64_t lo = INT64_MAX, hi = INT64_MIN;
@@ -262,11 +299,16 @@ int64_t count_for_mass(std::span<float> v, double mass) {
 
 int64_t count_for_mass_binned(std::span<const float> p, double mass, std::vector<float>& scratch) {
   // Probabilities binned by their float exponent: the bins above the one where the cumulative mass
-  // crosses `mass` are counted whole; only that bin's values need a selection.
+  // crosses `mass` are counted whole; only that bin's values need a selection. Each value's
+  // exponent is kept (one byte) so that the boundary bin is gathered without redoing the bit work.
   double bin_mass[256] = {};
-  int64_t bin_count[256] = {};
-  for (float v : p) {
-    const uint32_t e = std::bit_cast<uint32_t>(std::max(v, 0.f)) >> 23;
+  uint32_t bin_count[256] = {};
+  thread_local std::vector<uint8_t> exponents;
+  exponents.resize(p.size());
+  for (size_t j = 0; j < p.size(); ++j) {
+    const float v = std::max(p[j], 0.f);
+    const uint8_t e = static_cast<uint8_t>(std::bit_cast<uint32_t>(v) >> 23);
+    exponents[j] = e;
     bin_mass[e] += v;
     ++bin_count[e];
   }
@@ -284,8 +326,8 @@ int64_t count_for_mass_binned(std::span<const float> p, double mass, std::vector
   }
   if (boundary < 0) return count;  // rounding left the target out of reach: every entry counts
   scratch.clear();
-  for (float v : p)
-    if ((std::bit_cast<uint32_t>(std::max(v, 0.f)) >> 23) == static_cast<uint32_t>(boundary)) scratch.push_back(v);
+  for (size_t j = 0; j < p.size(); ++j)
+    if (exponents[j] == boundary) scratch.push_back(p[j]);
   return count + count_for_mass(scratch, mass - above);
 }
 
@@ -293,10 +335,19 @@ void HeadMetricAccumulator::add_row(std::span<const float> p, const QueryRow& ro
                                     std::optional<float> entropy) {
   const int64_t b = std::min<int64_t>(mask.begin(row), static_cast<int64_t>(p.size()));
   const int64_t e = std::min<int64_t>(mask.end(row), static_cast<int64_t>(p.size()));
+  // Float sums over chunks, double across them: vectorizes, and keeps the error far below what
+  // the metrics are read for.
   double h = 0, distance = 0, total = 0;
-  for (int64_t j = b; j < e; ++j) {
-    distance += static_cast<double>(p[j]) * static_cast<double>(row.pos - j);
-    total += p[j];
+  for (int64_t c0 = b; c0 < e; c0 += 1024) {
+    const int64_t c1 = std::min(e, c0 + 1024);
+    float d_acc = 0.f, t_acc = 0.f;
+    const float base = static_cast<float>(row.pos - c0);
+    for (int64_t j = c0; j < c1; ++j) {
+      d_acc += p[j] * (base - static_cast<float>(j - c0));
+      t_acc += p[j];
+    }
+    distance += d_acc;
+    total += t_acc;
   }
   if (entropy) {
     h = *entropy;
@@ -399,7 +450,7 @@ std::vector<uint8_t> encode_tile(std::span<const float> values, TileCodec codec)
     return out;
   }
   std::vector<uint8_t> out(ZSTD_compressBound(raw));
-  const size_t n = ZSTD_compress(out.data(), out.size(), half.data(), raw, 3);
+  const size_t n = ZSTD_compress(out.data(), out.size(), half.data(), raw, 1);  // level 1: fast, and tiles are mostly zeros
   if (ZSTD_isError(n)) throw Error(std::string("zstd compression failed: ") + ZSTD_getErrorName(n));
   out.resize(n);
   return out;

@@ -301,7 +301,13 @@ void Recorder::Impl::process(const AttentionCapture& a) {
           attention_logits(qf, rows, kf, 0, a.n_k, d, a.scale, mask, p.data());
           entropy.resize(static_cast<size_t>(nr));
           for (int64_t i = 0; i < nr; ++i) {
-            const float lse = softmax_in_place(p.data() + i * a.n_k, a.n_k, &entropy[static_cast<size_t>(i)]);
+            // Only the visible range needs the exponentials; the hidden cells become 0.
+            float* row = p.data() + i * a.n_k;
+            const QueryRow& qrow = rows[static_cast<size_t>(i)];
+            const int64_t b = std::clamp<int64_t>(mask.begin(qrow), 0, a.n_k), e = std::clamp<int64_t>(mask.end(qrow), b, a.n_k);
+            std::fill(row, row + b, 0.f);
+            std::fill(row + e, row + a.n_k, 0.f);
+            const float lse = softmax_in_place(row + b, e - b, &entropy[static_cast<size_t>(i)]);
             rows[static_cast<size_t>(i)].lse = lse;
             qr.lse[static_cast<size_t>(r0 + i - a.q_pos0)] = lse;
           }

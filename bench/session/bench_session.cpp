@@ -1,0 +1,214 @@
+// Session micro-benchmarks, each against a baseline measured in the same run:
+//   bench_session writer DIR [MB]      SessionWriter throughput vs raw sequential write() of the same bytes
+//   bench_session make FILE MB         a synthetic session of about MB megabytes (for the open benchmark)
+//   bench_session open FILE [reps]     open + list runs (what `mnemo info` and the app do first) vs open alone
+//   bench_session tiles FILE [n]       level-0 tile fetch latency (cold head and warm) vs reading the factors
+// Prints one JSON object per command on stdout.
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "mnemo/profiler/session/recorder.h"
+#include "mnemo/profiler/session/session_file.h"
+#include "mnemo/profiler/session/session_reader.h"
+#include "mnemo/profiler/session/session_writer.h"
+
+using namespace mnemo::profiler;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+
+void remove_session(const std::string& path) {
+  for (const char* s : {"", "-wal", "-shm", "-journal"}) std::filesystem::remove(path + s);
+}
+
+RunInfo bench_run(int layers, int heads, int kv_heads, int d) {
+  RunInfo r;
+  r.model_path = "synthetic", r.model_format = "gguf", r.architecture = "llama", r.plugin_id = "bench";
+  r.plugin_version = "0", r.n_layers = layers, r.n_heads = heads, r.n_kv_heads = kv_heads, r.head_dim = d;
+  r.d_model = heads * d, r.wall_start_utc = "bench";
+  return r;
+}
+
+// Factor rows as SmolLM2 (30 layers, 9 heads, 3 KV heads, d 64) records them: runs of a prefill of
+// T positions then `decode` one-position steps, one transaction per step, until target_bytes.
+int64_t write_factors(const std::string& path, int64_t target_bytes, int64_t T, int64_t decode, int64_t commit_every = 1) {
+  Db db = open_session_for_recording(path);
+  SessionWriter w(db);
+  std::mt19937 rng(1);
+  std::vector<uint16_t> q(static_cast<size_t>(T * 64)), k(q.size());
+  for (auto& x : q) x = static_cast<uint16_t>(0x3000 + rng() % 0x0800);
+  for (auto& x : k) x = static_cast<uint16_t>(0x3000 + rng() % 0x0800);
+  // Records are built once and renumbered, so the figure is the writer's, not the benchmark's copies.
+  AttentionKeyRecord kr{0, 0, 0, 0, T, k}, kr1{0, 0, 0, 0, 1, std::vector<uint16_t>(k.begin(), k.begin() + 64)};
+  AttentionQueryRecord qr{0, 0, 0, 0, 0, T, T, AttentionMask::Causal, 0, 0.125f, q, std::vector<float>(T, 1.f)};
+  AttentionQueryRecord qr1{0, 0, 0, 0, 0, 1, 1, AttentionMask::Causal, 0, 0.125f,
+                           std::vector<uint16_t>(q.begin(), q.begin() + 64), {1.f}};
+  int64_t written = 0;
+  while (written < target_bytes) {
+    w.begin_run(bench_run(30, 9, 3, 64));
+    for (int64_t step = 0; step <= decode && written < target_bytes; ++step) {
+      const int64_t pos0 = step == 0 ? 0 : T + step - 1;
+      AttentionKeyRecord& kk = step == 0 ? kr : kr1;
+      AttentionQueryRecord& qq = step == 0 ? qr : qr1;
+      if (!w.in_batch()) w.begin_batch();
+      w.write(StepRecord{step, step == 0 ? "prefill" : "decode", pos0, kk.n, step, step + 1});
+      for (int layer = 0; layer < 30; ++layer) {
+        for (int g = 0; g < 3; ++g) {
+          kk.layer = layer, kk.kv_head = g, kk.step = step, kk.pos0 = pos0;
+          w.write(kk);
+          written += static_cast<int64_t>(kk.k.size() * 2);
+        }
+        for (int h = 0; h < 9; ++h) {
+          qq.layer = layer, qq.head = h, qq.kv_head = h / 3, qq.step = step, qq.q_pos0 = pos0, qq.n_k = pos0 + qq.n_q;
+          w.write(qq);
+          written += static_cast<int64_t>(qq.q.size() * 2 + qq.lse.size() * 4);
+        }
+      }
+      if (step % commit_every == 0) w.commit_batch();
+    }
+    w.finish_run(1, "", "[]");
+  }
+  return written;
+}
+
+int cmd_writer(const std::string& dir, int64_t mb) {
+  const std::string session = dir + "/bench_writer.mnemo", raw = dir + "/bench_writer.raw";
+  const int64_t target = mb << 20;
+  // Baseline: the same number of bytes written with write() in 1 MiB chunks (no fsync: SQLite's
+  // synchronous=NORMAL in WAL mode does not sync at commits either).
+  std::vector<char> chunk(1 << 20, 'x');
+  auto t0 = Clock::now();
+  int fd = ::open(raw.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  for (int64_t done = 0; done < target; done += static_cast<int64_t>(chunk.size()))
+    if (::write(fd, chunk.data(), chunk.size()) != static_cast<ssize_t>(chunk.size())) return 1;
+  ::close(fd);
+  const double raw_s = seconds_since(t0);
+  std::filesystem::remove(raw);
+  // Bulk: prefills of 512 positions only (the bytes of a recording).
+  remove_session(session);
+  t0 = Clock::now();
+  const int64_t bulk = write_factors(session, target, 512, 0);
+  const double bulk_s = seconds_since(t0);
+  // With decode: each prefill followed by 64 one-position steps, one commit each.
+  remove_session(session);
+  t0 = Clock::now();
+  const int64_t runs = std::max<int64_t>(1, target / (int64_t{24} << 20));
+  const int64_t with_decode = write_factors(session, runs * (int64_t{23} << 20), 512, 64, std::getenv("COMMIT_EVERY") ? std::atoi(std::getenv("COMMIT_EVERY")) : 1);
+  const double decode_s = seconds_since(t0);
+  // The decode steps' share: total minus what their prefills cost at the bulk rate.
+  const double decode_step_ms = (decode_s - bulk_s * static_cast<double>(with_decode) / static_cast<double>(bulk)) /
+                                static_cast<double>(runs * 64) * 1e3;
+  std::printf("{\"bench\": \"writer\", \"payload_mb\": %.1f, \"bulk_mb_s\": %.1f, \"raw_write_mb_s\": %.1f, "
+              "\"bulk_over_raw\": %.3f, \"file_over_payload\": %.3f, \"decode_step_ms\": %.3f}\n",
+              static_cast<double>(bulk) / 1e6, static_cast<double>(bulk) / 1e6 / bulk_s,
+              static_cast<double>(target) / 1e6 / raw_s, (static_cast<double>(bulk) / bulk_s) / (static_cast<double>(target) / raw_s),
+              static_cast<double>(std::filesystem::file_size(session)) / static_cast<double>(with_decode), decode_step_ms);
+  remove_session(session);
+  return 0;
+}
+
+int cmd_make(const std::string& path, int64_t mb) {
+  remove_session(path);
+  const int64_t written = write_factors(path, mb << 20, 2048, 0);
+  std::printf("{\"bench\": \"make\", \"payload_mb\": %.1f, \"file_mb\": %.1f}\n", static_cast<double>(written) / 1e6,
+              static_cast<double>(std::filesystem::file_size(path)) / 1e6);
+  return 0;
+}
+
+std::vector<double> percentiles(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  auto at = [&](double q) { return v[std::min(v.size() - 1, static_cast<size_t>(q * static_cast<double>(v.size())))]; };
+  return {at(0.5), at(0.99), v.back()};
+}
+
+int cmd_open(const std::string& path, int reps) {
+  std::vector<double> open_only, open_info;
+  for (int i = 0; i < reps; ++i) {
+    auto t0 = Clock::now();
+    { SessionReader r(path); }
+    open_only.push_back(seconds_since(t0) * 1e3);
+    t0 = Clock::now();
+    {
+      SessionReader r(path);
+      const auto runs = r.runs();
+      if (runs.empty()) return 1;
+    }
+    open_info.push_back(seconds_since(t0) * 1e3);
+  }
+  const auto a = percentiles(open_only), b = percentiles(open_info);
+  std::printf("{\"bench\": \"open\", \"file_mb\": %.1f, \"open_ms_p50\": %.2f, \"open_and_list_runs_ms_p50\": %.2f, "
+              "\"open_and_list_runs_ms_max\": %.2f}\n",
+              static_cast<double>(std::filesystem::file_size(path)) / 1e6, a[0], b[0], b[2]);
+  return 0;
+}
+
+int cmd_tiles(const std::string& path, int n) {
+  SessionReader reader(path);
+  const RunSummary run = reader.runs().front();
+  const auto steps = reader.steps(run.id);
+  const int64_t last = steps.back().step;
+  std::mt19937 rng(7);
+  std::vector<double> cold, warm, factor_read;
+  // Baseline: reading one head's q blob and its KV head's k blob straight from SQLite.
+  Stmt q = reader.db().prepare("SELECT length(q) FROM _attention_query WHERE run_id = ? AND layer = ? AND head = ? AND step = 0");
+  Stmt qb = reader.db().prepare("SELECT q, lse FROM _attention_query WHERE run_id = ? AND layer = ? AND head = ?");
+  Stmt kb = reader.db().prepare("SELECT k FROM _attention_key WHERE run_id = ? AND layer = ? AND kv_head = ?");
+  for (int i = 0; i < n; ++i) {
+    const int32_t layer = static_cast<int32_t>(rng() % run.info.n_layers), head = static_cast<int32_t>(rng() % run.info.n_heads);
+    const MapShape shape = reader.map_shape(run.id, last, layer, head);
+    const int64_t tiles = (shape.rows + 255) / 256;
+    int64_t ty = static_cast<int64_t>(rng() % tiles), tx = static_cast<int64_t>(rng() % tiles);
+    if (tx > ty) std::swap(tx, ty);  // below the diagonal: tiles with content
+    // A fresh reader per cold fetch: nothing of this head is cached.
+    SessionReader fresh(path);
+    auto t0 = Clock::now();
+    fresh.tile(run.id, last, layer, head, 0, ty, tx);
+    cold.push_back(seconds_since(t0) * 1e3);
+    t0 = Clock::now();
+    fresh.tile(run.id, last, layer, head, 0, ty, std::max<int64_t>(0, tx - 1));
+    warm.push_back(seconds_since(t0) * 1e3);
+    t0 = Clock::now();
+    int64_t bytes = 0;
+    qb.reset();
+    qb.bind(1, run.id).bind(2, layer).bind(3, head);
+    while (qb.step()) bytes += static_cast<int64_t>(qb.blob(0).size() + qb.blob(1).size());
+    kb.reset();
+    kb.bind(1, run.id).bind(2, layer).bind(3, head / static_cast<int32_t>(run.info.n_heads / run.info.n_kv_heads));
+    while (kb.step()) bytes += static_cast<int64_t>(kb.blob(0).size());
+    factor_read.push_back(seconds_since(t0) * 1e3);
+    (void)q;
+  }
+  const auto c = percentiles(cold), w = percentiles(warm), f = percentiles(factor_read);
+  std::printf("{\"bench\": \"tiles\", \"positions\": %lld, \"n\": %d, \"cold_ms_p50\": %.3f, \"cold_ms_p99\": %.3f, "
+              "\"warm_ms_p50\": %.3f, \"warm_ms_p99\": %.3f, \"factor_read_ms_p50\": %.3f, \"cold_over_factor_read\": %.2f}\n",
+              static_cast<long long>(steps.back().pos0 + steps.back().n_tokens), n, c[0], c[1], w[0], w[1], f[0], c[0] / f[0]);
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    const std::string cmd = argc > 1 ? argv[1] : "";
+    if (cmd == "writer" && argc >= 3) return cmd_writer(argv[2], argc > 3 ? std::stoll(argv[3]) : 512);
+    if (cmd == "make" && argc >= 4) return cmd_make(argv[2], std::stoll(argv[3]));
+    if (cmd == "open" && argc >= 3) return cmd_open(argv[2], argc > 3 ? std::stoi(argv[3]) : 20);
+    if (cmd == "tiles" && argc >= 3) return cmd_tiles(argv[2], argc > 3 ? std::stoi(argv[3]) : 300);
+    std::fprintf(stderr, "usage: bench_session writer DIR [MB] | make FILE MB | open FILE [reps] | tiles FILE [n]\n");
+    return 2;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "bench_session: %s\n", e.what());
+    return 1;
+  }
+}
