@@ -5,7 +5,8 @@ The dependency direction (docs/ARCHITECTURE.md):
   core → kernels → io → tokenizer → runtime → app
   plugin_sdk (C ABI + adapter) ← plugins, runtime
   profiler (sessions) and viz (canvases) never see the engine's internals; viz reads sessions
-  through the profiler's reader only.
+  through the profiler's reader only. app/record is the one bridge that sees both the engine's
+  probes and the profiler's recorder (and no SQLite: it goes through the recorder).
 The CMake targets enforce the same at link time; this catches header-only leaks."""
 
 import re
@@ -26,6 +27,8 @@ RULES = {
                         "mnemo/plugin_abi.h", "mnemo/plugin_sdk.hpp"], True),
     "plugins": (["mnemo/plugin_abi.h", "mnemo/plugin_sdk.hpp"], True),
     "profiler": (["mnemo/core/", "mnemo/profiler/"], False),
+    "app/record": (["mnemo/core/", "mnemo/kernels/", "mnemo/io/", "mnemo/tokenizer/", "mnemo/runtime/",
+                    "mnemo/plugin_abi.h", "mnemo/plugin_sdk.hpp", "mnemo/profiler/", "mnemo/record/"], True),
     "viz": (["mnemo/core/", "mnemo/profiler/", "mnemo/viz/"], False),
 }
 
