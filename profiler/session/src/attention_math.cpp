@@ -301,17 +301,31 @@ int64_t count_for_mass_binned(std::span<const float> p, double mass, std::vector
   // Probabilities binned by their float exponent: the bins above the one where the cumulative mass
   // crosses `mass` are counted whole; only that bin's values need a selection. Each value's
   // exponent is kept (one byte) so that the boundary bin is gathered without redoing the bit work.
-  double bin_mass[256] = {};
-  uint32_t bin_count[256] = {};
+  // Two interleaved histograms halve the store-to-load stalls of consecutive values in one bin.
+  double mass_a[256] = {}, mass_b[256] = {};
+  uint32_t count_a[256] = {}, count_b[256] = {};
   thread_local std::vector<uint8_t> exponents;
   exponents.resize(p.size());
-  for (size_t j = 0; j < p.size(); ++j) {
+  const size_t n = p.size();
+  size_t j = 0;
+  for (; j + 2 <= n; j += 2) {
+    const float v0 = std::max(p[j], 0.f), v1 = std::max(p[j + 1], 0.f);
+    const uint8_t e0 = static_cast<uint8_t>(std::bit_cast<uint32_t>(v0) >> 23);
+    const uint8_t e1 = static_cast<uint8_t>(std::bit_cast<uint32_t>(v1) >> 23);
+    exponents[j] = e0, exponents[j + 1] = e1;
+    mass_a[e0] += v0, mass_b[e1] += v1;
+    ++count_a[e0], ++count_b[e1];
+  }
+  for (; j < n; ++j) {
     const float v = std::max(p[j], 0.f);
     const uint8_t e = static_cast<uint8_t>(std::bit_cast<uint32_t>(v) >> 23);
     exponents[j] = e;
-    bin_mass[e] += v;
-    ++bin_count[e];
+    mass_a[e] += v;
+    ++count_a[e];
   }
+  double bin_mass[256];
+  uint32_t bin_count[256];
+  for (int e = 0; e < 256; ++e) bin_mass[e] = mass_a[e] + mass_b[e], bin_count[e] = count_a[e] + count_b[e];
   double above = 0;
   int64_t count = 0;
   int boundary = -1;

@@ -3,6 +3,7 @@
 #include <time.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstring>
 
 #include <nlohmann/json.hpp>
@@ -100,6 +101,32 @@ struct Recorder::Impl {
   }
 
   void process(const AttentionCapture& a);
+
+  // Commit point: everything up to the last ended step becomes durable and visible to readers.
+  int64_t pending_step = -1;  // the newest ended step not yet committed
+  int64_t last_commit_ns = 0;
+  void commit_steps() {
+    if (writer->in_batch()) writer->commit_batch();
+    last_commit_ns = now_ns();
+    if (pending_step < 0) return;
+    const int64_t file_bytes = writer->file_bytes();
+    timespec cpu{};
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &cpu);
+    std::lock_guard lock(mu);
+    stats.writer_cpu_ns = int64_t{cpu.tv_sec} * 1000000000 + cpu.tv_nsec;
+    stats.steps_committed = pending_step + 1;
+    stats.file_bytes = file_bytes;
+    pending_step = -1;
+  }
+
+  // Waits for an item; false when `timeout` (negative: none) passed with the queue still empty.
+  bool wait_for_items(std::unique_lock<std::mutex>& lock, std::chrono::milliseconds timeout) {
+    if (timeout.count() < 0) {
+      not_empty.wait(lock, [&] { return !queue.empty(); });
+      return true;
+    }
+    return not_empty.wait_for(lock, timeout, [&] { return !queue.empty(); });
+  }
 };
 
 Recorder::Recorder(const std::string& path, const RunInfo& run, RecorderOptions options) : impl_(std::make_unique<Impl>()) {
@@ -176,15 +203,32 @@ void Recorder::finish(const std::string& error) {
 
 void Recorder::writer_loop() {
   Impl& m = *impl_;
+  const auto interval = std::chrono::milliseconds(m.options.commit_interval_ms);
   for (;;) {
     Item item;
+    bool idle = false;
     {
       std::unique_lock lock(m.mu);
-      m.not_empty.wait(lock, [&] { return !m.queue.empty(); });
-      item = std::move(m.queue.front().first);
-      m.queued_bytes -= m.queue.front().second;
-      m.queue.pop_front();
-      m.not_full.notify_all();
+      // Ended steps wait at most one commit interval, also when nothing else arrives.
+      if (!m.wait_for_items(lock, m.pending_step >= 0 ? interval : std::chrono::milliseconds(-1))) {
+        idle = true;
+      } else {
+        item = std::move(m.queue.front().first);
+        m.queued_bytes -= m.queue.front().second;
+        m.queue.pop_front();
+        m.not_full.notify_all();
+      }
+    }
+    if (idle) {
+      try {
+        m.commit_steps();
+      } catch (const std::exception& e) {
+        std::lock_guard lock(m.mu);
+        m.failure = std::string("recording stopped at step ") + std::to_string(m.current_step) + ": " + e.what();
+        failed_.store(true);
+        m.not_full.notify_all();
+      }
+      continue;
     }
     try {
       if (auto* f = std::get_if<Finish>(&item)) {
@@ -196,7 +240,7 @@ void Recorder::writer_loop() {
           }
           return;
         }
-        if (m.writer->in_batch()) m.writer->commit_batch();
+        m.commit_steps();
         m.writer->finish_run(now_ns(), f->error, m.degraded.dump());
         {
           timespec cpu{};
@@ -220,14 +264,10 @@ void Recorder::writer_loop() {
         m.current_step = a->step;
         m.process(*a);
       } else if (auto* e = std::get_if<StepEnd>(&item)) {
-        if (m.writer->in_batch()) m.writer->commit_batch();
-        const int64_t file_bytes = m.writer->file_bytes();
-        timespec cpu{};
-        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &cpu);
-        std::lock_guard lock(m.mu);
-        m.stats.writer_cpu_ns = int64_t{cpu.tv_sec} * 1000000000 + cpu.tv_nsec;
-        m.stats.steps_committed = e->step + 1;
-        m.stats.file_bytes = file_bytes;
+        // Steps are committed in groups: a commit rewrites every page the group touched, and a
+        // decode step touches the same few pages as the next one. The prefill commits at once.
+        m.pending_step = e->step;
+        if (e->step == 0 || now_ns() - m.last_commit_ns >= m.options.commit_interval_ms * 1000000) m.commit_steps();
       }
     } catch (const std::exception& e) {
       // Disk full or another write error: stop here. Committed steps stay in the file.

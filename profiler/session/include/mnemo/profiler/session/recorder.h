@@ -1,8 +1,9 @@
 // The recorder: a dedicated writer thread behind a bounded queue. Producers (the engine's probe
 // callbacks, through an adapter) submit records and per-layer attention captures; the writer
 // thread turns captures into factor rows, per-head metrics and pyramid tiles, writes everything
-// in batched transactions and commits at every step end, so a killed process loses at most the
-// step in flight. Producers wait only when the queue is full (back-pressure, counted).
+// in batched transactions and commits ended steps together, at most commit_interval_ms after
+// they end (the prefill at once), so a killed process loses at most the steps of the last
+// interval. Producers wait only when the queue is full (back-pressure, counted).
 //
 // A byte budget degrades the recording instead of failing it: past 80% of the budget pyramid
 // tiles are dropped, past 90% the attention factors too (metrics stay), past 100% everything but
@@ -49,6 +50,7 @@ struct RecorderOptions {
   bool pyramids = true;
   int pyramid_first_level = 2;       // lower levels are pooled on request from the factors
   TileCodec tile_codec = TileCodec::ZstdF16;
+  int64_t commit_interval_ms = 100;  // ended steps are committed together at most this late
 };
 
 struct RecorderStats {
@@ -73,7 +75,7 @@ class Recorder {
 
   void submit(Record r);
   void submit(AttentionCapture a);
-  void end_step(int64_t step);  // commit point
+  void end_step(int64_t step);  // the step is complete: committed within commit_interval_ms
 
   // Waits for the queue to drain, marks the run finished (with `error` unless empty), builds the
   // level-of-detail tables and closes the file. Throws SessionError when the recording had failed
