@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Records the session the session, export and tool tests read: a fresh file with two runs, SmolLM2
-(decoder, ~250-token prompt, 24 new tokens, overview pyramid from level 1 so that stored tiles
-exist) and all-MiniLM-L6-v2 (encoder). Usage: make_fixture.py MNEMO REPO OUT.mnemo"""
+(decoder, 246-token prompt, 24 new tokens) and all-MiniLM-L6-v2 (encoder). The prefill fits one
+level-0 tile, so this session stores no pyramid tiles; tests of stored tiles record a longer
+prefill of their own (check_python_reader.py, session_tests). Usage: make_fixture.py MNEMO REPO OUT.mnemo"""
 
 import os
 import subprocess
@@ -16,7 +17,7 @@ def main() -> int:
     os.makedirs(os.path.dirname(out) or ".", exist_ok=True)
     runs = [
         ["--model", f"{repo}/models/SmolLM2-135M-Instruct.Q4_1.gguf", "--prompt-file",
-         f"{repo}/assets/prompts/long_context.txt", "-n", "24", "--pyramid-level", "1", "--label", "smollm2"],
+         f"{repo}/assets/prompts/long_context.txt", "-n", "24", "--label", "smollm2"],
         ["--model", f"{repo}/models/all-MiniLM-L6-v2", "--prompt-file", f"{repo}/assets/prompts/story.txt",
          "--label", "minilm"],
     ]
