@@ -3,6 +3,7 @@
 #include <cstdio>
 
 #include "mnemo/core/error.h"
+#include "mnemo/core/mapped_file.h"
 
 namespace mnemo::cli {
 
@@ -21,6 +22,36 @@ int parse_or_exit(Args& args, const std::vector<std::string>& argv) {
 void add_model_options(Args& args) {
   args.option("-m,--model", "PATH", "GGUF file or Hugging Face folder")
       .option("-t,--threads", "N", "worker threads (default: all cores)");
+}
+
+void add_prompt_options(Args& args) {
+  args.option("-p,--prompt", "TEXT", "the prompt").option("-f,--prompt-file", "FILE", "read the prompt from a file");
+}
+
+std::string prompt_text(const Args& args) {
+  if (args.has("prompt") == args.has("prompt-file")) throw UsageError("give exactly one of --prompt and --prompt-file");
+  return args.has("prompt") ? args.str("prompt") : read_text_file(args.str("prompt-file"), 64u << 20);
+}
+
+void add_sampling_options(Args& args, double default_temperature) {
+  char temperature[96];
+  std::snprintf(temperature, sizeof temperature, "sampling temperature; 0 is greedy (default %g)", default_temperature);
+  args.option("--temperature", "T", temperature)
+      .option("--top-k", "K", "sample from the K most likely tokens; 0 = all (default 40)")
+      .option("--top-p", "P", "sample from the smallest set of mass P (default 0.95)")
+      .option("-s,--seed", "S", "random seed for sampling (default 0)")
+      .flag("--ignore-eos", "keep generating after the end-of-sequence token");
+}
+
+rt::SamplingParams sampling(const Args& args, double default_temperature) {
+  rt::SamplingParams sp;
+  sp.temperature = static_cast<float>(args.number("temperature", default_temperature));
+  sp.top_k = static_cast<int32_t>(args.integer("top-k", 40));
+  sp.top_p = static_cast<float>(args.number("top-p", 0.95));
+  sp.seed = static_cast<uint64_t>(args.integer("seed", 0));
+  if (sp.temperature < 0 || sp.top_k < 0 || sp.top_p <= 0 || sp.top_p > 1)
+    throw UsageError("--temperature must be >= 0, --top-k >= 0 and --top-p in (0, 1]");
+  return sp;
 }
 
 std::unique_ptr<rt::Model> open_model(const Args& args) {

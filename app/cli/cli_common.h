@@ -7,6 +7,7 @@
 
 #include "args.h"
 #include "mnemo/runtime/model.h"
+#include "mnemo/runtime/sampler.h"
 
 namespace mnemo::cli {
 
@@ -15,6 +16,14 @@ int parse_or_exit(Args& args, const std::vector<std::string>& argv);
 
 // Adds --model and --threads.
 void add_model_options(Args& args);
+
+// Adds --prompt and --prompt-file; prompt_text() reads whichever was given (exactly one).
+void add_prompt_options(Args& args);
+std::string prompt_text(const Args& args);
+
+// Adds --temperature, --top-k, --top-p, --seed and --ignore-eos; sampling() checks their ranges.
+void add_sampling_options(Args& args, double default_temperature);
+rt::SamplingParams sampling(const Args& args, double default_temperature);
 std::unique_ptr<rt::Model> open_model(const Args& args);
 
 // Prints text as tokens arrive, holding back bytes of a UTF-8 character split across tokens.

@@ -8,7 +8,6 @@
 #include "cli_common.h"
 #include "commands.h"
 #include "mnemo/core/error.h"
-#include "mnemo/core/mapped_file.h"
 #include "mnemo/record/record_run.h"
 #include "mnemo/runtime/probes.h"
 
@@ -43,37 +42,26 @@ int64_t parse_bytes(const std::string& text) {
 int cmd_record(const Argv& argv) {
   Args args("record", "Runs a model on a prompt and records every step into a session file (.mnemo).");
   add_model_options(args);
-  args.option("-p,--prompt", "TEXT", "the prompt")
-      .option("-f,--prompt-file", "FILE", "read the prompt from a file")
-      .option("-n,--n-predict", "N", "tokens to generate (default 64; encoders run the prompt once)")
+  add_prompt_options(args);
+  add_sampling_options(args, 0.0);
+  args.option("-n,--n-predict", "N", "tokens to generate (default 64; encoders run the prompt once)")
       .option("-o,--out", "FILE", "the session file; an existing session gets a new run")
       .option("--capture", "LIST", "what to record: all (default), none, or attention,metrics,pyramids,kv,ops,memory")
       .option("--max-bytes", "B", "byte budget for this run (e.g. 200M); past it the recording thins out")
       .option("--label", "TEXT", "a name for the run")
-      .option("--temperature", "T", "sampling temperature; 0 is greedy (default 0)")
-      .option("--top-k", "K", "sample from the K most likely tokens (default 40)")
-      .option("--top-p", "P", "sample from the smallest set of mass P (default 0.95)")
-      .option("-s,--seed", "S", "random seed for sampling (default 0)")
       .option("--pyramid-level", "L", "lowest stored overview level (default 2; lower levels are pooled on request)")
-      .flag("--ignore-eos", "keep generating after the end-of-sequence token")
       .flag("-q,--quiet", "no progress line");
   if (int rc = parse_or_exit(args, argv); rc >= 0) return rc;
 
-  if (args.has("prompt") == args.has("prompt-file")) throw UsageError("give exactly one of --prompt and --prompt-file");
   record::RecordRequest req;
   req.session_path = args.required("out");
-  req.prompt = args.has("prompt") ? args.str("prompt") : read_text_file(args.str("prompt-file"), 64u << 20);
+  req.prompt = prompt_text(args);
   req.n_new = args.integer("n-predict", 64);
   if (req.n_new < 0) throw UsageError("--n-predict must be >= 0");
   req.captures = record::Captures::parse(args.str("capture", "all"));
   if (args.has("max-bytes")) req.max_bytes = parse_bytes(args.str("max-bytes"));
   req.label = args.str("label");
-  req.sampling.temperature = static_cast<float>(args.number("temperature", 0.0));
-  req.sampling.top_k = static_cast<int32_t>(args.integer("top-k", 40));
-  req.sampling.top_p = static_cast<float>(args.number("top-p", 0.95));
-  req.sampling.seed = static_cast<uint64_t>(args.integer("seed", 0));
-  if (req.sampling.temperature < 0 || req.sampling.top_k < 0 || req.sampling.top_p <= 0 || req.sampling.top_p > 1)
-    throw UsageError("--temperature must be >= 0, --top-k >= 0 and --top-p in (0, 1]");
+  req.sampling = sampling(args, 0.0);
   req.ignore_eos = args.has("ignore-eos");
   const int64_t level = args.integer("pyramid-level", 2);
   if (level < 1 || level > 16) throw UsageError("--pyramid-level must be between 1 and 16");

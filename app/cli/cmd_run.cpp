@@ -4,7 +4,6 @@
 #include "cli_common.h"
 #include "commands.h"
 #include "mnemo/core/error.h"
-#include "mnemo/core/mapped_file.h"
 #include "mnemo/runtime/generate.h"
 
 namespace mnemo::cli {
@@ -12,29 +11,16 @@ namespace mnemo::cli {
 int cmd_run(const Argv& argv) {
   Args args("run", "Generates a continuation of a prompt and prints it to stdout.");
   add_model_options(args);
-  args.option("-p,--prompt", "TEXT", "the prompt")
-      .option("-f,--prompt-file", "FILE", "read the prompt from a file")
-      .option("-n,--n-predict", "N", "tokens to generate (default 64)")
-      .option("--temperature", "T", "sampling temperature; 0 is greedy (default 0.8)")
-      .option("--top-k", "K", "sample from the K most likely tokens; 0 = all (default 40)")
-      .option("--top-p", "P", "sample from the smallest set of mass P (default 0.95)")
-      .option("-s,--seed", "S", "random seed for sampling (default 0)")
-      .flag("--ignore-eos", "keep generating after the end-of-sequence token")
-      .flag("-v,--verbose", "print token counts and speed to stderr");
+  add_prompt_options(args);
+  args.option("-n,--n-predict", "N", "tokens to generate (default 64)");
+  add_sampling_options(args, 0.8);
+  args.flag("-v,--verbose", "print token counts and speed to stderr");
   if (int rc = parse_or_exit(args, argv); rc >= 0) return rc;
 
-  std::string prompt;
-  if (args.has("prompt") == args.has("prompt-file")) throw UsageError("give exactly one of --prompt and --prompt-file");
-  prompt = args.has("prompt") ? args.str("prompt") : read_text_file(args.str("prompt-file"), 64u << 20);
+  const std::string prompt = prompt_text(args);
   const int64_t n = args.integer("n-predict", 64);
   if (n < 0) throw UsageError("--n-predict must be >= 0");
-  rt::SamplingParams sp;
-  sp.temperature = static_cast<float>(args.number("temperature", 0.8));
-  sp.top_k = static_cast<int32_t>(args.integer("top-k", 40));
-  sp.top_p = static_cast<float>(args.number("top-p", 0.95));
-  sp.seed = static_cast<uint64_t>(args.integer("seed", 0));
-  if (sp.temperature < 0 || sp.top_k < 0 || sp.top_p <= 0 || sp.top_p > 1)
-    throw UsageError("--temperature must be >= 0, --top-k >= 0 and --top-p in (0, 1]");
+  const rt::SamplingParams sp = sampling(args, 0.8);
 
   auto model = open_model(args);
   if (!model->is_decoder())
