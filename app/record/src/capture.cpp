@@ -74,16 +74,17 @@ void ProbeRecorder::on_attention(const rt::AttentionProbe& a) {
   c.window = a.window;
   c.scale = a.scale;
   const size_t nq = static_cast<size_t>(a.n_q * a.n_heads * a.head_dim);
-  c.q.resize(nq);
+  c.q = recorder_.take_half_buffer(nq);
   profiler::f32_to_fp16({a.q, nq}, c.q.data());
-  c.lse.assign(a.lse, a.lse + a.n_q * a.n_heads);
+  c.lse = recorder_.take_float_buffer(static_cast<size_t>(a.n_q * a.n_heads));
+  std::copy(a.lse, a.lse + a.n_q * a.n_heads, c.lse.begin());
 
   if (keys_sent_.size() <= static_cast<size_t>(a.layer)) keys_sent_.resize(static_cast<size_t>(a.layer) + 1, 0);
   int64_t& sent = keys_sent_[static_cast<size_t>(a.layer)];
   if (sent > a.n_k) sent = 0;  // the cache was reset: send every resident key again
   c.k_pos0 = sent;
   const int64_t n_new = a.n_k - sent;
-  c.k.resize(static_cast<size_t>(n_new * a.n_kv_heads * a.head_dim));
+  c.k = recorder_.take_half_buffer(static_cast<size_t>(n_new * a.n_kv_heads * a.head_dim));
   uint16_t* out = c.k.data();
   for (int g = 0; g < a.n_kv_heads; ++g)
     for (int64_t j = sent; j < a.n_k; ++j, out += a.head_dim)

@@ -77,6 +77,40 @@ struct Recorder::Impl {
   std::vector<LayerFactors> layers;
   bool finished_ok = false;
 
+  std::mutex pool_mu;
+  std::vector<std::vector<uint16_t>> free_half;
+  std::vector<std::vector<float>> free_float;
+  // At most this much is kept for reuse: decode steps' buffers, not an 8k prefill's.
+  static constexpr size_t kPoolBytes = size_t{64} << 20;
+  size_t pooled_bytes = 0;
+
+  template <class T>
+  std::vector<T> take(std::vector<std::vector<T>>& pool, size_t n) {
+    std::vector<T> v;
+    for (size_t i = pool.size(); i-- > 0;)
+      if (pool[i].capacity() >= n) {
+        v = std::move(pool[i]);
+        pool.erase(pool.begin() + static_cast<std::ptrdiff_t>(i));
+        pooled_bytes -= v.capacity() * sizeof(T);
+        break;
+      }
+    v.resize(n);
+    return v;
+  }
+  template <class T>
+  void keep(std::vector<std::vector<T>>& pool, std::vector<T>& v) {
+    const size_t bytes = v.capacity() * sizeof(T);
+    if (bytes == 0 || pooled_bytes + bytes > kPoolBytes) return;
+    pooled_bytes += bytes;
+    pool.push_back(std::move(v));
+  }
+  void recycle(AttentionCapture& a) {
+    std::lock_guard lock(pool_mu);
+    keep(free_half, a.q);
+    keep(free_half, a.k);
+    keep(free_float, a.lse);
+  }
+
   template <class T>
   void write(const T& r) {
     if (options.max_bytes) {
@@ -106,6 +140,11 @@ struct Recorder::Impl {
   int64_t pending_step = -1;  // the newest ended step not yet committed
   int64_t last_commit_ns = 0;
   void commit_steps() {
+    if (pending_step >= 0) {
+      // The throughput counter rides in the commit it describes.
+      if (!writer->in_batch()) writer->begin_batch();
+      writer->write(CounterRecord{"bytes_written", now_ns(), static_cast<double>(stats.bytes_written)});
+    }
     if (writer->in_batch()) writer->commit_batch();
     last_commit_ns = now_ns();
     if (pending_step < 0) return;
@@ -173,6 +212,16 @@ void Recorder::submit(Record r) {
 void Recorder::submit(AttentionCapture a) {
   const int64_t bytes = capture_bytes(a);
   push(std::move(a), bytes);
+}
+
+std::vector<uint16_t> Recorder::take_half_buffer(size_t n) {
+  std::lock_guard lock(impl_->pool_mu);
+  return impl_->take(impl_->free_half, n);
+}
+
+std::vector<float> Recorder::take_float_buffer(size_t n) {
+  std::lock_guard lock(impl_->pool_mu);
+  return impl_->take(impl_->free_float, n);
 }
 
 void Recorder::end_step(int64_t step) { push(StepEnd{step}, 16); }
@@ -263,6 +312,7 @@ void Recorder::writer_loop() {
       } else if (auto* a = std::get_if<AttentionCapture>(&item)) {
         m.current_step = a->step;
         m.process(*a);
+        m.recycle(*a);
       } else if (auto* e = std::get_if<StepEnd>(&item)) {
         // Steps are committed in groups: a commit rewrites every page the group touched, and a
         // decode step touches the same few pages as the next one. The prefill commits at once.

@@ -157,6 +157,28 @@ std::vector<CounterRecord> SessionReader::counters(int64_t run_id) const {
   return out;
 }
 
+std::vector<MemorySnapshotRecord> SessionReader::memory_snapshots(int64_t run_id, std::optional<int32_t> layer) const {
+  std::vector<MemorySnapshotRecord> out;
+  Stmt s = db_.prepare(
+      "SELECT step, layer, segment, kind, rows, cols, data, norms FROM _memory_snapshot WHERE run_id = ?1 "
+      "AND (?2 IS NULL OR layer = ?2) ORDER BY step, layer, segment, kind");
+  s.bind(1, run_id);
+  if (layer) s.bind(2, *layer);
+  else s.bind_null(2);
+  while (s.step()) {
+    MemorySnapshotRecord m;
+    m.step = s.integer(0), m.layer = static_cast<int32_t>(s.integer(1)), m.segment = s.integer(2), m.kind = s.text(3);
+    m.rows = s.integer(4), m.cols = s.integer(5);
+    if (m.rows < 0 || m.cols < 0 || m.rows > (int64_t{1} << 20) || m.cols > (int64_t{1} << 20))
+      throw Error(db_.path() + ": memory snapshot with " + std::to_string(m.rows) + " × " + std::to_string(m.cols) + " cells");
+    const std::string what = db_.path() + ": memory snapshot of step " + std::to_string(m.step);
+    m.data = blob_as<uint16_t>(s.blob(6), static_cast<size_t>(m.rows * m.cols), what);
+    m.norms = blob_as<float>(s.blob(7), static_cast<size_t>(m.rows), what + " (norms)");
+    out.push_back(std::move(m));
+  }
+  return out;
+}
+
 int64_t SessionReader::rows_at_step(int64_t run_id, int64_t step) const {
   Stmt s = db_.prepare("SELECT pos0 + n_tokens FROM _step WHERE run_id = ? AND step = ?");
   s.bind(1, run_id).bind(2, step);

@@ -75,6 +75,11 @@ class Recorder {
 
   void submit(Record r);
   void submit(AttentionCapture a);
+
+  // Buffers for captures (sized n, contents unspecified), recycled by the writer thread once a
+  // capture is written: a steady recording allocates and page-faults nothing per step.
+  std::vector<uint16_t> take_half_buffer(size_t n);
+  std::vector<float> take_float_buffer(size_t n);
   void end_step(int64_t step);  // the step is complete: committed within commit_interval_ms
 
   // Waits for the queue to drain, marks the run finished (with `error` unless empty), builds the

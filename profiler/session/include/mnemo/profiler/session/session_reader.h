@@ -89,6 +89,8 @@ class SessionReader {
   std::vector<KvRecord> kv(int64_t run_id) const;
   std::vector<HeadMetricRecord> head_metrics(int64_t run_id, std::optional<int64_t> step = {}) const;
   std::vector<CounterRecord> counters(int64_t run_id) const;
+  // Memory tokens / recurrent-state summaries (architectures that keep them), in step order.
+  std::vector<MemorySnapshotRecord> memory_snapshots(int64_t run_id, std::optional<int32_t> layer = {}) const;
 
   // Attention. Throws Error naming what is missing (unknown run/step/layer/head, factors not
   // recorded or dropped by the byte budget, tile outside the map).
