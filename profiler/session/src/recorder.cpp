@@ -135,6 +135,8 @@ struct Recorder::Impl {
   }
 
   void process(const AttentionCapture& a);
+  // Cuts one pooled level of a head's map (map_rows × map_cols cells at level 0) into tiles.
+  void write_tiles(const PooledLevel& lv, int32_t layer, int32_t head, int64_t step, int64_t map_rows, int64_t map_cols);
 
   // Commit point: everything up to the last ended step becomes durable and visible to readers.
   int64_t pending_step = -1;  // the newest ended step not yet committed
@@ -414,36 +416,37 @@ void Recorder::Impl::process(const AttentionCapture& a) {
       for (int64_t r0 = row_begin; r0 < a.q_pos0; r0 += kChunk) run_rows(r0, std::min(kChunk, a.q_pos0 - r0), false);
       for (int64_t r0 = a.q_pos0; r0 < map_rows; r0 += kChunk) run_rows(r0, std::min(kChunk, map_rows - r0), true);
       if (options.head_metrics) write(HeadMetricRecord{a.layer, h, a.step, acc.result()});
-      if (builder && tier == Tier::Full) {
-        for (const PooledLevel& lv : builder->finish()) {
-          if (lv.level > levels.last) break;
-          std::vector<float> mx, mean;
-          for (int64_t ty = 0; ty * kTileSize < lv.rows; ++ty)
-            for (int64_t tx = 0; tx * kTileSize < lv.cols; ++tx) {
-              PyramidTileRecord t;
-              t.layer = a.layer, t.head = h, t.level = lv.level, t.step = a.step, t.ty = ty, t.tx = tx;
-              t.rows = std::min(kTileSize, lv.rows - ty * kTileSize);
-              t.cols = std::min(kTileSize, lv.cols - tx * kTileSize);
-              t.codec = options.tile_codec;
-              mx.resize(static_cast<size_t>(t.rows * t.cols));
-              mean.resize(mx.size());
-              for (int64_t r = 0; r < t.rows; ++r)
-                for (int64_t c = 0; c < t.cols; ++c) {
-                  const int64_t R = ty * kTileSize + r, C = tx * kTileSize + c;
-                  const size_t at = static_cast<size_t>(R * lv.cols + C);
-                  mx[static_cast<size_t>(r * t.cols + c)] = lv.max[at];
-                  mean[static_cast<size_t>(r * t.cols + c)] =
-                      lv.sum[at] / static_cast<float>(cells_inside(lv.level, R, C, map_rows, a.n_k));
-                }
-              t.max = encode_tile(mx, t.codec);
-              t.mean = encode_tile(mean, t.codec);
-              write(t);
-            }
-        }
-      }
+      if (builder && tier == Tier::Full)
+        for (const PooledLevel& lv : builder->finish())
+          if (lv.level <= levels.last) write_tiles(lv, a.layer, h, a.step, map_rows, a.n_k);
     }
     if (options.attention_factors) write(qr);
   }
+}
+
+void Recorder::Impl::write_tiles(const PooledLevel& lv, int32_t layer, int32_t head, int64_t step, int64_t map_rows,
+                                 int64_t map_cols) {
+  std::vector<float> mx, mean;
+  for (int64_t ty = 0; ty * kTileSize < lv.rows; ++ty)
+    for (int64_t tx = 0; tx * kTileSize < lv.cols; ++tx) {
+      PyramidTileRecord t;
+      t.layer = layer, t.head = head, t.level = lv.level, t.step = step, t.ty = ty, t.tx = tx;
+      t.rows = std::min(kTileSize, lv.rows - ty * kTileSize);
+      t.cols = std::min(kTileSize, lv.cols - tx * kTileSize);
+      t.codec = options.tile_codec;
+      mx.resize(static_cast<size_t>(t.rows * t.cols));
+      mean.resize(mx.size());
+      for (int64_t r = 0; r < t.rows; ++r)
+        for (int64_t c = 0; c < t.cols; ++c) {
+          const int64_t R = ty * kTileSize + r, C = tx * kTileSize + c;
+          const size_t at = static_cast<size_t>(R * lv.cols + C), to = static_cast<size_t>(r * t.cols + c);
+          mx[to] = lv.max[at];
+          mean[to] = lv.sum[at] / static_cast<float>(cells_inside(lv.level, R, C, map_rows, map_cols));
+        }
+      t.max = encode_tile(mx, t.codec);
+      t.mean = encode_tile(mean, t.codec);
+      write(t);
+    }
 }
 
 }  // namespace mnemo::profiler
