@@ -148,13 +148,16 @@ def test_sigkill(tmp: Path, kills: int):
     rng = random.Random(1234)
     for i in range(kills):
         session = tmp / f"killed{i}.mnemo"
-        p = subprocess.Popen([MNEMO, *map(str, record_args(session, 400, "--ignore-eos", "-q"))],
+        # 3000 steps outlast every kill time, also under the sanitizers.
+        p = subprocess.Popen([MNEMO, *map(str, record_args(session, 3000, "--ignore-eos", "-q"))],
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         # Kill anywhere from model loading to deep into decoding.
         time.sleep(rng.uniform(0.05, 3.0) * SCALE)
+        finished_first = p.poll() is not None
         p.send_signal(signal.SIGKILL)
         p.wait()
         name = f"SIGKILL #{i}"
+        check(f"{name}: the recorder was still running when killed", not finished_first, p.returncode)
         if not session.exists():
             check(f"{name}: killed before the file existed leaves no file", not any(tmp.glob(f"killed{i}.mnemo*")))
             continue
@@ -202,7 +205,7 @@ def test_disk_full(tmp: Path):
 
 def test_interrupt(tmp: Path):
     session = tmp / "interrupted.mnemo"
-    p = subprocess.Popen([MNEMO, *map(str, record_args(session, 400, "--ignore-eos", "-q"))],
+    p = subprocess.Popen([MNEMO, *map(str, record_args(session, 3000, "--ignore-eos", "-q"))],
                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     wait_for_file(session, 60 * SCALE)
     time.sleep(1.5 * SCALE)
