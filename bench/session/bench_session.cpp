@@ -161,7 +161,6 @@ int cmd_tiles(const std::string& path, int n) {
   std::mt19937 rng(7);
   std::vector<double> cold, warm, factor_read;
   // Baseline: reading one head's q blob and its KV head's k blob straight from SQLite.
-  Stmt q = reader.db().prepare("SELECT length(q) FROM _attention_query WHERE run_id = ? AND layer = ? AND head = ? AND step = 0");
   Stmt qb = reader.db().prepare("SELECT q, lse FROM _attention_query WHERE run_id = ? AND layer = ? AND head = ?");
   Stmt kb = reader.db().prepare("SELECT k FROM _attention_key WHERE run_id = ? AND layer = ? AND kv_head = ?");
   for (int i = 0; i < n; ++i) {
@@ -187,7 +186,6 @@ int cmd_tiles(const std::string& path, int n) {
     kb.bind(1, run.id).bind(2, layer).bind(3, head / static_cast<int32_t>(run.info.n_heads / run.info.n_kv_heads));
     while (kb.step()) bytes += static_cast<int64_t>(kb.blob(0).size());
     factor_read.push_back(seconds_since(t0) * 1e3);
-    (void)q;
   }
   const auto c = percentiles(cold), w = percentiles(warm), f = percentiles(factor_read);
   std::printf("{\"bench\": \"tiles\", \"positions\": %lld, \"n\": %d, \"cold_ms_p50\": %.3f, \"cold_ms_p99\": %.3f, "

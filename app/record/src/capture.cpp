@@ -48,8 +48,6 @@ std::string Captures::to_string() const {
 ProbeRecorder::ProbeRecorder(profiler::Recorder& recorder, const Captures& captures)
     : recorder_(recorder), captures_(captures) {}
 
-void ProbeRecorder::on_step_begin(const rt::StepProbe&) {}
-
 void ProbeRecorder::on_step_end(const rt::StepProbe& s) {
   profiler::StepRecord r;
   r.step = s.step;

@@ -20,7 +20,7 @@
 #include "matvec.h"
 #include "mnemo/core/error.h"
 #include "scratch.h"
-#include "simd_math.h"
+#include "mnemo/core/simd_math.h"
 
 namespace mnemo::kernels {
 namespace {

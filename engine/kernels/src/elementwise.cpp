@@ -4,7 +4,7 @@
 #include <cmath>
 
 #include "mnemo/kernels/ops.h"
-#include "simd_math.h"
+#include "mnemo/core/simd_math.h"
 
 namespace mnemo::kernels {
 namespace {

@@ -8,7 +8,7 @@
 #include "mnemo/core/fp16.h"
 #include "quant_blocks.h"
 #include "quant_internal.h"
-#include "simd_math.h"
+#include "mnemo/core/simd_math.h"
 
 namespace mnemo::kernels {
 namespace {

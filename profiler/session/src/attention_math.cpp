@@ -14,44 +14,10 @@
 
 #include "mnemo/core/error.h"
 #include "mnemo/core/fp16.h"
+#include "mnemo/core/simd_math.h"
 
 namespace mnemo::profiler {
 namespace {
-
-// exp for x ≤ 0 (all our arguments: log-probabilities), written so GCC vectorizes the loops that
-// call it. Cody–Waite reduction x = n·ln2 + r, |r| ≤ ln2/2, degree-6 polynomial: ≤ 2 ulp; below
-// −87 it returns 0 (probabilities under 1e-38 do not show in any view).
-inline float exp_nonpositive(float x) {
-  x = std::max(x, -87.f);
-  const float n = std::nearbyint(x * 1.44269504088896341f);
-  float r = std::fma(n, -0.693145751953125f, x);
-  r = std::fma(n, -1.428606765330187045e-06f, r);
-  float p = 1.3981999507e-3f;
-  p = std::fma(p, r, 8.3334519073e-3f);
-  p = std::fma(p, r, 4.1665795894e-2f);
-  p = std::fma(p, r, 1.6666665459e-1f);
-  p = std::fma(p, r, 5.0000001201e-1f);
-  p = std::fma(p, r * r, r + 1.f);
-  const int32_t bits = (static_cast<int32_t>(n) + 127) << 23;
-  return p * std::bit_cast<float>(bits);
-}
-
-// The same on 8 lanes.
-inline __m256 exp_nonpositive8(__m256 x) {
-  x = _mm256_max_ps(x, _mm256_set1_ps(-87.f));
-  const __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
-                                   _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-  __m256 r = _mm256_fmadd_ps(n, _mm256_set1_ps(-0.693145751953125f), x);
-  r = _mm256_fmadd_ps(n, _mm256_set1_ps(-1.428606765330187045e-06f), r);
-  __m256 p = _mm256_set1_ps(1.3981999507e-3f);
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
-  p = _mm256_fmadd_ps(p, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.f)));
-  const __m256i bits = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
-  return _mm256_mul_ps(p, _mm256_castsi256_ps(bits));
-}
 
 constexpr int64_t kRowBlock = 4, kColBlock = 16;
 constexpr int64_t kBlasRows = 16;
@@ -201,20 +167,13 @@ void attention_probs(std::span<const float> q, std::span<const QueryRow> rows, s
   attention_logits(q, rows, k, col0, cols, d, scale, mask, out);
   for (size_t r = 0; r < rows.size(); ++r) {
     float* o = out + static_cast<int64_t>(r) * cols;
-    const float lse = rows[r].lse;
-    const __m256 vlse = _mm256_set1_ps(lse), hidden = _mm256_set1_ps(-std::numeric_limits<float>::infinity());
-    int64_t c = 0;
-    for (; c + 8 <= cols; c += 8) {
-      const __m256 l = _mm256_loadu_ps(o + c);
-      const __m256 visible = _mm256_cmp_ps(l, hidden, _CMP_NEQ_OQ);
-      const __m256 x = _mm256_min_ps(_mm256_sub_ps(l, vlse), _mm256_setzero_ps());
-      _mm256_storeu_ps(o + c, _mm256_and_ps(exp_nonpositive8(_mm256_and_ps(x, visible)), visible));
-    }
-    // exp(-inf - lse) clamps to exp(-87) ≈ 0 below; hidden cells are set to exactly 0.
-    for (; c < cols; ++c) {
-      const float l = o[c];
-      const float p = exp_nonpositive(std::min(l - lse, 0.f));
-      o[c] = l == -std::numeric_limits<float>::infinity() ? 0.f : p;
+    const __m256 vlse = _mm256_set1_ps(rows[r].lse);
+    // exp(−inf) is 0, so hidden cells come out as 0 without a mask; the clamp at 0 keeps a
+    // rounding-high score from exceeding probability 1.
+    for (int64_t c = 0; c < cols; c += 8) {
+      const int n = static_cast<int>(std::min<int64_t>(8, cols - c));
+      const __m256 x = _mm256_min_ps(_mm256_sub_ps(simd::load_partial(o + c, n), vlse), _mm256_setzero_ps());
+      simd::store_partial(o + c, simd::exp(x), n);
     }
   }
 }
@@ -232,33 +191,21 @@ float softmax_in_place(float* logits, int64_t n, float* entropy) {
   // so no logarithm per cell. Hidden cells (−inf) give e = 0 and are kept out of the sum.
   const __m256 vm = _mm256_set1_ps(m), hidden = _mm256_set1_ps(kHidden);
   __m256 vsum = _mm256_setzero_ps(), vweighted = _mm256_setzero_ps();
-  int64_t j = 0;
-  for (; j + 8 <= n; j += 8) {
-    const __m256 l = _mm256_loadu_ps(logits + j);
+  for (int64_t j = 0; j < n; j += 8) {
+    const int lanes = static_cast<int>(std::min<int64_t>(8, n - j));
+    const __m256 l = simd::load_partial(logits + j, lanes);  // lanes past n read as 0 and stay out
     const __m256 visible = _mm256_cmp_ps(l, hidden, _CMP_NEQ_OQ);
     const __m256 x = _mm256_and_ps(_mm256_sub_ps(l, vm), visible);
-    const __m256 e = _mm256_and_ps(exp_nonpositive8(x), visible);
-    _mm256_storeu_ps(logits + j, e);
+    const __m256 e = _mm256_and_ps(simd::exp(x), _mm256_and_ps(visible, simd::lane_mask(lanes)));
+    simd::store_partial(logits + j, e, lanes);
     vsum = _mm256_add_ps(vsum, e);
     vweighted = _mm256_fmadd_ps(e, x, vweighted);
   }
-  float lanes[8], wlanes[8];
-  _mm256_storeu_ps(lanes, vsum);
-  _mm256_storeu_ps(wlanes, vweighted);
-  float sum = 0.f, weighted = 0.f;
-  for (int i = 0; i < 8; ++i) sum += lanes[i], weighted += wlanes[i];
-  for (; j < n; ++j) {
-    const float l = logits[j];
-    const bool visible = l != kHidden;
-    const float x = visible ? l - m : 0.f;
-    const float e = visible ? exp_nonpositive(x) : 0.f;
-    logits[j] = e;
-    sum += e;
-    weighted += e * x;
-  }
+  const float sum = simd::hsum(vsum), weighted = simd::hsum(vweighted);
   const float inv = 1.f / sum;
   const __m256 vinv = _mm256_set1_ps(inv);
-  for (j = 0; j + 8 <= n; j += 8) _mm256_storeu_ps(logits + j, _mm256_mul_ps(_mm256_loadu_ps(logits + j), vinv));
+  int64_t j = 0;
+  for (; j + 8 <= n; j += 8) _mm256_storeu_ps(logits + j, _mm256_mul_ps(_mm256_loadu_ps(logits + j), vinv));
   for (; j < n; ++j) logits[j] *= inv;
   const float log_sum = std::log(sum);
   if (entropy) *entropy = std::max(0.f, log_sum - weighted * inv);
@@ -363,11 +310,7 @@ void HeadMetricAccumulator::add_row(std::span<const float> p, const QueryRow& ro
       vsum = _mm256_add_ps(vsum, v);
       vmoment = _mm256_fmadd_ps(v, offset, vmoment);
     }
-    float sum_lanes[8], moment_lanes[8];
-    _mm256_storeu_ps(sum_lanes, vsum);
-    _mm256_storeu_ps(moment_lanes, vmoment);
-    double sum = 0, moment = 0;
-    for (int i = 0; i < 8; ++i) sum += sum_lanes[i], moment += moment_lanes[i];
+    double sum = simd::hsum(vsum), moment = simd::hsum(vmoment);
     for (; j < c1; ++j) sum += p[j], moment += static_cast<double>(p[j]) * static_cast<double>(j - c0);
     distance += static_cast<double>(row.pos - c0) * sum - moment;
     total += sum;

@@ -75,7 +75,6 @@ struct Recorder::Impl {
   nlohmann::json degraded = nlohmann::json::array();
   int64_t current_step = 0;
   std::vector<LayerFactors> layers;
-  bool finished_ok = false;
 
   std::mutex pool_mu;
   std::vector<std::vector<uint16_t>> free_half;

@@ -30,10 +30,7 @@ std::string hex(int64_t v) {
 
 // Schema upgrades: the SQL that turns version v into v + 1. None yet: version 1 is the first. A new
 // version adds its step here and its full schema as profiler/schema/vN.sql.
-const char* migration_from(int64_t version) {
-  (void)version;
-  return nullptr;
-}
+const char* migration_from(int64_t /*version*/) { return nullptr; }
 
 // The 100-byte SQLite header, read directly: a file that is not SQLite or was cut short is named as
 // such before SQLite reports a generic "malformed" error.

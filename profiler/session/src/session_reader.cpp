@@ -140,9 +140,7 @@ std::vector<HeadMetricRecord> SessionReader::head_metrics(int64_t run_id, std::o
   Stmt s = db_.prepare(
       "SELECT layer, head, step, entropy, mean_distance, sink_mass, sparsity FROM _head_metric "
       "WHERE run_id = ?1 AND (?2 IS NULL OR step = ?2) ORDER BY step, layer, head");
-  s.bind(1, run_id);
-  if (step) s.bind(2, *step);
-  else s.bind_null(2);
+  s.bind(1, run_id).bind(2, step);
   while (s.step())
     out.push_back({static_cast<int32_t>(s.integer(0)), static_cast<int32_t>(s.integer(1)), s.integer(2),
                    {s.real(3), s.real(4), s.real(5), s.real(6)}});
@@ -162,9 +160,7 @@ std::vector<MemorySnapshotRecord> SessionReader::memory_snapshots(int64_t run_id
   Stmt s = db_.prepare(
       "SELECT step, layer, segment, kind, rows, cols, data, norms FROM _memory_snapshot WHERE run_id = ?1 "
       "AND (?2 IS NULL OR layer = ?2) ORDER BY step, layer, segment, kind");
-  s.bind(1, run_id);
-  if (layer) s.bind(2, *layer);
-  else s.bind_null(2);
+  s.bind(1, run_id).bind(2, layer ? std::optional<int64_t>(*layer) : std::nullopt);
   while (s.step()) {
     MemorySnapshotRecord m;
     m.step = s.integer(0), m.layer = static_cast<int32_t>(s.integer(1)), m.segment = s.integer(2), m.kind = s.text(3);
@@ -265,17 +261,21 @@ SessionReader::HeadFactors& SessionReader::factors(int64_t run_id, int32_t layer
   return *cache_.front();
 }
 
-MapShape SessionReader::map_shape(int64_t run_id, int64_t step, int32_t layer, int32_t head) {
-  const int64_t rows = rows_at_step(run_id, step);
-  HeadFactors& f = factors(run_id, layer, head);
+int64_t SessionReader::keys_seen(const HeadFactors& f, int64_t rows) {
   int64_t cols = 0;
   for (int64_t i = 0; i < std::min<int64_t>(rows, static_cast<int64_t>(f.rows.size())); ++i)
     cols = std::max(cols, f.rows[static_cast<size_t>(i)].n_k);
-  return {rows, cols, f.d};
+  return cols;
 }
 
-void SessionReader::recompute_pooled(HeadFactors& f, int64_t n_rows, int64_t n_cols, int level, int64_t row_begin,
-                                     int64_t row_end, AttentionTile& t) {
+MapShape SessionReader::map_shape(int64_t run_id, int64_t step, int32_t layer, int32_t head) {
+  const int64_t rows = rows_at_step(run_id, step);
+  const HeadFactors& f = factors(run_id, layer, head);
+  return {rows, keys_seen(f, rows), f.d};
+}
+
+void SessionReader::recompute_pooled(HeadFactors& f, int64_t n_cols, int level, int64_t row_begin, int64_t row_end,
+                                     AttentionTile& t) {
   // Pools map rows [row_begin, row_end) of the tile's columns into its cells.
   const int64_t s = int64_t{1} << level;
   const int64_t c0 = t.col0 * s, c1 = std::min(n_cols, (t.col0 + t.cols) * s);
@@ -315,14 +315,14 @@ void SessionReader::recompute_pooled(HeadFactors& f, int64_t n_rows, int64_t n_c
     }
   }
   t.recomputed_rows += row_end - row_begin;
-  (void)n_rows;
 }
 
 AttentionTile SessionReader::tile(int64_t run_id, int64_t step, int32_t layer, int32_t head, int level, int64_t ty,
                                   int64_t tx) {
   if (level < 0 || level > 24 || ty < 0 || tx < 0) throw Error("tile level must be 0..24 and ty, tx >= 0");
-  const MapShape shape = map_shape(run_id, step, layer, head);
   HeadFactors& f = factors(run_id, layer, head);
+  const int64_t map_rows = rows_at_step(run_id, step);
+  const MapShape shape{map_rows, keys_seen(f, map_rows), f.d};
   const int64_t s = int64_t{1} << level;
   const int64_t cell_rows = (shape.rows + s - 1) / s, cell_cols = (shape.cols + s - 1) / s;
   AttentionTile t;
@@ -353,9 +353,7 @@ AttentionTile SessionReader::tile(int64_t run_id, int64_t step, int32_t layer, i
       const auto mx = decode_tile(p.blob(4), codec, rows * cols, what.c_str());
       const auto mean = decode_tile(p.blob(5), codec, rows * cols, what.c_str());
       const int64_t snap_rows = rows_at_step(run_id, snap_step);
-      int64_t snap_cols = 0;
-      for (int64_t i = 0; i < snap_rows && i < static_cast<int64_t>(f.rows.size()); ++i)
-        snap_cols = std::max(snap_cols, f.rows[static_cast<size_t>(i)].n_k);
+      const int64_t snap_cols = keys_seen(f, snap_rows);
       // Whole cell rows below the snapshot's last row are final; a partial one is recomputed.
       const int64_t final_cells = std::min(t.rows, snap_rows / s - t.row0);
       for (int64_t r = 0; r < final_cells; ++r)
@@ -368,7 +366,7 @@ AttentionTile SessionReader::tile(int64_t run_id, int64_t step, int32_t layer, i
     }
   }
   const int64_t row_begin = std::max(covered, t.row0 * s), row_end = std::min(shape.rows, (t.row0 + t.rows) * s);
-  recompute_pooled(f, shape.rows, shape.cols, level, row_begin, row_end, t);
+  recompute_pooled(f, shape.cols, level, row_begin, row_end, t);
   for (int64_t r = 0; r < t.rows; ++r)
     for (int64_t c = 0; c < t.cols; ++c) {
       const size_t at = static_cast<size_t>(r * t.cols + c);
@@ -392,8 +390,9 @@ std::vector<float> SessionReader::row(int64_t run_id, int32_t layer, int32_t hea
 }
 
 std::vector<float> SessionReader::column(int64_t run_id, int64_t step, int32_t layer, int32_t head, int64_t key_pos) {
-  const MapShape shape = map_shape(run_id, step, layer, head);
   HeadFactors& f = factors(run_id, layer, head);
+  const int64_t map_rows = rows_at_step(run_id, step);
+  const MapShape shape{map_rows, keys_seen(f, map_rows), f.d};
   if (key_pos < 0 || key_pos >= std::min(shape.cols, f.n_keys))
     throw Error(db_.path() + ": " + head_name(run_id, layer, head) + " has no key at position " + std::to_string(key_pos));
   std::vector<float> out(static_cast<size_t>(shape.rows), 0.f);

@@ -84,9 +84,7 @@ int64_t SessionWriter::begin_run(const RunInfo& i) {
   s.bind(6, i.plugin_version).bind(7, i.model_kind).bind(8, i.n_layers).bind(9, i.d_model).bind(10, i.n_heads);
   s.bind(11, i.n_kv_heads).bind(12, i.head_dim).bind(13, i.vocab_size).bind(14, i.context_length).bind(15, i.prompt);
   s.bind(16, i.options_json).bind(17, i.machine_json).bind(18, i.captures);
-  if (i.max_bytes) s.bind(19, *i.max_bytes);
-  else s.bind_null(19);
-  s.bind(20, i.wall_start_utc).bind(21, i.start_ns);
+  s.bind(19, i.max_bytes).bind(20, i.wall_start_utc).bind(21, i.start_ns);
   s.run();
   run_id_ = db_.last_insert_rowid();
   t.commit();
@@ -158,10 +156,7 @@ void SessionWriter::write_one(const OpRecord& r) {
 
 void SessionWriter::write_one(const KernelRecord& r) {
   kernel_.bind(1, run_id_).bind(2, r.kernel_id).bind(3, r.device).bind(4, r.stream).bind(5, r.name);
-  kernel_.bind(6, r.start_ns).bind(7, r.end_ns).bind(8, r.correlation_id);
-  if (r.op_id) kernel_.bind(9, *r.op_id);
-  else kernel_.bind_null(9);
-  kernel_.run();
+  kernel_.bind(6, r.start_ns).bind(7, r.end_ns).bind(8, r.correlation_id).bind(9, r.op_id).run();
 }
 
 void SessionWriter::write_one(const CounterRecord& r) {

@@ -36,7 +36,6 @@ class ProbeRecorder : public rt::ProbeSink {
   bool wants_kv() const override { return captures_.kv && !recorder_.failed(); }
   bool wants_op_timings() const override { return captures_.ops && !recorder_.failed(); }
 
-  void on_step_begin(const rt::StepProbe& s) override;
   void on_step_end(const rt::StepProbe& s) override;
   void on_attention(const rt::AttentionProbe& a) override;
   void on_kv(const rt::KvProbe& k) override;

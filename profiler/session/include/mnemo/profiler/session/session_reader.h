@@ -111,8 +111,8 @@ class SessionReader {
   struct HeadFactors;  // one (run, layer, head): q rows and the KV head's keys, fp32
   HeadFactors& factors(int64_t run_id, int32_t layer, int32_t head);
   int64_t rows_at_step(int64_t run_id, int64_t step) const;
-  void recompute_pooled(HeadFactors& f, int64_t n_rows, int64_t n_cols, int level, int64_t row_begin, int64_t row_end,
-                        AttentionTile& t);
+  static int64_t keys_seen(const HeadFactors& f, int64_t rows);  // keys visible to the first `rows` rows
+  void recompute_pooled(HeadFactors& f, int64_t n_cols, int level, int64_t row_begin, int64_t row_end, AttentionTile& t);
 
   Db db_;
   int64_t schema_version_ = 0;

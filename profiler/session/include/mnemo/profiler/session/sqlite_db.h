@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -78,6 +79,7 @@ class Stmt {
   Stmt& bind(int i, const char* text) { return bind(i, std::string_view(text)); }
   Stmt& bind_blob(int i, std::span<const uint8_t> bytes);
   Stmt& bind_null(int i);
+  Stmt& bind(int i, std::optional<int64_t> v) { return v ? bind(i, *v) : bind_null(i); }  // NULL when absent
 
   // Steps once: true while a row is available; false when done. Throws on error.
   bool step();

@@ -1,10 +1,11 @@
-// AVX2 helpers shared by the element-wise kernels: horizontal sums and a Cephes-style exp
-// (about 2 ulp on the range softmax and the activations use).
+// AVX2 helpers shared by the engine's element-wise kernels and the session recorder/reader:
+// horizontal sums, partial loads/stores and a Cephes-style exp (about 2 ulp on the range softmax
+// and the activations use).
 #pragma once
 
 #include <immintrin.h>
 
-namespace mnemo::kernels::simd {
+namespace mnemo::simd {
 
 inline float hsum(__m256 v) {
   __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
@@ -48,16 +49,19 @@ inline __m256 exp(__m256 x) {
   return _mm256_andnot_ps(underflow, y);
 }
 
-// Loads the first n (< 8) floats of p, zeros elsewhere.
-inline __m256 load_partial(const float* p, int n) {
+// All ones in the first n lanes (n ≤ 8), zeros elsewhere.
+inline __m256 lane_mask(int n) {
   const __m256i idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-  const __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(n), idx);
-  return _mm256_maskload_ps(p, mask);
+  return _mm256_castsi256_ps(_mm256_cmpgt_epi32(_mm256_set1_epi32(n), idx));
+}
+
+// Loads the first n (≤ 8) floats of p, zeros elsewhere.
+inline __m256 load_partial(const float* p, int n) {
+  return _mm256_maskload_ps(p, _mm256_castps_si256(lane_mask(n)));
 }
 
 inline void store_partial(float* p, __m256 v, int n) {
-  const __m256i idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-  _mm256_maskstore_ps(p, _mm256_cmpgt_epi32(_mm256_set1_epi32(n), idx), v);
+  _mm256_maskstore_ps(p, _mm256_castps_si256(lane_mask(n)), v);
 }
 
-}  // namespace mnemo::kernels::simd
+}  // namespace mnemo::simd
