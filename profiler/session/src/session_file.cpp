@@ -2,12 +2,14 @@
 
 #include <sqlite3.h>
 #include <sys/stat.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <cerrno>
 
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <string>
 
 #include "session_schema_sql.h"  // generated: kSchemaV1
@@ -79,9 +81,26 @@ void check_session(const Db& db) {
 
 namespace {
 
+// Staging files of recorders killed while creating this session: their process is gone.
+void remove_stale_staging(const std::string& path) {
+  namespace fs = std::filesystem;
+  const fs::path target(path);
+  const std::string prefix = target.filename().string() + ".creating-";
+  std::error_code ec;
+  const fs::path dir = target.has_parent_path() ? target.parent_path() : fs::path(".");
+  for (const auto& entry : fs::directory_iterator(dir, ec)) {
+    const std::string name = entry.path().filename().string();
+    if (name.rfind(prefix, 0) != 0) continue;
+    const long pid = std::strtol(name.c_str() + prefix.size(), nullptr, 10);
+    if (pid > 0 && ::kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH) fs::remove(entry.path(), ec);
+  }
+}
+
 // A new session is built beside its final name and renamed into place, so a process killed at
-// any moment leaves either no file or a complete empty session, never a half-made one.
+// any moment leaves either no session file or a complete empty one, never a half-made one (a
+// killed creator's staging file is removed by the next recording into that name).
 void create_session_file(const std::string& path) {
+  remove_stale_staging(path);
   const std::string staging = path + ".creating-" + std::to_string(::getpid());
   std::remove(staging.c_str());
   {
