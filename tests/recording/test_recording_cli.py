@@ -91,14 +91,15 @@ def test_record_info_tile_stats(tmp: Path):
     rc, text, _ = mnemo("info", session)
     check("info text names the run and its status", rc == 0 and "run 1" in text and "complete" in text, text)
 
-    # Tiles: level 0 at the last step, exact rows that sum to 1, agreeing with sqlite3's factor count.
+    # Tiles: level 0 at the last step, rows that sum to 1 (within the fp16 rounding of the factors'
+    # scores, up to ~5e-3 on SmolLM2), agreeing with sqlite3's factor count.
     npy = tmp / "t.npy"
     rc, _, err = mnemo("tile", session, "--run", 1, "--step", n - 1, "--layer", 7, "--head", 4, "--npy", npy)
     t = np.load(npy) if rc == 0 else None
     positions = db_tokens - 1  # the last generated token is never run
     check("tile --npy level 0 covers every position", t is not None and t.shape == (positions, positions), err)
     if t is not None:
-        check("tile rows sum to 1", np.abs(t.sum(1) - 1).max() < 1e-4, t.sum(1))
+        check("tile rows sum to 1", np.abs(t.sum(1) - 1).max() < 1e-2, t.sum(1))
         check("tile is causal", np.abs(np.triu(t, 1)).max() == 0)
     png = tmp / "t.png"
     rc, _, err = mnemo("tile", session, "--step", 0, "--layer", 0, "--head", 0, "--png", png, "--scale", "log",
@@ -189,7 +190,7 @@ def test_sigkill(tmp: Path, kills: int):
             check(f"{name}: every head of the last committed step is there", heads == 30 * 9, heads)
             npy = tmp / "k.npy"
             rc, _, err = mnemo("tile", session, "--step", last, "--layer", 29, "--head", 8, "--npy", npy)
-            ok = rc == 0 and np.abs(np.load(npy).sum(1) - 1).max() < 1e-4
+            ok = rc == 0 and np.abs(np.load(npy).sum(1) - 1).max() < 1e-2
             check(f"{name}: tile of the last committed step ({last}) reads exactly", ok, err)
 
 

@@ -26,7 +26,9 @@ import tempfile
 import numpy as np
 
 EXACT_TOL = 2e-5    # level 0: same fp16 factors; C++ uses float32 dots and a ~2 ulp polynomial exp
-ROW_SUM_TOL = 1e-4
+# Rows are recomputed from fp16 q and k with the engine's own log-sum-exp (from its fp32 scores):
+# they sum to 1 within the scores' fp16 rounding (SmolLM2: up to ~5e-3).
+ROW_SUM_TOL = 1e-2
 POOLED_TOL = 1e-3   # pooled levels (the stored pyramid is fp16)
 
 

@@ -4,6 +4,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <random>
@@ -53,7 +54,9 @@ struct SyntheticAttention {
     for (int64_t i = 0; i < n_q; ++i)
       for (int h = 0; h < heads; ++h)
         for (int t = 0; t < d; ++t) c.q.push_back(mnemo::f32_to_fp16(q[layer * heads + h][(q_pos0 + i) * d + t]));
-    c.lse.assign(static_cast<size_t>(n_q * heads), 0.f);  // the recorder recomputes it from the fp16 factors
+    // Each row's log-sum-exp in double from the fp16 factors, as the engine would give it.
+    for (int h = 0; h < heads; ++h)
+      for (int64_t i = 0; i < n_q; ++i) c.lse.push_back(static_cast<float>(lse(layer, h, q_pos0 + i)));
     c.k_pos0 = q_pos0;
     for (int g = 0; g < kv_heads; ++g)
       for (int64_t p = q_pos0; p < c.n_k; ++p)
@@ -61,21 +64,32 @@ struct SyntheticAttention {
     return c;
   }
 
-  // Causal softmax row of query position i over keys 0..i, in double.
-  std::vector<double> row(int layer, int head, int64_t i) const {
+  // Causal scores of query position i over keys 0..i, in double.
+  std::vector<double> scores(int layer, int head, int64_t i) const {
     const auto& qv = q[layer * heads + head];
     const auto& kv = k[layer * kv_heads + head / (heads / kv_heads)];
     std::vector<double> s(static_cast<size_t>(i + 1));
-    double m = -INFINITY;
     for (int64_t j = 0; j <= i; ++j) {
       double dot = 0;
       for (int t = 0; t < d; ++t) dot += static_cast<double>(qv[i * d + t]) * kv[j * d + t];
       s[j] = dot * scale;
-      m = std::max(m, s[j]);
     }
+    return s;
+  }
+
+  double lse(int layer, int head, int64_t i) const {
+    const std::vector<double> s = scores(layer, head, i);
+    const double m = *std::max_element(s.begin(), s.end());
     double sum = 0;
-    for (double& x : s) sum += (x = std::exp(x - m));
-    for (double& x : s) x /= sum;
+    for (double x : s) sum += std::exp(x - m);
+    return m + std::log(sum);
+  }
+
+  // Causal softmax row of query position i over keys 0..i, in double.
+  std::vector<double> row(int layer, int head, int64_t i) const {
+    std::vector<double> s = scores(layer, head, i);
+    const double l = lse(layer, head, i);
+    for (double& x : s) x = std::exp(x - l);
     return s;
   }
 };

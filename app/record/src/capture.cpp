@@ -76,6 +76,23 @@ void ProbeRecorder::on_attention(const rt::AttentionProbe& a) {
   profiler::f32_to_fp16({a.q, nq}, c.q.data());
   c.lse = recorder_.take_float_buffer(static_cast<size_t>(a.n_q * a.n_heads));
   std::copy(a.lse, a.lse + a.n_q * a.n_heads, c.lse.begin());
+  auto copy_floats = [&](const float* from, size_t n) {
+    std::vector<float> v = recorder_.take_float_buffer(n);
+    std::copy(from, from + n, v.begin());
+    return v;
+  };
+  const size_t rows = static_cast<size_t>(a.n_q * a.n_heads);
+  if (a.row_stats.entropy && a.row_stats.mean_distance && a.row_stats.sink && a.row_stats.keys_for_mass) {
+    c.entropy = copy_floats(a.row_stats.entropy, rows);
+    c.mean_distance = copy_floats(a.row_stats.mean_distance, rows);
+    c.sink = copy_floats(a.row_stats.sink, rows);
+    c.keys_for_mass = copy_floats(a.row_stats.keys_for_mass, rows);
+  }
+  if (a.pooled.max && a.pooled.sum) {
+    const size_t cells = static_cast<size_t>(a.n_heads * ((a.n_q + 3) / 4) * ((a.n_k + 3) / 4));
+    c.pooled_max = copy_floats(a.pooled.max, cells);
+    c.pooled_sum = copy_floats(a.pooled.sum, cells);
+  }
 
   if (keys_sent_.size() <= static_cast<size_t>(a.layer)) keys_sent_.resize(static_cast<size_t>(a.layer) + 1, 0);
   int64_t& sent = keys_sent_[static_cast<size_t>(a.layer)];

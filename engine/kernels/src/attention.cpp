@@ -7,6 +7,7 @@
 // Tasks are handed out through an atomic counter, the most expensive (latest causal blocks) first.
 #include <immintrin.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cmath>
 #include <limits>
@@ -14,13 +15,14 @@
 #include <vector>
 
 #include "attention_mask.h"
+#include "attention_stats.h"
 #include "attention_tiles.h"
 #include "blas.h"
 #include "cpu_level.h"
 #include "matvec.h"
 #include "mnemo/core/error.h"
-#include "scratch.h"
 #include "mnemo/core/simd_math.h"
+#include "scratch.h"
 
 namespace mnemo::kernels {
 namespace {
@@ -35,6 +37,10 @@ void validate(const AttentionArgs& a) {
                 std::to_string(a.n_kv_heads));
   if (a.T_q < 0 || a.T_k < 0 || !a.q || !a.out || (a.T_k > 0 && (!a.k || !a.v)))
     throw Error("attention: missing tensors or negative lengths");
+  if ((a.pooled.max == nullptr) != (a.pooled.sum == nullptr))
+    throw Error("attention: a pooled map needs both its max and its sum");
+  if (a.pooled.max && a.q_pos0 % 4 != 0)
+    throw Error("attention: a pooled map needs q_pos0 on a multiple of 4, not " + std::to_string(a.q_pos0));
 }
 
 // out = v * s, where s multiplies every element (used to rescale O rows and apply 1/l).
@@ -73,6 +79,14 @@ float max_row(const float* row, int64_t n) {
   return m;
 }
 
+bool wants_row_stats(const AttentionArgs& a) {
+  const AttentionRowStats& s = a.row_stats;
+  return s.entropy || s.mean_distance || s.sink || s.keys_for_mass;
+}
+
+int64_t pooled_rows(const AttentionArgs& a) { return (a.T_q + 3) / 4; }
+int64_t pooled_cols(const AttentionArgs& a) { return (a.T_k + 3) / 4; }
+
 void finish_row(const AttentionArgs& a, int64_t h, int64_t i, const float* acc, float max, float sum) {
   float* out = a.out + (i * a.n_heads + h) * a.head_dim;
   const float inv = sum > 0.f ? 1.f / sum : 0.f;
@@ -80,6 +94,37 @@ void finish_row(const AttentionArgs& a, int64_t h, int64_t i, const float* acc, 
   if (a.lse) a.lse[h * a.T_q + i] = sum > 0.f ? max + std::log(sum) : kNegInf;
 }
 
+// Writes one row's statistics from its moments and histogram; l is the row's softmax sum. When
+// the whole row is at hand (`e` = exp(s − max) over its n visible keys) the mass count is exact.
+void finish_row_stats(const AttentionArgs& a, int64_t h, int64_t i, const RowMoments& row, const MassHistogram& mass,
+                      float l, const float* e = nullptr, int64_t n = 0, float max = 0.f) {
+  const AttentionRowStats& s = a.row_stats;
+  const int64_t at = h * a.T_q + i;
+  const double inv = l > 0.f ? 1.0 / l : 0.0;
+  if (s.entropy) s.entropy[at] = l > 0.f ? static_cast<float>(std::log(static_cast<double>(l)) - row.weighted_logit * inv) : 0.f;
+  if (s.mean_distance)
+    s.mean_distance[at] = l > 0.f ? static_cast<float>(static_cast<double>(a.q_pos0 + i) - row.key_moment * inv) : 0.f;
+  if (s.sink) s.sink[at] = static_cast<float>(row.sink * inv);
+  if (s.keys_for_mass)
+    s.keys_for_mass[at] = l <= 0.f ? 0.f
+                          : e   ? mass.keys_for_share_exact(kSparsityMass, e, n, max)
+                                : mass.keys_for_share(kSparsityMass);
+}
+
+// The calling thread's per-row statistics for one task of up to kTileRows rows.
+struct RowStatsScratch {
+  std::vector<RowMoments> moments;
+  std::vector<MassHistogram> mass;
+  static RowStatsScratch& get(int64_t rows) {
+    thread_local RowStatsScratch s;
+    if (s.moments.size() < static_cast<size_t>(rows)) s.moments.resize(static_cast<size_t>(rows)), s.mass.resize(static_cast<size_t>(rows));
+    for (int64_t r = 0; r < rows; ++r) s.moments[static_cast<size_t>(r)] = {}, s.mass[static_cast<size_t>(r)].reset();
+    return s;
+  }
+};
+
+// Query row i of head h, keys over the whole visible range at once. With a pooled map the row's
+// p adds into its 4-row cell row, which the calling task owns.
 void attend_one_row(const AttentionArgs& a, int64_t h, int64_t i) {
   const int64_t hd = a.head_dim;
   const int64_t g = h / (a.n_heads / a.n_kv_heads);
@@ -92,7 +137,29 @@ void attend_one_row(const AttentionArgs& a, int64_t h, int64_t i) {
   float* acc = scratch_floats(Scratch::AttentionAccum, static_cast<size_t>(hd));
   for (int64_t j = 0; j < n; ++j) score[j] = dot_f32_avx2(q, K + (keys.begin + j) * hd, hd) * a.scale;
   const float max = n > 0 ? max_row(score, n) : 0.f;
-  const float sum = n > 0 ? exp_row(score, n, max) : 0.f;
+  float sum = 0.f;
+  if (wants_row_stats(a)) {
+    RowStatsScratch& stats = RowStatsScratch::get(1);
+    if (n > 0) {
+      sum = exp_row_with_moments(score, n, max, keys.begin, stats.moments[0]);
+      stats.mass[0].add(score, n, max);
+    }
+    finish_row_stats(a, h, i, stats.moments[0], stats.mass[0], sum, score, n, max);
+  } else if (n > 0) {
+    sum = exp_row(score, n, max);
+  }
+  if (a.pooled.max && sum > 0.f) {
+    const int64_t cols = pooled_cols(a);
+    float* cell_max = a.pooled.max + (h * pooled_rows(a) + i / 4) * cols;
+    float* cell_sum = a.pooled.sum + (h * pooled_rows(a) + i / 4) * cols;
+    const float inv = 1.f / sum;
+    for (int64_t j = 0; j < n; ++j) {
+      const int64_t c = (keys.begin + j) / 4;
+      const float p = score[j] * inv;
+      cell_max[c] = std::max(cell_max[c], p);
+      cell_sum[c] += p;
+    }
+  }
   for (int64_t d = 0; d < hd; ++d) acc[d] = 0.f;
   for (int64_t j = 0; j < n; ++j) {
     const float* vr = V + (keys.begin + j) * hd;
@@ -103,6 +170,13 @@ void attend_one_row(const AttentionArgs& a, int64_t h, int64_t i) {
     for (; d < hd; ++d) acc[d] += score[j] * vr[d];
   }
   finish_row(a, h, i, acc, max, sum);
+}
+
+// Zeroes the pooled cells of head h's cell rows [r0, r1).
+void clear_pooled(const AttentionArgs& a, int64_t h, int64_t r0, int64_t r1) {
+  const int64_t cols = pooled_cols(a), begin = (h * pooled_rows(a) + r0) * cols, end = (h * pooled_rows(a) + r1) * cols;
+  std::fill(a.pooled.max + begin, a.pooled.max + end, 0.f);
+  std::fill(a.pooled.sum + begin, a.pooled.sum + end, 0.f);
 }
 
 void attend_tile(const AttentionArgs& a, int64_t h, int64_t i0, int64_t i1) {
@@ -123,33 +197,99 @@ void attend_tile(const AttentionArgs& a, int64_t h, int64_t i0, int64_t i1) {
   }
   for (int64_t e = 0; e < rows * hd; ++e) O[e] = 0.f;
 
-  // Visible ranges only grow with the query row, so the tile's key span is first.begin..last.end.
+  // Visible ranges only grow with the query row, so the tile's key span is first.begin..last.end;
+  // it starts on a multiple of 4 so that 4-key cells never straddle two key blocks.
   const KeyRange first = visible_keys(a, i0), last = visible_keys(a, i1 - 1);
-  for (int64_t j0 = first.begin; j0 < last.end; j0 += kTileKeys) {
+  const int64_t span_begin = first.begin & ~int64_t{3};
+  const int64_t n_blocks = std::max<int64_t>(0, (last.end - span_begin + kTileKeys - 1) / kTileKeys);
+  const bool stats = wants_row_stats(a), pooled = a.pooled.max != nullptr;
+  RowStatsScratch* row_stats = stats ? &RowStatsScratch::get(rows) : nullptr;
+  // Pooled: each row's 4-key cells over the span, in units of the max its block used.
+  const int64_t span_cells = (last.end - span_begin + 3) / 4;
+  float* cell_max = pooled ? scratch_floats(Scratch::AttentionPooled, static_cast<size_t>(2 * rows * span_cells)) : nullptr;
+  float* cell_sum = cell_max ? cell_max + rows * span_cells : nullptr;
+  float* block_max =
+      pooled ? scratch_floats(Scratch::AttentionBlockMax, static_cast<size_t>(std::max<int64_t>(1, rows * n_blocks))) : nullptr;
+  if (pooled) std::fill(cell_max, cell_max + 2 * rows * span_cells, 0.f);
+
+  for (int64_t b = 0; b < n_blocks; ++b) {
+    const int64_t j0 = span_begin + b * kTileKeys;
     const int64_t jn = std::min(kTileKeys, last.end - j0);
     blas_sgemm(true, rows, jn, hd, a.scale, Q, ldq, K + j0 * hd, hd, 0.f, S, kTileKeys);
     const bool needs_mask = last.begin > j0 || first.end < j0 + jn;
     for (int64_t r = 0; r < rows; ++r) {
       float* srow = S + r * kTileKeys;
+      int64_t vis_begin = j0, vis_end = j0 + jn;  // this row's visible keys in the block
       if (needs_mask) {
         const KeyRange keys = visible_keys(a, i0 + r);
+        vis_begin = std::clamp(keys.begin, j0, j0 + jn), vis_end = std::clamp(keys.end, vis_begin, j0 + jn);
         for (int64_t j = 0; j < jn; ++j)
           if (j0 + j < keys.begin || j0 + j >= keys.end) srow[j] = kNegInf;
       }
       const float new_max = std::fmax(m[r], max_row(srow, jn));
       if (new_max == kNegInf) {  // nothing visible yet in this row: contributes nothing
         for (int64_t j = 0; j < jn; ++j) srow[j] = 0.f;
+        if (pooled) block_max[r * n_blocks + b] = kNegInf;
         continue;
       }
       const float rescale = std::exp(m[r] - new_max);  // 0 on the first visible block
-      l[r] = l[r] * rescale + exp_row(srow, jn, new_max);
+      float block_sum;
+      if (stats) {
+        RowMoments& moments = row_stats->moments[static_cast<size_t>(r)];
+        moments.rescale(m[r], new_max, l[r], rescale);
+        block_sum = exp_row_with_moments(srow, jn, new_max, j0, moments);
+        row_stats->mass[static_cast<size_t>(r)].add(srow + (vis_begin - j0), vis_end - vis_begin, new_max);
+      } else {
+        block_sum = exp_row(srow, jn, new_max);
+      }
+      l[r] = l[r] * rescale + block_sum;
       m[r] = new_max;
       if (rescale != 1.f) scale_row(O + r * hd, hd, rescale);
+      if (pooled) {
+        const int64_t c0 = (j0 - span_begin) / 4;
+        pool_four_keys(srow, jn, cell_max + r * span_cells + c0, cell_sum + r * span_cells + c0);
+        block_max[r * n_blocks + b] = new_max;
+      }
     }
     if (tile_kernels) pv_tile_avx512(S, kTileKeys, V + j0 * hd, hd, rows, jn, O);
     else blas_sgemm(false, rows, hd, jn, 1.f, S, kTileKeys, V + j0 * hd, hd, 1.f, O, hd);
   }
-  for (int64_t r = 0; r < rows; ++r) finish_row(a, h, i0 + r, O + r * hd, m[r], l[r]);
+  for (int64_t r = 0; r < rows; ++r) {
+    finish_row(a, h, i0 + r, O + r * hd, m[r], l[r]);
+    if (stats) finish_row_stats(a, h, i0 + r, row_stats->moments[static_cast<size_t>(r)], row_stats->mass[static_cast<size_t>(r)], l[r]);
+  }
+  if (!pooled) return;
+  // Each row's cells to p (its block's max against the row's final max and sum), then 4 rows
+  // pooled into this task's cell rows.
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t b = 0; b < n_blocks; ++b) {
+      float& f = block_max[r * n_blocks + b];
+      f = (f == kNegInf || l[r] <= 0.f) ? 0.f : std::exp(f - m[r]) / l[r];
+    }
+  clear_pooled(a, h, i0 / 4, (i1 + 3) / 4);
+  const int64_t cols = pooled_cols(a), cell_first = span_begin / 4, cells_per_block = kTileKeys / 4;
+  for (int64_t r = 0; r < rows; ++r) {
+    const int64_t out_row = (h * pooled_rows(a) + (i0 + r) / 4) * cols + cell_first;
+    float* out_max = a.pooled.max + out_row;
+    float* out_sum = a.pooled.sum + out_row;
+    const float* in_max = cell_max + r * span_cells;
+    const float* in_sum = cell_sum + r * span_cells;
+    for (int64_t b = 0; b < n_blocks; ++b) {
+      const float f = block_max[r * n_blocks + b];
+      if (f == 0.f) continue;
+      const __m256 vf = _mm256_set1_ps(f);
+      int64_t c = b * cells_per_block;
+      const int64_t c_end = std::min(span_cells, (b + 1) * cells_per_block);
+      for (; c + 8 <= c_end; c += 8) {
+        _mm256_storeu_ps(out_max + c, _mm256_max_ps(_mm256_loadu_ps(out_max + c), _mm256_mul_ps(_mm256_loadu_ps(in_max + c), vf)));
+        _mm256_storeu_ps(out_sum + c, _mm256_fmadd_ps(_mm256_loadu_ps(in_sum + c), vf, _mm256_loadu_ps(out_sum + c)));
+      }
+      for (; c < c_end; ++c) {
+        out_max[c] = std::max(out_max[c], in_max[c] * f);
+        out_sum[c] += in_sum[c] * f;
+      }
+    }
+  }
 }
 
 }  // namespace
@@ -158,15 +298,23 @@ void attention(ThreadPool& pool, const AttentionArgs& a) {
   validate(a);
   if (a.T_q == 0) return;
   const bool tiled = a.T_q >= kTileRows;
-  const int64_t blocks = tiled ? (a.T_q + kTileRows - 1) / kTileRows : a.T_q;
+  const bool pooled = a.pooled.max != nullptr;
+  // Row tasks own whole 4-row cell rows of the pooled map: with one, a task takes up to 4 rows.
+  const int64_t rows_per_task = tiled ? kTileRows : pooled ? 4 : 1;
+  const int64_t blocks = (a.T_q + rows_per_task - 1) / rows_per_task;
   const int64_t tasks = blocks * a.n_heads;
   std::atomic<int64_t> next{0};
   pool.run([&](int, int) {
     for (int64_t t = next.fetch_add(1); t < tasks; t = next.fetch_add(1)) {
       // Block index descending: under a causal mask the last query blocks see the most keys.
       const int64_t block = blocks - 1 - t / a.n_heads, h = t % a.n_heads;
-      if (tiled) attend_tile(a, h, block * kTileRows, std::min(a.T_q, (block + 1) * kTileRows));
-      else attend_one_row(a, h, block);
+      const int64_t i0 = block * rows_per_task, i1 = std::min(a.T_q, i0 + rows_per_task);
+      if (tiled) {
+        attend_tile(a, h, i0, i1);
+      } else {
+        if (pooled) clear_pooled(a, h, i0 / 4, (i1 + 3) / 4);
+        for (int64_t i = i0; i < i1; ++i) attend_one_row(a, h, i);
+      }
     }
   });
 }

@@ -8,7 +8,7 @@
 
 namespace mnemo::kernels {
 
-enum class Scratch : int { MatmulPanel, AttentionScores, AttentionAccum, AttentionState, RopeAngles, kCount };
+enum class Scratch : int { MatmulPanel, AttentionScores, AttentionAccum, AttentionState, AttentionPooled, AttentionBlockMax, RopeAngles, kCount };
 
 inline float* scratch_floats(Scratch slot, size_t n) {
   thread_local std::vector<float> buffers[static_cast<int>(Scratch::kCount)];

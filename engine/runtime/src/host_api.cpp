@@ -4,6 +4,8 @@
 #include <algorithm>
 #include <cstring>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "mnemo/core/error.h"
 #include "mnemo/kernels/attention.h"
@@ -266,10 +268,18 @@ mnemo_status host_attention(mnemo_host* h, int32_t layer, const mnemo_attention_
     a.window = desc->window;
     a.scale = desc->scale;
     a.out = out;
-    float* lse = nullptr;
     if (I.want_attention) {
-      lse = I.scratch(static_cast<uint64_t>(desc->n_heads * t));
-      a.lse = lse;
+      const size_t rows = static_cast<size_t>(desc->n_heads * t);
+      const bool stats = I.sink->wants_attention_stats();
+      const bool pooled = pos0 % 4 == 0 && I.sink->wants_pooled_attention(pos0, t, a.T_k);
+      const size_t cells = pooled ? static_cast<size_t>(desc->n_heads * ((t + 3) / 4) * ((a.T_k + 3) / 4)) : 0;
+      std::vector<float>& buffer = I.attention_probe_buffer;
+      buffer.resize(rows * (stats ? 5 : 1) + 2 * cells);
+      float* next = buffer.data();
+      auto take = [&](size_t n) { return std::exchange(next, next + n); };
+      a.lse = take(rows);
+      if (stats) a.row_stats = {take(rows), take(rows), take(rows), take(rows)};
+      if (pooled) a.pooled = {take(cells), take(cells)};
     }
     kernels::attention(I.pool, a);
 
@@ -289,7 +299,9 @@ mnemo_status host_attention(mnemo_host* h, int32_t layer, const mnemo_attention_
       p.q = q;
       p.k = a.k;
       p.kv_head_stride = a.kv_head_stride;
-      p.lse = lse;
+      p.lse = a.lse;
+      p.row_stats = a.row_stats;
+      p.pooled = a.pooled;
       I.sink->on_attention(p);
     }
     if (I.want_kv) {

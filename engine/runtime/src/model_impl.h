@@ -52,6 +52,9 @@ struct Model::Impl {
   std::vector<int32_t> positions;
 
   std::vector<float> logits, hidden;
+  // What an attention probe hands its sink (lse, row statistics, pooled map): valid only during
+  // the callback, so one buffer serves every layer.
+  std::vector<float> attention_probe_buffer;
   bool keep_hidden = false;
   int64_t position = 0, step = 0, max_context = 0;
   int32_t layer = -1;

@@ -366,6 +366,15 @@ PyramidBuilder::PyramidBuilder(int64_t map_rows, int64_t map_cols, int first_lev
   base_.sum.assign(base_.max.size(), 0.f);
 }
 
+PyramidBuilder::PyramidBuilder(int64_t map_rows, int64_t map_cols, PooledLevel base)
+    : map_rows_(map_rows), map_cols_(map_cols), base_(std::move(base)) {
+  const int64_t s = int64_t{1} << base_.level;
+  if (base_.rows != (map_rows + s - 1) / s || base_.cols != (map_cols + s - 1) / s ||
+      base_.max.size() != static_cast<size_t>(base_.rows * base_.cols) || base_.sum.size() != base_.max.size())
+    throw Error("pooled level " + std::to_string(base_.level) + " does not match a " + std::to_string(map_rows) + " x " +
+                std::to_string(map_cols) + " map");
+}
+
 void PyramidBuilder::add_rows(int64_t row0, int64_t n, const float* p, int64_t stride) {
   const int shift = base_.level;
   for (int64_t i = 0; i < n; ++i) {

@@ -22,7 +22,9 @@ int64_t now_ns() {
 }
 
 int64_t capture_bytes(const AttentionCapture& a) {
-  return static_cast<int64_t>(a.q.size() * 2 + a.lse.size() * 4 + a.k.size() * 2) + 128;
+  const size_t floats = a.lse.size() + a.entropy.size() + a.mean_distance.size() + a.sink.size() + a.keys_for_mass.size() +
+                        a.pooled_max.size() + a.pooled_sum.size();
+  return static_cast<int64_t>(a.q.size() * 2 + a.k.size() * 2 + floats * 4) + 128;
 }
 
 // What the budget lets through, from most to least: everything; no pyramid tiles; no attention
@@ -107,7 +109,8 @@ struct Recorder::Impl {
     std::lock_guard lock(pool_mu);
     keep(free_half, a.q);
     keep(free_half, a.k);
-    keep(free_float, a.lse);
+    for (auto* v : {&a.lse, &a.entropy, &a.mean_distance, &a.sink, &a.keys_for_mass, &a.pooled_max, &a.pooled_sum})
+      keep(free_float, *v);
   }
 
   template <class T>
@@ -226,6 +229,13 @@ std::vector<float> Recorder::take_float_buffer(size_t n) {
 }
 
 void Recorder::end_step(int64_t step) { push(StepEnd{step}, 16); }
+
+bool Recorder::wants_pooled_cells(int64_t q_pos0, int64_t n_q, int64_t n_k) const {
+  const RecorderOptions& o = impl_->options;
+  if (!o.pyramids || n_q <= 1 || q_pos0 != 0 || o.pyramid_first_level < 2) return false;
+  const LevelRange levels = stored_levels(q_pos0 + n_q, n_k, o.pyramid_first_level);
+  return levels.first <= levels.last;
+}
 
 std::string Recorder::failure() const {
   std::lock_guard lock(impl_->mu);
@@ -357,7 +367,18 @@ void Recorder::Impl::process(const AttentionCapture& a) {
   const int64_t map_rows = a.q_pos0 + a.n_q;
   const LevelRange levels = options.pyramids && a.n_q > 1 ? stored_levels(map_rows, a.n_k, options.pyramid_first_level)
                                                           : LevelRange{};
-  std::vector<float> qf, p, entropy;
+  const bool pyramid = levels.first <= levels.last;
+  const bool engine_metrics = !a.entropy.empty();
+  // The engine's 4×4 cells are level 2 of the map when this step starts it.
+  const bool engine_cells = !a.pooled_max.empty() && a.q_pos0 == 0 && levels.first >= 2;
+  const int64_t cell_rows = (a.n_q + 3) / 4, cell_cols = (a.n_k + 3) / 4;
+  if ((engine_metrics && (a.entropy.size() != a.lse.size() || a.mean_distance.size() != a.lse.size() ||
+                          a.sink.size() != a.lse.size() || a.keys_for_mass.size() != a.lse.size())) ||
+      (!a.pooled_max.empty() && (a.pooled_max.size() != static_cast<size_t>(a.n_heads * cell_rows * cell_cols) ||
+                                 a.pooled_sum.size() != a.pooled_max.size())))
+    throw Error("inconsistent attention statistics at layer " + std::to_string(a.layer) + ", step " + std::to_string(a.step));
+
+  std::vector<float> qf, p;
   for (int h = 0; h < a.n_heads; ++h) {
     const int g = h / group;
     AttentionQueryRecord qr{a.layer, h, g, a.step, a.q_pos0, a.n_q, a.n_k, a.mask, a.window, a.scale, {}, {}};
@@ -373,52 +394,56 @@ void Recorder::Impl::process(const AttentionCapture& a) {
     q_store.insert(q_store.end(), qr.q.begin(), qr.q.end());
     for (int64_t i = 0; i < a.n_q; ++i) row_store.push_back({a.q_pos0 + i, a.n_k, qr.lse[static_cast<size_t>(i)]});
 
-    const bool pyramid = levels.first <= levels.last;
-    if (options.head_metrics || pyramid || options.attention_factors) {
-      // This step's rows get their log-sum-exp from the fp16 factors as stored, so every row a
-      // reader recomputes sums to 1; they feed the metrics. The pyramid pools every row up to
-      // this step, earlier ones with their stored log-sum-exp.
-      const int64_t row_begin = pyramid ? 0 : a.q_pos0;
+    if (options.head_metrics && engine_metrics) {
+      HeadMetrics m;
+      for (int64_t i = 0; i < a.n_q; ++i) {
+        const size_t at = static_cast<size_t>(h * a.n_q + i);
+        const QueryRow& row = row_store[static_cast<size_t>(a.q_pos0 + i)];
+        const int64_t visible = std::max<int64_t>(0, std::min(mask.end(row), a.n_k) - mask.begin(row));
+        m.entropy += a.entropy[at];
+        m.mean_distance += a.mean_distance[at];
+        m.sink_mass += a.sink[at];
+        if (visible > 0) m.sparsity += 1.0 - static_cast<double>(a.keys_for_mass[at]) / static_cast<double>(visible);
+      }
+      const double n = static_cast<double>(std::max<int64_t>(1, a.n_q));
+      write(HeadMetricRecord{a.layer, h, a.step, {m.entropy / n, m.mean_distance / n, m.sink_mass / n, m.sparsity / n}});
+    }
+    std::optional<PyramidBuilder> builder;
+    if (pyramid && engine_cells) {
+      PooledLevel base;
+      base.level = 2, base.rows = cell_rows, base.cols = cell_cols;
+      const auto from = static_cast<std::ptrdiff_t>(h * cell_rows * cell_cols), to = from + static_cast<std::ptrdiff_t>(cell_rows * cell_cols);
+      base.max.assign(a.pooled_max.begin() + from, a.pooled_max.begin() + to);
+      base.sum.assign(a.pooled_sum.begin() + from, a.pooled_sum.begin() + to);
+      builder.emplace(map_rows, a.n_k, std::move(base));
+    }
+    const bool recompute_metrics = options.head_metrics && !engine_metrics;
+    const bool recompute_pyramid = pyramid && !engine_cells;
+    if (recompute_metrics || recompute_pyramid) {
+      // Without the engine's statistics: the scores again from the fp16 factors. The pyramid pools
+      // every row up to this step, earlier ones included.
       const std::vector<float>& kf = f.k[static_cast<size_t>(g)];
-      std::optional<PyramidBuilder> builder;
-      if (pyramid) builder.emplace(map_rows, a.n_k, levels.first);
+      if (recompute_pyramid) builder.emplace(map_rows, a.n_k, levels.first);
       HeadMetricAccumulator acc;
-      auto run_rows = [&](int64_t r0, int64_t nr, bool fresh) {
+      const int64_t row_begin = recompute_pyramid ? 0 : a.q_pos0;
+      constexpr int64_t kChunk = 32;
+      for (int64_t r0 = row_begin; r0 < map_rows; r0 += kChunk) {
+        const int64_t nr = std::min(kChunk, map_rows - r0);
         qf.resize(static_cast<size_t>(nr * d));
         fp16_to_f32({q_store.data() + r0 * d, static_cast<size_t>(nr * d)}, qf.data());
         p.resize(static_cast<size_t>(nr * a.n_k));
-        const std::span<QueryRow> rows(row_store.data() + r0, static_cast<size_t>(nr));
-        if (fresh) {
-          attention_logits(qf, rows, kf, 0, a.n_k, d, a.scale, mask, p.data());
-          entropy.resize(static_cast<size_t>(nr));
-          for (int64_t i = 0; i < nr; ++i) {
-            // Only the visible range needs the exponentials; the hidden cells become 0.
-            float* row = p.data() + i * a.n_k;
-            const QueryRow& qrow = rows[static_cast<size_t>(i)];
-            const int64_t b = std::clamp<int64_t>(mask.begin(qrow), 0, a.n_k), e = std::clamp<int64_t>(mask.end(qrow), b, a.n_k);
-            std::fill(row, row + b, 0.f);
-            std::fill(row + e, row + a.n_k, 0.f);
-            const float lse = softmax_in_place(row + b, e - b, &entropy[static_cast<size_t>(i)]);
-            rows[static_cast<size_t>(i)].lse = lse;
-            qr.lse[static_cast<size_t>(r0 + i - a.q_pos0)] = lse;
-          }
-        } else {
-          attention_probs(qf, rows, kf, 0, a.n_k, d, a.scale, mask, p.data());
-        }
-        if (builder) builder->add_rows(r0, nr, p.data(), a.n_k);
-        if (options.head_metrics && fresh)
-          for (int64_t i = 0; i < nr; ++i)
-            acc.add_row({p.data() + i * a.n_k, static_cast<size_t>(a.n_k)}, rows[static_cast<size_t>(i)], mask,
-                        entropy[static_cast<size_t>(i)]);
-      };
-      constexpr int64_t kChunk = 32;
-      for (int64_t r0 = row_begin; r0 < a.q_pos0; r0 += kChunk) run_rows(r0, std::min(kChunk, a.q_pos0 - r0), false);
-      for (int64_t r0 = a.q_pos0; r0 < map_rows; r0 += kChunk) run_rows(r0, std::min(kChunk, map_rows - r0), true);
-      if (options.head_metrics) write(HeadMetricRecord{a.layer, h, a.step, acc.result()});
-      if (builder && tier == Tier::Full)
-        for (const PooledLevel& lv : builder->finish())
-          if (lv.level <= levels.last) write_tiles(lv, a.layer, h, a.step, map_rows, a.n_k);
+        const std::span<const QueryRow> rows(row_store.data() + r0, static_cast<size_t>(nr));
+        attention_probs(qf, rows, kf, 0, a.n_k, d, a.scale, mask, p.data());
+        if (recompute_pyramid) builder->add_rows(r0, nr, p.data(), a.n_k);
+        if (recompute_metrics)
+          for (int64_t i = std::max<int64_t>(0, a.q_pos0 - r0); i < nr; ++i)
+            acc.add_row({p.data() + i * a.n_k, static_cast<size_t>(a.n_k)}, rows[static_cast<size_t>(i)], mask);
+      }
+      if (recompute_metrics) write(HeadMetricRecord{a.layer, h, a.step, acc.result()});
     }
+    if (builder && tier == Tier::Full)
+      for (const PooledLevel& lv : builder->finish())
+        if (lv.level >= levels.first && lv.level <= levels.last) write_tiles(lv, a.layer, h, a.step, map_rows, a.n_k);
     if (options.attention_factors) write(qr);
   }
 }

@@ -35,6 +35,10 @@ class ProbeRecorder : public rt::ProbeSink {
   bool wants_attention() const override { return captures_.any_attention() && !recorder_.failed(); }
   bool wants_kv() const override { return captures_.kv && !recorder_.failed(); }
   bool wants_op_timings() const override { return captures_.ops && !recorder_.failed(); }
+  bool wants_attention_stats() const override { return captures_.metrics; }
+  bool wants_pooled_attention(int64_t q_pos0, int64_t n_q, int64_t n_k) const override {
+    return recorder_.wants_pooled_cells(q_pos0, n_q, n_k);
+  }
 
   void on_step_end(const rt::StepProbe& s) override;
   void on_attention(const rt::AttentionProbe& a) override;

@@ -15,6 +15,28 @@ enum class MaskKind : int32_t {
   Window = 2,   // causal, and pos(i) - pos(j) < window
 };
 
+// Statistics of each query row's softmax, gathered while its scores are in cache so that a
+// recorder need not compute them again. Arrays are [n_heads][T_q]; any may be null.
+struct AttentionRowStats {
+  float* entropy = nullptr;        // −Σ p ln p over the visible keys, in nats
+  float* mean_distance = nullptr;  // Σ p_j · (pos_i − j)
+  float* sink = nullptr;           // p of key 0 (0 when the mask hides it)
+  // How many keys hold kSparsityMass of the row's mass: exact for rows computed in one piece
+  // (T_q < 64: decode steps, short prompts); in query tiles, estimated from a histogram of p in
+  // bins 1/8 octave wide, off by at most part of one bin's keys (attention_stats.h).
+  float* keys_for_mass = nullptr;
+};
+inline constexpr double kSparsityMass = 0.9;
+
+// This call's attention map pooled over 4 × 4 cells (level 2 of a session's pyramid): cell (r, c)
+// covers query rows 4r .. 4r+3 of this call and keys 4c .. 4c+3; the max and the sum of p there
+// (hidden and missing cells count as 0). Arrays are [n_heads][ceil(T_q/4)][ceil(T_k/4)].
+// Requires q_pos0 % 4 == 0, so that cells line up with absolute positions.
+struct AttentionPooledMap {
+  float* max = nullptr;
+  float* sum = nullptr;
+};
+
 struct AttentionArgs {
   // Queries [T_q][n_heads][head_dim], contiguous; query i sits at absolute position q_pos0 + i.
   const float* q = nullptr;
@@ -31,6 +53,8 @@ struct AttentionArgs {
   float scale = 0.f;        // usually 1/sqrt(head_dim)
   float* out = nullptr;     // [T_q][n_heads][head_dim]
   float* lse = nullptr;     // optional [n_heads][T_q]: natural-log sum of exp(scaled scores)
+  AttentionRowStats row_stats;  // optional
+  AttentionPooledMap pooled;    // optional
 };
 
 void attention(ThreadPool& pool, const AttentionArgs& args);

@@ -29,6 +29,10 @@ struct AttentionProbe {
   const float* k = nullptr;    // key of position j for KV head g at k + g*kv_head_stride + j*head_dim
   int64_t kv_head_stride = 0;
   const float* lse = nullptr;  // [n_heads][n_q], natural log of each row's softmax denominator
+  // Gathered by the kernel when the sink asked (ProbeSink::wants_attention_stats /
+  // wants_pooled_attention), else null; see kernels::AttentionRowStats and AttentionPooledMap.
+  kernels::AttentionRowStats row_stats;  // each [n_heads][n_q]
+  kernels::AttentionPooledMap pooled;    // [n_heads][ceil(n_q/4)][ceil(n_k/4)]
 };
 
 // Recomputes the probabilities of one query row of one head (the "probabilities on request").
@@ -87,6 +91,10 @@ class ProbeSink {
   virtual bool wants_kv() const { return false; }
   virtual bool wants_residual() const { return false; }
   virtual bool wants_op_timings() const { return false; }
+  // With wants_attention(): also the per-row statistics, and for a step whose map starts at
+  // q_pos0 with n_q rows over n_k keys, the 4×4-pooled map (a few percent of attention's time).
+  virtual bool wants_attention_stats() const { return false; }
+  virtual bool wants_pooled_attention(int64_t /*q_pos0*/, int64_t /*n_q*/, int64_t /*n_k*/) const { return false; }
 
   virtual void on_step_begin(const StepProbe&) {}
   virtual void on_step_end(const StepProbe&) {}

@@ -90,6 +90,8 @@ int64_t cells_inside(int level, int64_t r, int64_t c, int64_t map_rows, int64_t 
 class PyramidBuilder {
  public:
   PyramidBuilder(int64_t map_rows, int64_t map_cols, int first_level);
+  // Starts from a level already pooled elsewhere (the engine's 4×4 cells: level 2).
+  PyramidBuilder(int64_t map_rows, int64_t map_cols, PooledLevel base);
   // Rows row0 .. row0+n-1 of the map, each `stride` floats, covering cols [0, map_cols).
   void add_rows(int64_t row0, int64_t n, const float* p, int64_t stride);
   // Levels first .. last, where `last` is the first level whose map fits one tile.

@@ -40,6 +40,13 @@ struct AttentionCapture {
   std::vector<float> lse;   // [n_heads][n_q]
   int64_t k_pos0 = 0;       // keys below were appended this step: positions k_pos0 .. n_k-1
   std::vector<uint16_t> k;  // fp16 [n_kv_heads][n_k - k_pos0][head_dim]
+  // What the engine's attention kernel gathered on the way, so the writer need not recompute the
+  // scores; each empty when not gathered (the writer then recomputes from the factors).
+  // Per row, [n_heads][n_q]: entropy (nats), mean distance, sink mass, keys holding 90% of the mass.
+  std::vector<float> entropy, mean_distance, sink, keys_for_mass;
+  // This step's rows pooled over 4 × 4 cells, [n_heads][ceil(n_q/4)][ceil(n_k/4)]: max and sum of
+  // p. Used for the pyramid when the step starts the map (q_pos0 == 0).
+  std::vector<float> pooled_max, pooled_sum;
 };
 
 struct RecorderOptions {
@@ -81,6 +88,10 @@ class Recorder {
   std::vector<uint16_t> take_half_buffer(size_t n);
   std::vector<float> take_float_buffer(size_t n);
   void end_step(int64_t step);  // the step is complete: committed within commit_interval_ms
+
+  // Whether a step whose rows q_pos0 .. q_pos0+n_q-1 see n_k keys gets pyramid tiles built from
+  // the engine's 4×4 cells (AttentionCapture::pooled_max/sum): what an adapter asks the engine for.
+  bool wants_pooled_cells(int64_t q_pos0, int64_t n_q, int64_t n_k) const;
 
   // Waits for the queue to drain, marks the run finished (with `error` unless empty), builds the
   // level-of-detail tables and closes the file. Throws SessionError when the recording had failed
