@@ -165,7 +165,9 @@ RecordResult record_run(rt::Model& model, const RecordRequest& req,
   if (result.cancelled && error.empty()) error = "cancelled by the user";
   result.steps = step + 1;
   result.tokens = static_cast<int64_t>(ids.size()) + result.generated;
+  const int64_t t_model_done = rt::monotonic_ns();
   recorder.finish(error);  // throws SessionError when writing had failed
+  result.closing_ns = rt::monotonic_ns() - t_model_done;
   result.wall_ns = rt::monotonic_ns() - t_start;  // the recording's whole cost: the queue drained, the file closed
   result.stats = recorder.stats();
   if (!error.empty() && !result.cancelled) throw Error(error);
