@@ -1,9 +1,7 @@
 // attention()'s row statistics and pooled map against probabilities computed here in double from
-// the same q and k: entropy, mean distance, sink, the keys holding 90% of the mass (against an
-// exact sort), and 4×4 max/sum cells. Both the one-row (decode) and the tiled (prefill) paths,
+// the same q and k: entropy, mean distance, sink, effective keys (1/Σp²), and 4×4 max/sum cells. Both the one-row (decode) and the tiled (prefill) paths,
 // every mask, several threads; the attention output must not change when they are asked for.
 #include <algorithm>
-#include <functional>
 #include <tuple>
 
 #include "kernel_test_util.h"
@@ -33,7 +31,7 @@ const Shape kShapes[] = {
 
 struct Reference {
   std::vector<double> p;  // [h][i][j]
-  std::vector<double> entropy, distance, sink, keys_for_mass;  // [h][i]
+  std::vector<double> entropy, distance, sink, effective_keys;  // [h][i]
 };
 
 bool visible(const AttentionArgs& a, int64_t i, int64_t j) {
@@ -47,7 +45,7 @@ Reference reference(const AttentionArgs& a) {
   Reference r;
   const int64_t H = a.n_heads, T = a.T_q, N = a.T_k, d = a.head_dim;
   r.p.assign(static_cast<size_t>(H * T * N), 0.0);
-  for (auto* v : {&r.entropy, &r.distance, &r.sink, &r.keys_for_mass}) v->assign(static_cast<size_t>(H * T), 0.0);
+  for (auto* v : {&r.entropy, &r.distance, &r.sink, &r.effective_keys}) v->assign(static_cast<size_t>(H * T), 0.0);
   for (int64_t h = 0; h < H; ++h) {
     const float* K = a.k + (h / (H / a.n_kv_heads)) * a.kv_head_stride;
     for (int64_t i = 0; i < T; ++i) {
@@ -64,22 +62,17 @@ Reference reference(const AttentionArgs& a) {
       double l = 0;
       for (double v : s) l += v == -INFINITY ? 0 : std::exp(v - m);
       double* p = r.p.data() + (h * T + i) * N;
-      std::vector<double> visible_p;
       const size_t at = static_cast<size_t>(h * T + i);
+      double squares = 0;
       for (int64_t j = 0; j < N; ++j) {
         if (s[static_cast<size_t>(j)] == -INFINITY) continue;
         p[j] = std::exp(s[static_cast<size_t>(j)] - m) / l;
         r.entropy[at] -= p[j] > 0 ? p[j] * std::log(p[j]) : 0;
         r.distance[at] += p[j] * static_cast<double>(a.q_pos0 + i - j);
-        visible_p.push_back(p[j]);
+        squares += p[j] * p[j];
       }
+      r.effective_keys[at] = 1.0 / squares;
       r.sink[at] = p[0];
-      std::sort(visible_p.begin(), visible_p.end(), std::greater<>());
-      double mass = 0;
-      int64_t keys = 0;
-      while (keys < static_cast<int64_t>(visible_p.size()) && mass < kSparsityMass * (1 - 1e-6))
-        mass += visible_p[static_cast<size_t>(keys++)];
-      r.keys_for_mass[at] = static_cast<double>(keys);
     }
   }
   return r;
@@ -119,10 +112,7 @@ void check_against_reference(const AttentionArgs& a, const Outputs& o) {
       // p is computed in float, each off by ~1e-6 relative, weighted by distances up to T_k.
       EXPECT_NEAR(o.distance[at], r.distance[at], 2e-6 * static_cast<double>(N) + 1e-5 * std::fabs(r.distance[at]));
       EXPECT_NEAR(o.sink[at], r.sink[at], 1e-6 + 1e-5 * r.sink[at]);
-      // Rows computed in one piece (fewer than 64 query rows) count exactly; query tiles estimate
-      // within the 12.5% spread of one histogram bin, plus a key for rounding at bin edges.
-      if (T < 64) EXPECT_EQ(o.keys[at], r.keys_for_mass[at]);
-      else EXPECT_NEAR(o.keys[at], r.keys_for_mass[at], 2 + 0.125 * r.keys_for_mass[at]);
+      EXPECT_NEAR(o.keys[at], r.effective_keys[at], 1e-5 * r.effective_keys[at]);
     }
   const int64_t R = (T + 3) / 4, C = (N + 3) / 4;
   for (int64_t h = 0; h < H; ++h)
@@ -184,9 +174,9 @@ INSTANTIATE_TEST_SUITE_P(Grid, AttentionStatsGrid,
                                             ::testing::Values(1, 3)),
                          stats_case_name);
 
-TEST(AttentionStats, MaxRisingAcrossKeyBlocksShiftsTheHistogram) {
+TEST(AttentionStats, MaxRisingAcrossKeyBlocksRescalesTheMoments) {
   // Keys grow along the sequence, so each 256-key block holds a larger max than the one before and
-  // the histogram's top edge moves up by whole octaves several times per row.
+  // every moment is rescaled several times per row.
   const Shape s{"rising", 64, 1100, 1, 1, 8, 1036};
   const int64_t stride = s.T_k * s.head_dim;
   auto q = random_floats(s.T_q * s.head_dim, 4, 0.2f);
@@ -199,15 +189,15 @@ TEST(AttentionStats, MaxRisingAcrossKeyBlocksShiftsTheHistogram) {
   check_against_reference(a, run(pool, a, true));
 }
 
-TEST(AttentionStats, FlatRowsNeedNinetyPercentOfTheirKeys) {
-  // Equal scores: every key holds the same mass, so exactly ceil(0.9 n) keys are needed.
+TEST(AttentionStats, FlatRowsSpreadOverEveryKey) {
+  // Equal scores: every key holds the same mass, so the effective keys are all n of them.
   const Shape s{"flat", 70, 300, 2, 1, 4, 0};
   const std::vector<float> q(static_cast<size_t>(s.T_q * s.n_heads * s.head_dim), 0.f);
   const auto k = random_floats(s.T_k * s.head_dim, 7), v = random_floats(s.T_k * s.head_dim, 8);
   const AttentionArgs a = args_for(s, MaskKind::None, q, k, v, s.T_k * s.head_dim);
   ThreadPool pool(1);
   const Outputs o = run(pool, a, true);
-  for (float keys : o.keys) EXPECT_EQ(keys, 270.f);
+  for (float keys : o.keys) EXPECT_NEAR(keys, 300.f, 1e-3);
   for (float e : o.entropy) EXPECT_NEAR(e, std::log(300.0), 1e-5);
 }
 

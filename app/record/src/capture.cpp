@@ -82,11 +82,11 @@ void ProbeRecorder::on_attention(const rt::AttentionProbe& a) {
     return v;
   };
   const size_t rows = static_cast<size_t>(a.n_q * a.n_heads);
-  if (a.row_stats.entropy && a.row_stats.mean_distance && a.row_stats.sink && a.row_stats.keys_for_mass) {
+  if (a.row_stats.entropy && a.row_stats.mean_distance && a.row_stats.sink && a.row_stats.effective_keys) {
     c.entropy = copy_floats(a.row_stats.entropy, rows);
     c.mean_distance = copy_floats(a.row_stats.mean_distance, rows);
     c.sink = copy_floats(a.row_stats.sink, rows);
-    c.keys_for_mass = copy_floats(a.row_stats.keys_for_mass, rows);
+    c.effective_keys = copy_floats(a.row_stats.effective_keys, rows);
   }
   if (a.pooled.max && a.pooled.sum) {
     const size_t cells = static_cast<size_t>(a.n_heads * ((a.n_q + 3) / 4) * ((a.n_k + 3) / 4));

@@ -81,7 +81,7 @@ float max_row(const float* row, int64_t n) {
 
 bool wants_row_stats(const AttentionArgs& a) {
   const AttentionRowStats& s = a.row_stats;
-  return s.entropy || s.mean_distance || s.sink || s.keys_for_mass;
+  return s.entropy || s.mean_distance || s.sink || s.effective_keys;
 }
 
 int64_t pooled_rows(const AttentionArgs& a) { return (a.T_q + 3) / 4; }
@@ -94,10 +94,8 @@ void finish_row(const AttentionArgs& a, int64_t h, int64_t i, const float* acc, 
   if (a.lse) a.lse[h * a.T_q + i] = sum > 0.f ? max + std::log(sum) : kNegInf;
 }
 
-// Writes one row's statistics from its moments and histogram; l is the row's softmax sum. When
-// the whole row is at hand (`e` = exp(s − max) over its n visible keys) the mass count is exact.
-void finish_row_stats(const AttentionArgs& a, int64_t h, int64_t i, const RowMoments& row, const MassHistogram& mass,
-                      float l, const float* e = nullptr, int64_t n = 0, float max = 0.f) {
+// Writes one row's statistics from its moments; l is the row's softmax sum.
+void finish_row_stats(const AttentionArgs& a, int64_t h, int64_t i, const RowMoments& row, float l) {
   const AttentionRowStats& s = a.row_stats;
   const int64_t at = h * a.T_q + i;
   const double inv = l > 0.f ? 1.0 / l : 0.0;
@@ -105,23 +103,16 @@ void finish_row_stats(const AttentionArgs& a, int64_t h, int64_t i, const RowMom
   if (s.mean_distance)
     s.mean_distance[at] = l > 0.f ? static_cast<float>(static_cast<double>(a.q_pos0 + i) - row.key_moment * inv) : 0.f;
   if (s.sink) s.sink[at] = static_cast<float>(row.sink * inv);
-  if (s.keys_for_mass)
-    s.keys_for_mass[at] = l <= 0.f ? 0.f
-                          : e   ? mass.keys_for_share_exact(kSparsityMass, e, n, max)
-                                : mass.keys_for_share(kSparsityMass);
+  if (s.effective_keys)
+    s.effective_keys[at] = row.square_sum > 0 ? static_cast<float>(static_cast<double>(l) * l / row.square_sum) : 0.f;
 }
 
-// The calling thread's per-row statistics for one task of up to kTileRows rows.
-struct RowStatsScratch {
-  std::vector<RowMoments> moments;
-  std::vector<MassHistogram> mass;
-  static RowStatsScratch& get(int64_t rows) {
-    thread_local RowStatsScratch s;
-    if (s.moments.size() < static_cast<size_t>(rows)) s.moments.resize(static_cast<size_t>(rows)), s.mass.resize(static_cast<size_t>(rows));
-    for (int64_t r = 0; r < rows; ++r) s.moments[static_cast<size_t>(r)] = {}, s.mass[static_cast<size_t>(r)].reset();
-    return s;
-  }
-};
+// The calling thread's per-row moments for one task of up to kTileRows rows, zeroed.
+RowMoments* row_moments(int64_t rows) {
+  thread_local std::vector<RowMoments> moments;
+  moments.assign(static_cast<size_t>(rows), RowMoments{});
+  return moments.data();
+}
 
 // Query row i of head h, keys over the whole visible range at once. With a pooled map the row's
 // p adds into its 4-row cell row, which the calling task owns.
@@ -139,12 +130,9 @@ void attend_one_row(const AttentionArgs& a, int64_t h, int64_t i) {
   const float max = n > 0 ? max_row(score, n) : 0.f;
   float sum = 0.f;
   if (wants_row_stats(a)) {
-    RowStatsScratch& stats = RowStatsScratch::get(1);
-    if (n > 0) {
-      sum = exp_row_with_moments(score, n, max, keys.begin, stats.moments[0]);
-      stats.mass[0].add(score, n, max);
-    }
-    finish_row_stats(a, h, i, stats.moments[0], stats.mass[0], sum, score, n, max);
+    RowMoments moments;
+    if (n > 0) sum = exp_row_with_moments(score, n, max, keys.begin, moments);
+    finish_row_stats(a, h, i, moments, sum);
   } else if (n > 0) {
     sum = exp_row(score, n, max);
   }
@@ -203,7 +191,7 @@ void attend_tile(const AttentionArgs& a, int64_t h, int64_t i0, int64_t i1) {
   const int64_t span_begin = first.begin & ~int64_t{3};
   const int64_t n_blocks = std::max<int64_t>(0, (last.end - span_begin + kTileKeys - 1) / kTileKeys);
   const bool stats = wants_row_stats(a), pooled = a.pooled.max != nullptr;
-  RowStatsScratch* row_stats = stats ? &RowStatsScratch::get(rows) : nullptr;
+  RowMoments* moments = stats ? row_moments(rows) : nullptr;
   // Pooled: each row's 4-key cells over the span, in units of the max its block used.
   const int64_t span_cells = (last.end - span_begin + 3) / 4;
   float* cell_max = pooled ? scratch_floats(Scratch::AttentionPooled, static_cast<size_t>(2 * rows * span_cells)) : nullptr;
@@ -219,10 +207,8 @@ void attend_tile(const AttentionArgs& a, int64_t h, int64_t i0, int64_t i1) {
     const bool needs_mask = last.begin > j0 || first.end < j0 + jn;
     for (int64_t r = 0; r < rows; ++r) {
       float* srow = S + r * kTileKeys;
-      int64_t vis_begin = j0, vis_end = j0 + jn;  // this row's visible keys in the block
       if (needs_mask) {
         const KeyRange keys = visible_keys(a, i0 + r);
-        vis_begin = std::clamp(keys.begin, j0, j0 + jn), vis_end = std::clamp(keys.end, vis_begin, j0 + jn);
         for (int64_t j = 0; j < jn; ++j)
           if (j0 + j < keys.begin || j0 + j >= keys.end) srow[j] = kNegInf;
       }
@@ -235,10 +221,8 @@ void attend_tile(const AttentionArgs& a, int64_t h, int64_t i0, int64_t i1) {
       const float rescale = std::exp(m[r] - new_max);  // 0 on the first visible block
       float block_sum;
       if (stats) {
-        RowMoments& moments = row_stats->moments[static_cast<size_t>(r)];
-        moments.rescale(m[r], new_max, l[r], rescale);
-        block_sum = exp_row_with_moments(srow, jn, new_max, j0, moments);
-        row_stats->mass[static_cast<size_t>(r)].add(srow + (vis_begin - j0), vis_end - vis_begin, new_max);
+        moments[r].rescale(m[r], new_max, l[r], rescale);
+        block_sum = exp_row_with_moments(srow, jn, new_max, j0, moments[r]);
       } else {
         block_sum = exp_row(srow, jn, new_max);
       }
@@ -256,7 +240,7 @@ void attend_tile(const AttentionArgs& a, int64_t h, int64_t i0, int64_t i1) {
   }
   for (int64_t r = 0; r < rows; ++r) {
     finish_row(a, h, i0 + r, O + r * hd, m[r], l[r]);
-    if (stats) finish_row_stats(a, h, i0 + r, row_stats->moments[static_cast<size_t>(r)], row_stats->mass[static_cast<size_t>(r)], l[r]);
+    if (stats) finish_row_stats(a, h, i0 + r, moments[r], l[r]);
   }
   if (!pooled) return;
   // Each row's cells to p (its block's max against the row's final max and sum), then 4 rows

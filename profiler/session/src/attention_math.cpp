@@ -212,96 +212,16 @@ float softmax_in_place(float* logits, int64_t n, float* entropy) {
   return m + log_sum;
 }
 
-int64_t count_for_mass(std::span<float> v, double mass) {
-  // Quickselect on mass: keep the part of v where the boundary lies, counting what is above it.
-  int64_t count = 0;
-  size_t lo = 0, hi = v.size();
-  double need = mass;
-  while (lo < hi && need > 0) {
-    const float a = v[lo], b = v[(lo + hi) / 2], c = v[hi - 1];
-    const float pivot = std::max(std::min(a, b), std::min(std::max(a, b), c));
-    // Three-way partition: [lo, gt) > pivot, [gt, eq) == pivot, [eq, hi) < pivot.
-    size_t gt = lo, i = lo, lt = hi;
-    while (i < lt) {
-      if (v[i] > pivot) std::swap(v[i++], v[gt++]);
-      else if (v[i] < pivot) std::swap(v[i], v[--lt]);
-      else ++i;
-    }
-    double above = 0;
-    for (size_t j = lo; j < gt; ++j) above += v[j];
-    if (above >= need) {
-      hi = gt;
-      continue;
-    }
-    const double equal_mass = static_cast<double>(pivot) * static_cast<double>(lt - gt);
-    count += static_cast<int64_t>(gt - lo);
-    need -= above;
-    if (equal_mass >= need) return count + (pivot > 0 ? static_cast<int64_t>(std::ceil(need / pivot - 1e-9)) : 0);
-    count += static_cast<int64_t>(lt - gt);
-    need -= equal_mass;
-    lo = lt;
-  }
-  return count;
-}
-
-int64_t count_for_mass_binned(std::span<const float> p, double mass, std::vector<float>& scratch) {
-  // Probabilities binned by their float exponent: the bins above the one where the cumulative mass
-  // crosses `mass` are counted whole; only that bin's values need a selection. Each value's
-  // exponent is kept (one byte) so that the boundary bin is gathered without redoing the bit work.
-  // Two interleaved histograms halve the store-to-load stalls of consecutive values in one bin.
-  double mass_a[256] = {}, mass_b[256] = {};
-  uint32_t count_a[256] = {}, count_b[256] = {};
-  thread_local std::vector<uint8_t> exponents;
-  exponents.resize(p.size());
-  const size_t n = p.size();
-  size_t j = 0;
-  for (; j + 2 <= n; j += 2) {
-    const float v0 = std::max(p[j], 0.f), v1 = std::max(p[j + 1], 0.f);
-    const uint8_t e0 = static_cast<uint8_t>(std::bit_cast<uint32_t>(v0) >> 23);
-    const uint8_t e1 = static_cast<uint8_t>(std::bit_cast<uint32_t>(v1) >> 23);
-    exponents[j] = e0, exponents[j + 1] = e1;
-    mass_a[e0] += v0, mass_b[e1] += v1;
-    ++count_a[e0], ++count_b[e1];
-  }
-  for (; j < n; ++j) {
-    const float v = std::max(p[j], 0.f);
-    const uint8_t e = static_cast<uint8_t>(std::bit_cast<uint32_t>(v) >> 23);
-    exponents[j] = e;
-    mass_a[e] += v;
-    ++count_a[e];
-  }
-  double bin_mass[256];
-  uint32_t bin_count[256];
-  for (int e = 0; e < 256; ++e) bin_mass[e] = mass_a[e] + mass_b[e], bin_count[e] = count_a[e] + count_b[e];
-  double above = 0;
-  int64_t count = 0;
-  int boundary = -1;
-  for (int e = 255; e >= 0; --e) {
-    if (bin_count[e] == 0) continue;
-    if (above + bin_mass[e] >= mass) {
-      boundary = e;
-      break;
-    }
-    above += bin_mass[e];
-    count += bin_count[e];
-  }
-  if (boundary < 0) return count;  // rounding left the target out of reach: every entry counts
-  scratch.clear();
-  for (size_t j = 0; j < p.size(); ++j)
-    if (exponents[j] == boundary) scratch.push_back(p[j]);
-  return count + count_for_mass(scratch, mass - above);
-}
-
 void HeadMetricAccumulator::add_row(std::span<const float> p, const QueryRow& row, const MaskSpec& mask,
                                     std::optional<float> entropy) {
   const int64_t b = std::min<int64_t>(mask.begin(row), static_cast<int64_t>(p.size()));
   const int64_t e = std::min<int64_t>(mask.end(row), static_cast<int64_t>(p.size()));
-  // Σp and Σp·(pos − j) = (pos − c0)·Σp − Σp·(j − c0), in float over chunks of 1024 keys on 8
-  // lanes, in double across chunks: the error stays far below what the metrics are read for.
-  double h = 0, distance = 0, total = 0;
+  // Σp, Σp² and Σp·(pos − j) = (pos − c0)·Σp − Σp·(j − c0), in float over chunks of 1024 keys on
+  // 8 lanes, in double across chunks: the error stays far below what the metrics are read for.
+  double h = 0, distance = 0, total = 0, squares = 0;
   for (int64_t c0 = b; c0 < e; c0 += 1024) {
     const int64_t c1 = std::min(e, c0 + 1024);
-    __m256 vsum = _mm256_setzero_ps(), vmoment = _mm256_setzero_ps();
+    __m256 vsum = _mm256_setzero_ps(), vmoment = _mm256_setzero_ps(), vsquare = _mm256_setzero_ps();
     __m256 offset = _mm256_setr_ps(0.f, 1.f, 2.f, 3.f, 4.f, 5.f, 6.f, 7.f);
     const __m256 eight = _mm256_set1_ps(8.f);
     int64_t j = c0;
@@ -309,11 +229,14 @@ void HeadMetricAccumulator::add_row(std::span<const float> p, const QueryRow& ro
       const __m256 v = _mm256_loadu_ps(p.data() + j);
       vsum = _mm256_add_ps(vsum, v);
       vmoment = _mm256_fmadd_ps(v, offset, vmoment);
+      vsquare = _mm256_fmadd_ps(v, v, vsquare);
     }
-    double sum = simd::hsum(vsum), moment = simd::hsum(vmoment);
-    for (; j < c1; ++j) sum += p[j], moment += static_cast<double>(p[j]) * static_cast<double>(j - c0);
+    double sum = simd::hsum(vsum), moment = simd::hsum(vmoment), square = simd::hsum(vsquare);
+    for (; j < c1; ++j)
+      sum += p[j], moment += static_cast<double>(p[j]) * static_cast<double>(j - c0), square += static_cast<double>(p[j]) * p[j];
     distance += static_cast<double>(row.pos - c0) * sum - moment;
     total += sum;
+    squares += square;
   }
   if (entropy) {
     h = *entropy;
@@ -324,13 +247,8 @@ void HeadMetricAccumulator::add_row(std::span<const float> p, const QueryRow& ro
   entropy_ += h;
   distance_ += distance;
   sink_ += (b == 0 && e > 0) ? p[0] : 0.0;
-  const int64_t visible = e - b;
-  if (visible > 0) {
-    // 90% of the row's mass, less a float rounding's worth so that exact ties count as reached.
-    const int64_t needed = count_for_mass_binned(p.subspan(static_cast<size_t>(b), static_cast<size_t>(visible)),
-                                                 0.9 * total * (1 - 1e-6), scratch_);
-    sparsity_ += 1.0 - static_cast<double>(needed) / static_cast<double>(visible);
-  }
+  // Effective keys of the row as it is (its p sum to 1 up to rounding): (Σp)² / Σp².
+  if (squares > 0) sparsity_ += sparsity_of(total * total / squares, e - b);
   ++rows_;
 }
 

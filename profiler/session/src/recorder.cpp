@@ -22,7 +22,7 @@ int64_t now_ns() {
 }
 
 int64_t capture_bytes(const AttentionCapture& a) {
-  const size_t floats = a.lse.size() + a.entropy.size() + a.mean_distance.size() + a.sink.size() + a.keys_for_mass.size() +
+  const size_t floats = a.lse.size() + a.entropy.size() + a.mean_distance.size() + a.sink.size() + a.effective_keys.size() +
                         a.pooled_max.size() + a.pooled_sum.size();
   return static_cast<int64_t>(a.q.size() * 2 + a.k.size() * 2 + floats * 4) + 128;
 }
@@ -109,7 +109,7 @@ struct Recorder::Impl {
     std::lock_guard lock(pool_mu);
     keep(free_half, a.q);
     keep(free_half, a.k);
-    for (auto* v : {&a.lse, &a.entropy, &a.mean_distance, &a.sink, &a.keys_for_mass, &a.pooled_max, &a.pooled_sum})
+    for (auto* v : {&a.lse, &a.entropy, &a.mean_distance, &a.sink, &a.effective_keys, &a.pooled_max, &a.pooled_sum})
       keep(free_float, *v);
   }
 
@@ -373,7 +373,7 @@ void Recorder::Impl::process(const AttentionCapture& a) {
   const bool engine_cells = !a.pooled_max.empty() && a.q_pos0 == 0 && levels.first >= 2;
   const int64_t cell_rows = (a.n_q + 3) / 4, cell_cols = (a.n_k + 3) / 4;
   if ((engine_metrics && (a.entropy.size() != a.lse.size() || a.mean_distance.size() != a.lse.size() ||
-                          a.sink.size() != a.lse.size() || a.keys_for_mass.size() != a.lse.size())) ||
+                          a.sink.size() != a.lse.size() || a.effective_keys.size() != a.lse.size())) ||
       (!a.pooled_max.empty() && (a.pooled_max.size() != static_cast<size_t>(a.n_heads * cell_rows * cell_cols) ||
                                  a.pooled_sum.size() != a.pooled_max.size())))
     throw Error("inconsistent attention statistics at layer " + std::to_string(a.layer) + ", step " + std::to_string(a.step));
@@ -403,7 +403,7 @@ void Recorder::Impl::process(const AttentionCapture& a) {
         m.entropy += a.entropy[at];
         m.mean_distance += a.mean_distance[at];
         m.sink_mass += a.sink[at];
-        if (visible > 0) m.sparsity += 1.0 - static_cast<double>(a.keys_for_mass[at]) / static_cast<double>(visible);
+        if (visible > 0) m.sparsity += sparsity_of(a.effective_keys[at], visible);
       }
       const double n = static_cast<double>(std::max<int64_t>(1, a.n_q));
       write(HeadMetricRecord{a.layer, h, a.step, {m.entropy / n, m.mean_distance / n, m.sink_mass / n, m.sparsity / n}});

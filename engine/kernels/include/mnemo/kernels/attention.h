@@ -21,12 +21,10 @@ struct AttentionRowStats {
   float* entropy = nullptr;        // −Σ p ln p over the visible keys, in nats
   float* mean_distance = nullptr;  // Σ p_j · (pos_i − j)
   float* sink = nullptr;           // p of key 0 (0 when the mask hides it)
-  // How many keys hold kSparsityMass of the row's mass: exact for rows computed in one piece
-  // (T_q < 64: decode steps, short prompts); in query tiles, estimated from a histogram of p in
-  // bins 1/8 octave wide, off by at most part of one bin's keys (attention_stats.h).
-  float* keys_for_mass = nullptr;
+  // How many keys the row spreads over, 1 / Σ p² (the inverse participation ratio): n for
+  // uniform attention over n keys, 1 for all of it on one key.
+  float* effective_keys = nullptr;
 };
-inline constexpr double kSparsityMass = 0.9;
 
 // This call's attention map pooled over 4 × 4 cells (level 2 of a session's pyramid): cell (r, c)
 // covers query rows 4r .. 4r+3 of this call and keys 4c .. 4c+3; the max and the sum of p there

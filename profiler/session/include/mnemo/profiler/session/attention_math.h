@@ -51,10 +51,11 @@ void attention_probs(std::span<const float> q, std::span<const QueryRow> rows, s
 void fp16_to_f32(std::span<const uint16_t> in, float* out);
 void f32_to_fp16(std::span<const float> in, uint16_t* out);
 
-// The smallest number of entries of v whose sum reaches `mass` (v is reordered). Linear on average.
-int64_t count_for_mass(std::span<float> v, double mass);
-// The same for non-negative values without reordering them, binning by exponent first.
-int64_t count_for_mass_binned(std::span<const float> p, double mass, std::vector<float>& scratch);
+// A row's sparsity from its effective number of keys (1/Σp², the inverse participation ratio)
+// among `visible` keys: 0 for uniform attention, 1 − 1/visible for all of it on one key.
+inline double sparsity_of(double effective_keys, int64_t visible) {
+  return visible > 0 ? 1.0 - effective_keys / static_cast<double>(visible) : 0.0;
+}
 
 // Accumulates the per-head metrics of docs/SESSION_FORMAT.md (_head_metric) row by row.
 class HeadMetricAccumulator {
@@ -69,7 +70,6 @@ class HeadMetricAccumulator {
  private:
   double entropy_ = 0, distance_ = 0, sink_ = 0, sparsity_ = 0;
   int64_t rows_ = 0;
-  std::vector<float> scratch_;
 };
 
 // Pooled levels of one head's map with rows × cols cells at level 0. Level L cell (r, c) pools

@@ -42,8 +42,8 @@ struct AttentionCapture {
   std::vector<uint16_t> k;  // fp16 [n_kv_heads][n_k - k_pos0][head_dim]
   // What the engine's attention kernel gathered on the way, so the writer need not recompute the
   // scores; each empty when not gathered (the writer then recomputes from the factors).
-  // Per row, [n_heads][n_q]: entropy (nats), mean distance, sink mass, keys holding 90% of the mass.
-  std::vector<float> entropy, mean_distance, sink, keys_for_mass;
+  // Per row, [n_heads][n_q]: entropy (nats), mean distance, sink mass, effective keys (1/Σp²).
+  std::vector<float> entropy, mean_distance, sink, effective_keys;
   // This step's rows pooled over 4 × 4 cells, [n_heads][ceil(n_q/4)][ceil(n_k/4)]: max and sum of
   // p. Used for the pyramid when the step starts the map (q_pos0 == 0).
   std::vector<float> pooled_max, pooled_sum;
