@@ -12,7 +12,7 @@ measured in the same run:
   long       (--long) an ~8k-token prefill with every capture: peak memory and time against
              --capture none
 
-  .venv/bin/python bench/session/bench_recording.py [--reps 3] [--long] [--out report.json]"""
+  .venv/bin/python bench/session/bench_recording.py [--reps 3] [--long] [--overhead-only] [--out report.json]"""
 
 import argparse
 import json
@@ -65,6 +65,7 @@ def main():
     ap.add_argument("--bench-session", default=str(ROOT / "build/bin/bench_session"))
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--long", action="store_true")
+    ap.add_argument("--overhead-only", action="store_true", help="only the overhead benchmark")
     ap.add_argument("--tmp", default=None, help="folder for the sessions (default: a temporary one)")
     ap.add_argument("--out")
     a = ap.parse_args()
@@ -89,6 +90,12 @@ def main():
             for s, v in runs.items()}}
         print(json.dumps(report["overhead"], indent=1), flush=True)
 
+    if a.overhead_only:
+        if a.out:
+            Path(a.out).write_text(json.dumps(report, indent=1))
+        return 0
+    with tempfile.TemporaryDirectory(prefix="mnemo-bench-", dir=a.tmp) as d:
+        tmp = Path(d)
         report["writer"] = bench_session(a.bench_session, "writer", tmp, 512)
         print(json.dumps(report["writer"]), flush=True)
 

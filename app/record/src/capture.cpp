@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <sstream>
+#include <utility>
 
 #include "mnemo/core/error.h"
 #include "mnemo/profiler/session/attention_math.h"
@@ -48,7 +49,10 @@ std::string Captures::to_string() const {
 ProbeRecorder::ProbeRecorder(profiler::Recorder& recorder, const Captures& captures)
     : recorder_(recorder), captures_(captures) {}
 
+void ProbeRecorder::flush() { recorder_.submit(std::exchange(step_records_, {})); }
+
 void ProbeRecorder::on_step_end(const rt::StepProbe& s) {
+  flush();  // the step's op timings and KV rows as one item, ahead of the step itself
   profiler::StepRecord r;
   r.step = s.step;
   r.kind = s.kind == rt::StepKind::Encode ? "encode" : s.kind == rt::StepKind::Decode ? "decode" : "prefill";
@@ -110,12 +114,12 @@ void ProbeRecorder::on_attention(const rt::AttentionProbe& a) {
 
 void ProbeRecorder::on_kv(const rt::KvProbe& k) {
   kv_bytes_ += static_cast<int64_t>(k.bytes_used);
-  recorder_.submit(profiler::KvRecord{k.step, k.layer, k.n_resident, k.capacity, static_cast<int64_t>(k.bytes_used),
+  step_records_.push_back(profiler::KvRecord{k.step, k.layer, k.n_resident, k.capacity, static_cast<int64_t>(k.bytes_used),
                                       static_cast<int64_t>(k.bytes_reserved), k.resident_ranges});
 }
 
 void ProbeRecorder::on_op(const rt::OpTiming& op) {
-  recorder_.submit(profiler::OpRecord{next_op_id_++, op.step, static_cast<int32_t>(op.kind), op.layer, op.head, op.thread,
+  step_records_.push_back(profiler::OpRecord{next_op_id_++, op.step, static_cast<int32_t>(op.kind), op.layer, op.head, op.thread,
                                       op.start_ns, op.end_ns});
 }
 

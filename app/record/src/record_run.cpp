@@ -162,6 +162,7 @@ RecordResult record_run(rt::Model& model, const RecordRequest& req,
     error = e.what();
   }
   model.set_probe_sink(nullptr);
+  sink.flush();
   if (result.cancelled && error.empty()) error = "cancelled by the user";
   result.steps = step + 1;
   result.tokens = static_cast<int64_t>(ids.size()) + result.generated;

@@ -213,6 +213,13 @@ void Recorder::submit(Record r) {
   push(std::move(r), bytes);
 }
 
+void Recorder::submit(std::vector<Record> records) {
+  if (records.empty()) return;
+  int64_t bytes = 0;
+  for (const Record& r : records) bytes += approx_bytes(r);
+  push(std::move(records), bytes);
+}
+
 void Recorder::submit(AttentionCapture a) {
   const int64_t bytes = capture_bytes(a);
   push(std::move(a), bytes);
@@ -317,9 +324,14 @@ void Recorder::writer_loop() {
         return;
       }
       if (failed_.load()) continue;  // drain without writing
+      auto write_record = [&](const Record& r) {
+        if (auto* s = std::get_if<StepRecord>(&r)) m.current_step = s->step;
+        std::visit([&](const auto& x) { m.write(x); }, r);
+      };
       if (auto* r = std::get_if<Record>(&item)) {
-        if (auto* s = std::get_if<StepRecord>(r)) m.current_step = s->step;
-        std::visit([&](const auto& x) { m.write(x); }, *r);
+        write_record(*r);
+      } else if (auto* batch = std::get_if<std::vector<Record>>(&item)) {
+        for (const Record& r : *batch) write_record(r);
       } else if (auto* a = std::get_if<AttentionCapture>(&item)) {
         m.current_step = a->step;
         m.process(*a);

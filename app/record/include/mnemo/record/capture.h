@@ -45,6 +45,9 @@ class ProbeRecorder : public rt::ProbeSink {
   void on_kv(const rt::KvProbe& k) override;
   void on_op(const rt::OpTiming& op) override;
 
+  // Hands the recorder what the running step gathered so far (a step that failed midway).
+  void flush();
+
   // Set by whoever runs the model: the kind of the steps that follow (decode after the prefill).
   void set_encoder(bool encoder) { encoder_ = encoder; }
   int64_t kv_bytes() const { return kv_bytes_; }
@@ -56,6 +59,7 @@ class ProbeRecorder : public rt::ProbeSink {
   int64_t next_op_id_ = 0;
   int64_t kv_bytes_ = 0;
   std::vector<int64_t> keys_sent_;  // per layer: key positions already handed to the recorder
+  std::vector<profiler::Record> step_records_;  // op timings and KV rows of the running step
 };
 
 }  // namespace mnemo::record
