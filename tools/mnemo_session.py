@@ -30,8 +30,9 @@ API
     float32 [n_pos], ``n_k`` int64 [n_pos] (−1 where no query was recorded), ``pos`` (row
     positions), ``row_step``, ``mask`` (``none``/``causal``/``window``), ``window``, ``scale``
     (float32, as the C++ reader uses it), ``kv_head``, ``k`` float32 [n_keys, d]. Assembled from
-    ``_attention_query`` (step rows q_pos0 .. q_pos0+n_q−1) and ``_attention_key`` of KV head
-    ``head // (n_heads // n_kv_heads)`` (rows pos0 .. pos0+n−1), over the steps committed so far.
+    this head's slice of each ``_attention_query`` row (step rows q_pos0 .. q_pos0+n_q−1) and KV
+    head ``head // (n_heads // n_kv_heads)``'s slice of each ``_attention_key`` row (rows pos0 ..
+    pos0+n−1), over the steps committed so far.
 ``score(run, layer, head, i, j)``
     One probability, float.
 ``row(run, layer, head, i)``
@@ -353,14 +354,17 @@ class Session:
         d = int(d)
         if d <= 0 or d > 4096:
             raise ValueError(f"{self.path}: run {run} has head_dim {d}")
+        # A row holds every head of the layer, head-major: this head's queries are one slice of each BLOB.
         qrows = self._db.execute(
-            "SELECT step, kv_head, q_pos0, n_q, n_k, mask, window, scale, q, lse FROM _attention_query "
-            "WHERE run_id = ? AND layer = ? AND head = ? AND step <= ? ORDER BY step", (run, layer, head, newest)).fetchall()
+            "SELECT step, n_heads, n_kv_heads, q_pos0, n_q, n_k, mask, window, scale, "
+            "substr(q, ?4 * n_q * ?5 + 1, n_q * ?5), substr(lse, ?4 * n_q * 4 + 1, n_q * 4) FROM _attention_query "
+            "WHERE run_id = ?1 AND layer = ?2 AND step <= ?3 AND ?4 < n_heads ORDER BY step",
+            (run, layer, newest, head, d * 2)).fetchall()
         if not qrows:
             raise LookupError(f"{what}: no attention factors recorded (capture off, head out of range, or dropped by "
                               "the byte budget)")
         n_pos = 0
-        for (step, _, q_pos0, n_q, n_k, *_rest) in qrows:
+        for (step, _, _, q_pos0, n_q, n_k, *_rest) in qrows:
             if q_pos0 < 0 or n_q < 0 or n_k < 0 or q_pos0 + n_q > (1 << 24) or n_k > (1 << 24):
                 raise ValueError(f"{what}: step {step} has impossible extents")
             n_pos = max(n_pos, q_pos0 + n_q)
@@ -369,9 +373,11 @@ class Session:
         n_k_arr = np.full(n_pos, -1, dtype=np.int64)
         row_step = np.full(n_pos, -1, dtype=np.int64)
         kv_head, mask, window, scale, max_step = 0, "causal", 0, 1.0, -1
-        for (step, kvh, q_pos0, n_q, n_k, m, w, sc, qb, lb) in qrows:
+        for (step, n_heads, n_kv_heads, q_pos0, n_q, n_k, m, w, sc, qb, lb) in qrows:
+            if n_kv_heads <= 0 or n_heads % n_kv_heads:
+                raise ValueError(f"{what}: step {step} has {n_heads} heads over {n_kv_heads} KV heads")
             # As the C++ reader: the head's kv_head, mask and scale are those of its newest step.
-            kv_head, mask, window, scale = int(kvh), str(m), int(w), float(np.float32(sc))
+            kv_head, mask, window, scale = head // (n_heads // n_kv_heads), str(m), int(w), float(np.float32(sc))
             if mask not in ("none", "causal", "window"):
                 raise ValueError(f"{what}: unknown mask {mask!r}")
             q[q_pos0:q_pos0 + n_q] = _blob(qb, n_q * d, "<f2", f"{what} q").reshape(n_q, d)
@@ -380,8 +386,9 @@ class Session:
             row_step[q_pos0:q_pos0 + n_q] = step
             max_step = int(step)
         krows = self._db.execute(
-            "SELECT step, pos0, n, k FROM _attention_key WHERE run_id = ? AND layer = ? AND kv_head = ? AND step <= ? "
-            "ORDER BY step", (run, layer, kv_head, newest)).fetchall()
+            "SELECT step, pos0, n, substr(k, ?4 * n * ?5 + 1, n * ?5) FROM _attention_key "
+            "WHERE run_id = ?1 AND layer = ?2 AND step <= ?3 AND ?4 < n_kv_heads ORDER BY step",
+            (run, layer, newest, kv_head, d * 2)).fetchall()
         n_keys = 0
         for (_, pos0, n, _) in krows:
             if pos0 < 0 or n < 0 or pos0 + n > (1 << 24):

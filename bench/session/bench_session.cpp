@@ -46,14 +46,15 @@ int64_t write_factors(const std::string& path, int64_t target_bytes, int64_t T, 
   Db db = open_session_for_recording(path);
   SessionWriter w(db);
   std::mt19937 rng(1);
-  std::vector<uint16_t> q(static_cast<size_t>(T * 64)), k(q.size());
+  // One row per layer and step: 9 heads' queries, 3 KV heads' keys.
+  std::vector<uint16_t> q(static_cast<size_t>(9 * T * 64)), k(static_cast<size_t>(3 * T * 64));
   for (auto& x : q) x = static_cast<uint16_t>(0x3000 + rng() % 0x0800);
   for (auto& x : k) x = static_cast<uint16_t>(0x3000 + rng() % 0x0800);
   // Records are built once and renumbered, so the figure is the writer's, not the benchmark's copies.
-  AttentionKeyRecord kr{0, 0, 0, 0, T, k}, kr1{0, 0, 0, 0, 1, std::vector<uint16_t>(k.begin(), k.begin() + 64)};
-  AttentionQueryRecord qr{0, 0, 0, 0, 0, T, T, AttentionMask::Causal, 0, 0.125f, q, std::vector<float>(T, 1.f)};
-  AttentionQueryRecord qr1{0, 0, 0, 0, 0, 1, 1, AttentionMask::Causal, 0, 0.125f,
-                           std::vector<uint16_t>(q.begin(), q.begin() + 64), {1.f}};
+  AttentionKeyRecord kr{0, 3, 0, 0, T, k}, kr1{0, 3, 0, 0, 1, std::vector<uint16_t>(k.begin(), k.begin() + 3 * 64)};
+  AttentionQueryRecord qr{0, 9, 3, 0, 0, T, T, AttentionMask::Causal, 0, 0.125f, q, std::vector<float>(9 * T, 1.f)};
+  AttentionQueryRecord qr1{0, 9, 3, 0, 0, 1, 1, AttentionMask::Causal, 0, 0.125f,
+                           std::vector<uint16_t>(q.begin(), q.begin() + 9 * 64), std::vector<float>(9, 1.f)};
   int64_t written = 0;
   while (written < target_bytes) {
     w.begin_run(bench_run(30, 9, 3, 64));
@@ -64,16 +65,12 @@ int64_t write_factors(const std::string& path, int64_t target_bytes, int64_t T, 
       if (!w.in_batch()) w.begin_batch();
       w.write(StepRecord{step, step == 0 ? "prefill" : "decode", pos0, kk.n, step, step + 1});
       for (int layer = 0; layer < 30; ++layer) {
-        for (int g = 0; g < 3; ++g) {
-          kk.layer = layer, kk.kv_head = g, kk.step = step, kk.pos0 = pos0;
-          w.write(kk);
-          written += static_cast<int64_t>(kk.k.size() * 2);
-        }
-        for (int h = 0; h < 9; ++h) {
-          qq.layer = layer, qq.head = h, qq.kv_head = h / 3, qq.step = step, qq.q_pos0 = pos0, qq.n_k = pos0 + qq.n_q;
-          w.write(qq);
-          written += static_cast<int64_t>(qq.q.size() * 2 + qq.lse.size() * 4);
-        }
+        kk.layer = layer, kk.step = step, kk.pos0 = pos0;
+        w.write(kk);
+        written += static_cast<int64_t>(kk.k.size() * 2);
+        qq.layer = layer, qq.step = step, qq.q_pos0 = pos0, qq.n_k = pos0 + qq.n_q;
+        w.write(qq);
+        written += static_cast<int64_t>(qq.q.size() * 2 + qq.lse.size() * 4);
       }
       if (step % commit_every == 0) w.commit_batch();
     }
@@ -161,8 +158,11 @@ int cmd_tiles(const std::string& path, int n) {
   std::mt19937 rng(7);
   std::vector<double> cold, warm, factor_read;
   // Baseline: reading one head's q blob and its KV head's k blob straight from SQLite.
-  Stmt qb = reader.db().prepare("SELECT q, lse FROM _attention_query WHERE run_id = ? AND layer = ? AND head = ?");
-  Stmt kb = reader.db().prepare("SELECT k FROM _attention_key WHERE run_id = ? AND layer = ? AND kv_head = ?");
+  Stmt qb = reader.db().prepare(
+      "SELECT substr(q, ?3 * n_q * ?4 + 1, n_q * ?4), substr(lse, ?3 * n_q * 4 + 1, n_q * 4) FROM _attention_query "
+      "WHERE run_id = ?1 AND layer = ?2");
+  Stmt kb = reader.db().prepare("SELECT substr(k, ?3 * n * ?4 + 1, n * ?4) FROM _attention_key WHERE run_id = ?1 AND layer = ?2");
+  const int64_t row_bytes = int64_t{run.info.head_dim} * 2;
   for (int i = 0; i < n; ++i) {
     const int32_t layer = static_cast<int32_t>(rng() % run.info.n_layers), head = static_cast<int32_t>(rng() % run.info.n_heads);
     const MapShape shape = reader.map_shape(run.id, last, layer, head);
@@ -180,10 +180,10 @@ int cmd_tiles(const std::string& path, int n) {
     t0 = Clock::now();
     int64_t bytes = 0;
     qb.reset();
-    qb.bind(1, run.id).bind(2, layer).bind(3, head);
+    qb.bind(1, run.id).bind(2, layer).bind(3, head).bind(4, row_bytes);
     while (qb.step()) bytes += static_cast<int64_t>(qb.blob(0).size() + qb.blob(1).size());
     kb.reset();
-    kb.bind(1, run.id).bind(2, layer).bind(3, head / static_cast<int32_t>(run.info.n_heads / run.info.n_kv_heads));
+    kb.bind(1, run.id).bind(2, layer).bind(3, head / static_cast<int32_t>(run.info.n_heads / run.info.n_kv_heads)).bind(4, row_bytes);
     while (kb.step()) bytes += static_cast<int64_t>(kb.blob(0).size());
     factor_read.push_back(seconds_since(t0) * 1e3);
   }

@@ -64,32 +64,34 @@ CREATE TABLE _token (
   PRIMARY KEY (run_id, position)
 ) WITHOUT ROWID;
 
+-- One row per layer and step, every head in it: a decode step writes one row per layer, not one
+-- per head. Head h's rows are one contiguous slice of the BLOBs (layouts in SESSION_FORMAT.md).
 CREATE TABLE _attention_query (
-  run_id   INTEGER NOT NULL,
-  layer    INTEGER NOT NULL,
-  head     INTEGER NOT NULL,
-  step     INTEGER NOT NULL,
-  kv_head  INTEGER NOT NULL,
-  q_pos0   INTEGER NOT NULL,
-  n_q      INTEGER NOT NULL,
-  n_k      INTEGER NOT NULL,
-  mask     TEXT NOT NULL CHECK (mask IN ('none', 'causal', 'window')),
-  window   INTEGER NOT NULL DEFAULT 0,
-  scale    REAL NOT NULL,
-  q        BLOB NOT NULL,
-  lse      BLOB NOT NULL,
-  UNIQUE (run_id, layer, head, step)
+  run_id      INTEGER NOT NULL,
+  layer       INTEGER NOT NULL,
+  step        INTEGER NOT NULL,
+  n_heads     INTEGER NOT NULL,
+  n_kv_heads  INTEGER NOT NULL,
+  q_pos0      INTEGER NOT NULL,
+  n_q         INTEGER NOT NULL,
+  n_k         INTEGER NOT NULL,
+  mask        TEXT NOT NULL CHECK (mask IN ('none', 'causal', 'window')),
+  window      INTEGER NOT NULL DEFAULT 0,
+  scale       REAL NOT NULL,
+  q           BLOB NOT NULL,
+  lse         BLOB NOT NULL,
+  UNIQUE (run_id, layer, step)
 );
 
 CREATE TABLE _attention_key (
-  run_id   INTEGER NOT NULL,
-  layer    INTEGER NOT NULL,
-  kv_head  INTEGER NOT NULL,
-  step     INTEGER NOT NULL,
-  pos0     INTEGER NOT NULL,
-  n        INTEGER NOT NULL,
-  k        BLOB NOT NULL,
-  UNIQUE (run_id, layer, kv_head, step)
+  run_id      INTEGER NOT NULL,
+  layer       INTEGER NOT NULL,
+  step        INTEGER NOT NULL,
+  n_kv_heads  INTEGER NOT NULL,
+  pos0        INTEGER NOT NULL,
+  n           INTEGER NOT NULL,
+  k           BLOB NOT NULL,
+  UNIQUE (run_id, layer, step)
 );
 
 CREATE TABLE _head_metric (
@@ -212,7 +214,10 @@ CREATE VIEW step AS SELECT run_id, step, kind, pos0, n_tokens, start_ns, end_ns,
 CREATE VIEW token AS SELECT run_id, position, token_id, text, step FROM _token;
 
 CREATE VIEW attention_head AS
-  SELECT run_id, layer, head, step, kv_head, q_pos0, n_q, n_k, mask, window, scale FROM _attention_query;
+  WITH RECURSIVE heads (head) AS (SELECT 0 UNION ALL SELECT head + 1 FROM heads WHERE head < 4095)
+  SELECT q.run_id, q.layer, heads.head, q.step, heads.head / (q.n_heads / q.n_kv_heads) AS kv_head, q.q_pos0, q.n_q,
+         q.n_k, q.mask, q.window, q.scale
+  FROM _attention_query AS q JOIN heads ON heads.head < q.n_heads;
 
 CREATE VIEW head_metric AS
   SELECT run_id, layer, head, step, entropy, mean_distance, sink_mass, sparsity FROM _head_metric;

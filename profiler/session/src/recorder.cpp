@@ -367,14 +367,14 @@ void Recorder::Impl::process(const AttentionCapture& a) {
   const MaskSpec mask{a.mask, a.window};
   const int group = a.n_heads / a.n_kv_heads;
 
+  // The layer's new keys, every KV head, as one row (the capture's layout is the row's).
   for (int g = 0; g < a.n_kv_heads; ++g) {
-    AttentionKeyRecord kr{a.layer, g, a.step, a.k_pos0, n_new_k, {}};
-    kr.k.assign(a.k.begin() + static_cast<int64_t>(g) * n_new_k * d, a.k.begin() + static_cast<int64_t>(g + 1) * n_new_k * d);
     auto& store = f.k[static_cast<size_t>(g)];
     store.resize(static_cast<size_t>(a.n_k * d));  // a rewound cache overwrites positions
-    fp16_to_f32(kr.k, store.data() + a.k_pos0 * d);
-    if (options.attention_factors) write(kr);
+    fp16_to_f32({a.k.data() + static_cast<int64_t>(g) * n_new_k * d, static_cast<size_t>(n_new_k * d)},
+                store.data() + a.k_pos0 * d);
   }
+  if (options.attention_factors) write(AttentionKeyRecord{a.layer, a.n_kv_heads, a.step, a.k_pos0, n_new_k, a.k});
 
   const int64_t map_rows = a.q_pos0 + a.n_q;
   const LevelRange levels = options.pyramids && a.n_q > 1 ? stored_levels(map_rows, a.n_k, options.pyramid_first_level)
@@ -390,21 +390,22 @@ void Recorder::Impl::process(const AttentionCapture& a) {
                                  a.pooled_sum.size() != a.pooled_max.size())))
     throw Error("inconsistent attention statistics at layer " + std::to_string(a.layer) + ", step " + std::to_string(a.step));
 
+  // The layer's queries as one row, head-major ([h][i][d]), so that a head's rows are one slice.
+  AttentionQueryRecord qr{a.layer, a.n_heads, a.n_kv_heads, a.step, a.q_pos0, a.n_q, a.n_k, a.mask, a.window, a.scale, {}, a.lse};
+  qr.q.resize(a.q.size());
+  for (int h = 0; h < a.n_heads; ++h)
+    for (int64_t i = 0; i < a.n_q; ++i)
+      std::memcpy(qr.q.data() + (h * a.n_q + i) * d, a.q.data() + (i * a.n_heads + h) * d, static_cast<size_t>(d) * 2);
+
   std::vector<float> qf, p;
   for (int h = 0; h < a.n_heads; ++h) {
     const int g = h / group;
-    AttentionQueryRecord qr{a.layer, h, g, a.step, a.q_pos0, a.n_q, a.n_k, a.mask, a.window, a.scale, {}, {}};
-    qr.q.resize(static_cast<size_t>(a.n_q * d));
-    for (int64_t i = 0; i < a.n_q; ++i)
-      std::memcpy(qr.q.data() + i * d, a.q.data() + (i * a.n_heads + h) * d, static_cast<size_t>(d) * 2);
-    qr.lse.assign(a.lse.begin() + h * a.n_q, a.lse.begin() + (h + 1) * a.n_q);
-
     auto& q_store = f.q[static_cast<size_t>(h)];
     auto& row_store = f.rows[static_cast<size_t>(h)];
     q_store.resize(static_cast<size_t>(a.q_pos0 * d));
     row_store.resize(static_cast<size_t>(a.q_pos0));
-    q_store.insert(q_store.end(), qr.q.begin(), qr.q.end());
-    for (int64_t i = 0; i < a.n_q; ++i) row_store.push_back({a.q_pos0 + i, a.n_k, qr.lse[static_cast<size_t>(i)]});
+    q_store.insert(q_store.end(), qr.q.begin() + h * a.n_q * d, qr.q.begin() + (h + 1) * a.n_q * d);
+    for (int64_t i = 0; i < a.n_q; ++i) row_store.push_back({a.q_pos0 + i, a.n_k, qr.lse[static_cast<size_t>(h * a.n_q + i)]});
 
     if (options.head_metrics && engine_metrics) {
       HeadMetrics m;
@@ -456,8 +457,8 @@ void Recorder::Impl::process(const AttentionCapture& a) {
     if (builder && tier == Tier::Full)
       for (const PooledLevel& lv : builder->finish())
         if (lv.level >= levels.first && lv.level <= levels.last) write_tiles(lv, a.layer, h, a.step, map_rows, a.n_k);
-    if (options.attention_factors) write(qr);
   }
+  if (options.attention_factors) write(qr);
 }
 
 void Recorder::Impl::write_tiles(const PooledLevel& lv, int32_t layer, int32_t head, int64_t step, int64_t map_rows,

@@ -82,7 +82,7 @@ RunSummary SessionReader::run(int64_t id) const {
   };
   r.n_tokens = scalar("SELECT count(*) FROM _token WHERE run_id = ?");
   r.n_steps = scalar("SELECT count(*) FROM _step WHERE run_id = ?");
-  r.counts.attention_heads = scalar("SELECT count(*) FROM _attention_query WHERE run_id = ?");
+  r.counts.attention_heads = scalar("SELECT coalesce(sum(n_heads), 0) FROM _attention_query WHERE run_id = ?");
   r.counts.memory_snapshots = scalar("SELECT count(*) FROM _memory_snapshot WHERE run_id = ?");
   r.counts.kv_snapshots = scalar("SELECT count(*) FROM _kv_occupancy WHERE run_id = ?");
   r.counts.ops = scalar("SELECT count(*) FROM _op WHERE run_id = ?");
@@ -213,21 +213,27 @@ SessionReader::HeadFactors& SessionReader::factors(int64_t run_id, int32_t layer
     if (f->d <= 0 || f->d > 4096) throw Error(db_.path() + ": run " + std::to_string(run_id) + " has head_dim " + std::to_string(f->d));
   }
   const size_t d = static_cast<size_t>(f->d);
+  // Rows hold every head of the layer, head-major: this head's queries are one slice of each BLOB.
   Stmt s = db_.prepare(
-      "SELECT step, kv_head, q_pos0, n_q, n_k, mask, window, scale, q, lse FROM _attention_query "
-      "WHERE run_id = ? AND layer = ? AND head = ? AND step <= ? ORDER BY step");
-  s.bind(1, run_id).bind(2, layer).bind(3, head).bind(4, newest_step);
+      "SELECT step, n_heads, n_kv_heads, q_pos0, n_q, n_k, mask, window, scale, "
+      "substr(q, ?4 * n_q * ?5 + 1, n_q * ?5), substr(lse, ?4 * n_q * 4 + 1, n_q * 4) FROM _attention_query "
+      "WHERE run_id = ?1 AND layer = ?2 AND step <= ?3 AND ?4 < n_heads ORDER BY step");
+  s.bind(1, run_id).bind(2, layer).bind(3, newest_step).bind(4, head).bind(5, static_cast<int64_t>(d * 2));
   bool any = false;
   std::vector<uint16_t> half;
   while (s.step()) {
-    const int64_t step = s.integer(0), q_pos0 = s.integer(2), n_q = s.integer(3), n_k = s.integer(4);
+    const int64_t step = s.integer(0), n_heads = s.integer(1), n_kv_heads = s.integer(2);
+    const int64_t q_pos0 = s.integer(3), n_q = s.integer(4), n_k = s.integer(5);
     if (q_pos0 < 0 || n_q < 0 || n_k < 0 || q_pos0 + n_q > (int64_t{1} << 24) || n_k > (int64_t{1} << 24))
       throw Error(what + ": step " + std::to_string(step) + " has impossible extents");
-    f->kv_head = static_cast<int32_t>(s.integer(1));
-    f->mask = {parse_mask(s.text(5)), s.integer(6)};
-    f->scale = static_cast<float>(s.real(7));
-    half = blob_as<uint16_t>(s.blob(8), static_cast<size_t>(n_q) * d, what + " q");
-    const auto lse = blob_as<float>(s.blob(9), static_cast<size_t>(n_q), what + " lse");
+    if (n_kv_heads <= 0 || n_heads % n_kv_heads != 0)
+      throw Error(what + ": step " + std::to_string(step) + " has " + std::to_string(n_heads) + " heads over " +
+                  std::to_string(n_kv_heads) + " KV heads");
+    f->kv_head = static_cast<int32_t>(head / (n_heads / n_kv_heads));
+    f->mask = {parse_mask(s.text(6)), s.integer(7)};
+    f->scale = static_cast<float>(s.real(8));
+    half = blob_as<uint16_t>(s.blob(9), static_cast<size_t>(n_q) * d, what + " q");
+    const auto lse = blob_as<float>(s.blob(10), static_cast<size_t>(n_q), what + " lse");
     const size_t end = static_cast<size_t>(q_pos0 + n_q);
     if (f->rows.size() < end) {
       f->rows.resize(end, QueryRow{0, -1, 0.f});
@@ -245,8 +251,9 @@ SessionReader::HeadFactors& SessionReader::factors(int64_t run_id, int32_t layer
   if (!any)
     throw Error(what + ": no attention factors recorded (capture off, head out of range, or dropped by the byte budget)");
   Stmt k = db_.prepare(
-      "SELECT step, pos0, n, k FROM _attention_key WHERE run_id = ? AND layer = ? AND kv_head = ? AND step <= ? ORDER BY step");
-  k.bind(1, run_id).bind(2, layer).bind(3, f->kv_head).bind(4, newest_step);
+      "SELECT step, pos0, n, substr(k, ?4 * n * ?5 + 1, n * ?5) FROM _attention_key "
+      "WHERE run_id = ?1 AND layer = ?2 AND step <= ?3 AND ?4 < n_kv_heads ORDER BY step");
+  k.bind(1, run_id).bind(2, layer).bind(3, newest_step).bind(4, f->kv_head).bind(5, static_cast<int64_t>(d * 2));
   while (k.step()) {
     const int64_t pos0 = k.integer(1), n = k.integer(2);
     if (pos0 < 0 || n < 0 || pos0 + n > (int64_t{1} << 24)) throw Error(what + ": key rows with impossible extents");

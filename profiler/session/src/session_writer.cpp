@@ -43,9 +43,9 @@ SessionWriter::SessionWriter(Db& db) : db_(db) {
   step_ = db.prepare("INSERT INTO _step (run_id, step, kind, pos0, n_tokens, start_ns, end_ns) VALUES (?,?,?,?,?,?,?)");
   token_ = db.prepare("INSERT INTO _token (run_id, position, token_id, text, step) VALUES (?,?,?,?,?)");
   query_ = db.prepare(
-      "INSERT INTO _attention_query (run_id, layer, head, step, kv_head, q_pos0, n_q, n_k, mask, window, scale, q, lse) "
-      "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)");
-  key_ = db.prepare("INSERT INTO _attention_key (run_id, layer, kv_head, step, pos0, n, k) VALUES (?,?,?,?,?,?,?)");
+      "INSERT INTO _attention_query (run_id, layer, step, n_heads, n_kv_heads, q_pos0, n_q, n_k, mask, window, scale, q, "
+      "lse) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)");
+  key_ = db.prepare("INSERT INTO _attention_key (run_id, layer, step, n_kv_heads, pos0, n, k) VALUES (?,?,?,?,?,?,?)");
   metric_ = db.prepare(
       "INSERT INTO _head_metric (run_id, layer, head, step, entropy, mean_distance, sink_mass, sparsity) "
       "VALUES (?,?,?,?,?,?,?,?)");
@@ -116,13 +116,13 @@ void SessionWriter::write_one(const TokenRecord& r) {
 }
 
 void SessionWriter::write_one(const AttentionQueryRecord& r) {
-  query_.bind(1, run_id_).bind(2, r.layer).bind(3, r.head).bind(4, r.step).bind(5, r.kv_head).bind(6, r.q_pos0);
+  query_.bind(1, run_id_).bind(2, r.layer).bind(3, r.step).bind(4, r.n_heads).bind(5, r.n_kv_heads).bind(6, r.q_pos0);
   query_.bind(7, r.n_q).bind(8, r.n_k).bind(9, mask_name(r.mask)).bind(10, r.window).bind(11, double{r.scale});
   query_.bind_blob(12, bytes_of(r.q)).bind_blob(13, bytes_of(r.lse)).run();
 }
 
 void SessionWriter::write_one(const AttentionKeyRecord& r) {
-  key_.bind(1, run_id_).bind(2, r.layer).bind(3, r.kv_head).bind(4, r.step).bind(5, r.pos0).bind(6, r.n);
+  key_.bind(1, run_id_).bind(2, r.layer).bind(3, r.step).bind(4, r.n_kv_heads).bind(5, r.pos0).bind(6, r.n);
   key_.bind_blob(7, bytes_of(r.k)).run();
 }
 

@@ -47,20 +47,20 @@ AttentionMask parse_mask(const std::string& name);  // throws Error for an unkno
 
 // One head's query factors at one step: rows q_pos0 .. q_pos0+n_q-1 see keys 0 .. n_k-1 under the mask.
 struct AttentionQueryRecord {
-  int32_t layer = 0, head = 0, kv_head = 0;
+  int32_t layer = 0, n_heads = 0, n_kv_heads = 0;
   int64_t step = 0, q_pos0 = 0, n_q = 0, n_k = 0;
   AttentionMask mask = AttentionMask::Causal;
   int64_t window = 0;
   float scale = 1.f;
-  std::vector<uint16_t> q;  // fp16 [n_q][head_dim], post-RoPE
-  std::vector<float> lse;   // [n_q]
+  std::vector<uint16_t> q;  // fp16 [n_heads][n_q][head_dim], post-RoPE
+  std::vector<float> lse;   // [n_heads][n_q]
 };
 
-// Keys appended to one KV head's cache at one step: positions pos0 .. pos0+n-1.
+// Keys appended to one layer's cache at one step, every KV head: positions pos0 .. pos0+n-1.
 struct AttentionKeyRecord {
-  int32_t layer = 0, kv_head = 0;
+  int32_t layer = 0, n_kv_heads = 0;
   int64_t step = 0, pos0 = 0, n = 0;
-  std::vector<uint16_t> k;  // fp16 [n][head_dim]
+  std::vector<uint16_t> k;  // fp16 [n_kv_heads][n][head_dim]
 };
 
 struct HeadMetrics {
