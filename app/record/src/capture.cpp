@@ -49,10 +49,13 @@ std::string Captures::to_string() const {
 ProbeRecorder::ProbeRecorder(profiler::Recorder& recorder, const Captures& captures)
     : recorder_(recorder), captures_(captures) {}
 
-void ProbeRecorder::flush() { recorder_.submit(std::exchange(step_records_, {})); }
+void ProbeRecorder::flush() {
+  recorder_.submit(std::exchange(step_captures_, {}));
+  recorder_.submit(std::exchange(step_records_, {}));
+}
 
 void ProbeRecorder::on_step_end(const rt::StepProbe& s) {
-  flush();  // the step's op timings and KV rows as one item, ahead of the step itself
+  flush();  // the step's small captures, op timings and KV rows as two items, ahead of the step
   profiler::StepRecord r;
   r.step = s.step;
   r.kind = s.kind == rt::StepKind::Encode ? "encode" : s.kind == rt::StepKind::Decode ? "decode" : "prefill";
@@ -109,6 +112,13 @@ void ProbeRecorder::on_attention(const rt::AttentionProbe& a) {
     for (int64_t j = sent; j < a.n_k; ++j, out += a.head_dim)
       profiler::f32_to_fp16({a.k + g * a.kv_head_stride + j * a.head_dim, static_cast<size_t>(a.head_dim)}, out);
   sent = a.n_k;
+  // Big captures (a prefill's layers) go at once, so a long prompt never holds them all.
+  constexpr int64_t kBatchedCaptureBytes = 256 << 10;
+  if (profiler::Recorder::capture_size(c) <= kBatchedCaptureBytes) {
+    step_captures_.push_back(std::move(c));
+    return;
+  }
+  recorder_.submit(std::exchange(step_captures_, {}));
   recorder_.submit(std::move(c));
 }
 

@@ -225,6 +225,15 @@ void Recorder::submit(AttentionCapture a) {
   push(std::move(a), bytes);
 }
 
+void Recorder::submit(std::vector<AttentionCapture> captures) {
+  if (captures.empty()) return;
+  int64_t bytes = 0;
+  for (const AttentionCapture& a : captures) bytes += capture_bytes(a);
+  push(std::move(captures), bytes);
+}
+
+int64_t Recorder::capture_size(const AttentionCapture& a) { return capture_bytes(a); }
+
 std::vector<uint16_t> Recorder::take_half_buffer(size_t n) {
   std::lock_guard lock(impl_->pool_mu);
   return impl_->take(impl_->free_half, n);
@@ -336,6 +345,12 @@ void Recorder::writer_loop() {
         m.current_step = a->step;
         m.process(*a);
         m.recycle(*a);
+      } else if (auto* batch = std::get_if<std::vector<AttentionCapture>>(&item)) {
+        for (AttentionCapture& c : *batch) {
+          m.current_step = c.step;
+          m.process(c);
+          m.recycle(c);
+        }
       } else if (auto* e = std::get_if<StepEnd>(&item)) {
         // Steps are committed in groups: a commit rewrites every page the group touched, and a
         // decode step touches the same few pages as the next one. The prefill commits at once.

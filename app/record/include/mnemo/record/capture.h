@@ -60,6 +60,9 @@ class ProbeRecorder : public rt::ProbeSink {
   int64_t kv_bytes_ = 0;
   std::vector<int64_t> keys_sent_;  // per layer: key positions already handed to the recorder
   std::vector<profiler::Record> step_records_;  // op timings and KV rows of the running step
+  // Small attention captures of the running step (a decode step's layers): one queue item per
+  // step instead of one lock and one writer wake-up per layer.
+  std::vector<profiler::AttentionCapture> step_captures_;
 };
 
 }  // namespace mnemo::record

@@ -85,10 +85,13 @@ class Recorder {
   // costs one lock and one wake-up instead of one per record.
   void submit(std::vector<Record> records);
   void submit(AttentionCapture a);
+  // Several captures as one queue item (a decode step's layers), processed in order.
+  void submit(std::vector<AttentionCapture> captures);
 
   // Buffers for captures (sized n, contents unspecified), recycled by the writer thread once a
   // capture is written: a steady recording allocates and page-faults nothing per step.
   std::vector<uint16_t> take_half_buffer(size_t n);
+  static int64_t capture_size(const AttentionCapture& a);  // what it counts against the queue
   std::vector<float> take_float_buffer(size_t n);
   void end_step(int64_t step);  // the step is complete: committed within commit_interval_ms
 
@@ -113,7 +116,7 @@ class Recorder {
   struct Finish {
     std::string error;
   };
-  using Item = std::variant<Record, std::vector<Record>, AttentionCapture, StepEnd, Finish>;
+  using Item = std::variant<Record, std::vector<Record>, AttentionCapture, std::vector<AttentionCapture>, StepEnd, Finish>;
   struct Impl;
 
   void push(Item item, int64_t bytes);
