@@ -479,6 +479,9 @@ void Recorder::Impl::process(const AttentionCapture& a) {
 void Recorder::Impl::write_tiles(const PooledLevel& lv, int32_t layer, int32_t head, int64_t step, int64_t map_rows,
                                  int64_t map_cols) {
   std::vector<float> mx, mean;
+  // Level-0 cells inside a pooled cell: its row's count times its column's (fewer at the edges).
+  std::vector<float> inv_cols(static_cast<size_t>(lv.cols));
+  for (int64_t C = 0; C < lv.cols; ++C) inv_cols[static_cast<size_t>(C)] = 1.f / static_cast<float>(cells_inside(lv.level, 0, C, 1, map_cols));
   for (int64_t ty = 0; ty * kTileSize < lv.rows; ++ty)
     for (int64_t tx = 0; tx * kTileSize < lv.cols; ++tx) {
       PyramidTileRecord t;
@@ -488,13 +491,16 @@ void Recorder::Impl::write_tiles(const PooledLevel& lv, int32_t layer, int32_t h
       t.codec = options.tile_codec;
       mx.resize(static_cast<size_t>(t.rows * t.cols));
       mean.resize(mx.size());
-      for (int64_t r = 0; r < t.rows; ++r)
-        for (int64_t c = 0; c < t.cols; ++c) {
-          const int64_t R = ty * kTileSize + r, C = tx * kTileSize + c;
-          const size_t at = static_cast<size_t>(R * lv.cols + C), to = static_cast<size_t>(r * t.cols + c);
-          mx[to] = lv.max[at];
-          mean[to] = lv.sum[at] / static_cast<float>(cells_inside(lv.level, R, C, map_rows, map_cols));
-        }
+      for (int64_t r = 0; r < t.rows; ++r) {
+        const int64_t R = ty * kTileSize + r, C0 = tx * kTileSize;
+        const float inv_rows = 1.f / static_cast<float>(cells_inside(lv.level, R, 0, map_rows, 1));
+        const float* from_max = lv.max.data() + R * lv.cols + C0;
+        const float* from_sum = lv.sum.data() + R * lv.cols + C0;
+        float* to_max = mx.data() + r * t.cols;
+        float* to_mean = mean.data() + r * t.cols;
+        std::copy_n(from_max, t.cols, to_max);
+        for (int64_t c = 0; c < t.cols; ++c) to_mean[c] = from_sum[c] * inv_rows * inv_cols[static_cast<size_t>(C0 + c)];
+      }
       t.max = encode_tile(mx, t.codec);
       t.mean = encode_tile(mean, t.codec);
       write(t);
