@@ -41,13 +41,14 @@ struct MaskCase {
 
 class AttentionMath : public ::testing::TestWithParam<MaskCase> {};
 
-TEST_P(AttentionMath, LogitsSoftmaxAndProbsMatchDoublePrecision) {
+TEST_P(AttentionMath, LogitsProbsAndEntropyMatchDoublePrecision) {
   const MaskSpec mask{GetParam().kind, GetParam().window};
   for (int d : {64, 32, 20}) {
     const int64_t n_rows = 37, q_pos0 = mask.kind == AttentionMask::None ? 0 : 50, n_k = q_pos0 + n_rows;
     Problem p = random_problem(n_rows, q_pos0, n_k, d, 7u + static_cast<uint32_t>(d));
     const float scale = 1.f / std::sqrt(static_cast<float>(d));
     std::vector<float> logits(static_cast<size_t>(n_rows * n_k));
+    std::vector<double> entropies;
     attention_logits(p.q, p.rows, p.k, 0, n_k, d, scale, mask, logits.data());
     for (int64_t i = 0; i < n_rows; ++i) {
       // Reference softmax in double over the visible keys.
@@ -69,24 +70,28 @@ TEST_P(AttentionMath, LogitsSoftmaxAndProbsMatchDoublePrecision) {
         if (!mask.visible(p.rows[i], j)) ASSERT_EQ(row[j], -INFINITY) << i << "," << j;
         else ASSERT_NEAR(row[j], naive_logit(p, i, j, scale), 1e-4);
       }
-      float h = -1;
-      const float got_lse = softmax_in_place(row, n_k, &h);
-      EXPECT_NEAR(got_lse, lse, 1e-4);
-      EXPECT_NEAR(h, entropy, 1e-4);
-      p.rows[i].lse = got_lse;
-      for (int64_t j = 0; j < n_k; ++j) {
-        const double want = mask.visible(p.rows[i], j) ? std::exp(naive_logit(p, i, j, scale) - lse) : 0.0;
-        ASSERT_NEAR(row[j], want, 2e-6 + 2e-5 * want) << "row " << i << " key " << j;
-      }
+      p.rows[i].lse = static_cast<float>(lse);
+      entropies.push_back(entropy);
     }
-    // attention_probs with the row's lse gives the same, also for an offset column window.
+    // attention_probs with each row's lse, over every key and over an offset column window.
+    std::vector<float> all(static_cast<size_t>(n_rows * n_k));
+    attention_probs(p.q, p.rows, p.k, 0, n_k, d, scale, mask, all.data());
+    for (int64_t i = 0; i < n_rows; ++i) {
+      for (int64_t j = 0; j < n_k; ++j) {
+        const double want = mask.visible(p.rows[i], j) ? std::exp(naive_logit(p, i, j, scale) - p.rows[i].lse) : 0.0;
+        ASSERT_NEAR(all[i * n_k + j], want, 2e-6 + 2e-5 * want) << "row " << i << " key " << j;
+      }
+      HeadMetricAccumulator acc;
+      acc.add_row({all.data() + i * n_k, static_cast<size_t>(n_k)}, p.rows[i], mask);
+      EXPECT_NEAR(acc.result().entropy, entropies[static_cast<size_t>(i)], 1e-4) << "row " << i;
+    }
     const int64_t col0 = 13, cols = n_k - 20;
     std::vector<float> probs(static_cast<size_t>(n_rows * cols));
     attention_probs(p.q, p.rows, {p.k.data() + col0 * d, static_cast<size_t>(cols * d)}, col0, cols, d, scale, mask,
                     probs.data());
     for (int64_t i = 0; i < n_rows; ++i)
       for (int64_t c = 0; c < cols; ++c)
-        ASSERT_NEAR(probs[i * cols + c], logits[i * n_k + col0 + c], 1e-6 + 1e-5 * logits[i * n_k + col0 + c]);
+        ASSERT_NEAR(probs[i * cols + c], all[i * n_k + col0 + c], 1e-6 + 1e-5 * all[i * n_k + col0 + c]);
   }
 }
 

@@ -5,6 +5,8 @@
 //     S = Q·Kᵀ by sgemm, O += P·V by the AVX-512 tile kernel (attention_tiles_avx512.cpp) or
 //     sgemm below that level, all on the calling thread; only S (64×256) is kept.
 // Tasks are handed out through an atomic counter, the most expensive (latest causal blocks) first.
+// When asked, both paths also gather each row's statistics (attention_stats.h) and pool the map
+// over 4 × 4 cells; with a pooled map a decode-sized task takes the 4 rows of one cell row.
 #include <immintrin.h>
 
 #include <algorithm>

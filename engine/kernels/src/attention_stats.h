@@ -26,7 +26,6 @@ struct RowMoments {
   double key_moment = 0;      // M = Σ e·j
   double square_sum = 0;      // Q = Σ e²
   float sink = 0;             // e of key 0
-  bool sink_seen = false;
 
   // The row's max moves from m_old (sum l_old) to m_new; rescale = exp(m_old − m_new).
   void rescale(float m_old, float m_new, float l_old, float rescale) {
@@ -63,10 +62,7 @@ inline float exp_row_with_moments(float* s, int64_t n, float max, int64_t key0, 
   row.square_sum += simd::hsum(vsquare);
   // Offsets within the block in float, the block's start added in double.
   row.key_moment += static_cast<double>(simd::hsum(vmoment)) + static_cast<double>(key0) * sum;
-  if (key0 == 0 && n > 0) {
-    row.sink = s[0];
-    row.sink_seen = true;
-  }
+  if (key0 == 0 && n > 0) row.sink = s[0];
   return sum;
 }
 

@@ -178,42 +178,7 @@ void attention_probs(std::span<const float> q, std::span<const QueryRow> rows, s
   }
 }
 
-float softmax_in_place(float* logits, int64_t n, float* entropy) {
-  constexpr float kHidden = -std::numeric_limits<float>::infinity();
-  float m = kHidden;
-  for (int64_t j = 0; j < n; ++j) m = std::max(m, logits[j]);
-  if (m == kHidden) {
-    std::fill(logits, logits + n, 0.f);
-    if (entropy) *entropy = 0.f;
-    return m;
-  }
-  // With e = exp(l − m) and S = Σe: p = e/S and the entropy −Σ p log p = log S − Σ e·(l − m) / S,
-  // so no logarithm per cell. Hidden cells (−inf) give e = 0 and are kept out of the sum.
-  const __m256 vm = _mm256_set1_ps(m), hidden = _mm256_set1_ps(kHidden);
-  __m256 vsum = _mm256_setzero_ps(), vweighted = _mm256_setzero_ps();
-  for (int64_t j = 0; j < n; j += 8) {
-    const int lanes = static_cast<int>(std::min<int64_t>(8, n - j));
-    const __m256 l = simd::load_partial(logits + j, lanes);  // lanes past n read as 0 and stay out
-    const __m256 visible = _mm256_cmp_ps(l, hidden, _CMP_NEQ_OQ);
-    const __m256 x = _mm256_and_ps(_mm256_sub_ps(l, vm), visible);
-    const __m256 e = _mm256_and_ps(simd::exp(x), _mm256_and_ps(visible, simd::lane_mask(lanes)));
-    simd::store_partial(logits + j, e, lanes);
-    vsum = _mm256_add_ps(vsum, e);
-    vweighted = _mm256_fmadd_ps(e, x, vweighted);
-  }
-  const float sum = simd::hsum(vsum), weighted = simd::hsum(vweighted);
-  const float inv = 1.f / sum;
-  const __m256 vinv = _mm256_set1_ps(inv);
-  int64_t j = 0;
-  for (; j + 8 <= n; j += 8) _mm256_storeu_ps(logits + j, _mm256_mul_ps(_mm256_loadu_ps(logits + j), vinv));
-  for (; j < n; ++j) logits[j] *= inv;
-  const float log_sum = std::log(sum);
-  if (entropy) *entropy = std::max(0.f, log_sum - weighted * inv);
-  return m + log_sum;
-}
-
-void HeadMetricAccumulator::add_row(std::span<const float> p, const QueryRow& row, const MaskSpec& mask,
-                                    std::optional<float> entropy) {
+void HeadMetricAccumulator::add_row(std::span<const float> p, const QueryRow& row, const MaskSpec& mask) {
   const int64_t b = std::min<int64_t>(mask.begin(row), static_cast<int64_t>(p.size()));
   const int64_t e = std::min<int64_t>(mask.end(row), static_cast<int64_t>(p.size()));
   // Σp, Σp² and Σp·(pos − j) = (pos − c0)·Σp − Σp·(j − c0), in float over chunks of 1024 keys on
@@ -238,12 +203,8 @@ void HeadMetricAccumulator::add_row(std::span<const float> p, const QueryRow& ro
     total += sum;
     squares += square;
   }
-  if (entropy) {
-    h = *entropy;
-  } else {
-    for (int64_t j = b; j < e; ++j)
-      if (p[j] > 0) h -= static_cast<double>(p[j]) * std::log(static_cast<double>(p[j]));
-  }
+  for (int64_t j = b; j < e; ++j)
+    if (p[j] > 0) h -= static_cast<double>(p[j]) * std::log(static_cast<double>(p[j]));
   entropy_ += h;
   distance_ += distance;
   sink_ += (b == 0 && e > 0) ? p[0] : 0.0;

@@ -6,7 +6,6 @@
 #pragma once
 
 #include <cstdint>
-#include <optional>
 #include <span>
 #include <vector>
 
@@ -39,10 +38,6 @@ struct MaskSpec {
 void attention_logits(std::span<const float> q, std::span<const QueryRow> rows, std::span<const float> k, int64_t col0,
                       int64_t cols, int d, float scale, const MaskSpec& mask, float* out);
 
-// Turns a row of logits into probabilities in place; returns the row's log-sum-exp (−inf when
-// every cell is hidden, the row then all 0) and, when asked, its entropy in nats.
-float softmax_in_place(float* logits, int64_t n, float* entropy = nullptr);
-
 // p for rows × keys [col0, col0 + cols): q is [rows][d] fp32, k is [cols][d] fp32 (keys col0..),
 // out is [rows][cols]. Hidden cells are 0.
 void attention_probs(std::span<const float> q, std::span<const QueryRow> rows, std::span<const float> k, int64_t col0,
@@ -60,10 +55,8 @@ inline double sparsity_of(double effective_keys, int64_t visible) {
 // Accumulates the per-head metrics of docs/SESSION_FORMAT.md (_head_metric) row by row.
 class HeadMetricAccumulator {
  public:
-  // `p` holds the row's probabilities for keys [0, p.size()); the entropy is computed from p
-  // unless given (softmax_in_place computes it on the way).
-  void add_row(std::span<const float> p, const QueryRow& row, const MaskSpec& mask,
-               std::optional<float> entropy = std::nullopt);
+  // `p` holds the row's probabilities for keys [0, p.size()).
+  void add_row(std::span<const float> p, const QueryRow& row, const MaskSpec& mask);
   HeadMetrics result() const;
   int64_t rows() const { return rows_; }
 
