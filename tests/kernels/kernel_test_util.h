@@ -50,6 +50,30 @@ class ScopedCpuLevel {
 // The levels this machine can run, highest first ("" is the detected level).
 inline std::vector<std::string> cpu_levels() { return {"", "avx2", "scalar"}; }
 
+// One attention problem of the grids: sizes and the first query's position.
+struct AttentionShape {
+  const char* name;
+  int64_t T_q, T_k, n_heads, n_kv_heads, head_dim, q_pos0;
+};
+// Test names already say which shape; keep ctest's log to that instead of raw bytes.
+inline void PrintTo(const AttentionShape& s, std::ostream* os) { *os << s.name; }
+
+// Arguments for shape s over q [T_q][n_heads][head_dim] and KV heads `stride` floats apart; the
+// window is 7 for window masks, the scale 1/√head_dim. Outputs are left for the caller.
+inline AttentionArgs attention_args(const AttentionShape& s, MaskKind mask, const std::vector<float>& q,
+                                    const std::vector<float>& k, const std::vector<float>& v, int64_t stride) {
+  AttentionArgs a;
+  a.q = q.data(), a.k = k.data(), a.v = v.data();
+  a.kv_head_stride = stride;
+  a.T_q = s.T_q, a.T_k = s.T_k;
+  a.n_heads = s.n_heads, a.n_kv_heads = s.n_kv_heads, a.head_dim = s.head_dim;
+  a.q_pos0 = s.q_pos0;
+  a.mask = mask;
+  a.window = 7;
+  a.scale = 1.f / std::sqrt(static_cast<float>(s.head_dim));
+  return a;
+}
+
 // max |a - b| / (max |b| + tiny): one number per output, robust to values near zero.
 inline double max_rel_error(const float* a, const double* b, size_t n) {
   double worst = 0, scale = 1e-30;

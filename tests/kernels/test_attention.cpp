@@ -11,14 +11,7 @@ namespace mnemo::kernels {
 namespace {
 
 using testing::random_floats;
-
-struct Shape {
-  const char* name;
-  int64_t T_q, T_k, n_heads, n_kv_heads, head_dim, q_pos0;
-};
-
-// Test names already say which shape; keep ctest's log to that instead of raw bytes.
-void PrintTo(const Shape& s, std::ostream* os) { *os << s.name; }
+using Shape = testing::AttentionShape;
 
 const Shape kShapes[] = {
     {"decode", 1, 37, 4, 4, 16, 36},
@@ -49,20 +42,7 @@ TEST_P(AttentionGrid, MatchesReferenceOutputAndLse) {
   const auto q = random_floats(s.T_q * s.n_heads * s.head_dim, 1, 1.5f);
   const auto k = random_floats(s.n_kv_heads * stride, 2, 1.5f);
   const auto v = random_floats(s.n_kv_heads * stride, 3);
-  AttentionArgs a;
-  a.q = q.data();
-  a.k = k.data();
-  a.v = v.data();
-  a.kv_head_stride = stride;
-  a.T_q = s.T_q;
-  a.T_k = s.T_k;
-  a.n_heads = s.n_heads;
-  a.n_kv_heads = s.n_kv_heads;
-  a.head_dim = s.head_dim;
-  a.q_pos0 = s.q_pos0;
-  a.mask = mask;
-  a.window = 7;
-  a.scale = 1.f / std::sqrt(static_cast<float>(s.head_dim));
+  AttentionArgs a = testing::attention_args(s, mask, q, k, v, stride);
   const size_t n_out = s.T_q * s.n_heads * s.head_dim, n_lse = s.n_heads * s.T_q;
   std::vector<float> out(n_out, NAN), lse(n_lse, NAN), ref_out(n_out), ref_lse(n_lse);
   a.out = out.data();

@@ -1,6 +1,7 @@
 // attention()'s row statistics and pooled map against probabilities computed here in double from
-// the same q and k: entropy, mean distance, sink, effective keys (1/Σp²), and 4×4 max/sum cells. Both the one-row (decode) and the tiled (prefill) paths,
-// every mask, several threads; the attention output must not change when they are asked for.
+// the same q and k: entropy, mean distance, sink, effective keys (1/Σp²), and 4×4 max/sum cells.
+// Both the one-row (decode) and the tiled (prefill) paths, every mask, several threads; the
+// attention output must not change when they are asked for.
 #include <algorithm>
 #include <tuple>
 
@@ -11,13 +12,9 @@
 namespace mnemo::kernels {
 namespace {
 
+using testing::attention_args;
 using testing::random_floats;
-
-struct Shape {
-  const char* name;
-  int64_t T_q, T_k, n_heads, n_kv_heads, head_dim, q_pos0;
-};
-void PrintTo(const Shape& s, std::ostream* os) { *os << s.name; }
+using Shape = testing::AttentionShape;
 
 // q_pos0 on multiples of 4 (the pooled map needs it); tiles with tails, several key blocks.
 const Shape kShapes[] = {
@@ -130,20 +127,6 @@ void check_against_reference(const AttentionArgs& a, const Outputs& o) {
       }
 }
 
-AttentionArgs args_for(const Shape& s, MaskKind mask, const std::vector<float>& q, const std::vector<float>& k,
-                       const std::vector<float>& v, int64_t stride) {
-  AttentionArgs a;
-  a.q = q.data(), a.k = k.data(), a.v = v.data();
-  a.kv_head_stride = stride;
-  a.T_q = s.T_q, a.T_k = s.T_k;
-  a.n_heads = s.n_heads, a.n_kv_heads = s.n_kv_heads, a.head_dim = s.head_dim;
-  a.q_pos0 = s.q_pos0;
-  a.mask = mask;
-  a.window = 7;
-  a.scale = 1.f / std::sqrt(static_cast<float>(s.head_dim));
-  return a;
-}
-
 using StatsCase = std::tuple<Shape, MaskKind, int>;
 
 std::string stats_case_name(const ::testing::TestParamInfo<StatsCase>& info) {
@@ -161,7 +144,7 @@ TEST_P(AttentionStatsGrid, MatchReferenceAndLeaveTheOutputAlone) {
   const auto q = random_floats(s.T_q * s.n_heads * s.head_dim, 1, 1.5f);
   const auto k = random_floats(s.n_kv_heads * stride, 2, 1.5f);
   const auto v = random_floats(s.n_kv_heads * stride, 3);
-  const AttentionArgs a = args_for(s, mask, q, k, v, stride);
+  const AttentionArgs a = attention_args(s, mask, q, k, v, stride);
   const Outputs plain = run(pool, a, false), with = run(pool, a, true);
   EXPECT_EQ(with.out, plain.out);
   EXPECT_EQ(with.lse, plain.lse);
@@ -184,7 +167,7 @@ TEST(AttentionStats, MaxRisingAcrossKeyBlocksRescalesTheMoments) {
   auto k = random_floats(stride, 5, 0.5f);
   for (int64_t j = 0; j < s.T_k; ++j) k[static_cast<size_t>(j * s.head_dim)] = static_cast<float>(j) / 40.f;
   const auto v = random_floats(stride, 6);
-  const AttentionArgs a = args_for(s, MaskKind::Causal, q, k, v, stride);
+  const AttentionArgs a = attention_args(s, MaskKind::Causal, q, k, v, stride);
   ThreadPool pool(2);
   check_against_reference(a, run(pool, a, true));
 }
@@ -194,7 +177,7 @@ TEST(AttentionStats, FlatRowsSpreadOverEveryKey) {
   const Shape s{"flat", 70, 300, 2, 1, 4, 0};
   const std::vector<float> q(static_cast<size_t>(s.T_q * s.n_heads * s.head_dim), 0.f);
   const auto k = random_floats(s.T_k * s.head_dim, 7), v = random_floats(s.T_k * s.head_dim, 8);
-  const AttentionArgs a = args_for(s, MaskKind::None, q, k, v, s.T_k * s.head_dim);
+  const AttentionArgs a = attention_args(s, MaskKind::None, q, k, v, s.T_k * s.head_dim);
   ThreadPool pool(1);
   const Outputs o = run(pool, a, true);
   for (float keys : o.keys) EXPECT_NEAR(keys, 300.f, 1e-3);

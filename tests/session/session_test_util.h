@@ -77,18 +77,19 @@ struct SyntheticAttention {
     return s;
   }
 
-  double lse(int layer, int head, int64_t i) const {
-    const std::vector<double> s = scores(layer, head, i);
+  static double log_sum_exp(const std::vector<double>& s) {
     const double m = *std::max_element(s.begin(), s.end());
     double sum = 0;
     for (double x : s) sum += std::exp(x - m);
     return m + std::log(sum);
   }
 
+  double lse(int layer, int head, int64_t i) const { return log_sum_exp(scores(layer, head, i)); }
+
   // Causal softmax row of query position i over keys 0..i, in double.
   std::vector<double> row(int layer, int head, int64_t i) const {
     std::vector<double> s = scores(layer, head, i);
-    const double l = lse(layer, head, i);
+    const double l = log_sum_exp(s);
     for (double& x : s) x = std::exp(x - l);
     return s;
   }

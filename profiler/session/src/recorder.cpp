@@ -59,6 +59,33 @@ struct LayerFactors {
   std::vector<std::vector<float>> k;     // per KV head: [pos][d], the fp16 values widened once
 };
 
+// A head's metrics averaged over the step's rows, from the kernel's per-row statistics; `rows` are
+// the step's query rows.
+HeadMetrics metrics_from_kernel(const AttentionCapture& a, int h, std::span<const QueryRow> rows, const MaskSpec& mask) {
+  HeadMetrics m;
+  for (int64_t i = 0; i < a.n_q; ++i) {
+    const size_t at = static_cast<size_t>(h * a.n_q + i);
+    const QueryRow& row = rows[static_cast<size_t>(i)];
+    const int64_t visible = std::max<int64_t>(0, std::min(mask.end(row), a.n_k) - mask.begin(row));
+    m.entropy += a.entropy[at];
+    m.mean_distance += a.mean_distance[at];
+    m.sink_mass += a.sink[at];
+    if (visible > 0) m.sparsity += sparsity_of(a.effective_keys[at], visible);
+  }
+  const double n = static_cast<double>(std::max<int64_t>(1, a.n_q));
+  return {m.entropy / n, m.mean_distance / n, m.sink_mass / n, m.sparsity / n};
+}
+
+// Head h's slice of the kernel's 4×4 cells: level 2 of a map that this step starts.
+PooledLevel level2_from_kernel(const AttentionCapture& a, int h) {
+  PooledLevel base;
+  base.level = 2, base.rows = (a.n_q + 3) / 4, base.cols = (a.n_k + 3) / 4;
+  const auto from = static_cast<std::ptrdiff_t>(h * base.rows * base.cols), to = from + static_cast<std::ptrdiff_t>(base.rows * base.cols);
+  base.max.assign(a.pooled_max.begin() + from, a.pooled_max.begin() + to);
+  base.sum.assign(a.pooled_sum.begin() + from, a.pooled_sum.begin() + to);
+  return base;
+}
+
 }  // namespace
 
 struct Recorder::Impl {
@@ -422,29 +449,11 @@ void Recorder::Impl::process(const AttentionCapture& a) {
     q_store.insert(q_store.end(), qr.q.begin() + h * a.n_q * d, qr.q.begin() + (h + 1) * a.n_q * d);
     for (int64_t i = 0; i < a.n_q; ++i) row_store.push_back({a.q_pos0 + i, a.n_k, qr.lse[static_cast<size_t>(h * a.n_q + i)]});
 
-    if (options.head_metrics && engine_metrics) {
-      HeadMetrics m;
-      for (int64_t i = 0; i < a.n_q; ++i) {
-        const size_t at = static_cast<size_t>(h * a.n_q + i);
-        const QueryRow& row = row_store[static_cast<size_t>(a.q_pos0 + i)];
-        const int64_t visible = std::max<int64_t>(0, std::min(mask.end(row), a.n_k) - mask.begin(row));
-        m.entropy += a.entropy[at];
-        m.mean_distance += a.mean_distance[at];
-        m.sink_mass += a.sink[at];
-        if (visible > 0) m.sparsity += sparsity_of(a.effective_keys[at], visible);
-      }
-      const double n = static_cast<double>(std::max<int64_t>(1, a.n_q));
-      write(HeadMetricRecord{a.layer, h, a.step, {m.entropy / n, m.mean_distance / n, m.sink_mass / n, m.sparsity / n}});
-    }
+    if (options.head_metrics && engine_metrics)
+      write(HeadMetricRecord{a.layer, h, a.step,
+                             metrics_from_kernel(a, h, {row_store.data() + a.q_pos0, static_cast<size_t>(a.n_q)}, mask)});
     std::optional<PyramidBuilder> builder;
-    if (pyramid && engine_cells) {
-      PooledLevel base;
-      base.level = 2, base.rows = cell_rows, base.cols = cell_cols;
-      const auto from = static_cast<std::ptrdiff_t>(h * cell_rows * cell_cols), to = from + static_cast<std::ptrdiff_t>(cell_rows * cell_cols);
-      base.max.assign(a.pooled_max.begin() + from, a.pooled_max.begin() + to);
-      base.sum.assign(a.pooled_sum.begin() + from, a.pooled_sum.begin() + to);
-      builder.emplace(map_rows, a.n_k, std::move(base));
-    }
+    if (pyramid && engine_cells) builder.emplace(map_rows, a.n_k, level2_from_kernel(a, h));
     const bool recompute_metrics = options.head_metrics && !engine_metrics;
     const bool recompute_pyramid = pyramid && !engine_cells;
     if (recompute_metrics || recompute_pyramid) {
