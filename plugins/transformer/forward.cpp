@@ -1,6 +1,7 @@
 // The forward pass shared by every family: embeddings, then blocks of self-attention and a
 // feed-forward network (pre-norm for decoders, post-norm for BERT), then the final norm and the
 // LM head. Architecture files only describe weights and hyperparameters (model_def.hpp).
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <memory>
@@ -49,22 +50,23 @@ class Transformer final : public mnemo::sdk::Model {
 
     float* xn = host_.scratch(static_cast<uint64_t>(t * d));
     float* sub = host_.scratch(static_cast<uint64_t>(t * d));
+    const BlockBuffers buf = block_buffers(t);
     for (int32_t l = 0; l < c.n_layers; ++l) {
       const LayerWeights& L = w.layers[static_cast<size_t>(l)];
       host_.set_layer(l);
       if (c.post_norm) {
-        attention(l, x, t, a.pos0, sub);
+        attention(l, x, t, a.pos0, buf, sub);
         host_.add(sub, x, t * d);
         host_.norm(c.norm, sub, L.attn_norm, L.attn_norm_b, t, d, c.norm_eps, x);
-        feed_forward(L, x, t, sub);
+        feed_forward(L, x, t, buf, sub);
         host_.add(sub, x, t * d);
         host_.norm(c.norm, sub, L.ffn_norm, L.ffn_norm_b, t, d, c.norm_eps, x);
       } else {
         host_.norm(c.norm, x, L.attn_norm, L.attn_norm_b, t, d, c.norm_eps, xn);
-        attention(l, xn, t, a.pos0, sub);
+        attention(l, xn, t, a.pos0, buf, sub);
         host_.add(x, sub, t * d);
         host_.norm(c.norm, x, L.ffn_norm, L.ffn_norm_b, t, d, c.norm_eps, xn);
-        feed_forward(L, xn, t, sub);
+        feed_forward(L, xn, t, buf, sub);
         host_.add(x, sub, t * d);
       }
       host_.probe_residual(l, x, t, d, a.pos0);
@@ -74,6 +76,30 @@ class Transformer final : public mnemo::sdk::Model {
   }
 
  private:
+  // A block's intermediate activations. Every block reuses the same ones: scratch lives until
+  // forward() returns, so taking it per block would hold n_layers copies (270 MB for SmolLM2 at
+  // 540 tokens, all of which the next step's arena then has to hold too).
+  struct BlockBuffers {
+    float *q, *k, *v, *qkv, *attn, *h, *g;
+  };
+
+  BlockBuffers block_buffers(int64_t t) {
+    const Config& c = def_.cfg;
+    const int64_t qd = int64_t{c.n_heads} * c.head_dim, kvd = int64_t{c.n_kv_heads} * c.head_dim, ff = c.d_ff;
+    auto take = [&](int64_t n) { return host_.scratch(static_cast<uint64_t>(t * n)); };
+    BlockBuffers b{};
+    b.q = take(qd);
+    b.k = take(kvd);
+    b.v = take(kvd);
+    const auto& layers = def_.w.layers;
+    if (std::any_of(layers.begin(), layers.end(), [](const LayerWeights& L) { return !L.qkv.empty(); }))
+      b.qkv = take(qd + 2 * kvd);
+    b.attn = take(qd);
+    b.h = take(ff);
+    if (c.gated_ffn) b.g = take(ff);
+    return b;
+  }
+
   void embed(const mnemo_forward_args& a, float* x) {
     const Config& c = def_.cfg;
     const Weights& w = def_.w;
@@ -101,16 +127,14 @@ class Transformer final : public mnemo::sdk::Model {
     if (!w.embd_norm.empty()) host_.norm(c.norm, x, w.embd_norm, w.embd_norm_b, t, d, c.norm_eps, x);
   }
 
-  void attention(int32_t l, const float* x, int64_t t, int64_t pos0, float* out) {
+  void attention(int32_t l, const float* x, int64_t t, int64_t pos0, const BlockBuffers& buf, float* out) {
     const Config& c = def_.cfg;
     const LayerWeights& L = def_.w.layers[static_cast<size_t>(l)];
     const int64_t d = c.d_model, qd = int64_t{c.n_heads} * c.head_dim, kvd = int64_t{c.n_kv_heads} * c.head_dim;
-    float* q = host_.scratch(static_cast<uint64_t>(t * qd));
-    float* k = host_.scratch(static_cast<uint64_t>(t * kvd));
-    float* v = host_.scratch(static_cast<uint64_t>(t * kvd));
+    float *q = buf.q, *k = buf.k, *v = buf.v;
     if (!L.qkv.empty()) {
       const int64_t fused = qd + 2 * kvd;
-      float* qkv = host_.scratch(static_cast<uint64_t>(t * fused));
+      float* qkv = buf.qkv;
       host_.matmul(x, t, d, L.qkv, L.qkv_b, qkv);
       for (int64_t i = 0; i < t; ++i) {
         const float* row = qkv + i * fused;
@@ -125,17 +149,15 @@ class Transformer final : public mnemo::sdk::Model {
       host_.rope(q, t, c.n_heads, c.head_dim, c.n_rot, pos0, c.rope_theta, c.rope_mode);
       host_.rope(k, t, c.n_kv_heads, c.head_dim, c.n_rot, pos0, c.rope_theta, c.rope_mode);
     }
-    float* attn = host_.scratch(static_cast<uint64_t>(t * qd));
-    host_.attention(l, desc_, q, k, v, t, pos0, attn);
-    host_.matmul(attn, t, qd, L.o, L.o_b, out);
+    host_.attention(l, desc_, q, k, v, t, pos0, buf.attn);
+    host_.matmul(buf.attn, t, qd, L.o, L.o_b, out);
   }
 
-  void feed_forward(const LayerWeights& L, const float* x, int64_t t, float* out) {
+  void feed_forward(const LayerWeights& L, const float* x, int64_t t, const BlockBuffers& buf, float* out) {
     const Config& c = def_.cfg;
     const int64_t d = c.d_model, ff = c.d_ff;
-    float* h = host_.scratch(static_cast<uint64_t>(t * ff));
+    float *h = buf.h, *g = buf.g;
     if (c.gated_ffn) {
-      float* g = host_.scratch(static_cast<uint64_t>(t * ff));
       host_.matmul_many(x, t, d, {{&L.gate, &L.gate_b, g}, {&L.up, &L.up_b, h}});
       host_.gated(c.activation, g, h, h, t * ff);
     } else {
