@@ -51,8 +51,8 @@ struct SyntheticAttention {
     AttentionCapture c;
     c.step = step, c.layer = layer, c.q_pos0 = q_pos0, c.n_q = n_q, c.n_k = q_pos0 + n_q;
     c.n_heads = heads, c.n_kv_heads = kv_heads, c.head_dim = d, c.scale = scale;
-    for (int64_t i = 0; i < n_q; ++i)
-      for (int h = 0; h < heads; ++h)
+    for (int h = 0; h < heads; ++h)
+      for (int64_t i = 0; i < n_q; ++i)
         for (int t = 0; t < d; ++t) c.q.push_back(mnemo::f32_to_fp16(q[layer * heads + h][(q_pos0 + i) * d + t]));
     // Each row's log-sum-exp in double from the fp16 factors, as the engine would give it.
     for (int h = 0; h < heads; ++h)

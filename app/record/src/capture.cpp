@@ -80,7 +80,11 @@ void ProbeRecorder::on_attention(const rt::AttentionProbe& a) {
   c.scale = a.scale;
   const size_t nq = static_cast<size_t>(a.n_q * a.n_heads * a.head_dim);
   c.q = recorder_.take_half_buffer(nq);
-  profiler::f32_to_fp16({a.q, nq}, c.q.data());
+  // Head-major, as the session stores it: the writer then moves the buffer instead of reordering it.
+  for (int h = 0; h < a.n_heads; ++h)
+    for (int64_t i = 0; i < a.n_q; ++i)
+      profiler::f32_to_fp16({a.q + (i * a.n_heads + h) * a.head_dim, static_cast<size_t>(a.head_dim)},
+                            c.q.data() + (h * a.n_q + i) * a.head_dim);
   c.lse = recorder_.take_float_buffer(static_cast<size_t>(a.n_q * a.n_heads));
   std::copy(a.lse, a.lse + a.n_q * a.n_heads, c.lse.begin());
   auto copy_floats = [&](const float* from, size_t n) {

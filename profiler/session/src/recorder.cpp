@@ -11,6 +11,7 @@
 #include "mnemo/profiler/session/attention_math.h"
 #include "mnemo/profiler/session/session_file.h"
 #include "mnemo/profiler/session/session_writer.h"
+#include "layer_factors.h"
 
 namespace mnemo::profiler {
 namespace {
@@ -50,14 +51,6 @@ const char* tier_dropped(Tier t) {
     default: return "";
   }
 }
-
-// The fp16 factors of every position seen so far in one layer, kept so that a step's map can be
-// pooled over all rows up to it.
-struct LayerFactors {
-  std::vector<std::vector<uint16_t>> q;  // per head: [pos][d]
-  std::vector<std::vector<QueryRow>> rows;
-  std::vector<std::vector<float>> k;     // per KV head: [pos][d], the fp16 values widened once
-};
 
 // A head's metrics averaged over the step's rows, from the kernel's per-row statistics; `rows` are
 // the step's query rows.
@@ -115,13 +108,15 @@ struct Recorder::Impl {
   template <class T>
   std::vector<T> take(std::vector<std::vector<T>>& pool, size_t n) {
     std::vector<T> v;
-    for (size_t i = pool.size(); i-- > 0;)
-      if (pool[i].capacity() >= n) {
-        v = std::move(pool[i]);
-        pool.erase(pool.begin() + static_cast<std::ptrdiff_t>(i));
-        pooled_bytes -= v.capacity() * sizeof(T);
-        break;
-      }
+    // The smallest that fits: a row of statistics must not take the buffer a pooled map needs.
+    size_t best = pool.size();
+    for (size_t i = 0; i < pool.size(); ++i)
+      if (pool[i].capacity() >= n && (best == pool.size() || pool[i].capacity() < pool[best].capacity())) best = i;
+    if (best < pool.size()) {
+      v = std::move(pool[best]);
+      pool.erase(pool.begin() + static_cast<std::ptrdiff_t>(best));
+      pooled_bytes -= v.capacity() * sizeof(T);
+    }
     v.resize(n);
     return v;
   }
@@ -163,7 +158,7 @@ struct Recorder::Impl {
     ++stats.records_written;
   }
 
-  void process(const AttentionCapture& a);
+  void process(AttentionCapture& a);
   // Cuts one pooled level of a head's map (map_rows × map_cols cells at level 0) into tiles.
   void write_tiles(const PooledLevel& lv, int32_t layer, int32_t head, int64_t step, int64_t map_rows, int64_t map_cols);
 
@@ -394,30 +389,13 @@ void Recorder::writer_loop() {
   }
 }
 
-void Recorder::Impl::process(const AttentionCapture& a) {
+void Recorder::Impl::process(AttentionCapture& a) {
   const int d = a.head_dim;
   const int64_t n_new_k = a.n_k - a.k_pos0;
   if (a.n_heads <= 0 || a.n_kv_heads <= 0 || a.n_heads % a.n_kv_heads || d <= 0 || a.n_q < 0 || n_new_k < 0 ||
       a.q.size() != static_cast<size_t>(a.n_q * a.n_heads * d) || a.lse.size() != static_cast<size_t>(a.n_q * a.n_heads) ||
       a.k.size() != static_cast<size_t>(n_new_k * a.n_kv_heads * d))
     throw Error("inconsistent attention capture at layer " + std::to_string(a.layer) + ", step " + std::to_string(a.step));
-  if (layers.size() <= static_cast<size_t>(a.layer)) layers.resize(static_cast<size_t>(a.layer) + 1);
-  LayerFactors& f = layers[static_cast<size_t>(a.layer)];
-  f.q.resize(static_cast<size_t>(a.n_heads));
-  f.rows.resize(static_cast<size_t>(a.n_heads));
-  f.k.resize(static_cast<size_t>(a.n_kv_heads));
-  const MaskSpec mask{a.mask, a.window};
-  const int group = a.n_heads / a.n_kv_heads;
-
-  // The layer's new keys, every KV head, as one row (the capture's layout is the row's).
-  for (int g = 0; g < a.n_kv_heads; ++g) {
-    auto& store = f.k[static_cast<size_t>(g)];
-    store.resize(static_cast<size_t>(a.n_k * d));  // a rewound cache overwrites positions
-    fp16_to_f32({a.k.data() + static_cast<int64_t>(g) * n_new_k * d, static_cast<size_t>(n_new_k * d)},
-                store.data() + a.k_pos0 * d);
-  }
-  if (options.attention_factors) write(AttentionKeyRecord{a.layer, a.n_kv_heads, a.step, a.k_pos0, n_new_k, a.k});
-
   const int64_t map_rows = a.q_pos0 + a.n_q;
   const LevelRange levels = options.pyramids && a.n_q > 1 ? stored_levels(map_rows, a.n_k, options.pyramid_first_level)
                                                           : LevelRange{};
@@ -431,27 +409,40 @@ void Recorder::Impl::process(const AttentionCapture& a) {
       (!a.pooled_max.empty() && (a.pooled_max.size() != static_cast<size_t>(a.n_heads * cell_rows * cell_cols) ||
                                  a.pooled_sum.size() != a.pooled_max.size())))
     throw Error("inconsistent attention statistics at layer " + std::to_string(a.layer) + ", step " + std::to_string(a.step));
+  if (layers.size() <= static_cast<size_t>(a.layer)) layers.resize(static_cast<size_t>(a.layer) + 1);
+  LayerFactors& f = layers[static_cast<size_t>(a.layer)];
+  const MaskSpec mask{a.mask, a.window};
+  const int group = a.n_heads / a.n_kv_heads;
 
-  // The layer's queries as one row, head-major ([h][i][d]), so that a head's rows are one slice.
-  AttentionQueryRecord qr{a.layer, a.n_heads, a.n_kv_heads, a.step, a.q_pos0, a.n_q, a.n_k, a.mask, a.window, a.scale, {}, a.lse};
-  qr.q.resize(a.q.size());
+  // This step's rows of every head ([h][i]), before the lse moves on.
+  std::vector<QueryRow> step_rows(a.lse.size());
   for (int h = 0; h < a.n_heads; ++h)
-    for (int64_t i = 0; i < a.n_q; ++i)
-      std::memcpy(qr.q.data() + (h * a.n_q + i) * d, a.q.data() + (i * a.n_heads + h) * d, static_cast<size_t>(d) * 2);
+    for (int64_t i = 0; i < a.n_q; ++i) {
+      const size_t at = static_cast<size_t>(h * a.n_q + i);
+      step_rows[at] = {a.q_pos0 + i, a.n_k, a.lse[at]};
+    }
 
-  std::vector<float> qf, p;
+  // The factors go to the file as the capture holds them (head-major, one row per layer and
+  // step); the buffers move into the records and back, so the engine gets them again for reuse.
+  AttentionKeyRecord keys{a.layer, a.n_kv_heads, a.step, a.k_pos0, n_new_k, std::move(a.k)};
+  if (options.attention_factors) write(keys);
+  f.keep_keys(a.k_pos0, n_new_k, keys.k);
+  a.k = std::move(keys.k);
+  AttentionQueryRecord queries{a.layer, a.n_heads, a.n_kv_heads, a.step,  a.q_pos0,     a.n_q,
+                               a.n_k,   a.mask,    a.window,     a.scale, std::move(a.q), std::move(a.lse)};
+  if (options.attention_factors) write(queries);
+  f.keep_rows(a.q_pos0, a.n_q, a.n_k, queries.q, queries.lse);
+  a.q = std::move(queries.q);
+  a.lse = std::move(queries.lse);
+
+  std::vector<uint16_t> head_q;
+  std::vector<QueryRow> head_rows;
+  std::vector<float> kf, qf, p;
+  int kf_group = -1;
   for (int h = 0; h < a.n_heads; ++h) {
     const int g = h / group;
-    auto& q_store = f.q[static_cast<size_t>(h)];
-    auto& row_store = f.rows[static_cast<size_t>(h)];
-    q_store.resize(static_cast<size_t>(a.q_pos0 * d));
-    row_store.resize(static_cast<size_t>(a.q_pos0));
-    q_store.insert(q_store.end(), qr.q.begin() + h * a.n_q * d, qr.q.begin() + (h + 1) * a.n_q * d);
-    for (int64_t i = 0; i < a.n_q; ++i) row_store.push_back({a.q_pos0 + i, a.n_k, qr.lse[static_cast<size_t>(h * a.n_q + i)]});
-
-    if (options.head_metrics && engine_metrics)
-      write(HeadMetricRecord{a.layer, h, a.step,
-                             metrics_from_kernel(a, h, {row_store.data() + a.q_pos0, static_cast<size_t>(a.n_q)}, mask)});
+    const std::span<const QueryRow> rows_now(step_rows.data() + h * a.n_q, static_cast<size_t>(a.n_q));
+    if (options.head_metrics && engine_metrics) write(HeadMetricRecord{a.layer, h, a.step, metrics_from_kernel(a, h, rows_now, mask)});
     std::optional<PyramidBuilder> builder;
     if (pyramid && engine_cells) builder.emplace(map_rows, a.n_k, level2_from_kernel(a, h));
     const bool recompute_metrics = options.head_metrics && !engine_metrics;
@@ -459,7 +450,8 @@ void Recorder::Impl::process(const AttentionCapture& a) {
     if (recompute_metrics || recompute_pyramid) {
       // Without the engine's statistics: the scores again from the fp16 factors. The pyramid pools
       // every row up to this step, earlier ones included.
-      const std::vector<float>& kf = f.k[static_cast<size_t>(g)];
+      if (kf_group != g) f.head_keys(g, d, a.n_k, kf), kf_group = g;
+      f.head_rows(h, d, map_rows, head_q, head_rows);
       if (recompute_pyramid) builder.emplace(map_rows, a.n_k, levels.first);
       HeadMetricAccumulator acc;
       const int64_t row_begin = recompute_pyramid ? 0 : a.q_pos0;
@@ -467,9 +459,9 @@ void Recorder::Impl::process(const AttentionCapture& a) {
       for (int64_t r0 = row_begin; r0 < map_rows; r0 += kChunk) {
         const int64_t nr = std::min(kChunk, map_rows - r0);
         qf.resize(static_cast<size_t>(nr * d));
-        fp16_to_f32({q_store.data() + r0 * d, static_cast<size_t>(nr * d)}, qf.data());
+        fp16_to_f32({head_q.data() + r0 * d, static_cast<size_t>(nr * d)}, qf.data());
         p.resize(static_cast<size_t>(nr * a.n_k));
-        const std::span<const QueryRow> rows(row_store.data() + r0, static_cast<size_t>(nr));
+        const std::span<const QueryRow> rows(head_rows.data() + r0, static_cast<size_t>(nr));
         attention_probs(qf, rows, kf, 0, a.n_k, d, a.scale, mask, p.data());
         if (recompute_pyramid) builder->add_rows(r0, nr, p.data(), a.n_k);
         if (recompute_metrics)
@@ -482,7 +474,6 @@ void Recorder::Impl::process(const AttentionCapture& a) {
       for (const PooledLevel& lv : builder->finish())
         if (lv.level >= levels.first && lv.level <= levels.last) write_tiles(lv, a.layer, h, a.step, map_rows, a.n_k);
   }
-  if (options.attention_factors) write(qr);
 }
 
 void Recorder::Impl::write_tiles(const PooledLevel& lv, int32_t layer, int32_t head, int64_t step, int64_t map_rows,

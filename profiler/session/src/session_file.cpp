@@ -137,8 +137,10 @@ Db open_session_for_recording(const std::string& path) {
     t.commit();
   }
   db.exec("PRAGMA synchronous = NORMAL");
-  // 64 MiB of page cache: B-tree inserts then rarely read pages back from the log.
-  db.exec("PRAGMA cache_size = -65536");
+  // 8 MiB of page cache: inserts append, so the pages they touch again are few and recent. A
+  // larger cache only grows with the prefill's pages, each one a fresh allocation (64 MiB cost the
+  // writer ~0.02 s of page faults per 540-token run and saved no reads).
+  db.exec("PRAGMA cache_size = -8192");
   // Checkpoint every 8 MiB of log while recording: the copy into the file (and its fsync) then
   // happens on the writer thread while the engine computes, not all at once when the run closes.
   db.exec("PRAGMA wal_autocheckpoint = 128");

@@ -36,7 +36,7 @@ struct AttentionCapture {
   AttentionMask mask = AttentionMask::Causal;
   int64_t window = 0;
   float scale = 1.f;
-  std::vector<uint16_t> q;  // fp16 [n_q][n_heads][head_dim], post-RoPE
+  std::vector<uint16_t> q;  // fp16 [n_heads][n_q][head_dim], post-RoPE (head-major, as stored)
   std::vector<float> lse;   // [n_heads][n_q]
   int64_t k_pos0 = 0;       // keys below were appended this step: positions k_pos0 .. n_k-1
   std::vector<uint16_t> k;  // fp16 [n_kv_heads][n_k - k_pos0][head_dim]

@@ -1,0 +1,47 @@
+#include "layer_factors.h"
+
+#include <algorithm>
+#include <cstring>
+
+namespace mnemo::profiler {
+
+void LayerFactors::drop_from(std::vector<Block>& blocks, int64_t pos) {
+  while (!blocks.empty() && blocks.back().pos0 >= pos) blocks.pop_back();
+  if (!blocks.empty()) {
+    Block& last = blocks.back();
+    last.used = std::min(last.used, pos - last.pos0);
+  }
+}
+
+void LayerFactors::keep_rows(int64_t pos0, int64_t n, int64_t n_k, std::span<const uint16_t> q, std::span<const float> lse) {
+  drop_from(rows_, pos0);
+  rows_.push_back({pos0, n, n, n_k, {q.begin(), q.end()}, {lse.begin(), lse.end()}});
+}
+
+void LayerFactors::keep_keys(int64_t pos0, int64_t n, std::span<const uint16_t> k) {
+  drop_from(keys_, pos0);
+  keys_.push_back({pos0, n, n, 0, {k.begin(), k.end()}, {}});
+}
+
+void LayerFactors::head_rows(int h, int d, int64_t end, std::vector<uint16_t>& q, std::vector<QueryRow>& rows) const {
+  q.assign(static_cast<size_t>(end * d), 0);
+  rows.assign(static_cast<size_t>(end), QueryRow{});
+  for (int64_t i = 0; i < end; ++i) rows[static_cast<size_t>(i)].pos = i;
+  for (const Block& b : rows_) {
+    const int64_t n = std::min(b.used, end - b.pos0);
+    if (n <= 0) continue;
+    std::memcpy(q.data() + b.pos0 * d, b.data.data() + h * b.n * d, static_cast<size_t>(n * d) * sizeof(uint16_t));
+    for (int64_t i = 0; i < n; ++i)
+      rows[static_cast<size_t>(b.pos0 + i)] = {b.pos0 + i, b.n_k, b.lse[static_cast<size_t>(h * b.n + i)]};
+  }
+}
+
+void LayerFactors::head_keys(int g, int d, int64_t n_k, std::vector<float>& out) const {
+  out.assign(static_cast<size_t>(n_k * d), 0.f);
+  for (const Block& b : keys_) {
+    const int64_t n = std::min(b.used, n_k - b.pos0);
+    if (n > 0) fp16_to_f32({b.data.data() + g * b.n * d, static_cast<size_t>(n * d)}, out.data() + b.pos0 * d);
+  }
+}
+
+}  // namespace mnemo::profiler
