@@ -193,6 +193,26 @@ TEST(SessionRoundTrip, TilesSlicesMetricsAndTimelineMatchGroundTruth) {
   }
 }
 
+// A step bigger than RecorderOptions::commit_bytes commits along the way; the file reads the same.
+TEST(SessionRoundTrip, LargeStepsCommitAlongTheWay) {
+  const SyntheticAttention a(306, 42);
+  const std::string path = test::temp_path("small_commits.mnemo");
+  RecorderOptions opt;
+  opt.pyramid_first_level = 1;
+  opt.commit_bytes = 16 << 10;  // several commits inside the prefill
+  const int64_t run = record(path, a, 300, 6, opt);
+  SessionReader reader(path);
+  const RunSummary s = reader.run(run);
+  EXPECT_EQ(s.status, "complete");
+  EXPECT_EQ(s.n_steps, 7);
+  EXPECT_EQ(s.counts.attention_heads, 7 * a.layers * a.heads);
+  EXPECT_EQ(s.counts.ops, 7 * a.layers * 4);
+  for (int layer = 0; layer < a.layers; ++layer) {
+    expect_tile_matches(reader.tile(run, 0, layer, 3, 1, 0, 0), a, layer, 3, 300, 300, 2e-3);
+    expect_tile_matches(reader.tile(run, 6, layer, 3, 0, 1, 0), a, layer, 3, 306, 306, 2e-5);
+  }
+}
+
 TEST(SessionRoundTrip, MemorySnapshotsRoundTrip) {
   const SyntheticAttention a(8, 2);
   const std::string path = test::temp_path("memory.mnemo");

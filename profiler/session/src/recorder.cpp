@@ -151,8 +151,13 @@ struct Recorder::Impl {
         return;
       }
     }
-    if (!writer->in_batch()) writer->begin_batch();
+    if (!writer->in_batch()) writer->begin_batch(), batch_bytes = 0;
     writer->write(r);
+    batch_bytes += approx_bytes(r);
+    // A long prefill commits along the way: its pages and their checkpoint are written while the
+    // prefill computes, not all at once during the first decode steps. The step's own row comes
+    // at its end, so a reader going by steps still sees whole steps only.
+    if (batch_bytes >= options.commit_bytes) writer->commit_batch(), batch_bytes = 0;
     std::lock_guard lock(mu);
     stats.bytes_written += approx_bytes(r);
     ++stats.records_written;
@@ -164,6 +169,7 @@ struct Recorder::Impl {
 
   // Commit point: everything up to the last ended step becomes durable and visible to readers.
   int64_t pending_step = -1;  // the newest ended step not yet committed
+  int64_t batch_bytes = 0;    // written in the open transaction
   int64_t last_commit_ns = 0;
   void commit_steps() {
     if (pending_step >= 0) {
