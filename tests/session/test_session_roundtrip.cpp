@@ -213,6 +213,25 @@ TEST(SessionRoundTrip, LargeStepsCommitAlongTheWay) {
   }
 }
 
+// A queue smaller than one capture makes the engine side wait for the writer at every capture;
+// nothing is lost.
+TEST(SessionRoundTrip, BackPressureLosesNothing) {
+  const SyntheticAttention a(120, 5);
+  const std::string path = test::temp_path("backpressure.mnemo");
+  RecorderOptions opt;
+  opt.max_queue_bytes = 1 << 10;  // smaller than one capture
+  Recorder rec(path, synthetic_run(a, "queue"), opt);
+  for (int layer = 0; layer < a.layers; ++layer) rec.submit(a.capture(0, layer, 0, 120));
+  EXPECT_GT(rec.stats().backpressure_waits, 0);
+  rec.submit(StepRecord{0, "prefill", 0, 120, 1, 2});
+  rec.end_step(0);
+  const int64_t run = rec.run_id();
+  rec.finish();
+  SessionReader reader(path);
+  EXPECT_EQ(reader.run(run).counts.attention_heads, a.layers * a.heads);
+  expect_tile_matches(reader.tile(run, 0, a.layers - 1, 1, 0, 0, 0), a, a.layers - 1, 1, 120, 120, 2e-5);
+}
+
 TEST(SessionRoundTrip, MemorySnapshotsRoundTrip) {
   const SyntheticAttention a(8, 2);
   const std::string path = test::temp_path("memory.mnemo");

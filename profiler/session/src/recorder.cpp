@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <chrono>
-#include <cstring>
 
 #include <nlohmann/json.hpp>
 
@@ -151,13 +150,19 @@ struct Recorder::Impl {
         return;
       }
     }
-    if (!writer->in_batch()) writer->begin_batch(), batch_bytes = 0;
+    if (!writer->in_batch()) {
+      writer->begin_batch();
+      batch_bytes = 0;
+    }
     writer->write(r);
     batch_bytes += approx_bytes(r);
     // A long prefill commits along the way: its pages and their checkpoint are written while the
     // prefill computes, not all at once during the first decode steps. The step's own row comes
     // at its end, so a reader going by steps still sees whole steps only.
-    if (batch_bytes >= options.commit_bytes) writer->commit_batch(), batch_bytes = 0;
+    if (batch_bytes >= options.commit_bytes) {
+      writer->commit_batch();
+      batch_bytes = 0;
+    }
     std::lock_guard lock(mu);
     stats.bytes_written += approx_bytes(r);
     ++stats.records_written;
