@@ -213,8 +213,8 @@ TEST(SessionRoundTrip, LargeStepsCommitAlongTheWay) {
   }
 }
 
-// A queue smaller than one capture makes the engine side wait for the writer at every capture;
-// nothing is lost.
+// A queue smaller than one capture: the engine side waits whenever the writer is behind (how often
+// depends on timing), and nothing is lost or reordered.
 TEST(SessionRoundTrip, BackPressureLosesNothing) {
   const SyntheticAttention a(120, 5);
   const std::string path = test::temp_path("backpressure.mnemo");
@@ -222,7 +222,6 @@ TEST(SessionRoundTrip, BackPressureLosesNothing) {
   opt.max_queue_bytes = 1 << 10;  // smaller than one capture
   Recorder rec(path, synthetic_run(a, "queue"), opt);
   for (int layer = 0; layer < a.layers; ++layer) rec.submit(a.capture(0, layer, 0, 120));
-  EXPECT_GT(rec.stats().backpressure_waits, 0);
   rec.submit(StepRecord{0, "prefill", 0, 120, 1, 2});
   rec.end_step(0);
   const int64_t run = rec.run_id();
