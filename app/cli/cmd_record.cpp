@@ -93,11 +93,12 @@ int cmd_record(const Argv& argv) {
   std::printf("%s", r.generated_text.c_str());
   if (!r.generated_text.empty()) std::printf("\n");
   std::fprintf(stderr,
-               "recorded run %lld into %s: %lld steps, %lld tokens, %.1f MB written in %.2f s; writer thread %.2f s CPU; "
-               "back-pressure: %lld waits (%.1f ms); closing %.2f s%s\n",
+               "recorded run %lld into %s: %lld steps, %lld tokens, %.1f MB written in %.2f s (prefill %.2f s); "
+               "writer thread %.2f s CPU; back-pressure: %lld waits (%.1f ms); closing %.2f s%s\n",
                static_cast<long long>(r.run_id), req.session_path.c_str(), static_cast<long long>(r.steps),
                static_cast<long long>(r.tokens), static_cast<double>(r.stats.bytes_written) / 1e6,
-               static_cast<double>(r.wall_ns) / 1e9, static_cast<double>(r.stats.writer_cpu_ns) / 1e9,
+               static_cast<double>(r.wall_ns) / 1e9, static_cast<double>(r.prefill_ns) / 1e9,
+               static_cast<double>(r.stats.writer_cpu_ns) / 1e9,
                static_cast<long long>(r.stats.backpressure_waits),
                static_cast<double>(r.stats.backpressure_ns) / 1e6, static_cast<double>(r.closing_ns) / 1e9,
                r.stats.records_dropped ? (", " + std::to_string(r.stats.records_dropped) + " records dropped by --max-bytes").c_str() : "");

@@ -38,7 +38,7 @@ def record(mnemo: str, prompt: Path, out: Path) -> float:
         Path(str(out) + suffix).unlink(missing_ok=True)
     r = subprocess.run([mnemo, "record", "-q", "--model", str(MODEL), "--prompt-file", str(prompt), "-n", "64",
                         "--ignore-eos", "--out", str(out), "--capture", "none"], capture_output=True, text=True, check=True)
-    return float(re.search(r"in ([0-9.]+) s;", r.stderr).group(1))
+    return float(re.search(r"in ([0-9.]+) s \(prefill", r.stderr).group(1))
 
 
 def main() -> int:

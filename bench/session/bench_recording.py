@@ -44,10 +44,12 @@ def record(mnemo, out: Path, prompt: Path, n, capture, extra=()):
     r = subprocess.run(["/usr/bin/time", "-f", "MAXRSS %M", mnemo, "record", "-q", "--model", str(MODEL), "--prompt-file",
                         str(prompt), "-n", str(n), "--ignore-eos", "--out", str(out), "--capture", capture, *extra],
                        capture_output=True, text=True, check=True)
-    m = re.search(r"in ([0-9.]+) s; writer thread ([0-9.]+) s CPU; back-pressure: (\d+) waits .*; closing ([0-9.]+) s", r.stderr)
+    m = re.search(r"in ([0-9.]+) s \(prefill ([0-9.]+) s\); writer thread ([0-9.]+) s CPU; back-pressure: (\d+) waits .*; "
+                  r"closing ([0-9.]+) s", r.stderr)
     rss = int(re.search(r"MAXRSS (\d+)", r.stderr).group(1))
-    return {"wall_s": float(m.group(1)), "writer_cpu_s": float(m.group(2)), "backpressure_waits": int(m.group(3)),
-            "closing_s": float(m.group(4)),
+    wall, prefill, closing = float(m.group(1)), float(m.group(2)), float(m.group(5))
+    return {"wall_s": wall, "prefill_s": prefill, "decode_s": round(wall - prefill - closing, 3), "closing_s": closing,
+            "writer_cpu_s": float(m.group(3)), "backpressure_waits": int(m.group(4)),
             "max_rss_mb": rss / 1024, "file_mb": out.stat().st_size / 1e6}
 
 
@@ -94,6 +96,9 @@ def main():
                 "overhead_min_max": [min(r["wall_s"] / b["wall_s"] - 1 for r, b in zip(v, runs["none"])),
                                      max(r["wall_s"] / b["wall_s"] - 1 for r, b in zip(v, runs["none"]))],
                 "writer_cpu_s": statistics.median(r["writer_cpu_s"] for r in v),
+                # Where the wall time goes: the prompt's forward, the decode steps, closing the file.
+                "prefill_s": statistics.median(r["prefill_s"] for r in v),
+                "decode_s": statistics.median(r["decode_s"] for r in v),
                 "closing_s": statistics.median(r["closing_s"] for r in v),
                 "file_mb": v[-1]["file_mb"], "backpressure_waits": max(r["backpressure_waits"] for r in v)}
             for s, v in runs.items()}}

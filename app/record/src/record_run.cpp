@@ -135,6 +135,7 @@ RecordResult record_run(rt::Model& model, const RecordRequest& req,
     model.reset();
     std::span<const float> logits = model.forward(ids);
     int64_t now = rt::monotonic_ns();
+    result.prefill_ns = now - t_start;
     report(static_cast<int64_t>(ids.size()), now - last_end);
     last_end = now;
     rt::Sampler sampler(req.sampling);

@@ -42,6 +42,7 @@ struct RecordResult {
   int64_t steps = 0, tokens = 0, generated = 0;
   std::string generated_text;
   int64_t wall_ns = 0;
+  int64_t prefill_ns = 0;  // of wall_ns: the first forward (the prompt), its probes included
   int64_t closing_ns = 0;  // of wall_ns: after the model's last step, until the file was closed
   profiler::RecorderStats stats;
   bool cancelled = false;
