@@ -49,7 +49,7 @@ int cmd_record(const Argv& argv) {
       .option("--capture", "LIST", "what to record: all (default), none, or attention,metrics,pyramids,kv,ops,memory")
       .option("--max-bytes", "B", "byte budget for this run (e.g. 200M); past it the recording thins out")
       .option("--label", "TEXT", "a name for the run")
-      .option("--pyramid-level", "L", "lowest stored overview level (default 2; lower levels are pooled on request)")
+      .option("--pyramid-level", "L", "lowest stored overview level (default 3; lower levels are pooled on request)")
       .flag("-q,--quiet", "no progress line");
   if (int rc = parse_or_exit(args, argv); rc >= 0) return rc;
 
@@ -63,7 +63,7 @@ int cmd_record(const Argv& argv) {
   req.label = args.str("label");
   req.sampling = sampling(args, 0.0);
   req.ignore_eos = args.has("ignore-eos");
-  const int64_t level = args.integer("pyramid-level", 2);
+  const int64_t level = args.integer("pyramid-level", 3);
   if (level < 1 || level > 16) throw UsageError("--pyramid-level must be between 1 and 16");
   req.pyramid_first_level = static_cast<int>(level);
   req.cancel = &g_interrupted;

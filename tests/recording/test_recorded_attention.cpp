@@ -144,11 +144,19 @@ TEST(RecordedAttention, MiniLMEncoderRowsMatchTheEngine) {
   std::printf("MiniLM: %lld rows, max |reader - engine| = %.2e\n", static_cast<long long>(a.rows), a.max_abs);
 }
 
-TEST(RecordedAttention, SmolLM2PyramidMatchesPoolingTheEngineRows) {
+// The stored overview of a prefill, from the engine's own 4×4 cells (level 2, stored as they are)
+// or pooled on from them (level 3, the default first stored level), against pooling the engine's
+// fp32 rows.
+class RecordedPyramid : public ::testing::TestWithParam<int> {};
+
+TEST_P(RecordedPyramid, SmolLM2PyramidMatchesPoolingTheEngineRows) {
+  const int level = GetParam();
+  const int64_t s = int64_t{1} << level;
   // A prompt long enough for stored overview levels (the map exceeds one 256-cell tile).
   auto model = open_test_model(models_dir() + "/SmolLM2-135M-Instruct.Q4_1.gguf");
   record::RecordRequest req;
-  req.session_path = temp_session("smollm2-pyramid.mnemo");
+  req.session_path = temp_session("smollm2-pyramid-" + std::to_string(level) + ".mnemo");
+  req.pyramid_first_level = level;
   for (int i = 0; i < 60; ++i) req.prompt += "Attention maps pool into overviews at every zoom. ";
   req.n_new = 1;
   req.sampling.temperature = 0;
@@ -168,31 +176,34 @@ TEST(RecordedAttention, SmolLM2PyramidMatchesPoolingTheEngineRows) {
   double worst = 0;
   for (const int layer : {0, 17, 29})
     for (const int head : {0, 4, 8}) {
-      const profiler::AttentionTile t = reader.tile(r.run_id, 0, layer, head, 2, 0, 0);
+      const profiler::AttentionTile t = reader.tile(r.run_id, 0, layer, head, level, 0, 0);
       // From the stored pyramid; only a last, partial cell row is recomputed from the factors.
-      ASSERT_LT(t.recomputed_rows, 4) << "level 2 should come from the stored pyramid";
-      ASSERT_EQ(t.rows, (n + 3) / 4);
+      ASSERT_LT(t.recomputed_rows, s) << "level " << level << " should come from the stored pyramid";
+      ASSERT_EQ(t.rows, (n + s - 1) / s);
       for (int64_t rc = 0; rc < t.rows; ++rc)
         for (int64_t c = 0; c < t.cols; ++c) {
           double mx = 0, sum = 0;
           int64_t cells = 0;
-          for (int64_t i = rc * 4; i < std::min(n, rc * 4 + 4); ++i) {
+          for (int64_t i = rc * s; i < std::min(n, rc * s + s); ++i) {
             const std::vector<float>& p = engine.rows.at({layer, head, i});
-            for (int64_t j = c * 4; j < std::min(n, c * 4 + 4); ++j, ++cells)
+            for (int64_t j = c * s; j < std::min(n, c * s + s); ++j, ++cells)
               if (j < static_cast<int64_t>(p.size())) mx = std::max<double>(mx, p[j]), sum += p[j];
           }
           const size_t at = static_cast<size_t>(rc * t.cols + c);
           // Stored tiles are fp16 (2^-11 relative); the recomputed partial row has the factors' error.
-          const double rel = rc * 4 + 4 > n ? 1e-2 : 1e-3;
+          const double rel = rc * s + s > n ? 1e-2 : 1e-3;
           ASSERT_NEAR(t.max[at], mx, 1e-6 + rel * mx) << layer << "/" << head << " cell " << rc << "," << c;
           ASSERT_NEAR(t.mean[at], sum / cells, 1e-6 + rel * sum / cells) << layer << "/" << head << " cell " << rc << "," << c;
-          if (rc * 4 + 4 <= n) worst = std::max(worst, std::abs(t.max[at] - mx));
+          if (rc * s + s <= n) worst = std::max(worst, std::abs(t.max[at] - mx));
         }
     }
   // The prefill's query tiles rescale their moments across key blocks.
   check_metrics(reader, r.run_id, engine, profiler::MaskSpec{});
-  std::printf("level-2 pyramid of a %lld-token prefill: worst |max - pooled engine max| over stored cells = %.2e\n", static_cast<long long>(n), worst);
+  std::printf("level-%d pyramid of a %lld-token prefill: worst |max - pooled engine max| over stored cells = %.2e\n", level,
+              static_cast<long long>(n), worst);
 }
+
+INSTANTIATE_TEST_SUITE_P(StoredLevels, RecordedPyramid, ::testing::Values(2, 3));
 
 }  // namespace
 }  // namespace mnemo::test

@@ -155,9 +155,24 @@ TEST(AttentionMath, PyramidMatchesBrutePooling) {
                   (std::min(rows, (r + 1) * s) - r * s) * (std::min(cols, (c + 1) * s) - c * s));
       }
   }
-  EXPECT_GT(stored_levels(257, 10, 1).first, stored_levels(256, 10, 1).last);  // one level-0 tile: nothing stored
+  const LevelRange one_tile = stored_levels(256, 10, 1);
+  EXPECT_GT(one_tile.first, one_tile.last);  // one level-0 tile: nothing stored
   EXPECT_EQ(stored_levels(8192, 8192, 2).last, 5);
   EXPECT_EQ(stored_levels(8192, 8192, 2).first, 2);
+  // A map whose overview fits below the first stored level stores that level alone.
+  EXPECT_EQ(stored_levels(540, 540, 3).first, 3);
+  EXPECT_EQ(stored_levels(540, 540, 3).last, 3);
+  EXPECT_EQ(stored_levels(300, 300, 2).last, 2);
+  EXPECT_EQ(stored_levels(2160, 2160, 3).last, 4);
+  // finish() pools past the level that fits one tile up to the one asked for.
+  PyramidBuilder small(rows, cols, 1);
+  small.add_rows(0, rows, map.data(), cols);
+  const auto upto4 = small.finish(4);
+  ASSERT_EQ(upto4.back().level, 4);
+  EXPECT_EQ(upto4.back().rows, (rows + 15) / 16);
+  float top = 0;
+  for (float v : map) top = std::max(top, v);
+  EXPECT_EQ(*std::max_element(upto4.back().max.begin(), upto4.back().max.end()), top);
 }
 
 TEST(AttentionMath, TileCodecsRoundTripAndRejectDamage) {

@@ -231,7 +231,7 @@ LevelRange stored_levels(int64_t map_rows, int64_t map_cols, int first_level) {
   if (extent <= kTileSize) return range;
   int last = 0;
   while (((extent + (int64_t{1} << last) - 1) >> last) > kTileSize) ++last;
-  range.last = last;
+  range.last = std::max(last, first_level);
   return range;
 }
 
@@ -272,10 +272,10 @@ void PyramidBuilder::add_rows(int64_t row0, int64_t n, const float* p, int64_t s
   }
 }
 
-std::vector<PooledLevel> PyramidBuilder::finish() {
+std::vector<PooledLevel> PyramidBuilder::finish(int min_last) {
   std::vector<PooledLevel> levels;
   levels.push_back(std::move(base_));
-  while (std::max(levels.back().rows, levels.back().cols) > kTileSize) {
+  while (std::max(levels.back().rows, levels.back().cols) > kTileSize || levels.back().level < min_last) {
     const PooledLevel& lo = levels.back();
     PooledLevel up;
     up.level = lo.level + 1;

@@ -482,7 +482,7 @@ void Recorder::Impl::process(AttentionCapture& a) {
       if (recompute_metrics) write(HeadMetricRecord{a.layer, h, a.step, acc.result()});
     }
     if (builder && tier == Tier::Full)
-      for (const PooledLevel& lv : builder->finish())
+      for (const PooledLevel& lv : builder->finish(levels.last))
         if (lv.level >= levels.first && lv.level <= levels.last) write_tiles(lv, a.layer, h, a.step, map_rows, a.n_k);
   }
 }

@@ -24,7 +24,7 @@ struct RecordRequest {
   Captures captures;
   std::optional<int64_t> max_bytes;
   std::string label;
-  int pyramid_first_level = 2;
+  int pyramid_first_level = 3;
   const std::atomic<bool>* cancel = nullptr;  // set to stop after the current step
 };
 

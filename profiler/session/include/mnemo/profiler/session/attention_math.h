@@ -87,16 +87,18 @@ class PyramidBuilder {
   PyramidBuilder(int64_t map_rows, int64_t map_cols, PooledLevel base);
   // Rows row0 .. row0+n-1 of the map, each `stride` floats, covering cols [0, map_cols).
   void add_rows(int64_t row0, int64_t n, const float* p, int64_t stride);
-  // Levels first .. last, where `last` is the first level whose map fits one tile.
-  std::vector<PooledLevel> finish();
+  // Levels first .. last, where `last` is the first level whose map fits one tile and at least
+  // `min_last` (stored_levels' last).
+  std::vector<PooledLevel> finish(int min_last = 0);
 
  private:
   int64_t map_rows_, map_cols_;
   PooledLevel base_;
 };
 
-// The levels a map of this size stores: [first, last], empty (first > last) when the map fits one
-// level-0 tile or level first-1 already fits one tile (then on-demand pooling is cheap).
+// The levels a map of this size stores: [first, last], where last is the first level whose map fits
+// one tile, or `first` itself when a lower level already fits (the overview is then level `first`,
+// the levels under it are pooled on request); empty (first > last) when the map fits one level-0 tile.
 struct LevelRange {
   int first = 0, last = -1;
 };

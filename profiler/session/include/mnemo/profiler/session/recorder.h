@@ -55,7 +55,7 @@ struct RecorderOptions {
   bool attention_factors = true;     // q/k/lse rows
   bool head_metrics = true;
   bool pyramids = true;
-  int pyramid_first_level = 2;       // lower levels are pooled on request from the factors
+  int pyramid_first_level = 3;       // lower levels are pooled on request from the factors
   TileCodec tile_codec = TileCodec::ZstdF16;
   int64_t commit_interval_ms = 100;  // ended steps are committed together at most this late
   int64_t commit_bytes = int64_t{8} << 20;  // a step writing more commits every this many bytes
