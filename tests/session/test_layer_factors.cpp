@@ -48,7 +48,7 @@ TEST(LayerFactors, AssemblesHeadsAcrossBlocks) {
   std::vector<uint16_t> q;
   std::vector<QueryRow> rows;
   for (int h = 0; h < kHeads; ++h) {
-    f.head_rows(h, kD, 6, q, rows);
+    f.head_rows(h, kD, 0, 6, q, rows);
     ASSERT_EQ(q.size(), 6u * kD);
     ASSERT_EQ(rows.size(), 6u);
     for (int64_t i = 0; i < 6; ++i) {
@@ -65,9 +65,18 @@ TEST(LayerFactors, AssemblesHeadsAcrossBlocks) {
     for (int t = 0; t < kD; ++t) EXPECT_EQ(k[j * kD + t], RowBlock::value(0, j, t));
 
   // Fewer rows than kept: only those.
-  f.head_rows(1, kD, 3, q, rows);
+  f.head_rows(1, kD, 0, 3, q, rows);
   EXPECT_EQ(rows.size(), 3u);
   EXPECT_EQ(rows[2].lse, 1002.f);
+  // A range that starts inside the prefill block and ends in the decode block.
+  f.head_rows(1, kD, 3, 6, q, rows);
+  ASSERT_EQ(rows.size(), 3u);
+  ASSERT_EQ(q.size(), 3u * kD);
+  for (int64_t i = 0; i < 3; ++i) {
+    EXPECT_EQ(rows[i].pos, 3 + i);
+    EXPECT_EQ(rows[i].lse, static_cast<float>(1003 + i));
+    for (int t = 0; t < kD; ++t) EXPECT_EQ(mnemo::fp16_to_f32(q[i * kD + t]), RowBlock::value(1, 3 + i, t));
+  }
 }
 
 TEST(LayerFactors, GapsSeeNothing) {
@@ -77,7 +86,7 @@ TEST(LayerFactors, GapsSeeNothing) {
   f.keep_keys(4, 2, key_block(4, 2, 1));
   std::vector<uint16_t> q;
   std::vector<QueryRow> rows;
-  f.head_rows(0, kD, 6, q, rows);
+  f.head_rows(0, kD, 0, 6, q, rows);
   for (int64_t i = 0; i < 4; ++i) {
     EXPECT_EQ(rows[i].pos, i);
     EXPECT_EQ(rows[i].n_k, 0);  // sees no key: its probabilities are all zero
@@ -101,7 +110,7 @@ TEST(LayerFactors, RewoundCacheReplacesLaterPositions) {
 
   std::vector<uint16_t> q;
   std::vector<QueryRow> rows;
-  f.head_rows(1, kD, 6, q, rows);
+  f.head_rows(1, kD, 0, 6, q, rows);
   for (int64_t i = 0; i < 3; ++i) {
     EXPECT_EQ(rows[i].n_k, 6);
     EXPECT_EQ(rows[i].lse, static_cast<float>(1000 + i));
@@ -121,7 +130,7 @@ TEST(LayerFactors, RewoundCacheReplacesLaterPositions) {
   // A full restart drops everything kept.
   const RowBlock again(0, 1, 0.25f);
   f.keep_rows(0, 1, 1, again.q, again.lse);
-  f.head_rows(0, kD, 2, q, rows);
+  f.head_rows(0, kD, 0, 2, q, rows);
   EXPECT_EQ(rows[0].lse, 0.25f);
   EXPECT_EQ(rows[1].n_k, 0);
 }

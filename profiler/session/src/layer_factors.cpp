@@ -23,16 +23,20 @@ void LayerFactors::keep_keys(int64_t pos0, int64_t n, std::span<const uint16_t> 
   keys_.push_back({pos0, n, n, 0, {k.begin(), k.end()}, {}});
 }
 
-void LayerFactors::head_rows(int h, int d, int64_t end, std::vector<uint16_t>& q, std::vector<QueryRow>& rows) const {
-  q.assign(static_cast<size_t>(end * d), 0);
-  rows.assign(static_cast<size_t>(end), QueryRow{});
-  for (int64_t i = 0; i < end; ++i) rows[static_cast<size_t>(i)].pos = i;
+void LayerFactors::head_rows(int h, int d, int64_t begin, int64_t end, std::vector<uint16_t>& q,
+                             std::vector<QueryRow>& rows) const {
+  const int64_t n_rows = std::max<int64_t>(0, end - begin);
+  q.assign(static_cast<size_t>(n_rows * d), 0);
+  rows.assign(static_cast<size_t>(n_rows), QueryRow{});
+  for (int64_t i = 0; i < n_rows; ++i) rows[static_cast<size_t>(i)].pos = begin + i;
   for (const Block& b : rows_) {
-    const int64_t n = std::min(b.used, end - b.pos0);
-    if (n <= 0) continue;
-    std::memcpy(q.data() + b.pos0 * d, b.data.data() + h * b.n * d, static_cast<size_t>(n * d) * sizeof(uint16_t));
-    for (int64_t i = 0; i < n; ++i)
-      rows[static_cast<size_t>(b.pos0 + i)] = {b.pos0 + i, b.n_k, b.lse[static_cast<size_t>(h * b.n + i)]};
+    // The block's rows that fall in [begin, end).
+    const int64_t lo = std::max(begin, b.pos0), hi = std::min(end, b.pos0 + b.used);
+    if (lo >= hi) continue;
+    std::memcpy(q.data() + (lo - begin) * d, b.data.data() + (h * b.n + lo - b.pos0) * d,
+                static_cast<size_t>((hi - lo) * d) * sizeof(uint16_t));
+    for (int64_t p = lo; p < hi; ++p)
+      rows[static_cast<size_t>(p - begin)] = {p, b.n_k, b.lse[static_cast<size_t>(h * b.n + p - b.pos0)]};
   }
 }
 

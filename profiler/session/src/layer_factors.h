@@ -21,9 +21,9 @@ class LayerFactors {
   // Keys pos0 .. pos0+n-1 of every KV head, fp16 [n_kv_heads][n][d]; later keys kept before are dropped.
   void keep_keys(int64_t pos0, int64_t n, std::span<const uint16_t> k);
 
-  // Head h's rows [0, end): fp16 q into q ([end][d]) and their positions, key counts and lse into
-  // rows. Rows never received read as seeing no key.
-  void head_rows(int h, int d, int64_t end, std::vector<uint16_t>& q, std::vector<QueryRow>& rows) const;
+  // Head h's rows [begin, end): fp16 q into q ([end - begin][d]) and their positions, key counts
+  // and lse into rows. Rows never received read as seeing no key.
+  void head_rows(int h, int d, int64_t begin, int64_t end, std::vector<uint16_t>& q, std::vector<QueryRow>& rows) const;
   // KV head g's keys [0, n_k) widened to fp32 ([n_k][d]); keys never received read as zeros.
   void head_keys(int g, int d, int64_t n_k, std::vector<float>& out) const;
 

@@ -136,9 +136,10 @@ struct Recorder::Impl {
 
   template <class T>
   void write(const T& r) {
+    const int64_t bytes = approx_bytes(r);
     if (options.max_bytes) {
       // Degrade before the budget is crossed, in tiers, so the run keeps its shape.
-      const double used = static_cast<double>(stats.bytes_written + approx_bytes(r)) / static_cast<double>(*options.max_bytes);
+      const double used = static_cast<double>(stats.bytes_written + bytes) / static_cast<double>(*options.max_bytes);
       const Tier want = used > 1.0 ? Tier::Skeleton : used > 0.9 ? Tier::NoFactors : used > 0.8 ? Tier::NoTiles : Tier::Full;
       while (tier < want) {
         tier = static_cast<Tier>(static_cast<int>(tier) + 1);
@@ -155,7 +156,7 @@ struct Recorder::Impl {
       batch_bytes = 0;
     }
     writer->write(r);
-    batch_bytes += approx_bytes(r);
+    batch_bytes += bytes;
     // A long prefill commits along the way: its pages and their checkpoint are written while the
     // prefill computes, not all at once during the first decode steps. The step's own row comes
     // at its end, so a reader going by steps still sees whole steps only.
@@ -164,7 +165,7 @@ struct Recorder::Impl {
       batch_bytes = 0;
     }
     std::lock_guard lock(mu);
-    stats.bytes_written += approx_bytes(r);
+    stats.bytes_written += bytes;
     ++stats.records_written;
   }
 
@@ -462,17 +463,17 @@ void Recorder::Impl::process(AttentionCapture& a) {
       // Without the engine's statistics: the scores again from the fp16 factors. The pyramid pools
       // every row up to this step, earlier ones included.
       if (kf_group != g) f.head_keys(g, d, a.n_k, kf), kf_group = g;
-      f.head_rows(h, d, map_rows, head_q, head_rows);
       if (recompute_pyramid) builder.emplace(map_rows, a.n_k, levels.first);
       HeadMetricAccumulator acc;
       const int64_t row_begin = recompute_pyramid ? 0 : a.q_pos0;
+      f.head_rows(h, d, row_begin, map_rows, head_q, head_rows);
       constexpr int64_t kChunk = 32;
       for (int64_t r0 = row_begin; r0 < map_rows; r0 += kChunk) {
         const int64_t nr = std::min(kChunk, map_rows - r0);
         qf.resize(static_cast<size_t>(nr * d));
-        fp16_to_f32({head_q.data() + r0 * d, static_cast<size_t>(nr * d)}, qf.data());
+        fp16_to_f32({head_q.data() + (r0 - row_begin) * d, static_cast<size_t>(nr * d)}, qf.data());
         p.resize(static_cast<size_t>(nr * a.n_k));
-        const std::span<const QueryRow> rows(head_rows.data() + r0, static_cast<size_t>(nr));
+        const std::span<const QueryRow> rows(head_rows.data() + (r0 - row_begin), static_cast<size_t>(nr));
         attention_probs(qf, rows, kf, 0, a.n_k, d, a.scale, mask, p.data());
         if (recompute_pyramid) builder->add_rows(r0, nr, p.data(), a.n_k);
         if (recompute_metrics)
