@@ -13,7 +13,7 @@ measured in the same run:
   long       (--long) an ~8k-token prefill with every capture: peak memory and time against
              --capture none
 
-  .venv/bin/python bench/session/bench_recording.py [--reps 3] [--long] [--overhead-only] [--out report.json]"""
+  .venv/bin/python bench/session/bench_recording.py [--reps 3] [--long] [--overhead-only] [--threads N] [--out report.json]"""
 
 import argparse
 import json
@@ -71,6 +71,8 @@ def main():
     ap.add_argument("--overhead-only", action="store_true", help="only the overhead benchmark")
     ap.add_argument("--sets", default="none;attention;attention,metrics;attention,metrics,pyramids;all",
                     help="capture sets for the overhead benchmark, ';'-separated, starting with none")
+    ap.add_argument("--threads", type=int, default=0,
+                    help="engine threads for the overhead runs (default: all cores); 1 leaves the writer a core on a 2-vCPU machine")
     ap.add_argument("--tmp", default=None, help="folder for the sessions (default: a temporary one)")
     ap.add_argument("--out")
     a = ap.parse_args()
@@ -85,10 +87,11 @@ def main():
         runs = {s: [] for s in sets}
         for _ in range(a.reps):
             for s in sets:
-                runs[s].append(record(a.mnemo, tmp / "o.mnemo", p512, 64, s))
+                threads = ("--threads", str(a.threads)) if a.threads else ()
+                runs[s].append(record(a.mnemo, tmp / "o.mnemo", p512, 64, s, threads))
         j = info(a.mnemo, tmp / "o.mnemo")["runs"][0]
         base = statistics.median(r["wall_s"] for r in runs["none"])
-        report["overhead"] = {"prompt_tokens": j["n_tokens"] - 64, "decode_steps": 63, "baseline_wall_s": base, "sets": {
+        report["overhead"] = {"engine_threads": a.threads or "all cores", "prompt_tokens": j["n_tokens"] - 64, "decode_steps": 63, "baseline_wall_s": base, "sets": {
             # Overhead per rep against that rep's own baseline (runs of one rep are back to back, so
             # the machine's drift cancels), then the median over reps.
             s: {"wall_s": statistics.median(r["wall_s"] for r in v),

@@ -1,5 +1,6 @@
 #include "mnemo/profiler/session/recorder.h"
 
+#include <pthread.h>
 #include <time.h>
 
 #include <algorithm>
@@ -312,6 +313,8 @@ void Recorder::finish(const std::string& error) {
 }
 
 void Recorder::writer_loop() {
+  // Named so that profilers and top show which thread is the recorder's.
+  pthread_setname_np(pthread_self(), "mnemo-recorder");
   Impl& m = *impl_;
   const auto interval = std::chrono::milliseconds(m.options.commit_interval_ms);
   for (;;) {
