@@ -1,0 +1,327 @@
+#include "record_panel.h"
+
+#include <QCheckBox>
+#include <QComboBox>
+#include <QCoreApplication>
+#include <QDir>
+#include <QDoubleSpinBox>
+#include <QFileDialog>
+#include <QFileInfo>
+#include <QFormLayout>
+#include <QHBoxLayout>
+#include <QLabel>
+#include <QLineEdit>
+#include <QPlainTextEdit>
+#include <QProgressBar>
+#include <QPushButton>
+#include <QSettings>
+#include <QSpinBox>
+#include <QVBoxLayout>
+
+#include <nlohmann/json.hpp>
+
+#include "mnemo/core/error.h"
+#include "mnemo/io/model_file.h"
+#include "mnemo/record/record_run.h"
+#include "mnemo/runtime/model.h"
+#include "mnemo/runtime/plugin_registry.h"
+#include "resources.h"
+
+namespace mnemo::gui {
+namespace {
+
+const char* kCaptureNames[6] = {"attention", "metrics", "pyramids", "kv", "ops", "memory"};
+
+}  // namespace
+
+QStringList RecordPanel::discover_models() {
+  QStringList found;
+  for (const QString& dir : model_dirs()) {
+    QDir d(dir);
+    for (const QFileInfo& f : d.entryInfoList(QDir::Files | QDir::Dirs | QDir::NoDotAndDotDot, QDir::Name)) {
+      const bool gguf = f.isFile() && f.suffix().compare("gguf", Qt::CaseInsensitive) == 0;
+      const bool hf = f.isDir() && QFileInfo::exists(f.filePath() + "/config.json");
+      if ((gguf || hf) && !found.contains(f.absoluteFilePath())) found << f.absoluteFilePath();
+    }
+  }
+  return found;
+}
+
+RecordPanel::RecordPanel(QWidget* parent) : QWidget(parent) {
+  auto* form = new QFormLayout;
+  model_ = new QComboBox;
+  model_->setEditable(true);
+  model_->setSizeAdjustPolicy(QComboBox::AdjustToMinimumContentsLengthWithIcon);
+  auto* browse = new QPushButton("…");
+  browse->setToolTip("Pick a GGUF file or a Hugging Face folder");
+  auto* model_row = new QHBoxLayout;
+  model_row->addWidget(model_, 1);
+  model_row->addWidget(browse);
+  form->addRow("Model", model_row);
+  plugin_ = new QLabel;
+  plugin_->setWordWrap(true);
+  plugin_->setTextInteractionFlags(Qt::TextSelectableByMouse);
+  form->addRow("Plugin", plugin_);
+  plugin_options_ = new QLineEdit("{}");
+  plugin_options_->setToolTip("Options passed to the architecture plugin, as JSON");
+  form->addRow("Plugin options", plugin_options_);
+  kv_policy_ = new QComboBox;
+  kv_policy_->addItem("full cache (no eviction)");
+  kv_policy_->setToolTip("KV-cache policies come with the KV-policy plugins; the engine keeps every key today");
+  form->addRow("KV policy", kv_policy_);
+
+  preset_ = new QComboBox;
+  preset_->addItem("(custom)");
+  for (const QString& p : prompt_presets()) preset_->addItem(QFileInfo(p).completeBaseName(), p);
+  form->addRow("Preset", preset_);
+  prompt_ = new QPlainTextEdit;
+  prompt_->setPlaceholderText("The prompt");
+  prompt_->setMinimumHeight(80);
+  form->addRow("Prompt", prompt_);
+
+  tokens_ = new QSpinBox;
+  tokens_->setRange(0, 100000);
+  tokens_->setValue(32);
+  threads_ = new QSpinBox;
+  threads_->setRange(0, 1024);
+  threads_->setSpecialValueText("all cores");
+  temperature_ = new QDoubleSpinBox;
+  temperature_->setRange(0, 5);
+  temperature_->setSingleStep(0.1);
+  auto* gen_row = new QHBoxLayout;
+  gen_row->addWidget(new QLabel("tokens"));
+  gen_row->addWidget(tokens_);
+  gen_row->addWidget(new QLabel("threads"));
+  gen_row->addWidget(threads_);
+  gen_row->addWidget(new QLabel("temperature"));
+  gen_row->addWidget(temperature_);
+  form->addRow("Generate", gen_row);
+
+  auto* cap_row = new QHBoxLayout;
+  for (int i = 0; i < 6; ++i) {
+    captures_[i] = new QCheckBox(kCaptureNames[i]);
+    captures_[i]->setChecked(true);
+    cap_row->addWidget(captures_[i]);
+  }
+  form->addRow("Capture", cap_row);
+  output_ = new QLineEdit(QDir::home().filePath("mnemoscope/session.mnemo"));
+  auto* out_browse = new QPushButton("…");
+  auto* out_row = new QHBoxLayout;
+  out_row->addWidget(output_, 1);
+  out_row->addWidget(out_browse);
+  form->addRow("Session", out_row);
+  label_ = new QLineEdit;
+  label_->setPlaceholderText("a name for the run (optional)");
+  form->addRow("Label", label_);
+
+  record_ = new QPushButton("Record");
+  record_->setDefault(true);
+  cancel_ = new QPushButton("Cancel");
+  cancel_->setEnabled(false);
+  auto* buttons = new QHBoxLayout;
+  buttons->addWidget(record_);
+  buttons->addWidget(cancel_);
+  progress_ = new QProgressBar;
+  progress_->setRange(0, 100);
+  progress_->setValue(0);
+  status_ = new QLabel("Idle");
+  status_->setWordWrap(true);
+
+  auto* layout = new QVBoxLayout(this);
+  layout->addLayout(form);
+  layout->addLayout(buttons);
+  layout->addWidget(progress_);
+  layout->addWidget(status_);
+  layout->addStretch(1);
+
+  connect(browse, &QPushButton::clicked, this, [this] {
+    const QString f = QFileDialog::getOpenFileName(this, "Model", QString(), "Models (*.gguf config.json);;All files (*)");
+    if (!f.isEmpty()) set_model(QFileInfo(f).fileName() == "config.json" ? QFileInfo(f).absolutePath() : f);
+  });
+  connect(out_browse, &QPushButton::clicked, this, [this] {
+    const QString f = QFileDialog::getSaveFileName(this, "Session", output_->text(), "Sessions (*.mnemo)",
+                                                   nullptr, QFileDialog::DontConfirmOverwrite);
+    if (!f.isEmpty()) output_->setText(f);
+  });
+  connect(model_, &QComboBox::currentTextChanged, this, [this] { describe_model(); });
+  connect(preset_, &QComboBox::currentIndexChanged, this, [this](int i) {
+    if (i <= 0) return;
+    QFile f(preset_->itemData(i).toString());
+    if (f.open(QIODevice::ReadOnly)) prompt_->setPlainText(QString::fromUtf8(f.readAll()));
+  });
+  connect(record_, &QPushButton::clicked, this, &RecordPanel::start);
+  connect(cancel_, &QPushButton::clicked, this, &RecordPanel::cancel);
+  refresh_models();
+  load_settings();
+  describe_model();
+}
+
+RecordPanel::~RecordPanel() {
+  cancel_flag_.store(true);
+  if (worker_.joinable()) worker_.join();
+  save_settings();
+}
+
+void RecordPanel::refresh_models() {
+  const QString current = model_->currentText();
+  model_->clear();
+  for (const QString& m : discover_models()) model_->addItem(QFileInfo(m).fileName(), m);
+  if (!current.isEmpty()) set_model(current);
+}
+
+void RecordPanel::set_model(const QString& path) {
+  const int i = model_->findData(path);
+  if (i >= 0) model_->setCurrentIndex(i);
+  else model_->setCurrentText(path);
+}
+
+void RecordPanel::set_prompt(const QString& text) { prompt_->setPlainText(text); }
+void RecordPanel::set_output(const QString& path) { output_->setText(path); }
+void RecordPanel::set_tokens(int n) { tokens_->setValue(n); }
+
+void RecordPanel::describe_model() {
+  const QString path = model_->currentData().isValid() ? model_->currentData().toString() : model_->currentText();
+  if (path.isEmpty()) {
+    plugin_->setText("No model found under models/ (scripts/setup fetches the default ones)");
+    return;
+  }
+  try {
+    // Reads the header and metadata only (memory-mapped); no weights are touched.
+    auto file = io::open_model(path.toStdString());
+    const std::string arch = file->architecture();
+    const auto registry = rt::PluginRegistry::discover();
+    const rt::PluginInfo* p = registry.find_for(arch);
+    plugin_->setText(p ? QString("%1 %2 serves %3").arg(QString::fromStdString(p->id), QString::fromStdString(p->version),
+                                                        QString::fromStdString(arch))
+                       : QString("no plugin serves architecture '%1'").arg(QString::fromStdString(arch)));
+  } catch (const std::exception& e) {
+    plugin_->setText(QString::fromStdString(e.what()));
+  }
+}
+
+void RecordPanel::start() {
+  if (recording()) return;
+  const QString model = model_->currentData().isValid() ? model_->currentData().toString() : model_->currentText();
+  const QString out = output_->text().trimmed();
+  QStringList caps;
+  for (int i = 0; i < 6; ++i)
+    if (captures_[i]->isChecked()) caps << kCaptureNames[i];
+  record::RecordRequest req;
+  rt::ModelOptions options;
+  try {
+    if (model.isEmpty()) throw UsageError("pick a model first");
+    if (out.isEmpty()) throw UsageError("name the session file");
+    if (prompt_->toPlainText().isEmpty()) throw UsageError("the prompt is empty");
+    if (!nlohmann::json::accept(plugin_options_->text().toStdString()))
+      throw UsageError("plugin options must be JSON, e.g. {}");
+    options.plugin_options = plugin_options_->text().toStdString();
+    options.threads = threads_->value();
+    req.session_path = out.toStdString();
+    req.prompt = prompt_->toPlainText().toStdString();
+    req.n_new = tokens_->value();
+    req.sampling.temperature = static_cast<float>(temperature_->value());
+    req.captures = record::Captures::parse(caps.isEmpty() ? "none" : caps.join(",").toStdString());
+    req.label = label_->text().toStdString();
+    req.cancel = &cancel_flag_;
+  } catch (const std::exception& e) {
+    status_->setText(QString("Cannot record: %1").arg(e.what()));
+    emit log(status_->text());
+    return;
+  }
+  QDir().mkpath(QFileInfo(out).absolutePath());
+  save_settings();
+  cancel_flag_.store(false);
+  announced_ = false;
+  record_->setEnabled(false);
+  cancel_->setEnabled(true);
+  progress_->setValue(0);
+  status_->setText("Loading the model…");
+  emit log(QString("recording %1 into %2").arg(model, out));
+  worker_ = std::thread([this, model, req, options] {
+    QString message;
+    bool ok = false;
+    try {
+      auto m = rt::Model::open(model.toStdString(), options, rt::PluginRegistry::discover());
+      const auto result = record::record_run(*m, req, [this](const record::RecordProgress& p) {
+        QMetaObject::invokeMethod(this, "on_progress", Qt::QueuedConnection, Q_ARG(qint64, p.step),
+                                  Q_ARG(qint64, p.planned_steps), Q_ARG(qint64, p.tokens), Q_ARG(double, p.tokens_per_s),
+                                  Q_ARG(double, p.mb_written));
+      });
+      ok = true;
+      message = QString("run %1: %2 steps, %3 tokens in %4 s%5")
+                    .arg(result.run_id)
+                    .arg(result.steps)
+                    .arg(result.tokens)
+                    .arg(static_cast<double>(result.wall_ns) / 1e9, 0, 'f', 2)
+                    .arg(result.cancelled ? " (cancelled: what was recorded is kept)" : "");
+    } catch (const std::exception& e) {
+      message = QString::fromStdString(e.what());
+    }
+    QMetaObject::invokeMethod(this, "on_done", Qt::QueuedConnection, Q_ARG(bool, ok), Q_ARG(QString, message));
+  });
+}
+
+void RecordPanel::cancel() {
+  cancel_flag_.store(true);
+  status_->setText("Cancelling after the current step…");
+}
+
+void RecordPanel::on_progress(qint64 step, qint64 planned, qint64 tokens, double tokens_per_s, double mb) {
+  if (!announced_) {
+    announced_ = true;
+    emit session_created(output_->text().trimmed());
+  }
+  progress_->setValue(planned > 0 ? static_cast<int>(100 * (step + 1) / planned) : 0);
+  status_->setText(QString("step %1 of %2 · %3 tokens · %4 tok/s · %5 MB")
+                       .arg(step)
+                       .arg(planned)
+                       .arg(tokens)
+                       .arg(tokens_per_s, 0, 'f', 1)
+                       .arg(mb, 0, 'f', 1));
+}
+
+void RecordPanel::on_done(bool ok, QString message) {
+  if (worker_.joinable()) worker_.join();
+  record_->setEnabled(true);
+  cancel_->setEnabled(false);
+  if (ok) progress_->setValue(100);
+  status_->setText(ok ? message : QString("Recording failed: %1").arg(message));
+  emit log(status_->text());
+  const QString out = output_->text().trimmed();
+  if (!announced_ && QFileInfo::exists(out)) emit session_created(out);
+  emit finished(out, ok, message);
+}
+
+void RecordPanel::save_settings() const {
+  QSettings s;
+  s.beginGroup("record");
+  s.setValue("model", model_->currentData().isValid() ? model_->currentData().toString() : model_->currentText());
+  s.setValue("prompt", prompt_->toPlainText());
+  s.setValue("tokens", tokens_->value());
+  s.setValue("threads", threads_->value());
+  s.setValue("temperature", temperature_->value());
+  s.setValue("output", output_->text());
+  s.setValue("plugin_options", plugin_options_->text());
+  QStringList caps;
+  for (int i = 0; i < 6; ++i)
+    if (captures_[i]->isChecked()) caps << kCaptureNames[i];
+  s.setValue("captures", caps);
+}
+
+void RecordPanel::load_settings() {
+  QSettings s;
+  s.beginGroup("record");
+  if (s.contains("model")) set_model(s.value("model").toString());
+  prompt_->setPlainText(s.value("prompt", "The capital of France is").toString());
+  tokens_->setValue(s.value("tokens", 32).toInt());
+  threads_->setValue(s.value("threads", 0).toInt());
+  temperature_->setValue(s.value("temperature", 0.0).toDouble());
+  if (s.contains("output")) output_->setText(s.value("output").toString());
+  plugin_options_->setText(s.value("plugin_options", "{}").toString());
+  if (s.contains("captures")) {
+    const QStringList caps = s.value("captures").toStringList();
+    for (int i = 0; i < 6; ++i) captures_[i]->setChecked(caps.contains(kCaptureNames[i]));
+  }
+}
+
+}  // namespace mnemo::gui

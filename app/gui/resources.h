@@ -1,0 +1,12 @@
+// Where the app finds what ships beside it: sample prompts and model folders, looked up next to
+// the working directory and next to the binary (build/bin/ → the source tree's assets/ and models/).
+#pragma once
+
+#include <QStringList>
+
+namespace mnemo::gui {
+
+QStringList model_dirs();      // existing directories that may hold models
+QStringList prompt_presets();  // assets/prompts/*.txt, sorted
+
+}  // namespace mnemo::gui

@@ -1,0 +1,121 @@
+// Drives Dear ImGui without a window or GL (PLATFORM.md: build the font atlas, NewFrame/Render,
+// inspect ImDrawData): canvases draw for real, their textures land in a MemoryTextureStore.
+#pragma once
+
+#include <imgui.h>
+
+#include <chrono>
+#include <filesystem>
+#include <functional>
+#include <string>
+#include <thread>
+
+#include "mnemo/viz/canvas.h"
+#include "mnemo/viz/demo_session.h"
+#include "mnemo/viz/memory_texture_store.h"
+
+namespace mnemo::viz::test {
+
+class ImGuiHarness {
+ public:
+  explicit ImGuiHarness(ImVec2 size = ImVec2(1200, 800)) : size_(size) {
+    ctx_ = ImGui::CreateContext();
+    ImGui::SetCurrentContext(ctx_);
+    ImGuiIO& io = ImGui::GetIO();
+    io.IniFilename = nullptr;
+    io.DisplaySize = size;
+    unsigned char* pixels = nullptr;
+    int w = 0, h = 0;
+    io.Fonts->GetTexDataAsRGBA32(&pixels, &w, &h);
+    io.Fonts->SetTexID(reinterpret_cast<ImTextureID>(uintptr_t{0xF0F0}));
+    io.MousePos = ImVec2(-FLT_MAX, -FLT_MAX);
+  }
+  ~ImGuiHarness() { ImGui::DestroyContext(ctx_); }
+
+  ImGuiIO& io() { return ImGui::GetIO(); }
+
+  // One frame: `draw` inside a full-size window, as the app's CanvasWindow does.
+  ImDrawData* frame(const std::function<void()>& draw) {
+    ImGui::SetCurrentContext(ctx_);
+    ImGuiIO& io = ImGui::GetIO();
+    io.DeltaTime = 1.f / 60.f;
+    ImGui::NewFrame();
+    ImGui::SetNextWindowPos(ImVec2(0, 0));
+    ImGui::SetNextWindowSize(size_);
+    ImGui::Begin("canvas", nullptr, ImGuiWindowFlags_NoDecoration | ImGuiWindowFlags_NoMove | ImGuiWindowFlags_NoSavedSettings);
+    draw();
+    ImGui::End();
+    ImGui::Render();
+    io.MouseWheel = 0.f;
+    return ImGui::GetDrawData();
+  }
+
+  // Frames until `done` (or a timeout), giving the worker thread time between them.
+  bool frames_until(const std::function<void()>& draw, const std::function<bool()>& done, int max_ms = 20000) {
+    const auto start = std::chrono::steady_clock::now();
+    while (std::chrono::steady_clock::now() - start < std::chrono::milliseconds(max_ms)) {
+      frame(draw);
+      if (done()) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
+    return false;
+  }
+
+  // The draw commands that sample `texture`.
+  static int commands_with(ImDrawData* dd, ImTextureID texture) {
+    int n = 0;
+    for (int l = 0; l < dd->CmdListsCount; ++l)
+      for (const ImDrawCmd& c : dd->CmdLists[l]->CmdBuffer)
+        if (c.TextureId == texture && c.ElemCount > 0) ++n;
+    return n;
+  }
+  // Every texture the frame samples other than the font atlas.
+  static std::vector<ImTextureID> textures(ImDrawData* dd) {
+    std::vector<ImTextureID> out;
+    for (int l = 0; l < dd->CmdListsCount; ++l)
+      for (const ImDrawCmd& c : dd->CmdLists[l]->CmdBuffer)
+        if (c.ElemCount > 0 && c.TextureId != reinterpret_cast<ImTextureID>(uintptr_t{0xF0F0})) out.push_back(c.TextureId);
+    return out;
+  }
+
+ private:
+  ImGuiContext* ctx_;
+  ImVec2 size_;
+};
+
+// A demo session written once per test binary into a temporary folder.
+inline const std::string& demo_session_path() {
+  static const std::string path = [] {
+    const auto dir = std::filesystem::temp_directory_path() / ("mnemo-viz-test-" + std::to_string(::getpid()));
+    std::filesystem::create_directories(dir);
+    const std::string p = (dir / "demo.mnemo").string();
+    write_demo_session(p);
+    return p;
+  }();
+  return path;
+}
+
+// A whole session and its primary side, ready for a canvas.
+struct Fixture {
+  MemoryTextureStore textures;
+  SessionDoc doc;
+  ViewState vs;
+  explicit Fixture(const std::string& path = demo_session_path()) : doc(path, textures) {
+    for (int i = 0; i < 5000 && doc.loading(); ++i) {
+      doc.poll();
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    vs.doc = &doc;
+    if (!doc.runs().empty()) vs.run = doc.runs().front().id;
+  }
+  // Polls the session after each frame (as the app's host does).
+  std::function<void()> host(Canvas& c) {
+    return [this, &c] {
+      doc.poll();
+      c.draw();
+    };
+  }
+  bool settled() { return doc.worker().idle() && doc.tiles().loading() == 0; }
+};
+
+}  // namespace mnemo::viz::test

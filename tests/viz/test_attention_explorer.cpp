@@ -1,0 +1,135 @@
+#include <gtest/gtest.h>
+
+#include <future>
+
+#include "imgui_harness.h"
+#include "mnemo/profiler/session/session_reader.h"
+#include "mnemo/viz/attention_explorer.h"
+
+namespace mnemo::viz {
+namespace {
+
+using test::Fixture;
+using test::ImGuiHarness;
+
+std::string field(const Inspection& in, const std::string& name) {
+  for (const auto& [k, v] : in.fields)
+    if (k == name) return v;
+  return {};
+}
+
+// Hovers a cell and waits for its exact score; returns it.
+double hovered_score(ImGuiHarness& h, Fixture& f, AttentionExplorer& x, int64_t row, int64_t col) {
+  h.io().MousePos = x.cell_center(row, col);
+  std::string score;
+  h.frames_until(f.host(x), [&] {
+    score = field(x.inspection(), "score");
+    return !score.empty() && score != "…";
+  });
+  return std::stod(score);
+}
+
+TEST(AttentionExplorer, DrawsTheHeadAndHoverGivesTheExactScore) {
+  ImGuiHarness h;
+  Fixture f;
+  AttentionExplorer x(f.vs);
+  f.vs.layer = 1;
+  ASSERT_TRUE(h.frames_until(f.host(x), [&] { return x.map_rows() > 0 && f.settled(); }));
+  profiler::SessionReader reader(f.doc.path());
+  const int64_t last = reader.steps(f.vs.run).back().step;
+  const auto shape = reader.map_shape(f.vs.run, last, 1, 0);
+  EXPECT_EQ(x.map_rows(), shape.rows);
+  EXPECT_EQ(x.map_cols(), shape.cols);
+  // The map is drawn from a texture holding the head's overview.
+  ImDrawData* dd = h.frame(f.host(x));
+  const auto textures = ImGuiHarness::textures(dd);
+  ASSERT_FALSE(textures.empty());
+  const auto* img = f.textures.find(textures.front());
+  ASSERT_NE(img, nullptr);
+  EXPECT_EQ(img->w, shape.cols);  // the demo map fits one level-0 tile
+
+  // Hover: the score of (query, key) equals the reader's recomputed row, and the demo's
+  // patterns hold (head 0 sinks into key 0; head 1 reads the previous token).
+  for (auto [head, row, col] : {std::tuple{0, 150, 0}, std::tuple{1, 150, 149}, std::tuple{1, 40, 39}, std::tuple{3, 100, 17}}) {
+    f.vs.head = head;
+    ASSERT_TRUE(h.frames_until(f.host(x), [&] { return f.settled(); }));
+    const double score = hovered_score(h, f, x, row, col);
+    const auto p = reader.row(f.vs.run, 1, head, row);
+    EXPECT_NEAR(score, p[static_cast<size_t>(col)], 1e-6 * std::max(1.0, std::abs(score))) << "head " << head;
+    if (head < 2) EXPECT_GT(score, 0.5) << "demo pattern of head " << head;
+    EXPECT_EQ(field(x.inspection(), "query").rfind(std::to_string(row) + " '", 0), 0u) << field(x.inspection(), "query");
+    EXPECT_EQ(f.vs.cursor_query, row);
+    EXPECT_EQ(f.vs.cursor_key, col);
+  }
+}
+
+TEST(AttentionExplorer, ZoomPicksFinerLevelsAndStandsInTheCoarseOneMeanwhile) {
+  // A map of 700 rows fits one tile at level 2: the overview, with levels 1 and 0 on zoom.
+  const auto dir = std::filesystem::temp_directory_path() / ("mnemo-viz-zoom-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  DemoOptions o;
+  o.prompt_tokens = 700, o.decode_steps = 2, o.layers = 1, o.heads = 2, o.kv_heads = 1;
+  const std::string path = (dir / "zoom.mnemo").string();
+  write_demo_session(path, o);
+  ImGuiHarness h(ImVec2(900, 700));
+  Fixture f(path);
+  AttentionExplorer x(f.vs);
+  f.vs.head = 1;
+  ASSERT_TRUE(h.frames_until(f.host(x), [&] { return x.map_rows() > 0 && f.settled(); }));
+  EXPECT_EQ(x.fit_level(), 2);
+  // Fitted, a map cell is under a pixel: level-1 cells (2 × 2 scores) are the first at least a pixel wide.
+  EXPECT_LT(x.view().zoom, 1.0);
+  EXPECT_EQ(x.level(), 1);
+  // The first texture drawn is the overview (the level-2 tile of the whole map).
+  ImTextureID overview_texture = ImGuiHarness::textures(h.frame(f.host(x))).front();
+
+  // Hold the worker, zoom in to cells of 8 px away from the centre (whose level-0 tile was
+  // prefetched): level 0 is asked for, and the overview stands in meanwhile.
+  std::promise<void> open;
+  std::shared_future<void> opened = open.get_future().share();
+  f.doc.worker().submit(Priority::Now, [opened](profiler::SessionReader&) { opened.wait(); });
+  AttentionExplorer::View v = x.view();
+  v.zoom = 8, v.cx = 100, v.cy = 600;
+  x.set_view(v);
+  ImDrawData* dd = h.frame(f.host(x));
+  EXPECT_EQ(x.level(), 0);
+  EXPECT_GE(ImGuiHarness::commands_with(dd, overview_texture), 1);
+  EXPECT_TRUE(x.wants_redraw()) << "still loading";
+  open.set_value();
+  ASSERT_TRUE(h.frames_until(f.host(x), [&] { return f.settled() && !x.wants_redraw(); }));
+  dd = h.frame(f.host(x));
+  const auto drawn = ImGuiHarness::textures(dd);
+  bool fine = false;
+  for (ImTextureID t : drawn)
+    if (const auto* img = f.textures.find(t); img && t != overview_texture && img->w == 256) fine = true;
+  EXPECT_TRUE(fine) << "a level-0 tile is drawn once it arrived";
+
+  // The hovered score at level 0 is exact here too, and the wheel zooms back out.
+  profiler::SessionReader reader(path);
+  const double s = hovered_score(h, f, x, 600, 99);
+  EXPECT_NEAR(s, reader.row(f.vs.run, 0, 1, 600)[99], 1e-6);
+  h.io().MousePos = x.cell_center(600, 100);
+  for (int i = 0; i < 30; ++i) {
+    h.io().MouseWheel = -2.f;
+    h.frame(f.host(x));
+  }
+  h.frames_until(f.host(x), [&] { return !x.wants_redraw(); });
+  EXPECT_EQ(x.level(), 2);  // zoomed out past the fit: the overview alone
+}
+
+TEST(AttentionExplorer, SaysSoWhenTheHeadHasNoAttention) {
+  ImGuiHarness h;
+  Fixture f;
+  AttentionExplorer x(f.vs);
+  f.vs.layer = 9;  // the demo has 4 layers
+  h.frames_until(f.host(x), [&] { return f.settled(); });
+  h.frame(f.host(x));
+  EXPECT_EQ(x.map_rows(), 0);
+  ViewState none;
+  AttentionExplorer empty(none);
+  h.frame([&] { empty.draw(); });  // no session: a notice, no crash
+  EXPECT_EQ(empty.map_rows(), 0);
+}
+
+}  // namespace
+}  // namespace mnemo::viz

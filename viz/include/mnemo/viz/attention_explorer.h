@@ -1,0 +1,81 @@
+// The attention explorer: one head's query × key map at one step, from the whole sequence down
+// to single cells. The view picks the pyramid level whose cells are about a pixel, draws the
+// tiles it has as textures, stands in the nearest coarser tile for those still loading, and
+// prefetches the ring around the view and the next finer level. Hovering a cell shows the
+// query and key tokens and the exact score (recomputed from the factors when the tile under
+// the pointer is pooled).
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "mnemo/viz/canvas.h"
+
+namespace mnemo::viz {
+
+class AttentionExplorer : public Canvas {
+ public:
+  explicit AttentionExplorer(ViewState& vs) : vs_(vs) {}
+  const char* id() const override { return "attention"; }
+  const char* title() const override { return "Attention explorer"; }
+  void draw() override;
+  bool wants_redraw() const override { return animating_ || loading_; }
+
+  // The view in map cells: centre and pixels per cell (tests and linked views set it).
+  struct View {
+    double cx = 0, cy = 0;  // map cell at the centre of the canvas (column, row)
+    double zoom = 1;        // pixels per map cell
+  };
+  const View& view() const { return view_; }
+  void set_view(View v) { view_ = target_ = v, fitted_ = true; }
+  void fit();  // the whole map in the canvas, next frame
+  int level() const { return level_; }  // the pyramid level drawn last frame
+  // The map cell (row, column) under a screen position last frame (nullopt outside the map).
+  std::optional<std::pair<int64_t, int64_t>> cell_at(ImVec2 screen) const;
+  ImVec2 cell_center(int64_t row, int64_t col) const { return to_screen(col + 0.5, row + 0.5); }
+  int64_t map_rows() const { return shape_.rows; }
+  int64_t map_cols() const { return shape_.cols; }
+  int fit_level() const { return shape_.fit_level; }
+
+ private:
+  struct Shape {
+    int64_t run = -1, step = -1;
+    int32_t layer = -1, head = -1;
+    int64_t rows = 0, cols = 0;
+    int fit_level = 0;  // the first level whose map fits one tile
+    bool operator==(const Shape&) const = default;
+  };
+  void draw_toolbar();
+  void update_shape();
+  void handle_input(ImVec2 origin, ImVec2 size);
+  void draw_map(ImDrawList* dl, ImVec2 origin, ImVec2 size);
+  void draw_axes(ImDrawList* dl, ImVec2 origin, ImVec2 size);
+  void draw_color_bar(ImDrawList* dl, ImVec2 at, float height);
+  void hover(ImVec2 origin, ImVec2 size);
+  void update_auto_range();
+  ImVec2 to_screen(double col, double row) const;
+
+  ViewState& vs_;
+  View view_, target_;
+  bool fitted_ = false, animating_ = false, loading_ = false;
+  int level_ = 0;
+  ImVec2 map_origin_{}, map_size_{};
+  Shape shape_;
+  PendingPtr<profiler::MapShape> shape_pending_;
+  Shape shape_asked_;
+  // The exact score under the pointer: one query row, recomputed on the worker.
+  struct RowKey {
+    int64_t run = -1;
+    int32_t layer = -1, head = -1;
+    int64_t query = -1;
+    bool operator==(const RowKey&) const = default;
+  };
+  RowKey row_key_;
+  PendingPtr<std::vector<float>> row_;
+  uint64_t range_for_ = 0;  // hash of the head whose overview set the colour range
+  std::string error_;
+};
+
+}  // namespace mnemo::viz

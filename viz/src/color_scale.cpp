@@ -1,0 +1,124 @@
+#include "mnemo/viz/color_scale.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "mnemo/core/error.h"
+#include "mnemo/viz/texture_store.h"
+
+namespace mnemo::viz {
+namespace {
+constexpr uint32_t kBadColor = pack_rgba(64, 64, 64);
+}
+
+ColorScale::ColorScale() { set_colormap(profiler::colormap("viridis")); }
+
+void ColorScale::set_kind(profiler::ScaleKind k) {
+  if (k == kind_) return;
+  kind_ = k;
+  ++version_;
+}
+
+void ColorScale::set_colormap(const profiler::Colormap& m) {
+  map_ = &m;
+  for (int i = 0; i < profiler::Colormap::kSize; ++i) {
+    const profiler::Rgb8 c = m.entry8(i);
+    lut_[i] = pack_rgba(c.r, c.g, c.b);
+  }
+  ++version_;
+}
+
+void ColorScale::set_range(float lo, float hi) {
+  if (!(hi > lo) || !std::isfinite(lo) || !std::isfinite(hi))
+    throw UsageError("colour range needs finite lo < hi, got " + std::to_string(lo) + ", " + std::to_string(hi));
+  if (lo == lo_ && hi == hi_) return;
+  lo_ = lo, hi_ = hi;
+  ++version_;
+}
+
+void ColorScale::set_log_floor(float floor) {
+  if (!(floor > 0.f) || !std::isfinite(floor)) throw UsageError("log floor must be positive");
+  log_floor_ = floor;
+  ++version_;
+}
+
+void ColorScale::set_sample(std::span<const float> values) {
+  sample_.clear();
+  for (float v : values)
+    if (std::isfinite(v)) sample_.push_back(v);
+  std::sort(sample_.begin(), sample_.end());
+  if (!sample_.empty() && sample_.back() > sample_.front()) {
+    lo_ = sample_.front();
+    hi_ = sample_.back();
+  }
+  ++version_;
+}
+
+float ColorScale::position(float v) const {
+  if (!std::isfinite(v)) return NAN;
+  switch (kind_) {
+    case profiler::ScaleKind::Linear:
+      return std::clamp((v - lo_) / (hi_ - lo_), 0.f, 1.f);
+    case profiler::ScaleKind::Log: {
+      const float f = std::max(log_floor_, 1e-30f);
+      const float a = std::log10(std::max(lo_, f)), b = std::log10(std::max(hi_, f * 10.f));
+      return std::clamp((std::log10(std::max(v, f)) - a) / (b - a), 0.f, 1.f);
+    }
+    case profiler::ScaleKind::Rank: {
+      if (sample_.size() < 2) return std::clamp((v - lo_) / (hi_ - lo_), 0.f, 1.f);
+      // Ties share the middle of their ranks, as profiler::normalize_rank does.
+      const auto lower = std::lower_bound(sample_.begin(), sample_.end(), v);
+      const auto upper = std::upper_bound(lower, sample_.end(), v);
+      const double rank = 0.5 * (static_cast<double>(lower - sample_.begin()) + static_cast<double>(upper - sample_.begin()) - 1);
+      return std::clamp(static_cast<float>(rank / static_cast<double>(sample_.size() - 1)), 0.f, 1.f);
+    }
+  }
+  return NAN;
+}
+
+uint32_t ColorScale::color(float v) const {
+  const float t = position(v);
+  return std::isnan(t) ? kBadColor : lut_[profiler::Colormap::index(t)];
+}
+
+void ColorScale::colorize(std::span<const float> values, std::span<uint32_t> out) const {
+  const size_t n = std::min(values.size(), out.size());
+  if (kind_ == profiler::ScaleKind::Linear) {
+    // The hot path of a pan: one multiply-add per cell.
+    const float inv = 1.f / (hi_ - lo_);
+    for (size_t i = 0; i < n; ++i) {
+      const float v = values[i];
+      out[i] = std::isfinite(v) ? lut_[profiler::Colormap::index(std::clamp((v - lo_) * inv, 0.f, 1.f))] : kBadColor;
+    }
+    return;
+  }
+  for (size_t i = 0; i < n; ++i) out[i] = color(values[i]);
+}
+
+float ColorScale::value_at(float t) const {
+  t = std::clamp(t, 0.f, 1.f);
+  switch (kind_) {
+    case profiler::ScaleKind::Linear:
+      return lo_ + t * (hi_ - lo_);
+    case profiler::ScaleKind::Log: {
+      const float f = std::max(log_floor_, 1e-30f);
+      const float a = std::log10(std::max(lo_, f)), b = std::log10(std::max(hi_, f * 10.f));
+      return std::pow(10.f, a + t * (b - a));
+    }
+    case profiler::ScaleKind::Rank:
+      if (sample_.empty()) return lo_ + t * (hi_ - lo_);
+      return sample_[static_cast<size_t>(std::lround(t * static_cast<float>(sample_.size() - 1)))];
+  }
+  return 0.f;
+}
+
+const char* ColorScale::kind_name(profiler::ScaleKind k) {
+  switch (k) {
+    case profiler::ScaleKind::Linear: return "linear";
+    case profiler::ScaleKind::Log: return "log";
+    case profiler::ScaleKind::Rank: return "rank";
+  }
+  return "?";
+}
+
+}  // namespace mnemo::viz
