@@ -121,8 +121,6 @@ void CanvasWindow::paintGL() {
   io.DisplaySize = ImVec2(static_cast<float>(width()), static_cast<float>(height()));
   io.DisplayFramebufferScale = ImVec2(static_cast<float>(dpr), static_cast<float>(dpr));
   io.DeltaTime = std::max(1e-4f, static_cast<float>(clock_.restart()) / 1000.f);
-  const QPoint p = mapFromGlobal(QCursor::pos());
-  if (!isActive() && !QRect(QPoint(0, 0), size()).contains(p)) io.MousePos = ImVec2(-FLT_MAX, -FLT_MAX);
 
   ImGui_ImplOpenGL3_NewFrame();
   ImGui::NewFrame();

@@ -56,7 +56,9 @@ TEST(AttentionExplorer, DrawsTheHeadAndHoverGivesTheExactScore) {
     const double score = hovered_score(h, f, x, row, col);
     const auto p = reader.row(f.vs.run, 1, head, row);
     EXPECT_NEAR(score, p[static_cast<size_t>(col)], 1e-6 * std::max(1.0, std::abs(score))) << "head " << head;
-    if (head < 2) EXPECT_GT(score, 0.5) << "demo pattern of head " << head;
+    if (head < 2) {
+      EXPECT_GT(score, 0.5) << "demo pattern of head " << head;
+    }
     EXPECT_EQ(field(x.inspection(), "query").rfind(std::to_string(row) + " '", 0), 0u) << field(x.inspection(), "query");
     EXPECT_EQ(f.vs.cursor_query, row);
     EXPECT_EQ(f.vs.cursor_key, col);

@@ -21,7 +21,9 @@ class AttentionExplorer : public Canvas {
   const char* id() const override { return "attention"; }
   const char* title() const override { return "Attention explorer"; }
   void draw() override;
-  bool wants_redraw() const override { return animating_ || loading_; }
+  bool wants_redraw() const override {
+    return animating_ || loading_ || (row_ && !row_->ready()) || (shape_pending_ && !shape_pending_->ready());
+  }
 
   // The view in map cells: centre and pixels per cell (tests and linked views set it).
   struct View {
