@@ -5,6 +5,7 @@
 #include <cstdio>
 
 #include "mnemo/profiler/session/attention_math.h"
+#include "mnemo/viz/map_levels.h"
 
 namespace mnemo::viz {
 namespace {
@@ -14,13 +15,6 @@ constexpr float kTopMargin = 84.f;    // key labels, rotated
 constexpr float kBarWidth = 78.f;     // colour bar and its labels
 constexpr double kMaxZoom = 96.0;     // pixels per cell
 constexpr int64_t kTile = profiler::kTileSize;
-
-int fit_level_of(int64_t rows, int64_t cols) {
-  int level = 0;
-  while (((rows + (int64_t{1} << level) - 1) >> level) > kTile || ((cols + (int64_t{1} << level) - 1) >> level) > kTile)
-    ++level;
-  return level;
-}
 
 // A "nice" tick step (1, 2, 5 × 10^k) of at least `min_step`.
 int64_t nice_step(double min_step) {
@@ -336,6 +330,15 @@ void AttentionExplorer::hover(ImVec2 origin, ImVec2 size) {
   const bool inside = ImGui::IsItemHovered();
   const auto cell = inside ? cell_at(mouse) : std::nullopt;
   if (!cell) {
+    // The other side of a comparison points here: mark its cell, keep its cursor.
+    if (vs_.cursor_linked && vs_.cursor_query && vs_.cursor_key) {
+      ImDrawList* dl = ImGui::GetWindowDrawList();
+      dl->PushClipRect(origin, ImVec2(origin.x + size.x, origin.y + size.y), true);
+      const double q = static_cast<double>(*vs_.cursor_query), k = static_cast<double>(*vs_.cursor_key);
+      dl->AddRect(to_screen(k, q), to_screen(k + 1, q + 1), IM_COL32(255, 200, 60, 230), 0, 0, 2.f);
+      dl->PopClipRect();
+      return;
+    }
     vs_.cursor_query.reset(), vs_.cursor_key.reset();
     return;
   }

@@ -112,6 +112,19 @@ float ColorScale::value_at(float t) const {
   return 0.f;
 }
 
+uint32_t diverging_color(float t) {
+  // RdBu, 11 classes, from blue to red.
+  static constexpr uint8_t stops[11][3] = {{5, 48, 97},    {33, 102, 172},  {67, 147, 195},  {146, 197, 222},
+                                           {209, 229, 240}, {247, 247, 247}, {253, 219, 199}, {244, 165, 130},
+                                           {214, 96, 77},   {178, 24, 43},   {103, 0, 31}};
+  if (std::isnan(t)) return kBadColor;
+  const float x = (std::clamp(t, -1.f, 1.f) + 1.f) * 5.f;  // 0 .. 10
+  const int i = std::min(9, static_cast<int>(x));
+  const float f = x - static_cast<float>(i);
+  auto mix = [&](int c) { return static_cast<uint8_t>(std::lround(stops[i][c] + f * (stops[i + 1][c] - stops[i][c]))); };
+  return pack_rgba(mix(0), mix(1), mix(2));
+}
+
 const char* ColorScale::kind_name(profiler::ScaleKind k) {
   switch (k) {
     case profiler::ScaleKind::Linear: return "linear";

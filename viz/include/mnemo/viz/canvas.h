@@ -37,6 +37,7 @@ struct ViewState {
   Pool pool = Pool::Max;
   // The linked cursor: query and key positions under the pointer in any canvas of this side.
   std::optional<int64_t> cursor_query, cursor_key;
+  bool cursor_linked = false;  // set by the other side of a comparison, not by this side's pointer
   // A canvas asking its host to bring another view forward ("attention" after a click on a head).
   std::string requested_view;
 

@@ -51,4 +51,9 @@ class ColorScale {
   uint64_t version_ = 1;
 };
 
+// A diverging colour for signed quantities (differences, memory contents): t in [−1, 1] runs
+// from blue (−1) through near-white (0) to red (+1), interpolated between ColorBrewer's RdBu
+// stops; NaN gives dark grey.
+uint32_t diverging_color(float t);
+
 }  // namespace mnemo::viz

@@ -1,0 +1,183 @@
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "imgui_harness.h"
+#include "mnemo/profiler/session/session_reader.h"
+#include "mnemo/viz/attention_explorer.h"
+#include "mnemo/viz/compare.h"
+
+namespace mnemo::viz {
+namespace {
+
+using test::ImGuiHarness;
+
+std::string field(const Inspection& in, const std::string& name) {
+  for (const auto& [k, v] : in.fields)
+    if (k == name) return v;
+  return {};
+}
+
+// A session with three runs: two demo runs on the same tokens (different seeds, so their
+// content heads differ) and one on a shorter prompt.
+const std::string& compare_session() {
+  static const std::string path = [] {
+    const auto dir = std::filesystem::temp_directory_path() / ("mnemo-viz-compare-" + std::to_string(::getpid()));
+    std::filesystem::create_directories(dir);
+    const std::string p = (dir / "compare.mnemo").string();
+    DemoOptions o;
+    o.label = "seed 7";
+    write_demo_session(p, o);
+    o.seed = 8, o.label = "seed 8";
+    write_demo_session(p, o);
+    o.prompt_tokens = 100, o.label = "short";
+    write_demo_session(p, o);
+    return p;
+  }();
+  return path;
+}
+
+struct CompareFixture {
+  MemoryTextureStore textures;
+  SessionDoc doc{compare_session(), textures};
+  ViewState left, right;
+  CompareCanvas canvas{left, right,
+                       [](const std::string& view, ViewState& vs) -> std::unique_ptr<Canvas> {
+                         if (view == "attention") return std::make_unique<AttentionExplorer>(vs);
+                         return nullptr;
+                       },
+                       {"attention"}, textures};
+  CompareFixture(int64_t left_run, int64_t right_run) {
+    for (int i = 0; i < 5000 && doc.loading(); ++i) {
+      doc.poll();
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    left.doc = right.doc = &doc;
+    left.run = left_run, right.run = right_run;
+  }
+  std::function<void()> host() {
+    return [this] {
+      doc.poll();
+      canvas.draw();
+    };
+  }
+};
+
+TEST(Compare, DifferenceMapIsLeftMinusRightOfTheSameHead) {
+  ImGuiHarness h;
+  CompareFixture f(1, 2);
+  f.canvas.set_mode("difference");
+  f.left.layer = 1, f.left.head = 3;  // content-like: differs between seeds
+  ASSERT_TRUE(h.frames_until(f.host(), [&] { return !f.canvas.wants_redraw() && f.doc.worker().idle(); }));
+  EXPECT_EQ(f.canvas.difference_problem(), "");
+  EXPECT_EQ(f.right.layer, 1);  // the right side follows the left's head
+  EXPECT_EQ(f.right.head, 3);
+  // Hover the middle of the map: the Inspector's values are the two runs' exact scores.
+  const auto textures = ImGuiHarness::textures(h.frame(f.host()));
+  ASSERT_EQ(textures.size(), 1u);
+  profiler::SessionReader reader(compare_session());
+  // Find the map on screen from the texture's draw command, then hover cell (150, 120).
+  ImDrawData* dd = h.frame(f.host());
+  ImVec2 p0(FLT_MAX, FLT_MAX), p1(-FLT_MAX, -FLT_MAX);
+  for (int l = 0; l < dd->CmdListsCount; ++l) {
+    const ImDrawList* list = dd->CmdLists[l];
+    for (const ImDrawCmd& c : list->CmdBuffer)
+      if (c.TextureId == textures[0])
+        for (unsigned i = 0; i < c.ElemCount; ++i) {
+          const ImVec2 v = list->VtxBuffer[list->IdxBuffer[c.IdxOffset + i] + c.VtxOffset].pos;
+          p0 = ImVec2(std::min(p0.x, v.x), std::min(p0.y, v.y)), p1 = ImVec2(std::max(p1.x, v.x), std::max(p1.y, v.y));
+        }
+  }
+  const auto shape = reader.map_shape(1, reader.steps(1).back().step, 1, 3);
+  const float cw = (p1.x - p0.x) / static_cast<float>(shape.cols), ch = (p1.y - p0.y) / static_cast<float>(shape.rows);
+  h.io().MousePos = ImVec2(p0.x + (120 + 0.5f) * cw, p0.y + (150 + 0.5f) * ch);
+  h.frame(f.host());
+  h.frame(f.host());
+  const double l = std::stod(field(f.canvas.inspection(), "left"));
+  const double r = std::stod(field(f.canvas.inspection(), "right"));
+  EXPECT_NEAR(l, reader.row(1, 1, 3, 150)[120], 1e-6);
+  EXPECT_NEAR(r, reader.row(2, 1, 3, 150)[120], 1e-6);
+  EXPECT_NEAR(std::stod(field(f.canvas.inspection(), "left − right")), l - r, 1e-6);
+  EXPECT_NE(l, r);
+  // The texture colours follow the sign: a cell where left > right is red-ish, else blue-ish.
+  const auto* img = f.textures.find(textures[0]);
+  ASSERT_NE(img, nullptr);
+  const uint32_t px = img->at(120, 150);
+  const int red = px & 0xff, blue = (px >> 16) & 0xff;
+  if (l - r > 1e-4) {
+    EXPECT_GT(red, blue);
+  } else if (l - r < -1e-4) {
+    EXPECT_LT(red, blue);
+  }
+}
+
+TEST(Compare, NoDifferenceMapWhenTheTokensDiffer) {
+  ImGuiHarness h;
+  CompareFixture f(1, 3);
+  f.canvas.set_mode("difference");
+  h.frames_until(f.host(), [&] { return !f.canvas.wants_redraw() && f.doc.worker().idle(); });
+  h.frame(f.host());
+  EXPECT_NE(f.canvas.difference_problem().find("rows"), std::string::npos) << f.canvas.difference_problem();
+}
+
+TEST(Compare, MetricDeltasAreTheDifferencesOfTheHeadMetrics) {
+  ImGuiHarness h;
+  CompareFixture f(1, 2);
+  f.canvas.set_mode("deltas");
+  ASSERT_TRUE(h.frames_until(f.host(), [&] { return !f.canvas.wants_redraw(); }));
+  profiler::SessionReader reader(compare_session());
+  const int64_t step = reader.steps(1).back().step;
+  const auto a = reader.head_metrics(1, step), b = reader.head_metrics(2, step);
+  // Sweep the pointer over the grid until a cell is hovered, then check its numbers.
+  int checked = 0;
+  for (float y = 60; y < 780 && checked < 5; y += 37)
+    for (float x = 70; x < 1100 && checked < 5; x += 53) {
+      h.io().MousePos = ImVec2(x, y);
+      h.frame(f.host());
+      const std::string lh = field(f.canvas.inspection(), "layer / head");
+      if (lh.empty()) continue;
+      const int layer = std::stoi(lh), head = std::stoi(lh.substr(lh.find('/') + 1));
+      double ea = NAN, eb = NAN;
+      for (const auto& m : a)
+        if (m.layer == layer && m.head == head) ea = m.m.entropy;
+      for (const auto& m : b)
+        if (m.layer == layer && m.head == head) eb = m.m.entropy;
+      EXPECT_NEAR(std::stod(field(f.canvas.inspection(), "left − right")), ea - eb, 1e-5);
+      ++checked;
+    }
+  EXPECT_GE(checked, 3);
+}
+
+TEST(Compare, SideBySideLinksHeadsAndCursors) {
+  ImGuiHarness h(ImVec2(1400, 800));
+  CompareFixture f(1, 2);
+  f.canvas.set_mode("attention");
+  ASSERT_TRUE(h.frames_until(f.host(), [&] { return !f.canvas.wants_redraw() && f.doc.worker().idle(); }));
+  f.right.head = 2;  // the right side changes head: the left follows
+  h.frame(f.host());
+  EXPECT_EQ(f.left.head, 2);
+  auto* left = dynamic_cast<AttentionExplorer*>(f.canvas.side(0));
+  auto* right = dynamic_cast<AttentionExplorer*>(f.canvas.side(1));
+  ASSERT_TRUE(left && right);
+  h.frames_until(f.host(), [&] { return left->map_rows() > 0 && right->map_rows() > 0; });
+  h.io().MousePos = left->cell_center(100, 60);
+  h.frame(f.host());
+  h.frame(f.host());
+  EXPECT_EQ(f.left.cursor_query, 100);
+  EXPECT_EQ(f.right.cursor_query, 100);  // linked
+  EXPECT_EQ(f.right.cursor_key, 60);
+  EXPECT_TRUE(f.right.cursor_linked);
+  EXPECT_EQ(f.canvas.inspection().title.rfind("Left", 0), 0u);
+}
+
+TEST(Compare, NeedsTwoRuns) {
+  ImGuiHarness h;
+  MemoryTextureStore textures;
+  ViewState a, b;
+  CompareCanvas c(a, b, [](const std::string&, ViewState&) { return nullptr; }, {"attention"}, textures);
+  h.frame([&] { c.draw(); });
+  EXPECT_FALSE(c.wants_redraw());
+}
+
+}  // namespace
+}  // namespace mnemo::viz

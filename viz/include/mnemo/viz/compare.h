@@ -1,0 +1,72 @@
+// Compare: two runs side by side (the primary and the secondary side of the workspace) in any of
+// the other views, with layer, head, step, cursor and (for attention) zoom linked across the two;
+// plus two views of its own: the difference map of one head when both runs saw the same tokens,
+// and the per-head metric deltas.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "mnemo/viz/canvas.h"
+
+namespace mnemo::viz {
+
+class CompareCanvas : public Canvas {
+ public:
+  // Makes the canvas of a view for one side ("attention", "overview", ...); null when the view
+  // does not exist in this build.
+  using Factory = std::function<std::unique_ptr<Canvas>(const std::string& view, ViewState& side)>;
+  // `views` lists the side-by-side views offered, in menu order.
+  CompareCanvas(ViewState& left, ViewState& right, Factory make, std::vector<std::string> views, TextureStore& textures);
+  ~CompareCanvas() override;
+
+  const char* id() const override { return "compare"; }
+  const char* title() const override { return "Compare"; }
+  void draw() override;
+  bool wants_redraw() const override;
+
+  // "difference", "deltas", or one of the side-by-side views.
+  const std::string& mode() const { return mode_; }
+  void set_mode(const std::string& m) { mode_ = m; }
+  Canvas* side(int i) const;  // the side's canvas in the current side-by-side mode (0 left, 1 right)
+  // Why the difference map cannot be drawn (token sequences differ, no attention), or "".
+  const std::string& difference_problem() const { return diff_problem_; }
+
+ private:
+  struct Pair {
+    std::unique_ptr<Canvas> left, right;
+  };
+  void draw_toolbar();
+  void draw_side_by_side();
+  void draw_difference();
+  void draw_deltas();
+  void link_selection();
+  Pair& pair(const std::string& view);
+
+  ViewState& left_;
+  ViewState& right_;
+  Factory make_;
+  std::vector<std::string> views_;
+  TextureStore& textures_;
+  std::string mode_ = "attention";
+  std::map<std::string, Pair> pairs_;
+  // What the two sides showed last frame, to tell which one the user changed.
+  struct Picked {
+    int64_t step = -2;
+    int32_t layer = -1, head = -1;
+  } last_left_, last_right_;
+
+  // The difference map: both heads' overview tiles, subtracted, as one texture.
+  struct Diff;
+  std::unique_ptr<Diff> diff_;
+  std::string diff_problem_;
+  // Metric deltas: both runs' head metrics at the shown step.
+  struct Deltas;
+  std::unique_ptr<Deltas> deltas_;
+  bool waiting_ = false;
+};
+
+}  // namespace mnemo::viz

@@ -1,0 +1,449 @@
+#include "mnemo/viz/compare.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+
+#include "mnemo/viz/attention_explorer.h"
+#include "mnemo/viz/map_levels.h"
+
+namespace mnemo::viz {
+namespace {
+
+// Positions run up to and including a step (the rows of its attention map).
+int64_t rows_at(const RunData& d, int64_t step) {
+  for (const auto& s : d.steps)
+    if (s.step == step) return s.pos0 + s.n_tokens;
+  return 0;
+}
+
+const char* kMetricNames[4] = {"entropy", "mean distance", "sink mass", "sparsity"};
+
+double metric_of(const profiler::HeadMetrics& m, int i) {
+  switch (i) {
+    case 0: return m.entropy;
+    case 1: return m.mean_distance;
+    case 2: return m.sink_mass;
+    default: return m.sparsity;
+  }
+}
+
+std::string side_label(const ViewState& vs) {
+  if (!vs.has_run()) return "(nothing)";
+  const profiler::RunSummary* s = vs.doc->run_summary(vs.run);
+  char buf[256];
+  std::snprintf(buf, sizeof buf, "%s · run %lld%s%s", vs.doc->display_name().c_str(), static_cast<long long>(vs.run),
+                s && !s->info.label.empty() ? " · " : "", s ? s->info.label.c_str() : "");
+  return buf;
+}
+
+void draw_diverging_bar(ImDrawList* dl, ImVec2 at, float height, float max_abs, const char* what) {
+  const float w = 14.f;
+  for (int i = 0; i < 64; ++i) {
+    const float t0 = static_cast<float>(i) / 64, t1 = static_cast<float>(i + 1) / 64;
+    dl->AddRectFilled(ImVec2(at.x, at.y + height * (1 - t1)), ImVec2(at.x + w, at.y + height * (1 - t0) + 1),
+                      diverging_color((t0 + t1) - 1.f));
+  }
+  dl->AddRect(at, ImVec2(at.x + w, at.y + height), ImGui::GetColorU32(ImGuiCol_Border));
+  const ImU32 text = ImGui::GetColorU32(ImGuiCol_Text);
+  for (float t : {0.f, 0.5f, 1.f}) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%+.3g", (2 * t - 1) * max_abs);
+    const float y = at.y + height * (1 - t);
+    dl->AddText(ImVec2(at.x + w + 6, y - ImGui::GetTextLineHeight() * 0.5f), text, buf);
+  }
+  dl->AddText(ImVec2(at.x, at.y + height + 4), ImGui::GetColorU32(ImGuiCol_TextDisabled), what);
+}
+
+}  // namespace
+
+struct CompareCanvas::Diff {
+  TileKey left, right;
+  bool computed = false;
+  int64_t rows = 0, cols = 0;
+  int level = 0;
+  std::vector<float> lv, rv;  // the two sides' cells
+  float max_abs = 0.f;
+  ImTextureID texture = nullptr;
+  int tex_w = 0, tex_h = 0;
+  Pool pool = Pool::Max;
+  double zoom = 1.0, cx = 0.5, cy = 0.5;  // zoom over the fitted map, centre in map fractions
+};
+
+struct CompareCanvas::Deltas {
+  struct Side {
+    int64_t run = -1, step = -2;
+    SessionDoc* doc = nullptr;
+    PendingPtr<std::vector<profiler::HeadMetricRecord>> pending;
+    std::vector<profiler::HeadMetricRecord> values;
+    bool ready = false;
+  } side[2];
+  int metric = 0;
+};
+
+CompareCanvas::CompareCanvas(ViewState& left, ViewState& right, Factory make, std::vector<std::string> views,
+                             TextureStore& textures)
+    : left_(left), right_(right), make_(std::move(make)), views_(std::move(views)), textures_(textures),
+      diff_(std::make_unique<Diff>()), deltas_(std::make_unique<Deltas>()) {
+  if (!views_.empty()) mode_ = views_.front();
+}
+
+CompareCanvas::~CompareCanvas() {
+  if (diff_->texture) textures_.destroy(diff_->texture);
+}
+
+CompareCanvas::Pair& CompareCanvas::pair(const std::string& view) {
+  Pair& p = pairs_[view];
+  if (!p.left) p.left = make_(view, left_), p.right = make_(view, right_);
+  return p;
+}
+
+Canvas* CompareCanvas::side(int i) const {
+  auto it = pairs_.find(mode_);
+  if (it == pairs_.end()) return nullptr;
+  return i == 0 ? it->second.left.get() : it->second.right.get();
+}
+
+bool CompareCanvas::wants_redraw() const {
+  if (waiting_) return true;
+  const Canvas* l = side(0);
+  const Canvas* r = side(1);
+  return (l && l->wants_redraw()) || (r && r->wants_redraw());
+}
+
+void CompareCanvas::link_selection() {
+  // Whichever side changed layer, head or step since last frame leads; the other follows.
+  auto picked = [](const ViewState& v) { return Picked{v.step, v.layer, v.head}; };
+  auto same = [](const Picked& a, const Picked& b) { return a.step == b.step && a.layer == b.layer && a.head == b.head; };
+  const Picked l = picked(left_), r = picked(right_);
+  auto copy = [](const ViewState& from, ViewState& to) {
+    const profiler::RunSummary* s = to.has_run() ? to.doc->run_summary(to.run) : nullptr;
+    to.layer = s ? std::min<int32_t>(from.layer, static_cast<int32_t>(std::max<int64_t>(1, s->info.n_layers) - 1)) : from.layer;
+    to.head = s ? std::min<int32_t>(from.head, static_cast<int32_t>(std::max<int64_t>(1, s->info.n_heads) - 1)) : from.head;
+    to.step = from.step;
+  };
+  if (!same(l, last_left_)) copy(left_, right_);
+  else if (!same(r, last_right_)) copy(right_, left_);
+  last_left_ = picked(left_), last_right_ = picked(right_);
+}
+
+void CompareCanvas::draw_toolbar() {
+  std::vector<std::string> modes = views_;
+  modes.push_back("difference");
+  modes.push_back("deltas");
+  auto label = [](const std::string& m) {
+    if (m == "difference") return std::string("Difference map");
+    if (m == "deltas") return std::string("Metric deltas");
+    return "Side by side: " + m;
+  };
+  ImGui::SetNextItemWidth(230);
+  if (ImGui::BeginCombo("##mode", label(mode_).c_str())) {
+    for (const auto& m : modes)
+      if (ImGui::Selectable(label(m).c_str(), m == mode_)) mode_ = m;
+    ImGui::EndCombo();
+  }
+  ImGui::SameLine();
+  if (ImGui::Button("Swap sides")) {
+    std::swap(left_.doc, right_.doc);
+    std::swap(left_.run, right_.run);
+  }
+  ImGui::SameLine();
+  ImGui::TextColored(ImVec4(0.55f, 0.8f, 1.f, 1.f), "left: %s", side_label(left_).c_str());
+  ImGui::SameLine();
+  ImGui::TextColored(ImVec4(1.f, 0.7f, 0.5f, 1.f), "  right: %s", side_label(right_).c_str());
+}
+
+void CompareCanvas::draw() {
+  inspection_.clear();
+  waiting_ = false;
+  if (!left_.has_run() || !right_.has_run()) {
+    draw_notice("Compare needs two runs",
+                "Open sessions, then right-click a run in the Sessions panel: \"Compare with the shown run\".");
+    return;
+  }
+  link_selection();
+  draw_toolbar();
+  if (mode_ == "difference") draw_difference();
+  else if (mode_ == "deltas") draw_deltas();
+  else draw_side_by_side();
+  last_left_ = Picked{left_.step, left_.layer, left_.head};
+  last_right_ = Picked{right_.step, right_.layer, right_.head};
+}
+
+void CompareCanvas::draw_side_by_side() {
+  Pair& p = pair(mode_);
+  if (!p.left || !p.right) {
+    draw_notice("This view cannot be compared in this build");
+    return;
+  }
+  const ImVec2 avail = ImGui::GetContentRegionAvail();
+  const float half = std::floor((avail.x - ImGui::GetStyle().ItemSpacing.x) * 0.5f);
+  int hovered_side = -1;
+  for (int i = 0; i < 2; ++i) {
+    ViewState& vs = i == 0 ? left_ : right_;
+    Canvas* c = i == 0 ? p.left.get() : p.right.get();
+    if (i == 1) ImGui::SameLine();
+    ImGui::BeginChild(i == 0 ? "##left" : "##right", ImVec2(half, avail.y), true,
+                      ImGuiWindowFlags_NoScrollbar | ImGuiWindowFlags_NoScrollWithMouse);
+    (void)vs;
+    c->draw();
+    if (ImGui::IsWindowHovered(ImGuiHoveredFlags_ChildWindows)) hovered_side = i;
+    ImGui::EndChild();
+  }
+  // The hovered side's cursor shows on the other side too.
+  if (hovered_side >= 0) {
+    ViewState& from = hovered_side == 0 ? left_ : right_;
+    ViewState& to = hovered_side == 0 ? right_ : left_;
+    from.cursor_linked = false;
+    to.cursor_query = from.cursor_query, to.cursor_key = from.cursor_key, to.cursor_linked = from.cursor_query.has_value();
+    inspection_ = (hovered_side == 0 ? p.left : p.right)->inspection();
+    inspection_.title = std::string(hovered_side == 0 ? "Left · " : "Right · ") + inspection_.title;
+    // Attention maps of the same shape pan and zoom together.
+    auto* a = dynamic_cast<AttentionExplorer*>(hovered_side == 0 ? p.left.get() : p.right.get());
+    auto* b = dynamic_cast<AttentionExplorer*>(hovered_side == 0 ? p.right.get() : p.left.get());
+    if (a && b && a->map_rows() == b->map_rows() && a->map_cols() == b->map_cols()) b->set_view(a->view());
+  } else {
+    left_.cursor_linked = right_.cursor_linked = false;
+  }
+}
+
+void CompareCanvas::draw_difference() {
+  diff_problem_.clear();
+  const RunData* ld = left_.run_data();
+  const RunData* rd = right_.run_data();
+  if (!ld || !rd) {
+    waiting_ = true;
+    draw_notice("Loading…");
+    return;
+  }
+  const int64_t lstep = left_.shown_step(), rstep = right_.shown_step();
+  const int64_t rows = rows_at(*ld, lstep);
+  // Same tokens, position by position, up to the map's last row: else a difference means nothing.
+  if (rows != rows_at(*rd, rstep)) {
+    diff_problem_ = "the maps have " + std::to_string(rows) + " and " + std::to_string(rows_at(*rd, rstep)) +
+                    " rows at the shown steps";
+  } else {
+    for (int64_t p = 0; p < rows && diff_problem_.empty(); ++p) {
+      const auto& a = ld->tokens[static_cast<size_t>(std::min<int64_t>(p, static_cast<int64_t>(ld->tokens.size()) - 1))];
+      const auto& b = rd->tokens[static_cast<size_t>(std::min<int64_t>(p, static_cast<int64_t>(rd->tokens.size()) - 1))];
+      if (a.token_id != b.token_id)
+        diff_problem_ = "the token sequences differ at position " + std::to_string(p) + " ('" + ld->token_text(p) +
+                        "' against '" + rd->token_text(p) + "')";
+    }
+  }
+  if (!diff_problem_.empty()) {
+    draw_notice("No difference map: the runs did not see the same tokens", diff_problem_.c_str());
+    return;
+  }
+  const int level = fit_level_of(rows, rows);
+  const TileKey lk{left_.run, lstep, left_.layer, left_.head, level, 0, 0};
+  const TileKey rk{right_.run, rstep, right_.layer, right_.head, level, 0, 0};
+  Diff& d = *diff_;
+  if (!(d.left == lk && d.right == rk && d.pool == left_.pool)) {
+    d.left = lk, d.right = rk, d.pool = left_.pool, d.computed = false;
+  }
+  if (!d.computed) {
+    const Tile* a = left_.doc->tiles().get(lk, Priority::Visible, left_.scale, left_.pool);
+    const Tile* b = right_.doc->tiles().get(rk, Priority::Visible, right_.scale, right_.pool);
+    const std::string* ea = left_.doc->tiles().error(lk);
+    const std::string* eb = right_.doc->tiles().error(rk);
+    if (ea || eb) {
+      diff_problem_ = ea ? *ea : *eb;
+      draw_notice("No difference map", diff_problem_.c_str());
+      return;
+    }
+    if (!a || !b) {
+      waiting_ = true;
+      draw_notice("Loading both heads…");
+      return;
+    }
+    const auto& av = (d.pool == Pool::Max || level == 0) ? a->data.max : a->data.mean;
+    const auto& bv = (d.pool == Pool::Max || level == 0) ? b->data.max : b->data.mean;
+    d.rows = std::min(a->data.rows, b->data.rows), d.cols = std::min(a->data.cols, b->data.cols), d.level = level;
+    d.lv.assign(static_cast<size_t>(d.rows * d.cols), 0.f);
+    d.rv = d.lv;
+    d.max_abs = 0.f;
+    for (int64_t r = 0; r < d.rows; ++r)
+      for (int64_t c = 0; c < d.cols; ++c) {
+        const size_t at = static_cast<size_t>(r * d.cols + c);
+        d.lv[at] = av[static_cast<size_t>(r * a->data.cols + c)];
+        d.rv[at] = bv[static_cast<size_t>(r * b->data.cols + c)];
+        d.max_abs = std::max(d.max_abs, std::abs(d.lv[at] - d.rv[at]));
+      }
+    std::vector<uint32_t> px(d.lv.size());
+    const float inv = d.max_abs > 0 ? 1.f / d.max_abs : 0.f;
+    for (size_t i = 0; i < px.size(); ++i) px[i] = diverging_color((d.lv[i] - d.rv[i]) * inv);
+    if (d.texture && d.tex_w == d.cols && d.tex_h == d.rows) textures_.update(d.texture, static_cast<int>(d.cols), static_cast<int>(d.rows), px);
+    else {
+      if (d.texture) textures_.destroy(d.texture);
+      d.texture = textures_.create(static_cast<int>(d.cols), static_cast<int>(d.rows), px);
+      d.tex_w = static_cast<int>(d.cols), d.tex_h = static_cast<int>(d.rows);
+    }
+    d.computed = true;
+  }
+  ImGui::TextDisabled("left − right, layer %d head %d, step %lld; %s", left_.layer, left_.head, static_cast<long long>(lstep),
+                      d.level == 0 ? "exact scores" : ("cells pool " + std::to_string(1 << d.level) + " × " +
+                                                         std::to_string(1 << d.level) + " scores (" +
+                                                         (d.pool == Pool::Max ? "max" : "mean") + ")").c_str());
+  // The map fitted into the canvas; the wheel zooms about the pointer, a drag pans.
+  const ImVec2 avail = ImGui::GetContentRegionAvail();
+  const ImVec2 origin = ImGui::GetCursorScreenPos();
+  const ImVec2 area(std::max(32.f, avail.x - 90), std::max(32.f, avail.y - 8));
+  ImGui::InvisibleButton("##diff", area);
+  const float fit = std::min(area.x / static_cast<float>(d.cols), area.y / static_cast<float>(d.rows));
+  ImGuiIO& io = ImGui::GetIO();
+  const float scale = fit * static_cast<float>(d.zoom);
+  auto to_screen = [&](double fx, double fy) {
+    return ImVec2(origin.x + area.x * 0.5f + static_cast<float>((fx - d.cx) * d.cols * scale),
+                  origin.y + area.y * 0.5f + static_cast<float>((fy - d.cy) * d.rows * scale));
+  };
+  if (ImGui::IsItemHovered() && io.MouseWheel != 0.f) {
+    const double f = std::pow(1.25, io.MouseWheel);
+    const double mx = (io.MousePos.x - origin.x - area.x * 0.5) / (d.cols * scale) + d.cx;
+    const double my = (io.MousePos.y - origin.y - area.y * 0.5) / (d.rows * scale) + d.cy;
+    d.zoom = std::clamp(d.zoom * f, 0.5, 64.0);
+    const double s2 = fit * d.zoom;
+    d.cx = mx - (io.MousePos.x - origin.x - area.x * 0.5) / (d.cols * s2);
+    d.cy = my - (io.MousePos.y - origin.y - area.y * 0.5) / (d.rows * s2);
+  }
+  if (ImGui::IsItemActive() && ImGui::IsMouseDragging(ImGuiMouseButton_Left, 0.f)) {
+    d.cx -= io.MouseDelta.x / (d.cols * scale), d.cy -= io.MouseDelta.y / (d.rows * scale);
+  }
+  if (ImGui::IsItemHovered() && ImGui::IsMouseDoubleClicked(ImGuiMouseButton_Left)) d.zoom = 1, d.cx = d.cy = 0.5;
+  ImDrawList* dl = ImGui::GetWindowDrawList();
+  dl->PushClipRect(origin, ImVec2(origin.x + area.x, origin.y + area.y), true);
+  dl->AddImage(d.texture, to_screen(0, 0), to_screen(1, 1));
+  dl->PopClipRect();
+  draw_diverging_bar(dl, ImVec2(origin.x + area.x + 10, origin.y), area.y * 0.6f, d.max_abs, "left − right");
+
+  if (ImGui::IsItemHovered()) {
+    const ImVec2 m = io.MousePos;
+    const ImVec2 p0 = to_screen(0, 0);
+    const int64_t c = static_cast<int64_t>((m.x - p0.x) / scale), r = static_cast<int64_t>((m.y - p0.y) / scale);
+    if (r >= 0 && c >= 0 && r < d.rows && c < d.cols) {
+      const size_t at = static_cast<size_t>(r * d.cols + c);
+      const int64_t s = int64_t{1} << d.level;
+      char a[32], b[32], diff[32];
+      std::snprintf(a, sizeof a, "%.6g", d.lv[at]);
+      std::snprintf(b, sizeof b, "%.6g", d.rv[at]);
+      std::snprintf(diff, sizeof diff, "%+.6g", d.lv[at] - d.rv[at]);
+      inspection_.title = "Difference";
+      inspection_.add("query", d.level == 0 ? std::to_string(r) + " '" + ld->token_text(r) + "'"
+                                            : std::to_string(r * s) + "–" + std::to_string(r * s + s - 1));
+      inspection_.add("key", d.level == 0 ? std::to_string(c) + " '" + ld->token_text(c) + "'"
+                                          : std::to_string(c * s) + "–" + std::to_string(c * s + s - 1));
+      inspection_.add("left", a);
+      inspection_.add("right", b);
+      inspection_.add("left − right", diff);
+      left_.cursor_query = r * s, left_.cursor_key = c * s;
+      ImGui::BeginTooltip();
+      ImGui::Text("left %s  right %s  Δ %s", a, b, diff);
+      ImGui::EndTooltip();
+    }
+  }
+}
+
+void CompareCanvas::draw_deltas() {
+  Deltas& dd = *deltas_;
+  bool ready = true;
+  for (int i = 0; i < 2; ++i) {
+    ViewState& vs = i == 0 ? left_ : right_;
+    auto& s = dd.side[i];
+    const int64_t step = vs.shown_step();
+    if (s.run != vs.run || s.step != step || s.doc != vs.doc) {
+      s.run = vs.run, s.step = step, s.doc = vs.doc, s.ready = false;
+      const int64_t run = vs.run;
+      s.pending = vs.doc->worker().compute<std::vector<profiler::HeadMetricRecord>>(
+          Priority::Visible, [run, step](profiler::SessionReader& r) { return r.head_metrics(run, step); });
+    }
+    if (s.pending && s.pending->ready()) {
+      if (auto* v = s.pending->mutable_value()) s.values = std::move(*v);
+      else s.values.clear();
+      s.ready = true;
+      s.pending.reset();
+    }
+    ready = ready && s.ready;
+  }
+  ImGui::SetNextItemWidth(160);
+  ImGui::Combo("metric", &dd.metric, kMetricNames, 4);
+  if (!ready) {
+    waiting_ = true;
+    draw_notice("Loading the head metrics…");
+    return;
+  }
+  if (dd.side[0].values.empty() || dd.side[1].values.empty()) {
+    draw_notice("No metric deltas: a run has no head metrics at the shown step",
+                "Record with --capture metrics (included in 'all').");
+    return;
+  }
+  // (layer, head) → value per side.
+  std::map<std::pair<int32_t, int32_t>, double> a, b;
+  int32_t layers = 0, heads = 0;
+  for (const auto& m : dd.side[0].values) a[{m.layer, m.head}] = metric_of(m.m, dd.metric);
+  for (const auto& m : dd.side[1].values) b[{m.layer, m.head}] = metric_of(m.m, dd.metric);
+  double max_abs = 0;
+  for (const auto& [k, v] : a)
+    if (auto it = b.find(k); it != b.end()) {
+      max_abs = std::max(max_abs, std::abs(v - it->second));
+      layers = std::max(layers, k.first + 1), heads = std::max(heads, k.second + 1);
+    }
+  if (layers == 0) {
+    draw_notice("The runs share no (layer, head)");
+    return;
+  }
+  ImGui::SameLine();
+  ImGui::TextDisabled("left − right at the shown step; %d layers × %d heads in both", layers, heads);
+  const ImVec2 avail = ImGui::GetContentRegionAvail();
+  const ImVec2 origin = ImGui::GetCursorScreenPos();
+  const float label_w = 64.f, top = 22.f;
+  const float cell = std::max(6.f, std::min((avail.x - label_w - 100) / heads, (avail.y - top - 8) / layers));
+  const ImVec2 area(label_w + cell * heads, top + cell * layers);
+  ImGui::InvisibleButton("##deltas", area);
+  ImDrawList* dl = ImGui::GetWindowDrawList();
+  const ImU32 text = ImGui::GetColorU32(ImGuiCol_Text), dim = ImGui::GetColorU32(ImGuiCol_TextDisabled);
+  for (int32_t h = 0; h < heads; ++h) {
+    char buf[16];
+    std::snprintf(buf, sizeof buf, "h%d", h);
+    dl->AddText(ImVec2(origin.x + label_w + h * cell + 2, origin.y + 2), dim, buf);
+  }
+  std::optional<std::pair<int32_t, int32_t>> hovered;
+  const ImVec2 m = ImGui::GetIO().MousePos;
+  for (int32_t l = 0; l < layers; ++l) {
+    char buf[24];
+    std::snprintf(buf, sizeof buf, "layer %d", l);
+    if (cell >= ImGui::GetTextLineHeight() || l % 5 == 0)
+      dl->AddText(ImVec2(origin.x, origin.y + top + l * cell + (cell - ImGui::GetTextLineHeight()) * 0.5f), dim, buf);
+    for (int32_t h = 0; h < heads; ++h) {
+      const ImVec2 p0(origin.x + label_w + h * cell, origin.y + top + l * cell);
+      const ImVec2 p1(p0.x + cell - 1, p0.y + cell - 1);
+      auto ia = a.find({l, h});
+      auto ib = b.find({l, h});
+      const bool both = ia != a.end() && ib != b.end();
+      const float t = both && max_abs > 0 ? static_cast<float>((ia->second - ib->second) / max_abs) : NAN;
+      dl->AddRectFilled(p0, p1, diverging_color(t));
+      if (ImGui::IsItemHovered() && m.x >= p0.x && m.x < p1.x + 1 && m.y >= p0.y && m.y < p1.y + 1) {
+        hovered = std::make_pair(l, h);
+        dl->AddRect(p0, p1, text, 0, 0, 2.f);
+      }
+    }
+  }
+  draw_diverging_bar(dl, ImVec2(origin.x + area.x + 12, origin.y + top), std::min(area.y - top, 300.f),
+                     static_cast<float>(max_abs), kMetricNames[dd.metric]);
+  if (hovered) {
+    const auto [l, h] = *hovered;
+    inspection_.title = std::string("Δ ") + kMetricNames[dd.metric];
+    inspection_.add("layer / head", std::to_string(l) + " / " + std::to_string(h));
+    char buf[64];
+    auto ia = a.find({l, h});
+    auto ib = b.find({l, h});
+    if (ia != a.end()) std::snprintf(buf, sizeof buf, "%.6g", ia->second), inspection_.add("left", buf);
+    if (ib != b.end()) std::snprintf(buf, sizeof buf, "%.6g", ib->second), inspection_.add("right", buf);
+    if (ia != a.end() && ib != b.end()) std::snprintf(buf, sizeof buf, "%+.6g", ia->second - ib->second), inspection_.add("left − right", buf);
+    if (ImGui::IsMouseClicked(ImGuiMouseButton_Left)) {
+      left_.layer = right_.layer = l, left_.head = right_.head = h;
+      mode_ = "attention";
+    }
+  }
+}
+
+}  // namespace mnemo::viz
