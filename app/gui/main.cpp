@@ -34,7 +34,10 @@ int main(int argc, char** argv) {
     return 0;
   }
   mnemo::gui::MainWindow window;
-  if (!options.screenshot.isEmpty()) window.set_dialogs_enabled(false);
   window.show();
+  if (!options.screenshot.isEmpty()) {
+    window.set_dialogs_enabled(false);
+    window.use_default_layout();
+  }
   return mnemo::gui::launch(window, options);
 }

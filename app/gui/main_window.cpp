@@ -17,23 +17,45 @@
 #include <QMimeData>
 #include <QPainter>
 #include <QPlainTextEdit>
+#include <QScrollArea>
 #include <QSettings>
 #include <QStatusBar>
 #include <QTabWidget>
+#include <QTimer>
 #include <QTreeWidget>
 
 #include <thread>
 
 #include "canvas_window.h"
+#include "gl_texture_store.h"
 #include "mnemo/profiler/export/session_export.h"
 #include "mnemo/profiler/session/sqlite_db.h"
 #include "mnemo/viz/attention_explorer.h"
+#include "mnemo/viz/compare.h"
+#include "mnemo/viz/kv_view.h"
+#include "mnemo/viz/memory_view.h"
+#include "mnemo/viz/model_overview.h"
+#include "mnemo/viz/timeline.h"
+#include "mnemo/viz/token_view.h"
 #include "record_panel.h"
 
 namespace mnemo::gui {
 namespace {
 
 constexpr int kMaxRecent = 10;
+
+// The views, in tab order; Compare shows any of them side by side.
+const std::vector<std::string> kViews = {"attention", "overview", "tokens", "memory", "kv", "timeline"};
+
+std::unique_ptr<viz::Canvas> make_canvas(const std::string& view, viz::ViewState& vs) {
+  if (view == "attention") return std::make_unique<viz::AttentionExplorer>(vs);
+  if (view == "overview") return std::make_unique<viz::ModelOverview>(vs, shared_textures());
+  if (view == "tokens") return std::make_unique<viz::TokenView>(vs);
+  if (view == "memory") return std::make_unique<viz::MemoryView>(vs, shared_textures());
+  if (view == "kv") return std::make_unique<viz::KvView>(vs, shared_textures());
+  if (view == "timeline") return std::make_unique<viz::Timeline>(vs);
+  return nullptr;
+}
 
 QString run_line(const profiler::RunSummary& r) {
   return QString("run %1 · %2 · %3 · %4 tokens, %5 steps")
@@ -54,14 +76,16 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
   tabs_->setDocumentMode(true);
   setCentralWidget(tabs_);
 
-  add_canvas(std::make_unique<viz::AttentionExplorer>(workspace_.primary()));
+  for (const std::string& view : kViews) add_canvas(make_canvas(view, workspace_.primary()));
+  add_canvas(std::make_unique<viz::CompareCanvas>(workspace_.primary(), workspace_.secondary(), make_canvas, kViews,
+                                                  shared_textures()));
 
   build_panels();
   build_menus();
   default_state_ = saveState();
   QSettings s;
-  if (!restoreGeometry(s.value("window/geometry").toByteArray())) resize(1500, 950);
-  restoreState(s.value("window/state").toByteArray());
+  if (!restoreGeometry(s.value("window/geometry").toByteArray()) || !restoreState(s.value("window/state").toByteArray()))
+    QTimer::singleShot(0, this, &MainWindow::use_default_layout);  // a first start: panels sized for the canvases
   if (s.contains("window/view")) show_view(s.value("window/view").toString());
 
   connect(&workspace_, &Workspace::runs_changed, this, &MainWindow::refresh_sessions);
@@ -114,12 +138,24 @@ void MainWindow::build_panels() {
   sessions_->setContextMenuPolicy(Qt::CustomContextMenu);
   make_dock("Sessions", "sessions", sessions_, Qt::LeftDockWidgetArea);
   record_ = new RecordPanel;
-  QDockWidget* rec = make_dock("Record", "record", record_, Qt::LeftDockWidgetArea);
+  // Scrolls rather than widening the dock: the canvases keep the room.
+  auto* record_scroll = new QScrollArea;
+  record_scroll->setWidget(record_);
+  record_scroll->setWidgetResizable(true);
+  record_scroll->setFrameShape(QFrame::NoFrame);
+  QDockWidget* rec = make_dock("Record", "record", record_scroll, Qt::LeftDockWidgetArea);
   inspector_ = new QTreeWidget;
   inspector_->setColumnCount(2);
   inspector_->setHeaderLabels({"", ""});
-  inspector_->header()->setSectionResizeMode(0, QHeaderView::ResizeToContents);
+  // Fixed columns: the Inspector follows the pointer, and a dock that resized with its text
+  // would move the canvas under the pointer.
+  inspector_->header()->setSectionResizeMode(0, QHeaderView::Interactive);
+  inspector_->header()->setStretchLastSection(true);
+  inspector_->setColumnWidth(0, 100);
+  inspector_->setSizePolicy(QSizePolicy::Ignored, QSizePolicy::Preferred);
+  inspector_->setMinimumWidth(280);
   inspector_->setRootIsDecorated(false);
+  inspector_->setWordWrap(true);
   make_dock("Inspector", "inspector", inspector_, Qt::RightDockWidgetArea);
   log_ = new QPlainTextEdit;
   log_->setReadOnly(true);
@@ -201,8 +237,16 @@ QDockWidget* MainWindow::dock(const QString& name) const {
   return nullptr;
 }
 
-void MainWindow::reset_layout() {
+void MainWindow::use_default_layout() {
   restoreState(default_state_);
+  resize(1500, 950);
+  // Panel sizes apply once the window is laid out.
+  resizeDocks({docks_[0], dock("inspector")}, {300, 290}, Qt::Horizontal);
+  resizeDocks({dock("log")}, {130}, Qt::Vertical);
+}
+
+void MainWindow::reset_layout() {
+  use_default_layout();
   for (QDockWidget* d : docks_) d->show();
 }
 

@@ -47,6 +47,8 @@ class MainWindow : public QMainWindow {
   // The last error shown in a dialog (tests read it; dialogs are not modal in tests).
   const QString& last_error() const { return last_error_; }
   void set_dialogs_enabled(bool on) { dialogs_ = on; }
+  // The layout a fresh install has (screenshots and tests do not depend on a user's settings).
+  void use_default_layout();
 
  public slots:
   void log(const QString& line);

@@ -8,6 +8,7 @@
 #include <QFileDialog>
 #include <QFileInfo>
 #include <QFormLayout>
+#include <QGridLayout>
 #include <QHBoxLayout>
 #include <QLabel>
 #include <QLineEdit>
@@ -88,22 +89,25 @@ RecordPanel::RecordPanel(QWidget* parent) : QWidget(parent) {
   temperature_ = new QDoubleSpinBox;
   temperature_->setRange(0, 5);
   temperature_->setSingleStep(0.1);
-  auto* gen_row = new QHBoxLayout;
-  gen_row->addWidget(new QLabel("tokens"));
-  gen_row->addWidget(tokens_);
-  gen_row->addWidget(new QLabel("threads"));
-  gen_row->addWidget(threads_);
-  gen_row->addWidget(new QLabel("temperature"));
-  gen_row->addWidget(temperature_);
-  form->addRow("Generate", gen_row);
+  ignore_eos_ = new QCheckBox("past end-of-text");
+  ignore_eos_->setToolTip("Keep generating after the end-of-sequence token");
+  auto* gen_grid = new QGridLayout;
+  gen_grid->addWidget(new QLabel("tokens"), 0, 0);
+  gen_grid->addWidget(tokens_, 0, 1);
+  gen_grid->addWidget(ignore_eos_, 0, 2);
+  gen_grid->addWidget(new QLabel("threads"), 1, 0);
+  gen_grid->addWidget(threads_, 1, 1);
+  gen_grid->addWidget(new QLabel("temperature"), 2, 0);
+  gen_grid->addWidget(temperature_, 2, 1);
+  form->addRow("Generate", gen_grid);
 
-  auto* cap_row = new QHBoxLayout;
+  auto* cap_grid = new QGridLayout;
   for (int i = 0; i < 6; ++i) {
     captures_[i] = new QCheckBox(kCaptureNames[i]);
     captures_[i]->setChecked(true);
-    cap_row->addWidget(captures_[i]);
+    cap_grid->addWidget(captures_[i], i / 3, i % 3);
   }
-  form->addRow("Capture", cap_row);
+  form->addRow("Capture", cap_grid);
   output_ = new QLineEdit(QDir::home().filePath("mnemoscope/session.mnemo"));
   auto* out_browse = new QPushButton("…");
   auto* out_row = new QHBoxLayout;
@@ -178,6 +182,7 @@ void RecordPanel::set_model(const QString& path) {
 void RecordPanel::set_prompt(const QString& text) { prompt_->setPlainText(text); }
 void RecordPanel::set_output(const QString& path) { output_->setText(path); }
 void RecordPanel::set_tokens(int n) { tokens_->setValue(n); }
+void RecordPanel::set_ignore_eos(bool on) { ignore_eos_->setChecked(on); }
 
 void RecordPanel::describe_model() {
   const QString path = model_->currentData().isValid() ? model_->currentData().toString() : model_->currentText();
@@ -220,6 +225,7 @@ void RecordPanel::start() {
     req.prompt = prompt_->toPlainText().toStdString();
     req.n_new = tokens_->value();
     req.sampling.temperature = static_cast<float>(temperature_->value());
+    req.ignore_eos = ignore_eos_->isChecked();
     req.captures = record::Captures::parse(caps.isEmpty() ? "none" : caps.join(",").toStdString());
     req.label = label_->text().toStdString();
     req.cancel = &cancel_flag_;
@@ -300,6 +306,7 @@ void RecordPanel::save_settings() const {
   s.setValue("tokens", tokens_->value());
   s.setValue("threads", threads_->value());
   s.setValue("temperature", temperature_->value());
+  s.setValue("ignore_eos", ignore_eos_->isChecked());
   s.setValue("output", output_->text());
   s.setValue("plugin_options", plugin_options_->text());
   QStringList caps;
@@ -316,6 +323,7 @@ void RecordPanel::load_settings() {
   tokens_->setValue(s.value("tokens", 32).toInt());
   threads_->setValue(s.value("threads", 0).toInt());
   temperature_->setValue(s.value("temperature", 0.0).toDouble());
+  ignore_eos_->setChecked(s.value("ignore_eos", false).toBool());
   if (s.contains("output")) output_->setText(s.value("output").toString());
   plugin_options_->setText(s.value("plugin_options", "{}").toString());
   if (s.contains("captures")) {

@@ -37,6 +37,7 @@ class RecordPanel : public QWidget {
   void set_prompt(const QString& text);
   void set_output(const QString& path);
   void set_tokens(int n);
+  void set_ignore_eos(bool on);
   QPushButton* record_button() const { return record_; }
 
  public slots:
@@ -67,6 +68,7 @@ class RecordPanel : public QWidget {
   QSpinBox* tokens_;
   QSpinBox* threads_;
   QDoubleSpinBox* temperature_;
+  QCheckBox* ignore_eos_;
   QCheckBox* captures_[6];
   QLineEdit* output_;
   QLineEdit* label_;

@@ -10,9 +10,14 @@
 namespace mnemo::viz {
 namespace {
 
-constexpr float kLeftMargin = 124.f;  // query labels
-constexpr float kTopMargin = 84.f;    // key labels, rotated
-constexpr float kBarWidth = 78.f;     // colour bar and its labels
+// Room for the axes' labels and the colour bar, cut down when the canvas is narrow (Compare's halves).
+struct Margins {
+  float left, top, bar;
+};
+Margins margins_for(ImVec2 avail) {
+  const bool narrow = avail.x < 760.f;
+  return narrow ? Margins{64.f, 44.f, 70.f} : Margins{124.f, 84.f, 78.f};
+}
 constexpr double kMaxZoom = 96.0;     // pixels per cell
 constexpr int64_t kTile = profiler::kTileSize;
 
@@ -271,25 +276,25 @@ void AttentionExplorer::draw_axes(ImDrawList* dl, ImVec2 origin, ImVec2 size) {
   const bool labels = d && view_.zoom >= line;  // one text line per cell: tokens fit
   const int64_t step = labels ? 1 : nice_step(line * 4.0 / view_.zoom);
 
-  dl->PushClipRect(ImVec2(origin.x - kLeftMargin, origin.y), ImVec2(origin.x, origin.y + size.y), true);
+  dl->PushClipRect(ImVec2(origin.x - margins_.left, origin.y), ImVec2(origin.x, origin.y + size.y), true);
   for (int64_t r = r0 - r0 % step; r <= r1; r += step) {
     if (r < r0) continue;
     std::string s = labels ? quoted_token(d, r) : std::to_string(r);
     const float w = ImGui::CalcTextSize(s.c_str()).x;
     const ImVec2 at = to_screen(0, r + 0.5);
     const bool cur = vs_.cursor_query && *vs_.cursor_query == r;
-    dl->AddText(ImVec2(origin.x - 6 - std::min(w, kLeftMargin - 8), at.y - line * 0.5f), cur ? text : dim, s.c_str());
+    dl->AddText(ImVec2(origin.x - 6 - std::min(w, margins_.left - 8), at.y - line * 0.5f), cur ? text : dim, s.c_str());
   }
   dl->PopClipRect();
 
-  dl->PushClipRect(ImVec2(origin.x, origin.y - kTopMargin), ImVec2(origin.x + size.x, origin.y), true);
+  dl->PushClipRect(ImVec2(origin.x, origin.y - margins_.top), ImVec2(origin.x + size.x, origin.y), true);
   for (int64_t c = c0 - c0 % step; c <= c1; c += step) {
     if (c < c0) continue;
     std::string s = labels ? quoted_token(d, c) : std::to_string(c);
     const ImVec2 at = to_screen(c + 0.5, 0);
     const int first = dl->VtxBuffer.Size;
     const bool cur = vs_.cursor_key && *vs_.cursor_key == c;
-    const float w = std::min(ImGui::CalcTextSize(s.c_str()).x, kTopMargin * 1.1f);
+    const float w = std::min(ImGui::CalcTextSize(s.c_str()).x, margins_.top * 1.1f);
     if (!labels) {  // positions read level
       dl->AddText(ImVec2(at.x - w * 0.5f, origin.y - line - 4), cur ? text : dim, s.c_str());
       continue;
@@ -300,7 +305,7 @@ void AttentionExplorer::draw_axes(ImDrawList* dl, ImVec2 origin, ImVec2 size) {
     rotate_vertices(dl, first, -1.0472f, end);
   }
   dl->PopClipRect();
-  dl->AddText(ImVec2(origin.x - kLeftMargin + 2, origin.y - line - 2), dim, "query ↓ key →");
+  dl->AddText(ImVec2(origin.x - margins_.left + 2, origin.y - line - 2), dim, "query ↓ key →");
 }
 
 void AttentionExplorer::draw_color_bar(ImDrawList* dl, ImVec2 at, float height) {
@@ -367,7 +372,8 @@ void AttentionExplorer::hover(ImVec2 origin, ImVec2 size) {
   inspection_.add("query", quoted_token(d, q));
   inspection_.add("key", quoted_token(d, k));
   std::string score = "…";
-  if (row_ && row_->ready()) {
+  waiting_ = waiting_ || !row_->ready();
+  if (row_->ready()) {
     if (const auto* p = row_->value()) {
       char buf[64];
       if (k < static_cast<int64_t>(p->size())) std::snprintf(buf, sizeof buf, "%.6g", (*p)[static_cast<size_t>(k)]);
@@ -391,12 +397,14 @@ void AttentionExplorer::hover(ImVec2 origin, ImVec2 size) {
 
 void AttentionExplorer::draw() {
   inspection_.clear();
+  waiting_ = false;
   if (!vs_.has_run()) {
     draw_notice("No session open", "Open a .mnemo file (File › Open) or record one (Record panel).");
     return;
   }
   draw_toolbar();
   update_shape();
+  waiting_ = shape_pending_ != nullptr;  // asked, not arrived when this frame was drawn
   if (shape_.rows == 0) {
     if (!error_.empty() && !shape_pending_) draw_notice("No attention to show for this head", error_.c_str());
     else draw_notice("Loading…");
@@ -408,8 +416,10 @@ void AttentionExplorer::draw() {
 
   const ImVec2 avail = ImGui::GetContentRegionAvail();
   const ImVec2 cursor = ImGui::GetCursorScreenPos();
-  const ImVec2 origin(cursor.x + kLeftMargin, cursor.y + kTopMargin);
-  const ImVec2 size(std::max(32.f, avail.x - kLeftMargin - kBarWidth), std::max(32.f, avail.y - kTopMargin - 4));
+  const Margins m = margins_for(avail);
+  margins_ = {m.left, m.top};
+  const ImVec2 origin(cursor.x + m.left, cursor.y + m.top);
+  const ImVec2 size(std::max(32.f, avail.x - m.left - m.bar), std::max(32.f, avail.y - m.top - 4));
   map_origin_ = origin, map_size_ = size;
 
   // One item for the whole map (STYLE.md §8): hit-testing is ours, not a widget per cell.

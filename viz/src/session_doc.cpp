@@ -86,6 +86,17 @@ void SessionDoc::poll() {
       runs_ = std::move(*runs_pending_->mutable_value());
       runs_loaded_ = true;
       ++generation_;
+      // A run that grew or finished since its tokens and steps were read is read again (the
+      // last refresh of a live run may have come before its final steps).
+      for (auto& [id, slot] : run_data_) {
+        const profiler::RunSummary* s = run_summary(id);
+        if (s && slot.data && !slot.loading &&
+            (s->n_steps != static_cast<int64_t>(slot.data->steps.size()) || s->status != slot.data->summary.status)) {
+          const int64_t run_id = id;
+          slot.loading = worker_->compute<RunData>(Priority::Visible,
+                                                   [run_id](profiler::SessionReader& r) { return load_run(r, run_id); });
+        }
+      }
     }
     runs_pending_.reset();
   }

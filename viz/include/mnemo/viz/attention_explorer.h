@@ -21,9 +21,9 @@ class AttentionExplorer : public Canvas {
   const char* id() const override { return "attention"; }
   const char* title() const override { return "Attention explorer"; }
   void draw() override;
-  bool wants_redraw() const override {
-    return animating_ || loading_ || (row_ && !row_->ready()) || (shape_pending_ && !shape_pending_->ready());
-  }
+  // As of the last frame: what it drew while waiting, not what has arrived since (a result that
+  // lands between drawing "…" and this call must still get its frame).
+  bool wants_redraw() const override { return animating_ || loading_ || waiting_; }
 
   // The view in map cells: centre and pixels per cell (tests and linked views set it).
   struct View {
@@ -61,9 +61,12 @@ class AttentionExplorer : public Canvas {
 
   ViewState& vs_;
   View view_, target_;
-  bool fitted_ = false, animating_ = false, loading_ = false;
+  bool fitted_ = false, animating_ = false, loading_ = false, waiting_ = false;
   int level_ = 0;
   ImVec2 map_origin_{}, map_size_{};
+  struct {
+    float left = 0, top = 0;
+  } margins_;  // of the axes' labels, this frame
   Shape shape_;
   PendingPtr<profiler::MapShape> shape_pending_;
   Shape shape_asked_;

@@ -1,0 +1,114 @@
+// Memory tokens (or a recurrent state) of one layer, as the run recorded them at each segment
+// boundary: the slots × dimensions contents as a heatmap on a diverging scale centred on 0, each
+// slot's norm as a bar, and how similar the memory is from segment to segment (or slot to slot
+// within one segment). Architectures without memory (a plain transformer) get a notice saying
+// so; the KV view shows what they keep instead.
+//
+// What this view cannot show: which attention reads from or writes to memory. Sessions do not
+// record that yet (the session format has no such table); the canvas says so in its text.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "mnemo/viz/canvas.h"
+#include "mnemo/viz/texture_store.h"
+
+namespace mnemo::viz {
+
+class MemoryView : public Canvas {
+ public:
+  MemoryView(ViewState& vs, TextureStore& textures);
+  ~MemoryView() override;
+  MemoryView(const MemoryView&) = delete;
+  MemoryView& operator=(const MemoryView&) = delete;
+
+  const char* id() const override { return "memory"; }
+  const char* title() const override { return "Memory"; }
+  void draw() override;
+  bool wants_redraw() const override { return pending_ != nullptr; }
+
+  // The diverging scale: Moreland's cool–warm ramp (the control points of matplotlib's
+  // "coolwarm": blue (59, 76, 192) → light grey (221, 221, 221) → red (180, 4, 38)), interpolated
+  // in sRGB into 257 entries (0 falls on the centre one). v is mapped from [−abs_max, abs_max] with 0 at the grey
+  // centre; negative is blue, positive red; non-finite values are dark grey.
+  static uint32_t diverging_color(float v, float abs_max);
+
+  // One snapshot, decoded: a segment's memory at the step that wrote it.
+  struct Segment {
+    int64_t segment = 0, step = 0;
+    std::string kind;                    // memory_tokens | recurrent_state
+    int64_t rows = 0, cols = 0;          // slots × dimensions
+    std::vector<float> values;           // [rows][cols]
+    std::vector<float> norms;            // [rows], as recorded
+    std::vector<float> slot_similarity;  // [rows][rows] cosine between slots; empty when rows is too large
+  };
+  // One layer's snapshots of one kind, in segment order.
+  struct LayerMemory {
+    int32_t layer = -1;
+    std::string kind;
+    std::vector<std::string> kinds;  // every kind the layer has (a picker when more than one)
+    std::vector<Segment> segments;
+    float abs_max = 0;  // the largest |value| over every segment: one colour range for the layer
+    // [segments][segments]: cosine of the flattened memories (NaN between different shapes).
+    std::vector<float> segment_similarity;
+  };
+  enum class Similarity { Segments, Slots };
+
+  // For tests: the data shown, the textures, and screen positions (last frame) of cells.
+  const LayerMemory* memory() const { return memory_.get(); }
+  const Segment* shown_segment() const;
+  ImTextureID heatmap_texture() const { return heat_.texture; }
+  ImTextureID similarity_texture() const { return sim_.texture; }
+  Similarity similarity_mode() const { return mode_; }
+  void set_similarity_mode(Similarity m) { mode_ = m, mode_chosen_ = true; }
+  void show_segment(int64_t segment) { segment_ = segment; }
+  std::optional<ImVec2> heatmap_point(int64_t slot, int64_t dim) const;
+  std::optional<ImVec2> similarity_point(int64_t a, int64_t b) const;
+  std::optional<ImVec2> norm_bar_point(int64_t slot) const;
+  const std::string& notice() const { return notice_; }
+
+ private:
+  struct Plot {
+    ImVec2 origin{}, size{};
+  };
+  struct Texture {
+    ImTextureID texture = nullptr;
+    int w = 0, h = 0;
+    uint64_t key = 0;  // what it shows (segment, mode, range), so it is rebuilt only on change
+  };
+  void notice(const std::string& message, const char* detail = nullptr);
+  bool explain_missing_memory();
+  void request();
+  void draw_toolbar();
+  void update_textures(const Segment& seg);
+  void upload(Texture& t, int w, int h, const std::vector<uint32_t>& rgba, uint64_t key);
+  void draw_heatmap(ImDrawList* dl, const Segment& seg);
+  void draw_norms(ImDrawList* dl, const Segment& seg);
+  void draw_similarity(ImDrawList* dl, const Segment& seg);
+  void draw_color_bar(ImDrawList* dl, ImVec2 at, float width, float lo, float hi, const char* label);
+  void hover(const Segment& seg, const Plot* hovered, bool clicked);
+  void inspect_default(const Segment& seg);
+  size_t shown_index() const;
+
+  ViewState& vs_;
+  TextureStore& textures_;
+  int64_t asked_run_ = -1;
+  int32_t asked_layer_ = -1;
+  uint64_t asked_generation_ = 0;
+  std::string asked_kind_;
+  PendingPtr<std::shared_ptr<const LayerMemory>> pending_;
+  std::shared_ptr<const LayerMemory> memory_;
+  std::string error_, notice_, kind_;
+  int64_t segment_ = -1;  // the segment shown; -1 follows the newest
+  Similarity mode_ = Similarity::Segments;
+  bool mode_chosen_ = false;  // until the user picks, one segment means the slot matrix
+  bool per_segment_range_ = false;
+  Texture heat_, sim_;
+  Plot heat_plot_, norm_plot_, sim_plot_;
+};
+
+}  // namespace mnemo::viz

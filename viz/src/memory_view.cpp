@@ -1,0 +1,574 @@
+#include "mnemo/viz/memory_view.h"
+
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <cstdio>
+#include <map>
+
+#include "mnemo/profiler/session/attention_math.h"
+
+namespace mnemo::viz {
+namespace {
+
+constexpr float kSlotLabels = 64.f;         // left of the heatmap
+constexpr float kNormsWidth = 150.f;        // the norm bars beside the heatmap
+constexpr float kBottomAxis = 40.f;         // dimension ticks and the colour bar
+constexpr size_t kMaxSlotSimilarity = 512;  // slots; beyond, the slot matrix is not computed
+constexpr size_t kMaxSegmentSimilarity = 1024;
+constexpr int kMaxTextureSide = 8192;  // columns beyond this pool (largest |value| wins)
+
+// Moreland's cool–warm table (matplotlib "coolwarm") at every eighth of the range.
+constexpr std::array<std::array<int, 3>, 9> kCoolWarm = {{{59, 76, 192},
+                                                          {98, 130, 234},
+                                                          {141, 176, 254},
+                                                          {184, 208, 249},
+                                                          {221, 221, 221},
+                                                          {245, 196, 173},
+                                                          {244, 154, 123},
+                                                          {222, 96, 77},
+                                                          {180, 4, 38}}};
+
+// 257 entries: an odd count puts 0 exactly on the grey centre entry.
+constexpr int kDivergingSize = 257;
+const std::array<uint32_t, kDivergingSize>& diverging_table() {
+  static const std::array<uint32_t, kDivergingSize> table = [] {
+    std::array<uint32_t, kDivergingSize> t{};
+    for (int i = 0; i < kDivergingSize; ++i) {
+      const double x = static_cast<double>(i) / (kDivergingSize - 1) * 8.0;
+      const int k = std::min(7, static_cast<int>(x));
+      const double f = x - k;
+      uint8_t c[3];
+      for (int j = 0; j < 3; ++j)
+        c[j] = static_cast<uint8_t>(std::lround(kCoolWarm[static_cast<size_t>(k)][static_cast<size_t>(j)] * (1 - f) +
+                                                kCoolWarm[static_cast<size_t>(k + 1)][static_cast<size_t>(j)] * f));
+      t[static_cast<size_t>(i)] = pack_rgba(c[0], c[1], c[2]);
+    }
+    return t;
+  }();
+  return table;
+}
+
+double cosine(const float* a, const float* b, size_t n) {
+  double ab = 0, aa = 0, bb = 0;
+  for (size_t i = 0; i < n; ++i) ab += double{a[i]} * b[i], aa += double{a[i]} * a[i], bb += double{b[i]} * b[i];
+  return aa > 0 && bb > 0 ? ab / std::sqrt(aa * bb) : std::nan("");
+}
+
+std::shared_ptr<const MemoryView::LayerMemory> load_memory(profiler::SessionReader& r, int64_t run, int32_t layer,
+                                                           std::string kind) {
+  auto m = std::make_shared<MemoryView::LayerMemory>();
+  m->layer = layer;
+  const auto snapshots = r.memory_snapshots(run, layer);
+  for (const auto& s : snapshots)
+    if (std::find(m->kinds.begin(), m->kinds.end(), s.kind) == m->kinds.end()) m->kinds.push_back(s.kind);
+  if (m->kinds.empty()) return m;
+  if (std::find(m->kinds.begin(), m->kinds.end(), kind) == m->kinds.end()) kind = m->kinds.front();
+  m->kind = kind;
+  // One snapshot per segment: the newest (snapshots come in step order).
+  std::map<int64_t, const profiler::MemorySnapshotRecord*> newest;
+  for (const auto& s : snapshots)
+    if (s.kind == kind) newest[s.segment] = &s;
+  for (const auto& [segment, s] : newest) {
+    MemoryView::Segment seg;
+    seg.segment = segment, seg.step = s->step, seg.kind = s->kind, seg.rows = s->rows, seg.cols = s->cols;
+    seg.values.resize(s->data.size());
+    profiler::fp16_to_f32(s->data, seg.values.data());
+    seg.norms = s->norms;
+    for (float v : seg.values)
+      if (std::isfinite(v)) m->abs_max = std::max(m->abs_max, std::abs(v));
+    const size_t rows = static_cast<size_t>(seg.rows), cols = static_cast<size_t>(seg.cols);
+    if (rows <= kMaxSlotSimilarity) {
+      seg.slot_similarity.resize(rows * rows);
+      for (size_t a = 0; a < rows; ++a)
+        for (size_t b = a; b < rows; ++b)
+          seg.slot_similarity[a * rows + b] = seg.slot_similarity[b * rows + a] =
+              static_cast<float>(cosine(&seg.values[a * cols], &seg.values[b * cols], cols));
+    }
+    m->segments.push_back(std::move(seg));
+  }
+  const size_t n = m->segments.size();
+  if (n <= kMaxSegmentSimilarity) {
+    m->segment_similarity.assign(n * n, std::nanf(""));
+    for (size_t a = 0; a < n; ++a)
+      for (size_t b = a; b < n; ++b) {
+        const auto& x = m->segments[a];
+        const auto& y = m->segments[b];
+        if (x.rows != y.rows || x.cols != y.cols) continue;  // different shapes do not compare
+        m->segment_similarity[a * n + b] = m->segment_similarity[b * n + a] =
+            static_cast<float>(cosine(x.values.data(), y.values.data(), x.values.size()));
+      }
+  }
+  return m;
+}
+
+double nice_step(double min_step) {
+  if (!(min_step > 0)) return 1;
+  const double p = std::pow(10.0, std::floor(std::log10(min_step)));
+  for (double m : {1.0, 2.0, 5.0, 10.0})
+    if (p * m >= min_step * (1 - 1e-9)) return p * m;
+  return 10 * p;
+}
+
+std::string fmt(const char* f, double v) {
+  char buf[48];
+  std::snprintf(buf, sizeof buf, f, v);
+  return buf;
+}
+
+// Labels along one side of a grid of `n` cells spanning `length` pixels: every cell when a text
+// line fits, else a nice step.
+template <class Fn>
+void ticks(int64_t n, float length, float min_gap, Fn&& at) {
+  const double step = std::max(1.0, nice_step(static_cast<double>(n) * min_gap / std::max(1.f, length)));
+  for (double i = 0; i < static_cast<double>(n); i += step) at(static_cast<int64_t>(i));
+}
+
+}  // namespace
+
+uint32_t MemoryView::diverging_color(float v, float abs_max) {
+  if (!std::isfinite(v) || !(abs_max > 0)) return pack_rgba(60, 60, 60);
+  const float t = std::clamp(0.5f + 0.5f * v / abs_max, 0.f, 1.f);
+  return diverging_table()[static_cast<size_t>(std::lround(t * (kDivergingSize - 1)))];
+}
+
+MemoryView::MemoryView(ViewState& vs, TextureStore& textures) : vs_(vs), textures_(textures) {}
+
+MemoryView::~MemoryView() {
+  if (heat_.texture) textures_.destroy(heat_.texture);
+  if (sim_.texture) textures_.destroy(sim_.texture);
+}
+
+size_t MemoryView::shown_index() const {
+  if (!memory_ || memory_->segments.empty()) return 0;
+  const auto& s = memory_->segments;
+  if (segment_ < 0) return s.size() - 1;
+  for (size_t i = 0; i < s.size(); ++i)
+    if (s[i].segment >= segment_) return i;
+  return s.size() - 1;
+}
+
+const MemoryView::Segment* MemoryView::shown_segment() const {
+  return memory_ && !memory_->segments.empty() ? &memory_->segments[shown_index()] : nullptr;
+}
+
+void MemoryView::notice(const std::string& message, const char* detail) {
+  notice_ = message;
+  // A long message breaks before its parenthesis rather than running off a narrow canvas.
+  std::string shown = message;
+  if (const size_t at = shown.rfind(" (");
+      at != std::string::npos && ImGui::CalcTextSize(shown.c_str()).x > ImGui::GetContentRegionAvail().x - 16)
+    shown[at] = '\n';
+  draw_notice(shown.c_str(), detail);
+}
+
+void MemoryView::request() {
+  const RunData* d = vs_.run_data();  // its generation says when a live run has grown
+  if (!d) return;
+  const uint64_t generation = d->generation;
+  if (pending_ ||
+      (asked_run_ == vs_.run && asked_layer_ == vs_.layer && asked_generation_ == generation && asked_kind_ == kind_))
+    return;
+  if (asked_run_ != vs_.run) memory_.reset(), segment_ = -1, kind_.clear(), mode_chosen_ = false;
+  asked_run_ = vs_.run, asked_layer_ = vs_.layer, asked_generation_ = generation, asked_kind_ = kind_;
+  const int64_t run = vs_.run;
+  const int32_t layer = vs_.layer;
+  pending_ = vs_.doc->worker().compute<std::shared_ptr<const LayerMemory>>(
+      Priority::Visible,
+      [run, layer, kind = kind_](profiler::SessionReader& r) { return load_memory(r, run, layer, kind); });
+}
+
+// A run without snapshots: say why in words that name the architecture.
+bool MemoryView::explain_missing_memory() {
+  const profiler::RunSummary* s = vs_.doc->run_summary(vs_.run);
+  if (!s || s->counts.memory_snapshots > 0) return false;
+  const std::string& caps = s->info.captures;
+  const bool captured = caps.find("memory") != std::string::npos || caps.find("all") != std::string::npos;
+  const std::string arch = s->info.architecture.empty() ? "unknown architecture" : s->info.architecture;
+  notice("This run has no memory tokens or recurrent state (" + arch +
+             (captured ? ": attention over a KV cache only)" : ": memory was not captured)"),
+         captured ? "The memory capture was on; the model reported none.\nWhat it keeps is in the KV cache view."
+                  : "Record with --capture memory (or all) to see memory,\nfor architectures that have it.");
+  return true;
+}
+
+void MemoryView::draw_toolbar() {
+  draw_selection_bar(vs_, false, false);
+  ImGui::SameLine();
+  const profiler::RunSummary* s = vs_.doc->run_summary(vs_.run);
+  const int layers = s ? static_cast<int>(s->info.n_layers) : 1;
+  int layer = vs_.layer;
+  ImGui::SetNextItemWidth(110);
+  if (ImGui::InputInt("layer", &layer)) vs_.layer = std::clamp(layer, 0, std::max(0, layers - 1));
+  if (memory_ && memory_->kinds.size() > 1) {
+    ImGui::SameLine();
+    ImGui::SetNextItemWidth(150);
+    if (ImGui::BeginCombo("kind", memory_->kind.c_str())) {
+      for (const auto& k : memory_->kinds)
+        if (ImGui::Selectable(k.c_str(), k == memory_->kind)) kind_ = k;
+      ImGui::EndCombo();
+    }
+  }
+  // Second row: what is shown of the layer.
+  if (memory_ && memory_->segments.size() > 1) {
+    int i = static_cast<int>(shown_index());
+    ImGui::SetNextItemWidth(std::max(140.f, ImGui::GetContentRegionAvail().x - 415));
+    const Segment& seg = memory_->segments[static_cast<size_t>(i)];
+    char label[64];
+    std::snprintf(label, sizeof label, "segment %lld (step %lld)", static_cast<long long>(seg.segment),
+                  static_cast<long long>(seg.step));
+    if (ImGui::SliderInt("##segment", &i, 0, static_cast<int>(memory_->segments.size()) - 1, label))
+      segment_ = memory_->segments[static_cast<size_t>(i)].segment;
+    ImGui::SameLine();
+  }
+  int mode = static_cast<int>(mode_);
+  const char* modes[] = {"segment × segment", "slot × slot"};
+  ImGui::SetNextItemWidth(175);
+  if (ImGui::Combo("similarity", &mode, modes, 2)) set_similarity_mode(static_cast<Similarity>(mode));
+  ImGui::SameLine();
+  ImGui::Checkbox("colours per segment", &per_segment_range_);
+  if (ImGui::IsItemHovered())
+    ImGui::SetTooltip("Scale colours to this segment's largest |value| instead of the layer's");
+}
+
+void MemoryView::upload(Texture& t, int w, int h, const std::vector<uint32_t>& rgba, uint64_t key) {
+  if (t.texture && t.w == w && t.h == h) textures_.update(t.texture, w, h, rgba);
+  else {
+    if (t.texture) textures_.destroy(t.texture);
+    t.texture = textures_.create(w, h, rgba);
+  }
+  t.w = w, t.h = h, t.key = key;
+}
+
+void MemoryView::update_textures(const Segment& seg) {
+  const size_t index = shown_index();
+  const uint64_t base = reinterpret_cast<uintptr_t>(memory_.get()) * 1315423911u + index * 4;
+  float range = memory_->abs_max;
+  if (per_segment_range_) {
+    range = 0;
+    for (float v : seg.values)
+      if (std::isfinite(v)) range = std::max(range, std::abs(v));
+  }
+  const uint64_t heat_key = base + (per_segment_range_ ? 1 : 0) + 1;
+  if (heat_.key != heat_key) {
+    // Wide memories pool columns; the largest |value| of a block keeps its sign and strength.
+    const int64_t per_px = (seg.cols + kMaxTextureSide - 1) / kMaxTextureSide;
+    const int w = static_cast<int>((seg.cols + per_px - 1) / per_px), h = static_cast<int>(seg.rows);
+    std::vector<uint32_t> rgba(static_cast<size_t>(w) * static_cast<size_t>(h));
+    for (int y = 0; y < h; ++y)
+      for (int x = 0; x < w; ++x) {
+        float v = 0;
+        for (int64_t c = x * per_px; c < std::min<int64_t>(seg.cols, (x + 1) * per_px); ++c) {
+          const float u = seg.values[static_cast<size_t>(y * seg.cols + c)];
+          if (std::abs(u) > std::abs(v) || !std::isfinite(u)) v = u;
+        }
+        rgba[static_cast<size_t>(y * w + x)] = diverging_color(v, range);
+      }
+    upload(heat_, w, h, rgba, heat_key);
+  }
+  const bool slots = mode_ == Similarity::Slots;
+  const uint64_t sim_key = base * 3 + (slots ? 2 : 1);
+  if (sim_.key != sim_key) {
+    const std::vector<float>& m = slots ? seg.slot_similarity : memory_->segment_similarity;
+    const int n = static_cast<int>(std::lround(std::sqrt(static_cast<double>(m.size()))));
+    if (n == 0) {
+      if (sim_.texture) textures_.destroy(sim_.texture);
+      sim_ = Texture{nullptr, 0, 0, sim_key};
+    } else {
+      std::vector<uint32_t> rgba(m.size());
+      for (size_t i = 0; i < m.size(); ++i) rgba[i] = diverging_color(m[i], 1.f);
+      upload(sim_, n, n, rgba, sim_key);
+    }
+  }
+}
+
+std::optional<ImVec2> MemoryView::heatmap_point(int64_t slot, int64_t dim) const {
+  const Segment* s = shown_segment();
+  if (!s || heat_plot_.size.x <= 0) return std::nullopt;
+  return ImVec2(
+      heat_plot_.origin.x + (static_cast<float>(dim) + 0.5f) / static_cast<float>(s->cols) * heat_plot_.size.x,
+      heat_plot_.origin.y + (static_cast<float>(slot) + 0.5f) / static_cast<float>(s->rows) * heat_plot_.size.y);
+}
+
+std::optional<ImVec2> MemoryView::norm_bar_point(int64_t slot) const {
+  const Segment* s = shown_segment();
+  if (!s || norm_plot_.size.x <= 0) return std::nullopt;
+  return ImVec2(norm_plot_.origin.x + 4, norm_plot_.origin.y + (static_cast<float>(slot) + 0.5f) /
+                                                                   static_cast<float>(s->rows) * norm_plot_.size.y);
+}
+
+std::optional<ImVec2> MemoryView::similarity_point(int64_t a, int64_t b) const {
+  if (!sim_.texture || sim_plot_.size.x <= 0) return std::nullopt;
+  const float n = static_cast<float>(sim_.w);
+  return ImVec2(sim_plot_.origin.x + (static_cast<float>(b) + 0.5f) / n * sim_plot_.size.x,
+                sim_plot_.origin.y + (static_cast<float>(a) + 0.5f) / n * sim_plot_.size.y);
+}
+
+void MemoryView::draw_color_bar(ImDrawList* dl, ImVec2 at, float width, float lo, float hi, const char* label) {
+  const float h = 10.f;
+  const int n = 64;
+  for (int i = 0; i < n; ++i) {
+    const float t0 = static_cast<float>(i) / n, t1 = static_cast<float>(i + 1) / n;
+    dl->AddRectFilled(ImVec2(at.x + width * t0, at.y), ImVec2(at.x + width * t1 + 1, at.y + h),
+                      diverging_color(lo + (hi - lo) * (t0 + t1) * 0.5f, std::max(std::abs(lo), std::abs(hi))));
+  }
+  dl->AddRect(at, ImVec2(at.x + width, at.y + h), ImGui::GetColorU32(ImGuiCol_Border));
+  const ImU32 dim = ImGui::GetColorU32(ImGuiCol_TextDisabled);
+  for (float t : {0.f, 0.5f, 1.f}) {
+    const std::string s = fmt("%.3g", lo + (hi - lo) * t);
+    const float w = ImGui::CalcTextSize(s.c_str()).x;
+    const float x = at.x + width * t - (t == 0.f ? 0 : t == 1.f ? w : w * 0.5f);
+    dl->AddText(ImVec2(x, at.y + h + 2), dim, s.c_str());
+  }
+  dl->AddText(ImVec2(at.x + width + 8, at.y - 3), dim, label);
+}
+
+void MemoryView::draw_heatmap(ImDrawList* dl, const Segment& seg) {
+  const Plot& p = heat_plot_;
+  const ImU32 text = ImGui::GetColorU32(ImGuiCol_Text), dim = ImGui::GetColorU32(ImGuiCol_TextDisabled);
+  const float line = ImGui::GetTextLineHeight();
+  const ImVec2 end(p.origin.x + p.size.x, p.origin.y + p.size.y);
+  // Title, and the shape when it fits before the norm bars' title.
+  const std::string title = std::string(seg.kind == "recurrent_state" ? "Recurrent state" : "Memory tokens") +
+                            " · layer " + std::to_string(memory_->layer) + " · segment " + std::to_string(seg.segment) +
+                            " (step " + std::to_string(seg.step) + ")";
+  const std::string shape = "   " + std::to_string(seg.rows) + " slots × " + std::to_string(seg.cols) + " dims";
+  const ImVec2 title_at(p.origin.x - kSlotLabels, p.origin.y - line - 6);
+  const ImVec4 clip(title_at.x, title_at.y, end.x, title_at.y + line + 2);
+  dl->AddText(nullptr, 0.f, title_at, text, title.c_str(), nullptr, 0.f, &clip);
+  const float title_w = ImGui::CalcTextSize(title.c_str()).x;
+  if (title_w + ImGui::CalcTextSize(shape.c_str()).x < end.x - title_at.x)
+    dl->AddText(ImVec2(title_at.x + title_w, title_at.y), dim, shape.c_str());
+  if (heat_.texture) dl->AddImage(heat_.texture, p.origin, end);
+  dl->AddRect(p.origin, end, ImGui::GetColorU32(ImGuiCol_Border));
+  ticks(seg.rows, p.size.y, line * 1.2f, [&](int64_t r) {
+    const std::string s = "slot " + std::to_string(r);
+    const float y = p.origin.y + (static_cast<float>(r) + 0.5f) / static_cast<float>(seg.rows) * p.size.y;
+    dl->AddText(ImVec2(p.origin.x - 6 - ImGui::CalcTextSize(s.c_str()).x, y - line * 0.5f), dim, s.c_str());
+  });
+  ticks(seg.cols, p.size.x, 48.f, [&](int64_t c) {
+    const std::string s = std::to_string(c);
+    const float x = p.origin.x + (static_cast<float>(c) + 0.5f) / static_cast<float>(seg.cols) * p.size.x;
+    dl->AddLine(ImVec2(x, end.y), ImVec2(x, end.y + 3), dim);
+    dl->AddText(ImVec2(x - ImGui::CalcTextSize(s.c_str()).x * 0.5f, end.y + 3), dim, s.c_str());
+  });
+  dl->AddText(ImVec2(p.origin.x - kSlotLabels, end.y + 3), dim, "dim →");
+  float range = memory_->abs_max;
+  if (per_segment_range_) {
+    range = 0;
+    for (float v : seg.values) range = std::max(range, std::abs(v));
+  }
+  draw_color_bar(dl, ImVec2(p.origin.x, end.y + line + 10), std::min(260.f, p.size.x * 0.5f), -range, range,
+                 per_segment_range_ ? "value (this segment's range)" : "value (the layer's range, centred on 0)");
+}
+
+void MemoryView::draw_norms(ImDrawList* dl, const Segment& seg) {
+  const Plot& p = norm_plot_;
+  const ImU32 dim = ImGui::GetColorU32(ImGuiCol_TextDisabled);
+  const float line = ImGui::GetTextLineHeight();
+  float top = 0;  // one scale for every segment of the layer, so bars compare across segments
+  for (const auto& s : memory_->segments)
+    for (float n : s.norms) top = std::max(top, n);
+  top = top > 0 ? static_cast<float>(std::ceil(top / nice_step(top / 3) - 1e-6) * nice_step(top / 3)) : 1.f;
+  dl->AddText(ImVec2(p.origin.x, p.origin.y - line - 6), ImGui::GetColorU32(ImGuiCol_Text), "Slot norm");
+  dl->AddRectFilled(p.origin, ImVec2(p.origin.x + p.size.x, p.origin.y + p.size.y),
+                    ImGui::GetColorU32(ImGuiCol_FrameBg));
+  const float row_h = p.size.y / static_cast<float>(std::max<int64_t>(1, seg.rows));
+  const float gap = row_h > 6 ? std::min(3.f, row_h * 0.2f) : 0.f;
+  for (int64_t r = 0; r < seg.rows && r < static_cast<int64_t>(seg.norms.size()); ++r) {
+    const float y0 = p.origin.y + row_h * static_cast<float>(r) + gap, y1 = y0 + row_h - 2 * gap;
+    dl->AddRectFilled(ImVec2(p.origin.x, y0),
+                      ImVec2(p.origin.x + p.size.x * seg.norms[static_cast<size_t>(r)] / top, std::max(y1, y0 + 1)),
+                      IM_COL32(150, 160, 178, 255));
+  }
+  const ImVec2 end(p.origin.x + p.size.x, p.origin.y + p.size.y);
+  dl->AddRect(p.origin, end, ImGui::GetColorU32(ImGuiCol_Border));
+  for (float t : {0.f, 0.5f, 1.f}) {
+    const std::string s = fmt("%.3g", top * t);
+    const float x = p.origin.x + p.size.x * t;
+    dl->AddLine(ImVec2(x, end.y), ImVec2(x, end.y + 3), dim);
+    const float w = ImGui::CalcTextSize(s.c_str()).x;
+    dl->AddText(ImVec2(x - (t == 0.f ? 0 : t == 1.f ? w : w * 0.5f), end.y + 3), dim, s.c_str());
+  }
+}
+
+void MemoryView::draw_similarity(ImDrawList* dl, const Segment& seg) {
+  const Plot& p = sim_plot_;
+  const ImU32 text = ImGui::GetColorU32(ImGuiCol_Text), dim = ImGui::GetColorU32(ImGuiCol_TextDisabled);
+  const float line = ImGui::GetTextLineHeight();
+  const bool slots = mode_ == Similarity::Slots;
+  const std::string title = slots ? "Cosine similarity between the slots of segment " + std::to_string(seg.segment)
+                                  : "Cosine similarity of the flattened memory, segment × segment";
+  dl->AddText(ImVec2(p.origin.x - kSlotLabels, p.origin.y - line - 6), text, title.c_str());
+  const ImVec2 end(p.origin.x + p.size.x, p.origin.y + p.size.y);
+  if (!sim_.texture) {
+    dl->AddText(ImVec2(p.origin.x, p.origin.y + 4), dim,
+                slots ? "Too many slots to compare (over 512)." : "Too many segments to compare.");
+    return;
+  }
+  dl->AddImage(sim_.texture, p.origin, end);
+  dl->AddRect(p.origin, end, ImGui::GetColorU32(ImGuiCol_Border));
+  const int64_t n = sim_.w;
+  auto name = [&](int64_t i) {
+    return slots ? std::to_string(i) : std::to_string(memory_->segments[static_cast<size_t>(i)].segment);
+  };
+  ticks(n, p.size.y, line * 1.2f, [&](int64_t i) {
+    const std::string s = name(i);
+    const float at = (static_cast<float>(i) + 0.5f) / static_cast<float>(n);
+    dl->AddText(ImVec2(p.origin.x - 6 - ImGui::CalcTextSize(s.c_str()).x, p.origin.y + at * p.size.y - line * 0.5f),
+                dim, s.c_str());
+    dl->AddText(ImVec2(p.origin.x + at * p.size.x - ImGui::CalcTextSize(s.c_str()).x * 0.5f, end.y + 3), dim,
+                s.c_str());
+  });
+  dl->AddText(ImVec2(p.origin.x - kSlotLabels, end.y + 3), dim, slots ? "slot" : "segment");
+  if (!slots) {  // the shown segment, marked on both axes
+    const float at = (static_cast<float>(shown_index()) + 0.5f) / static_cast<float>(n);
+    dl->AddTriangleFilled(ImVec2(end.x + 2, p.origin.y + at * p.size.y),
+                          ImVec2(end.x + 10, p.origin.y + at * p.size.y - 5),
+                          ImVec2(end.x + 10, p.origin.y + at * p.size.y + 5), text);
+  }
+  draw_color_bar(dl, ImVec2(end.x + 24, p.origin.y + 8), 160.f, -1.f, 1.f, "");
+  const char* note = slots    ? "Each cell compares two slots' vectors (1 on the diagonal)."
+                     : n == 1 ? "Only one segment was recorded: compare slots instead (similarity: slot × slot)."
+                              : "Each cell compares two segments' whole memories, flattened (1 on the diagonal). "
+                                "Click a row to show that segment.";
+  const float wrap = std::max(80.f, ImGui::GetWindowPos().x + ImGui::GetWindowWidth() - end.x - 36);
+  dl->AddText(nullptr, 0.f, ImVec2(end.x + 24, p.origin.y + 40), dim, note, nullptr, wrap);
+}
+
+void MemoryView::inspect_default(const Segment& seg) {
+  inspection_.title = "Memory";
+  inspection_.add("layer", std::to_string(memory_->layer));
+  inspection_.add("kind", seg.kind);
+  inspection_.add("segment", std::to_string(seg.segment));
+  inspection_.add("segments recorded", std::to_string(memory_->segments.size()));
+  inspection_.add("step", std::to_string(seg.step));
+  inspection_.add("shape", std::to_string(seg.rows) + " slots × " + std::to_string(seg.cols) + " dims");
+  double sum = 0;
+  for (float n : seg.norms) sum += n;
+  inspection_.add("mean slot norm", fmt("%.4g", seg.norms.empty() ? 0.0 : sum / static_cast<double>(seg.norms.size())));
+  inspection_.add("colour range", "±" + fmt("%.4g", memory_->abs_max));
+}
+
+void MemoryView::hover(const Segment& seg, const Plot* hovered, bool clicked) {
+  if (!hovered) return;
+  const ImVec2 m = ImGui::GetIO().MousePos;
+  auto cell = [&](const Plot& p, int64_t cols, int64_t rows) {
+    return std::make_pair(
+        std::clamp<int64_t>(static_cast<int64_t>((m.x - p.origin.x) / p.size.x * static_cast<float>(cols)), 0,
+                            cols - 1),
+        std::clamp<int64_t>(static_cast<int64_t>((m.y - p.origin.y) / p.size.y * static_cast<float>(rows)), 0,
+                            rows - 1));
+  };
+  if (hovered == &heat_plot_ || hovered == &norm_plot_) {
+    const bool in_heat = hovered == &heat_plot_;
+    const auto [dim, slot] = in_heat ? cell(heat_plot_, seg.cols, seg.rows) : cell(norm_plot_, 1, seg.rows);
+    const float norm =
+        slot < static_cast<int64_t>(seg.norms.size()) ? seg.norms[static_cast<size_t>(slot)] : std::nanf("");
+    inspection_.clear();
+    inspection_.title = in_heat ? "Memory cell" : "Memory slot";
+    inspection_.add("segment", std::to_string(seg.segment));
+    inspection_.add("step", std::to_string(seg.step));
+    inspection_.add("slot", std::to_string(slot));
+    if (in_heat) {
+      inspection_.add("dimension", std::to_string(dim));
+      inspection_.add("value", fmt("%.5g", seg.values[static_cast<size_t>(slot * seg.cols + dim)]));
+    }
+    inspection_.add("norm", fmt("%.5g", norm));
+    ImGui::BeginTooltip();
+    ImGui::Text("segment %lld · slot %lld", static_cast<long long>(seg.segment), static_cast<long long>(slot));
+    if (in_heat)
+      ImGui::Text("dim %lld = %.5g", static_cast<long long>(dim),
+                  seg.values[static_cast<size_t>(slot * seg.cols + dim)]);
+    ImGui::Text("slot norm %.5g", norm);
+    ImGui::EndTooltip();
+    return;
+  }
+  if (hovered == &sim_plot_ && sim_.texture) {
+    const auto [b, a] = cell(sim_plot_, sim_.w, sim_.w);
+    const bool slots = mode_ == Similarity::Slots;
+    const std::vector<float>& mat = slots ? seg.slot_similarity : memory_->segment_similarity;
+    const float v = mat[static_cast<size_t>(a * sim_.w + b)];
+    auto name = [&](int64_t i) { return slots ? i : memory_->segments[static_cast<size_t>(i)].segment; };
+    inspection_.clear();
+    inspection_.title = slots ? "Slot similarity" : "Segment similarity";
+    if (slots) inspection_.add("segment", std::to_string(seg.segment));
+    inspection_.add(slots ? "slot a" : "segment a", std::to_string(name(a)));
+    inspection_.add(slots ? "slot b" : "segment b", std::to_string(name(b)));
+    inspection_.add("cosine", std::isfinite(v) ? fmt("%.4f", v) : "n/a (different shapes)");
+    ImGui::BeginTooltip();
+    ImGui::Text("%s %lld vs %lld: cosine %s", slots ? "slots" : "segments", static_cast<long long>(name(a)),
+                static_cast<long long>(name(b)), std::isfinite(v) ? fmt("%.4f", v).c_str() : "n/a");
+    if (!slots) ImGui::TextDisabled("click: show segment %lld", static_cast<long long>(name(a)));
+    ImGui::EndTooltip();
+    if (!slots && clicked) segment_ = name(a);
+  }
+}
+
+void MemoryView::draw() {
+  inspection_.clear();
+  notice_.clear();
+  if (!vs_.has_run()) {
+    notice("No session open", "Open a .mnemo file (File › Open) or record one (Record panel).");
+    return;
+  }
+  if (explain_missing_memory()) return;
+  request();
+  if (pending_ && pending_->ready()) {
+    if (auto* v = pending_->mutable_value()) memory_ = std::move(*v), error_.clear();
+    else error_ = pending_->error();
+    pending_.reset();
+    heat_.key = sim_.key = 0;
+  }
+  // Until the user picks, one segment means the slot matrix (a 1 × 1 segment matrix says nothing).
+  if (memory_ && !mode_chosen_) mode_ = memory_->segments.size() > 1 ? Similarity::Segments : Similarity::Slots;
+  draw_toolbar();
+  ImGui::PushStyleColor(ImGuiCol_Text, IM_COL32(230, 190, 110, 255));
+  ImGui::TextWrapped(
+      "Shown: the memory's contents at each segment boundary. Not shown: which attention heads read from or write to "
+      "memory, because sessions do not record that yet (the session format has no table for it).");
+  ImGui::PopStyleColor();
+  if (!memory_ || memory_->layer != vs_.layer) {
+    if (!error_.empty()) notice("Cannot read this layer's memory", error_.c_str());
+    else notice("Loading memory snapshots…");
+    return;
+  }
+  if (memory_->segments.empty()) {
+    notice("No memory snapshots for layer " + std::to_string(vs_.layer),
+           "Other layers of this run have some: pick another layer.");
+    return;
+  }
+  const Segment& seg = memory_->segments[shown_index()];
+  update_textures(seg);
+
+  const ImVec2 avail = ImGui::GetContentRegionAvail();
+  const ImVec2 cursor = ImGui::GetCursorScreenPos();
+  const float line = ImGui::GetTextLineHeight();
+  const float top_h = std::max(80.f, avail.y * 0.48f);
+  heat_plot_ = {ImVec2(cursor.x + kSlotLabels, cursor.y + line + 10),
+                ImVec2(std::max(60.f, avail.x - kSlotLabels - kNormsWidth - 24),
+                       std::max(24.f, top_h - line - 10 - kBottomAxis - line))};
+  norm_plot_ = {ImVec2(heat_plot_.origin.x + heat_plot_.size.x + 16, heat_plot_.origin.y),
+                ImVec2(kNormsWidth - 8, heat_plot_.size.y)};
+  const float sim_top = cursor.y + top_h + line + 14;
+  const float side = std::max(40.f, std::min(cursor.y + avail.y - sim_top - line - 8, avail.x * 0.5f));
+  sim_plot_ = {ImVec2(cursor.x + kSlotLabels, sim_top), ImVec2(side, side)};
+
+  ImDrawList* dl = ImGui::GetWindowDrawList();
+  draw_heatmap(dl, seg);
+  draw_norms(dl, seg);
+  draw_similarity(dl, seg);
+  // One item per plot (STYLE.md §8): hit-testing within each is ours.
+  const Plot* hovered = nullptr;
+  bool clicked = false;
+  for (const auto& [plot, id] : {std::pair{&heat_plot_, "##heatmap"}, std::pair{&norm_plot_, "##norms"},
+                                 std::pair{&sim_plot_, "##similarity"}}) {
+    ImGui::SetCursorScreenPos(plot->origin);
+    ImGui::InvisibleButton(id, ImVec2(std::max(1.f, plot->size.x), std::max(1.f, plot->size.y)));
+    if (ImGui::IsItemHovered()) hovered = plot, clicked = ImGui::IsItemClicked();
+  }
+  hover(seg, hovered, clicked);
+  if (inspection_.empty()) inspect_default(seg);
+}
+
+}  // namespace mnemo::viz
