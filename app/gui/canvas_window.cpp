@@ -137,6 +137,7 @@ void CanvasWindow::paintGL() {
   canvas_->draw();
   ImGui::End();
   ImGui::Render();
+  if (after_frame_) after_frame_();
 
   QOpenGLFunctions* f = context()->functions();
   f->glViewport(0, 0, static_cast<int>(width() * dpr), static_cast<int>(height() * dpr));

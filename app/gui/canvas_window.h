@@ -30,6 +30,7 @@ class CanvasWindow : public QOpenGLWindow {
   viz::Canvas* canvas() const { return canvas_; }
   // Called at the start of every frame, before the canvas draws (the host polls its sessions).
   void set_before_frame(std::function<void()> fn) { before_frame_ = std::move(fn); }
+  void set_after_frame(std::function<void()> fn) { after_frame_ = std::move(fn); }
   // Renders frames until the canvas and `idle` agree that nothing is loading (or the timeout),
   // then returns the last frame. For screenshots and tests.
   QImage render_settled(const std::function<bool()>& idle, int timeout_ms = 20000);
@@ -59,7 +60,7 @@ class CanvasWindow : public QOpenGLWindow {
   viz::Canvas* canvas_;
   ImGuiContext* ctx_ = nullptr;
   bool backend_ready_ = false;
-  std::function<void()> before_frame_;
+  std::function<void()> before_frame_, after_frame_;
   QElapsedTimer clock_;
   QTimer again_;
   std::vector<int> deferred_key_releases_;

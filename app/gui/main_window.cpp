@@ -99,12 +99,13 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
 
 MainWindow::~MainWindow() {
   // Canvases (and their tiles' textures) go before the GL windows that draw them.
-  for (CanvasWindow* w : windows_) w->set_before_frame({});
+  for (CanvasWindow* w : windows_) w->set_before_frame({}), w->set_after_frame({});
 }
 
 void MainWindow::add_canvas(std::unique_ptr<viz::Canvas> canvas) {
   auto* window = new CanvasWindow(canvas.get());
-  window->set_before_frame([this] { workspace_.poll(); });
+  window->set_before_frame([this] { workspace_.begin_frame(); });
+  window->set_after_frame([this] { workspace_.end_frame(); });
   connect(window, &CanvasWindow::frame_drawn, this, [this, window] {
     if (window == current_canvas_window()) refresh_inspector();
     // A canvas may ask for another view (a click on a head thumbnail opens the explorer).

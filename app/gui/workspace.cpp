@@ -71,6 +71,15 @@ void Workspace::poll() {
   }
 }
 
+void Workspace::begin_frame() {
+  poll();
+  for (const auto& d : docs_) d->tiles().begin_frame();
+}
+
+void Workspace::end_frame() {
+  for (const auto& d : docs_) d->tiles().end_frame();
+}
+
 bool Workspace::settled() const {
   for (const auto& d : docs_)
     if (d->loading() || !d->worker().idle() || d->tiles().loading() > 0) return false;

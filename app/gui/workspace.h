@@ -33,6 +33,9 @@ class Workspace : public QObject {
   void show_run(viz::SessionDoc* doc, int64_t run, bool secondary_side = false);
 
   void poll();        // every frame and on a timer: sessions take their loads
+  // Around every canvas frame: the tile caches' frame (upload budget, stale requests, eviction).
+  void begin_frame();
+  void end_frame();
   bool settled() const;  // nothing loading anywhere (for screenshots and tests)
 
  signals:

@@ -32,7 +32,8 @@ QString inspector_value(const QTreeWidget* t, const QString& field) {
   return {};
 }
 
-bool wait_settled(gui::MainWindow& w, int ms = 20000) {
+// Generous: the same tests run under ASan, several times slower.
+bool wait_settled(gui::MainWindow& w, int ms = 90000) {
   return QTest::qWaitFor([&] {
     w.workspace().poll();
     gui::CanvasWindow* c = w.current_canvas_window();
@@ -48,6 +49,26 @@ void frame(gui::CanvasWindow* c) {
   c->update();
   (void)QTest::qWaitFor([&] { return drawn; }, 2000);
   QObject::disconnect(conn);
+}
+
+// What keeps the window from settling, for a failure message.
+QString unsettled(gui::MainWindow& w) {
+  QString out;
+  for (const auto& d : w.workspace().docs()) {
+    out += QString("%1: loading %2, worker idle %3, queued %4, tiles loading %5, live %6; ")
+               .arg(QString::fromStdString(d->display_name()))
+               .arg(d->loading())
+               .arg(d->worker().idle())
+               .arg(d->worker().queued())
+               .arg(d->tiles().loading())
+               .arg(d->live());
+  }
+  if (gui::CanvasWindow* c = w.current_canvas_window()) {
+    out += QString("canvas wants_redraw %1").arg(c->canvas()->wants_redraw());
+    if (auto* x = dynamic_cast<viz::AttentionExplorer*>(c->canvas()))
+      out += QString(" (%1; rows %2, level %3, zoom %4)").arg(QString::fromStdString(x->busy_reason())).arg(x->map_rows()).arg(x->level()).arg(x->view().zoom);
+  }
+  return out;
 }
 
 }  // namespace
@@ -238,7 +259,7 @@ class GuiTest : public QObject {
     QTRY_VERIFY_WITH_TIMEOUT(window().workspace().find(out.toStdString()) != nullptr &&
                                  window().workspace().primary().doc == window().workspace().find(out.toStdString()),
                              10000);
-    QVERIFY(wait_settled(window()));
+    QVERIFY2(wait_settled(window()), qPrintable(unsettled(window())));
     frame(window().canvas_window("attention"));
     QVERIFY(wait_settled(window()));
     profiler::SessionReader reader(out.toStdString());
@@ -247,7 +268,7 @@ class GuiTest : public QObject {
     QVERIFY(QTest::qWaitFor([&] {
       frame(window().canvas_window("attention"));
       return x->map_rows() == final_rows;
-    }, 5000));
+    }, 30000));
     save_artifact(window().capture(), "recorded");
   }
 };

@@ -112,7 +112,9 @@ struct Fixture {
   std::function<void()> host(Canvas& c) {
     return [this, &c] {
       doc.poll();
+      doc.tiles().begin_frame();
       c.draw();
+      doc.tiles().end_frame();
     };
   }
   bool settled() { return doc.worker().idle() && doc.tiles().loading() == 0; }

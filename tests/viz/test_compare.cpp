@@ -58,7 +58,9 @@ struct CompareFixture {
   std::function<void()> host() {
     return [this] {
       doc.poll();
+      doc.tiles().begin_frame();
       canvas.draw();
+      doc.tiles().end_frame();
     };
   }
 };

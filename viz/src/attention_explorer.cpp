@@ -202,6 +202,8 @@ void AttentionExplorer::draw_map(ImDrawList* dl, ImVec2 origin, ImVec2 size) {
   if (const Tile* t = tiles.get(overview, Priority::Visible, vs_.scale, vs_.pool)) {
     const double s = static_cast<double>(int64_t{1} << fit);
     draw_tile(*t, 0, 0, t->data.cols * s, t->data.rows * s);
+  } else if (const std::string* why = tiles.error(overview)) {
+    dl->AddText(ImVec2(origin.x + 8, origin.y + 8), ImGui::GetColorU32(ImGuiCol_Text), why->c_str());
   } else {
     loading_ = true;
   }

@@ -1,6 +1,8 @@
 #include "mnemo/viz/tile_cache.h"
 
 #include <algorithm>
+#include <chrono>
+#include <optional>
 #include <vector>
 
 namespace mnemo::viz {
@@ -24,6 +26,7 @@ struct TileCache::Entry {
   std::shared_ptr<std::atomic<uint64_t>> wanted_frame = std::make_shared<std::atomic<uint64_t>>(0);
   Tile tile;
   bool has_tile = false;
+  std::optional<std::chrono::steady_clock::time_point> failed_at;
   uint64_t last_used = 0;
 };
 
@@ -84,11 +87,21 @@ TileCache::Entry& TileCache::request(const TileKey& key, Priority p) {
   Entry& e = *it->second;
   e.wanted_frame->store(frame_, std::memory_order_relaxed);
   e.last_used = frame_;
-  // A request skipped as stale is asked for again now that someone wants it.
-  if (e.result && e.result->ready() && e.result->failed() && e.result->error() == "stale") {
-    ++stats_.skipped_stale;
-    entries_.erase(it);
-    return request(key, p);
+  // A request skipped as stale is asked for again now that someone wants it; a failed one after a
+  // second (a live recording may not have committed what the tile needs yet).
+  if (e.result && e.result->ready() && e.result->failed() && !e.has_tile) {
+    const auto now = std::chrono::steady_clock::now();
+    if (e.result->error() == "stale") {
+      ++stats_.skipped_stale;
+      entries_.erase(it);
+      return request(key, p);
+    }
+    if (!e.failed_at) e.failed_at = now;
+    if (now - *e.failed_at > std::chrono::seconds(1)) {
+      ++stats_.retried;
+      entries_.erase(it);
+      return request(key, p);
+    }
   }
   return e;
 }

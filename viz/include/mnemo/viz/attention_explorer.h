@@ -24,6 +24,10 @@ class AttentionExplorer : public Canvas {
   // As of the last frame: what it drew while waiting, not what has arrived since (a result that
   // lands between drawing "…" and this call must still get its frame).
   bool wants_redraw() const override { return animating_ || loading_ || waiting_; }
+  // Why wants_redraw() holds, for diagnostics ("animating loading waiting").
+  std::string busy_reason() const {
+    return std::string(animating_ ? "animating " : "") + (loading_ ? "loading " : "") + (waiting_ ? "waiting" : "");
+  }
 
   // The view in map cells: centre and pixels per cell (tests and linked views set it).
   struct View {

@@ -43,7 +43,7 @@ struct Tile {
 class TileCache {
  public:
   struct Stats {
-    int64_t requested = 0, computed = 0, skipped_stale = 0, uploads = 0, evicted = 0;
+    int64_t requested = 0, computed = 0, skipped_stale = 0, retried = 0, uploads = 0, evicted = 0;
   };
 
   TileCache(SessionWorker& worker, TextureStore& textures, size_t max_tiles = 384);
