@@ -83,6 +83,13 @@ class ImGuiHarness {
   ImVec2 size_;
 };
 
+// The value of an Inspector field, or "" when the canvas did not set it.
+inline std::string field(const Inspection& in, const std::string& name) {
+  for (const auto& [k, v] : in.fields)
+    if (k == name) return v;
+  return {};
+}
+
 // A demo session written once per test binary into a temporary folder.
 inline const std::string& demo_session_path() {
   static const std::string path = [] {

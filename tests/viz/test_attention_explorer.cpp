@@ -9,14 +9,10 @@
 namespace mnemo::viz {
 namespace {
 
+using test::field;
+
 using test::Fixture;
 using test::ImGuiHarness;
-
-std::string field(const Inspection& in, const std::string& name) {
-  for (const auto& [k, v] : in.fields)
-    if (k == name) return v;
-  return {};
-}
 
 // Hovers a cell and waits for its exact score; returns it.
 double hovered_score(ImGuiHarness& h, Fixture& f, AttentionExplorer& x, int64_t row, int64_t col) {

@@ -10,13 +10,9 @@
 namespace mnemo::viz {
 namespace {
 
-using test::ImGuiHarness;
+using test::field;
 
-std::string field(const Inspection& in, const std::string& name) {
-  for (const auto& [k, v] : in.fields)
-    if (k == name) return v;
-  return {};
-}
+using test::ImGuiHarness;
 
 // A session with three runs: two demo runs on the same tokens (different seeds, so their
 // content heads differ) and one on a shorter prompt.

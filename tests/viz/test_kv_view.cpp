@@ -8,15 +8,11 @@
 namespace mnemo::viz {
 namespace {
 
+using test::field;
+
 using test::Fixture;
 using test::ImGuiHarness;
 using R = KvView::Residency;
-
-std::string field(const Inspection& in, const std::string& name) {
-  for (const auto& [k, v] : in.fields)
-    if (k == name) return v;
-  return {};
-}
 
 // A run with steps and tokens only, as a recording without the kv capture leaves it.
 std::string write_bare_session(const std::string& name) {

@@ -11,14 +11,10 @@
 namespace mnemo::viz {
 namespace {
 
+using test::field;
+
 using test::Fixture;
 using test::ImGuiHarness;
-
-std::string field(const Inspection& in, const std::string& name) {
-  for (const auto& [k, v] : in.fields)
-    if (k == name) return v;
-  return {};
-}
 
 std::filesystem::path test_dir() {
   const auto dir = std::filesystem::temp_directory_path() / ("mnemo-viz-memory-" + std::to_string(::getpid()));

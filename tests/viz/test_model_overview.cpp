@@ -13,14 +13,10 @@
 namespace mnemo::viz {
 namespace {
 
+using test::field;
+
 using test::Fixture;
 using test::ImGuiHarness;
-
-std::string field(const Inspection& in, const std::string& name) {
-  for (const auto& [k, v] : in.fields)
-    if (k == name) return v;
-  return {};
-}
 
 bool all_loaded(const ModelOverview& o) {
   return o.layers() > 0 && o.thumbnails_loaded() == static_cast<size_t>(o.layers() * o.heads()) && o.metrics_loaded();

@@ -12,14 +12,10 @@
 namespace mnemo::viz {
 namespace {
 
+using test::field;
+
 using test::Fixture;
 using test::ImGuiHarness;
-
-std::string field(const Inspection& in, const std::string& name) {
-  for (const auto& [k, v] : in.fields)
-    if (k == name) return v;
-  return {};
-}
 
 // Frames until every lane has an answer for the current view and nothing is on its way.
 bool settle(ImGuiHarness& h, Fixture& f, Timeline& t) {

@@ -10,14 +10,10 @@
 namespace mnemo::viz {
 namespace {
 
+using test::field;
+
 using test::Fixture;
 using test::ImGuiHarness;
-
-std::string field(const Inspection& in, const std::string& name) {
-  for (const auto& [k, v] : in.fields)
-    if (k == name) return v;
-  return {};
-}
 
 // Points at a token (scrolled into view first) and waits for its weights.
 void hover_token(ImGuiHarness& h, Fixture& f, TokenView& t, int64_t pos) {
