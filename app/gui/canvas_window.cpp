@@ -144,6 +144,14 @@ void CanvasWindow::paintGL() {
   f->glClearColor(0.1f, 0.1f, 0.11f, 1.f);
   f->glClear(GL_COLOR_BUFFER_BIT);
   ImGui_ImplOpenGL3_RenderDrawData(ImGui::GetDrawData());
+  if (capture_next_) {
+    capture_next_ = false;
+    const int w = static_cast<int>(width() * dpr), h = static_cast<int>(height() * dpr);
+    QImage rows(w, h, QImage::Format_RGBA8888);
+    f->glReadPixels(0, 0, w, h, GL_RGBA, GL_UNSIGNED_BYTE, rows.bits());
+    captured_ = rows.mirrored().convertToFormat(QImage::Format_RGB32);  // GL's rows run bottom-up
+    captured_.setDevicePixelRatio(dpr);
+  }
   if (measure_) {
     f->glFinish();
     frame_ms_.push_back(static_cast<double>(frame.nsecsElapsed()) / 1e6);
@@ -213,6 +221,24 @@ bool CanvasWindow::event(QEvent* e) {
   }
 }
 
+QImage CanvasWindow::render_frame(int timeout_ms) {
+  QElapsedTimer t;
+  t.start();
+  bool drawn = false;
+  const auto conn = connect(this, &CanvasWindow::frame_drawn, this, [&] { drawn = true; });
+  captured_ = QImage();
+  capture_next_ = true;
+  // A window just shown (a tab switched to) is exposed a few events later; it draws once it is.
+  while (!drawn && t.elapsed() < timeout_ms) {
+    if (isExposed()) update();
+    QCoreApplication::processEvents(QEventLoop::AllEvents, 5);
+    if (!drawn) QThread::msleep(1);
+  }
+  disconnect(conn);
+  capture_next_ = false;
+  return captured_;
+}
+
 QImage CanvasWindow::render_settled(const std::function<bool()>& idle, int timeout_ms) {
   QElapsedTimer t;
   t.start();
@@ -221,7 +247,8 @@ QImage CanvasWindow::render_settled(const std::function<bool()>& idle, int timeo
   // Settled = three frames in a row with nothing loading: tiles requested in one frame arrive,
   // are uploaded in the next, and the one after draws them.
   while (t.elapsed() < timeout_ms) {
-    last = grabFramebuffer();
+    last = render_frame(static_cast<int>(std::max<qint64>(1, timeout_ms - t.elapsed())));
+    if (last.isNull()) break;  // never exposed: nothing will draw
     QCoreApplication::processEvents(QEventLoop::AllEvents, 5);
     const bool busy = canvas_->wants_redraw() || (idle && !idle());
     calm = busy ? 0 : calm + 1;

@@ -34,6 +34,10 @@ class CanvasWindow : public QOpenGLWindow {
   // Renders frames until the canvas and `idle` agree that nothing is loading (or the timeout),
   // then returns the last frame. For screenshots and tests.
   QImage render_settled(const std::function<bool()>& idle, int timeout_ms = 20000);
+  // Draws one frame and returns it, read back before the buffers swap (what grabFramebuffer reads
+  // after a swap is undefined, and nothing while the window is not exposed yet). Null when no
+  // frame could be drawn within the timeout (a hidden window).
+  QImage render_frame(int timeout_ms = 5000);
   // Frame times (CPU, from the start of a frame to glFinish) since the last clear.
   const std::vector<double>& frame_ms() const { return frame_ms_; }
   void clear_frame_times() { frame_ms_.clear(); }
@@ -66,6 +70,8 @@ class CanvasWindow : public QOpenGLWindow {
   std::vector<int> deferred_key_releases_;
   std::vector<double> frame_ms_;
   bool measure_ = false;
+  bool capture_next_ = false;
+  QImage captured_;
 };
 
 }  // namespace mnemo::gui

@@ -391,7 +391,7 @@ void MainWindow::export_view_png() {
   const QString f = QFileDialog::getSaveFileName(this, "Export view as PNG", current_view() + ".png", "PNG (*.png)");
   if (f.isEmpty()) return;
   CanvasWindow* w = current_canvas_window();
-  if (!w || !w->grabFramebuffer().save(f, "PNG")) show_error("Export failed", "could not write " + f);
+  if (!w || !w->render_frame().save(f, "PNG")) show_error("Export failed", "could not write " + f);
   else log("wrote " + f);
 }
 

@@ -125,7 +125,7 @@ class GuiTest : public QObject {
     QVERIFY(wait_settled(window()));
     frame(c);
     QVERIFY(wait_settled(window()));
-    const QImage img = c->grabFramebuffer();
+    const QImage img = c->render_frame();
     save_artifact(window().capture(), "attention");
     auto* x = static_cast<viz::AttentionExplorer*>(c->canvas());
     QVERIFY(x->map_rows() > 200);
@@ -205,7 +205,7 @@ class GuiTest : public QObject {
       QVERIFY(!shot.isNull());
       save_artifact(shot, "view-" + id);
       // Not blank: the canvas area holds many colours.
-      const QImage canvas = window().current_canvas_window()->grabFramebuffer();
+      const QImage canvas = window().current_canvas_window()->render_frame();
       std::set<QRgb> colours;
       for (int y = 0; y < canvas.height(); y += 7)
         for (int x = 0; x < canvas.width(); x += 7) colours.insert(canvas.pixel(x, y));
