@@ -3,6 +3,8 @@
 //   bench_session make FILE MB         a synthetic session of about MB megabytes (for the open benchmark)
 //   bench_session open FILE [reps]     open + list runs (what `mnemo info` and the app do first) vs open alone
 //   bench_session tiles FILE [n]       level-0 tile fetch latency (cold head and warm) vs reading the factors
+//   bench_session overview FILE        every head's overview tile at the last step (what the app's model
+//                                      overview reads) vs selecting those tiles' BLOBs alone
 // Prints one JSON object per command on stdout.
 #include <fcntl.h>
 #include <unistd.h>
@@ -18,6 +20,7 @@
 
 #include "mnemo/profiler/session/recorder.h"
 #include "mnemo/profiler/session/session_file.h"
+#include "mnemo/profiler/session/attention_math.h"
 #include "mnemo/profiler/session/session_reader.h"
 #include "mnemo/profiler/session/session_writer.h"
 
@@ -194,6 +197,35 @@ int cmd_tiles(const std::string& path, int n) {
   return 0;
 }
 
+int cmd_overview(const std::string& path) {
+  SessionReader reader(path);
+  const RunSummary run = reader.runs().front();
+  const int64_t last = reader.steps(run.id).back().step;
+  auto t0 = Clock::now();
+  int64_t recomputed = 0, heads = 0;
+  int level = 0;
+  for (int32_t layer = 0; layer < run.info.n_layers; ++layer)
+    for (int32_t head = 0; head < run.info.n_heads; ++head, ++heads) {
+      const MapShape shape = reader.map_shape(run.id, last, layer, head);
+      // The first level whose map fits one tile (viz::fit_level_of).
+      for (level = 0; ((shape.rows - 1) >> level) >= kTileSize || ((shape.cols - 1) >> level) >= kTileSize;) ++level;
+      recomputed += reader.tile(run.id, last, layer, head, level, 0, 0).recomputed_rows;
+    }
+  const double overview_ms = seconds_since(t0) * 1e3;
+  // Baseline: the same tiles' BLOBs straight from SQLite, no decoding.
+  t0 = Clock::now();
+  int64_t bytes = 0;
+  Stmt b = reader.db().prepare("SELECT max, mean FROM _pyramid_tile WHERE run_id = ? AND level = ? AND ty = 0 AND tx = 0");
+  b.bind(1, run.id).bind(2, level);
+  while (b.step()) bytes += static_cast<int64_t>(b.blob(0).size() + b.blob(1).size());
+  const double blobs_ms = seconds_since(t0) * 1e3;
+  std::printf("{\"bench\": \"overview\", \"heads\": %lld, \"level\": %d, \"recomputed_rows\": %lld, \"overview_ms\": %.1f, "
+              "\"tile_blobs_ms\": %.1f, \"tile_blob_mb\": %.1f, \"overview_over_blobs\": %.2f}\n",
+              static_cast<long long>(heads), level, static_cast<long long>(recomputed), overview_ms, blobs_ms, bytes / 1e6,
+              overview_ms / blobs_ms);
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -203,7 +235,8 @@ int main(int argc, char** argv) {
     if (cmd == "make" && argc >= 4) return cmd_make(argv[2], std::stoll(argv[3]));
     if (cmd == "open" && argc >= 3) return cmd_open(argv[2], argc > 3 ? std::stoi(argv[3]) : 20);
     if (cmd == "tiles" && argc >= 3) return cmd_tiles(argv[2], argc > 3 ? std::stoi(argv[3]) : 300);
-    std::fprintf(stderr, "usage: bench_session writer DIR [MB] | make FILE MB | open FILE [reps] | tiles FILE [n]\n");
+    if (cmd == "overview" && argc >= 3) return cmd_overview(argv[2]);
+    std::fprintf(stderr, "usage: bench_session writer DIR [MB] | make FILE MB | open FILE [reps] | tiles FILE [n] | overview FILE\n");
     return 2;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "bench_session: %s\n", e.what());

@@ -10,6 +10,12 @@ namespace mnemo::profiler {
 namespace {
 
 constexpr size_t kCachedHeads = 16;
+constexpr size_t kCachedHeadRows = 1024;  // a few bytes per query position each
+
+template <class T>
+std::span<uint8_t> bytes_of(std::vector<T>& v) {
+  return {reinterpret_cast<uint8_t*>(v.data()), v.size() * sizeof(T)};
+}
 
 template <class T>
 std::vector<T> blob_as(std::span<const uint8_t> b, size_t expected, const std::string& what) {
@@ -18,6 +24,23 @@ std::vector<T> blob_as(std::span<const uint8_t> b, size_t expected, const std::s
   std::vector<T> v(expected);
   if (expected) std::memcpy(v.data(), b.data(), b.size());
   return v;
+}
+
+// A head's cached entry loaded up to the newest step, moved to the front; a stale one (a recording
+// added steps since) is dropped so that the caller loads it again.
+template <class Entry>
+Entry* find_current(std::list<std::unique_ptr<Entry>>& cache, int64_t run, int32_t layer, int32_t head, int64_t newest) {
+  for (auto it = cache.begin(); it != cache.end(); ++it) {
+    const Entry& e = **it;
+    if (e.run != run || e.layer != layer || e.head != head) continue;
+    if (e.max_step < newest) {
+      cache.erase(it);
+      return nullptr;
+    }
+    cache.splice(cache.begin(), cache, it);
+    return cache.front().get();
+  }
+  return nullptr;
 }
 
 std::string head_name(int64_t run, int32_t layer, int32_t head) {
@@ -38,6 +61,16 @@ struct SessionReader::HeadFactors {
   std::vector<int64_t> row_step;  // [pos]
   std::vector<float> k;           // [pos][d]
   int64_t n_keys = 0;
+};
+
+// Which query positions one head recorded and how many keys each saw: a map's shape from the
+// rows' metadata alone, so a stored pyramid tile is served without reading any factor BLOB.
+struct SessionReader::HeadRows {
+  int64_t run = 0;
+  int32_t layer = 0, head = 0;
+  int d = 0;
+  int64_t max_step = -1;     // the newest step loaded
+  std::vector<int64_t> n_k;  // [pos]; -1 where the position has no recorded query
 };
 
 SessionReader::SessionReader(const std::string& path) : db_(open_session_read_only(path)) {
@@ -184,56 +217,82 @@ int64_t SessionReader::rows_at_step(int64_t run_id, int64_t step) const {
   return s.integer(0);
 }
 
+int64_t SessionReader::newest_step(int64_t run_id) const {
+  Stmt s = db_.prepare("SELECT max(step) FROM _step WHERE run_id = ?");
+  s.bind(1, run_id);
+  return s.step() && !s.is_null(0) ? s.integer(0) : -1;
+}
+
+int SessionReader::head_dim(int64_t run_id) const {
+  Stmt s = db_.prepare("SELECT head_dim FROM _run WHERE run_id = ?");
+  s.bind(1, run_id);
+  if (!s.step()) throw Error(db_.path() + ": no run " + std::to_string(run_id));
+  const int64_t d = s.integer(0);
+  if (d <= 0 || d > 4096) throw Error(db_.path() + ": run " + std::to_string(run_id) + " has head_dim " + std::to_string(d));
+  return static_cast<int>(d);
+}
+
+const SessionReader::HeadRows& SessionReader::head_rows(int64_t run_id, int32_t layer, int32_t head) {
+  const int64_t newest = newest_step(run_id);
+  if (HeadRows* cached = find_current(rows_cache_, run_id, layer, head, newest)) return *cached;
+  auto r = std::make_unique<HeadRows>();
+  r->run = run_id, r->layer = layer, r->head = head;
+  r->d = head_dim(run_id);
+  // The columns before the BLOBs: SQLite reads them without touching the BLOBs' overflow pages.
+  Stmt s = db_.prepare(
+      "SELECT step, q_pos0, n_q, n_k FROM _attention_query "
+      "WHERE run_id = ?1 AND layer = ?2 AND step <= ?3 AND ?4 < n_heads ORDER BY step");
+  s.bind(1, run_id).bind(2, layer).bind(3, newest).bind(4, head);
+  const std::string what = db_.path() + ": " + head_name(run_id, layer, head);
+  while (s.step()) {
+    const int64_t step = s.integer(0), q_pos0 = s.integer(1), n_q = s.integer(2), n_k = s.integer(3);
+    if (q_pos0 < 0 || n_q < 0 || n_k < 0 || q_pos0 + n_q > (int64_t{1} << 24) || n_k > (int64_t{1} << 24))
+      throw Error(what + ": step " + std::to_string(step) + " has impossible extents");
+    const size_t end = static_cast<size_t>(q_pos0 + n_q);
+    if (r->n_k.size() < end) r->n_k.resize(end, -1);
+    std::fill_n(r->n_k.begin() + q_pos0, n_q, n_k);
+    r->max_step = step;
+  }
+  if (r->max_step < 0)
+    throw Error(what + ": no attention factors recorded (capture off, head out of range, or dropped by the byte budget)");
+  rows_cache_.push_front(std::move(r));
+  if (rows_cache_.size() > kCachedHeadRows) rows_cache_.pop_back();
+  return *rows_cache_.front();
+}
+
 SessionReader::HeadFactors& SessionReader::factors(int64_t run_id, int32_t layer, int32_t head) {
-  int64_t newest_step = -1;
-  {
-    Stmt s = db_.prepare("SELECT max(step) FROM _step WHERE run_id = ?");
-    s.bind(1, run_id);
-    if (s.step() && !s.is_null(0)) newest_step = s.integer(0);
-  }
-  for (auto it = cache_.begin(); it != cache_.end(); ++it) {
-    HeadFactors& f = **it;
-    if (f.run == run_id && f.layer == layer && f.head == head) {
-      if (f.max_step >= newest_step) {
-        cache_.splice(cache_.begin(), cache_, it);
-        return *cache_.front();
-      }
-      cache_.erase(it);  // a recording added steps since: load again
-      break;
-    }
-  }
+  const int64_t newest_step = this->newest_step(run_id);
+  if (HeadFactors* cached = find_current(cache_, run_id, layer, head, newest_step)) return *cached;
   const std::string what = db_.path() + ": " + head_name(run_id, layer, head);
   auto f = std::make_unique<HeadFactors>();
   f->run = run_id, f->layer = layer, f->head = head;
-  {
-    Stmt s = db_.prepare("SELECT head_dim FROM _run WHERE run_id = ?");
-    s.bind(1, run_id);
-    if (!s.step()) throw Error(db_.path() + ": no run " + std::to_string(run_id));
-    f->d = static_cast<int>(s.integer(0));
-    if (f->d <= 0 || f->d > 4096) throw Error(db_.path() + ": run " + std::to_string(run_id) + " has head_dim " + std::to_string(f->d));
-  }
+  f->d = head_dim(run_id);
   const size_t d = static_cast<size_t>(f->d);
-  // Rows hold every head of the layer, head-major: this head's queries are one slice of each BLOB.
+  // Rows hold every head of the layer, head-major: this head's queries are one slice of each BLOB,
+  // read alone (incremental BLOB I/O) rather than the whole layer's.
   Stmt s = db_.prepare(
-      "SELECT step, n_heads, n_kv_heads, q_pos0, n_q, n_k, mask, window, scale, "
-      "substr(q, ?4 * n_q * ?5 + 1, n_q * ?5), substr(lse, ?4 * n_q * 4 + 1, n_q * 4) FROM _attention_query "
+      "SELECT rowid, step, n_heads, n_kv_heads, q_pos0, n_q, n_k, mask, window, scale FROM _attention_query "
       "WHERE run_id = ?1 AND layer = ?2 AND step <= ?3 AND ?4 < n_heads ORDER BY step");
-  s.bind(1, run_id).bind(2, layer).bind(3, newest_step).bind(4, head).bind(5, static_cast<int64_t>(d * 2));
+  s.bind(1, run_id).bind(2, layer).bind(3, newest_step).bind(4, head);
+  BlobReader q_blob(db_, "_attention_query", "q"), lse_blob(db_, "_attention_query", "lse");
   bool any = false;
   std::vector<uint16_t> half;
   while (s.step()) {
-    const int64_t step = s.integer(0), n_heads = s.integer(1), n_kv_heads = s.integer(2);
-    const int64_t q_pos0 = s.integer(3), n_q = s.integer(4), n_k = s.integer(5);
+    const int64_t rowid = s.integer(0), step = s.integer(1), n_heads = s.integer(2), n_kv_heads = s.integer(3);
+    const int64_t q_pos0 = s.integer(4), n_q = s.integer(5), n_k = s.integer(6);
     if (q_pos0 < 0 || n_q < 0 || n_k < 0 || q_pos0 + n_q > (int64_t{1} << 24) || n_k > (int64_t{1} << 24))
       throw Error(what + ": step " + std::to_string(step) + " has impossible extents");
     if (n_kv_heads <= 0 || n_heads % n_kv_heads != 0)
       throw Error(what + ": step " + std::to_string(step) + " has " + std::to_string(n_heads) + " heads over " +
                   std::to_string(n_kv_heads) + " KV heads");
     f->kv_head = static_cast<int32_t>(head / (n_heads / n_kv_heads));
-    f->mask = {parse_mask(s.text(6)), s.integer(7)};
-    f->scale = static_cast<float>(s.real(8));
-    half = blob_as<uint16_t>(s.blob(9), static_cast<size_t>(n_q) * d, what + " q");
-    const auto lse = blob_as<float>(s.blob(10), static_cast<size_t>(n_q), what + " lse");
+    f->mask = {parse_mask(s.text(7)), s.integer(8)};
+    f->scale = static_cast<float>(s.real(9));
+    const std::string at_step = head_name(run_id, layer, head) + " step " + std::to_string(step);  // Db adds the path
+    half.resize(static_cast<size_t>(n_q) * d);
+    q_blob.read(rowid, head * n_q * static_cast<int64_t>(d * 2), bytes_of(half), at_step + " q");
+    std::vector<float> lse(static_cast<size_t>(n_q));
+    lse_blob.read(rowid, head * n_q * 4, bytes_of(lse), at_step + " lse");
     const size_t end = static_cast<size_t>(q_pos0 + n_q);
     if (f->rows.size() < end) {
       f->rows.resize(end, QueryRow{0, -1, 0.f});
@@ -251,13 +310,16 @@ SessionReader::HeadFactors& SessionReader::factors(int64_t run_id, int32_t layer
   if (!any)
     throw Error(what + ": no attention factors recorded (capture off, head out of range, or dropped by the byte budget)");
   Stmt k = db_.prepare(
-      "SELECT step, pos0, n, substr(k, ?4 * n * ?5 + 1, n * ?5) FROM _attention_key "
+      "SELECT rowid, step, pos0, n FROM _attention_key "
       "WHERE run_id = ?1 AND layer = ?2 AND step <= ?3 AND ?4 < n_kv_heads ORDER BY step");
-  k.bind(1, run_id).bind(2, layer).bind(3, newest_step).bind(4, f->kv_head).bind(5, static_cast<int64_t>(d * 2));
+  k.bind(1, run_id).bind(2, layer).bind(3, newest_step).bind(4, f->kv_head);
+  BlobReader k_blob(db_, "_attention_key", "k");
   while (k.step()) {
-    const int64_t pos0 = k.integer(1), n = k.integer(2);
+    const int64_t rowid = k.integer(0), pos0 = k.integer(2), n = k.integer(3);
     if (pos0 < 0 || n < 0 || pos0 + n > (int64_t{1} << 24)) throw Error(what + ": key rows with impossible extents");
-    half = blob_as<uint16_t>(k.blob(3), static_cast<size_t>(n) * d, what + " k");
+    half.resize(static_cast<size_t>(n) * d);
+    k_blob.read(rowid, f->kv_head * n * static_cast<int64_t>(d * 2), bytes_of(half),
+                head_name(run_id, layer, head) + " step " + std::to_string(k.integer(1)) + " k");
     const size_t end = static_cast<size_t>(pos0 + n);
     if (f->k.size() < end * d) f->k.resize(end * d, 0.f);
     fp16_to_f32(half, f->k.data() + static_cast<size_t>(pos0) * d);
@@ -268,17 +330,17 @@ SessionReader::HeadFactors& SessionReader::factors(int64_t run_id, int32_t layer
   return *cache_.front();
 }
 
-int64_t SessionReader::keys_seen(const HeadFactors& f, int64_t rows) {
+int64_t SessionReader::keys_seen(const HeadRows& h, int64_t rows) {
   int64_t cols = 0;
-  for (int64_t i = 0; i < std::min<int64_t>(rows, static_cast<int64_t>(f.rows.size())); ++i)
-    cols = std::max(cols, f.rows[static_cast<size_t>(i)].n_k);
+  for (int64_t i = 0; i < std::min<int64_t>(rows, static_cast<int64_t>(h.n_k.size())); ++i)
+    cols = std::max(cols, h.n_k[static_cast<size_t>(i)]);
   return cols;
 }
 
 MapShape SessionReader::map_shape(int64_t run_id, int64_t step, int32_t layer, int32_t head) {
   const int64_t rows = rows_at_step(run_id, step);
-  const HeadFactors& f = factors(run_id, layer, head);
-  return {rows, keys_seen(f, rows), f.d};
+  const HeadRows& h = head_rows(run_id, layer, head);
+  return {rows, keys_seen(h, rows), h.d};
 }
 
 void SessionReader::recompute_pooled(HeadFactors& f, int64_t n_cols, int level, int64_t row_begin, int64_t row_end,
@@ -327,9 +389,7 @@ void SessionReader::recompute_pooled(HeadFactors& f, int64_t n_cols, int level, 
 AttentionTile SessionReader::tile(int64_t run_id, int64_t step, int32_t layer, int32_t head, int level, int64_t ty,
                                   int64_t tx) {
   if (level < 0 || level > 24 || ty < 0 || tx < 0) throw Error("tile level must be 0..24 and ty, tx >= 0");
-  HeadFactors& f = factors(run_id, layer, head);
-  const int64_t map_rows = rows_at_step(run_id, step);
-  const MapShape shape{map_rows, keys_seen(f, map_rows), f.d};
+  const MapShape shape = map_shape(run_id, step, layer, head);
   const int64_t s = int64_t{1} << level;
   const int64_t cell_rows = (shape.rows + s - 1) / s, cell_cols = (shape.cols + s - 1) / s;
   AttentionTile t;
@@ -341,8 +401,6 @@ AttentionTile SessionReader::tile(int64_t run_id, int64_t step, int32_t layer, i
                 std::to_string(cell_cols) + " cells)");
   t.rows = std::min(kTileSize, cell_rows - t.row0);
   t.cols = std::min(kTileSize, cell_cols - t.col0);
-  t.max.assign(static_cast<size_t>(t.rows * t.cols), 0.f);
-  t.mean.assign(t.max.size(), 0.f);
 
   // Rows up to `covered` come from the newest stored pyramid tile at or before this step.
   int64_t covered = 0;
@@ -357,10 +415,19 @@ AttentionTile SessionReader::tile(int64_t run_id, int64_t step, int32_t layer, i
       if (rows <= 0 || cols <= 0 || rows > kTileSize || cols > kTileSize)
         throw Error(db_.path() + ": pyramid tile with " + std::to_string(rows) + " × " + std::to_string(cols) + " cells");
       const std::string what = db_.path() + ": pyramid tile of " + head_name(run_id, layer, head);
+      const int64_t snap_rows = rows_at_step(run_id, snap_step);
+      const int64_t snap_cols = keys_seen(head_rows(run_id, layer, head), snap_rows);
+      if (snap_rows >= shape.rows && snap_cols >= shape.cols && rows == t.rows && cols == t.cols) {
+        // A snapshot of this very map (the step that stored it, or no rows and keys since): the
+        // stored cells are the tile's, means included.
+        t.max = decode_tile(p.blob(4), codec, rows * cols, what.c_str());
+        t.mean = decode_tile(p.blob(5), codec, rows * cols, what.c_str());
+        return t;
+      }
+      t.max.assign(static_cast<size_t>(t.rows * t.cols), 0.f);
+      t.mean.assign(t.max.size(), 0.f);
       const auto mx = decode_tile(p.blob(4), codec, rows * cols, what.c_str());
       const auto mean = decode_tile(p.blob(5), codec, rows * cols, what.c_str());
-      const int64_t snap_rows = rows_at_step(run_id, snap_step);
-      const int64_t snap_cols = keys_seen(f, snap_rows);
       // Whole cell rows below the snapshot's last row are final; a partial one is recomputed.
       const int64_t final_cells = std::min(t.rows, snap_rows / s - t.row0);
       for (int64_t r = 0; r < final_cells; ++r)
@@ -372,8 +439,12 @@ AttentionTile SessionReader::tile(int64_t run_id, int64_t step, int32_t layer, i
       covered = std::max<int64_t>(0, (t.row0 + std::max<int64_t>(final_cells, 0)) * s);
     }
   }
+  if (t.max.empty()) {
+    t.max.assign(static_cast<size_t>(t.rows * t.cols), 0.f);
+    t.mean.assign(t.max.size(), 0.f);
+  }
   const int64_t row_begin = std::max(covered, t.row0 * s), row_end = std::min(shape.rows, (t.row0 + t.rows) * s);
-  recompute_pooled(f, shape.cols, level, row_begin, row_end, t);
+  if (row_begin < row_end) recompute_pooled(factors(run_id, layer, head), shape.cols, level, row_begin, row_end, t);
   for (int64_t r = 0; r < t.rows; ++r)
     for (int64_t c = 0; c < t.cols; ++c) {
       const size_t at = static_cast<size_t>(r * t.cols + c);
@@ -397,9 +468,8 @@ std::vector<float> SessionReader::row(int64_t run_id, int32_t layer, int32_t hea
 }
 
 std::vector<float> SessionReader::column(int64_t run_id, int64_t step, int32_t layer, int32_t head, int64_t key_pos) {
+  const MapShape shape = map_shape(run_id, step, layer, head);
   HeadFactors& f = factors(run_id, layer, head);
-  const int64_t map_rows = rows_at_step(run_id, step);
-  const MapShape shape{map_rows, keys_seen(f, map_rows), f.d};
   if (key_pos < 0 || key_pos >= std::min(shape.cols, f.n_keys))
     throw Error(db_.path() + ": " + head_name(run_id, layer, head) + " has no key at position " + std::to_string(key_pos));
   std::vector<float> out(static_cast<size_t>(shape.rows), 0.f);

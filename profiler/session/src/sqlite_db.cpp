@@ -145,6 +145,28 @@ std::span<const uint8_t> Stmt::blob(int col) const {
   return {p, static_cast<size_t>(sqlite3_column_bytes(st_, col))};
 }
 
+BlobReader::BlobReader(const Db& db, const char* table, const char* column) : db_(db), table_(table), column_(column) {}
+
+BlobReader::~BlobReader() {
+  if (blob_) sqlite3_blob_close(blob_);
+}
+
+void BlobReader::read(int64_t rowid, int64_t offset, std::span<uint8_t> out, const std::string& what) {
+  const int rc = blob_ ? sqlite3_blob_reopen(blob_, rowid) : sqlite3_blob_open(db_.handle(), "main", table_, column_, rowid, 0, &blob_);
+  if (rc != SQLITE_OK) {
+    if (blob_) sqlite3_blob_close(blob_);  // a failed reopen leaves the handle aborted
+    blob_ = nullptr;
+    db_.fail("reading " + what, rc);
+  }
+  const int64_t size = sqlite3_blob_bytes(blob_);
+  if (offset < 0 || offset + static_cast<int64_t>(out.size()) > size)
+    throw SessionError(db_.path(), what + ": the value holds " + std::to_string(size) + " bytes, the row needs " +
+                                       std::to_string(offset + static_cast<int64_t>(out.size())));
+  if (out.empty()) return;
+  if (int r = sqlite3_blob_read(blob_, out.data(), static_cast<int>(out.size()), static_cast<int>(offset)); r != SQLITE_OK)
+    db_.fail("reading " + what, r);
+}
+
 Transaction::Transaction(Db& db, bool immediate) : db_(&db) { db.exec(immediate ? "BEGIN IMMEDIATE" : "BEGIN"); }
 
 Transaction::~Transaction() {

@@ -109,15 +109,20 @@ class SessionReader {
 
  private:
   struct HeadFactors;  // one (run, layer, head): q rows and the KV head's keys, fp32
+  struct HeadRows;     // one (run, layer, head): the keys each recorded query saw, no factors
   HeadFactors& factors(int64_t run_id, int32_t layer, int32_t head);
+  const HeadRows& head_rows(int64_t run_id, int32_t layer, int32_t head);
+  int64_t newest_step(int64_t run_id) const;  // -1 before the first committed step
+  int head_dim(int64_t run_id) const;
   int64_t rows_at_step(int64_t run_id, int64_t step) const;
-  static int64_t keys_seen(const HeadFactors& f, int64_t rows);  // keys visible to the first `rows` rows
+  static int64_t keys_seen(const HeadRows& h, int64_t rows);  // keys visible to the first `rows` rows
   void recompute_pooled(HeadFactors& f, int64_t n_cols, int level, int64_t row_begin, int64_t row_end, AttentionTile& t);
 
   Db db_;
   int64_t schema_version_ = 0;
   // Recently used heads' factors (a few MB each), most recent first.
   std::list<std::unique_ptr<HeadFactors>> cache_;
+  std::list<std::unique_ptr<HeadRows>> rows_cache_;
 };
 
 }  // namespace mnemo::profiler

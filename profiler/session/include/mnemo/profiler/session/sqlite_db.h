@@ -12,6 +12,7 @@
 
 struct sqlite3;
 struct sqlite3_stmt;
+struct sqlite3_blob;
 
 namespace mnemo::profiler {
 
@@ -95,6 +96,26 @@ class Stmt {
  private:
   const Db* db_ = nullptr;
   sqlite3_stmt* st_ = nullptr;
+};
+
+// Reads byte ranges of one BLOB column, row by row (SQLite's incremental I/O): only the pages
+// that hold the range are read, where a SELECT of substr() reads the whole value first.
+class BlobReader {
+ public:
+  BlobReader(const Db& db, const char* table, const char* column);
+  BlobReader(const BlobReader&) = delete;
+  BlobReader& operator=(const BlobReader&) = delete;
+  ~BlobReader();
+
+  // Copies `out.size()` bytes from `offset` of the value in row `rowid`; throws SessionError
+  // naming `what` when the row is gone or the value is shorter.
+  void read(int64_t rowid, int64_t offset, std::span<uint8_t> out, const std::string& what);
+
+ private:
+  const Db& db_;
+  const char* table_;
+  const char* column_;
+  sqlite3_blob* blob_ = nullptr;
 };
 
 // A transaction that rolls back unless committed.
