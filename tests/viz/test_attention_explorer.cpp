@@ -78,15 +78,26 @@ TEST(AttentionExplorer, ZoomPicksFinerLevelsAndStandsInTheCoarseOneMeanwhile) {
   // Fitted, a map cell is under a pixel: level-1 cells (2 × 2 scores) are the first at least a pixel wide.
   EXPECT_LT(x.view().zoom, 1.0);
   EXPECT_EQ(x.level(), 1);
-  // The first texture drawn is the overview (the level-2 tile of the whole map).
-  ImTextureID overview_texture = ImGuiHarness::textures(h.frame(f.host(x))).front();
+  const AttentionExplorer::View fitted = x.view();
+  // Zoomed out past the fit, the overview (the level-2 tile of the whole map) is all there is.
+  AttentionExplorer::View v = fitted;
+  v.zoom = fitted.zoom / 4;
+  x.set_view(v);
+  const auto far = ImGuiHarness::textures(h.frame(f.host(x)));
+  EXPECT_EQ(x.level(), 2);
+  ASSERT_EQ(far.size(), 1u);
+  const ImTextureID overview_texture = far.front();
+  // Fitted, the level-1 tiles (all loaded by now) cover the map: the overview under them is not drawn.
+  x.set_view(fitted);
+  ASSERT_TRUE(h.frames_until(f.host(x), [&] { return f.settled() && !x.wants_redraw(); }));
+  EXPECT_EQ(ImGuiHarness::commands_with(h.frame(f.host(x)), overview_texture), 0);
 
   // Hold the worker, zoom in to cells of 8 px away from the centre (whose level-0 tile was
   // prefetched): level 0 is asked for, and the overview stands in meanwhile.
   std::promise<void> open;
   std::shared_future<void> opened = open.get_future().share();
   f.doc.worker().submit(Priority::Now, [opened](profiler::SessionReader&) { opened.wait(); });
-  AttentionExplorer::View v = x.view();
+  v = x.view();
   v.zoom = 8, v.cx = 100, v.cy = 600;
   x.set_view(v);
   ImDrawData* dd = h.frame(f.host(x));

@@ -81,6 +81,24 @@ TEST(TileCache, ANewScaleRecoloursWithinTheUploadBudget) {
   for (const auto& k : keys) EXPECT_EQ(cache.peek(k, scale, Pool::Max)->colored_version, scale.version());
 }
 
+TEST(TileCache, TheTimeBudgetStopsUploadsButTheFirstTileAlwaysGoes) {
+  Fixture f;
+  TileCache& cache = f.doc.tiles();
+  ColorScale scale;
+  std::vector<TileKey> keys;
+  for (int head = 0; head < 4; ++head) keys.push_back({f.vs.run, 0, 0, head, 0, 0, 0});
+  for (const auto& k : keys) ASSERT_NE(wait_for(cache, k, scale), nullptr);
+  scale.set_kind(profiler::ScaleKind::Log);
+  cache.set_upload_budget(8, 0.0);  // any upload spends the frame's time
+  for (int frame = 1; frame <= 4; ++frame) {
+    const int64_t uploads = f.textures.uploads();
+    cache.begin_frame();
+    for (const auto& k : keys) cache.get(k, Priority::Visible, scale, Pool::Max);
+    EXPECT_EQ(f.textures.uploads(), uploads + 1) << "frame " << frame;
+  }
+  for (const auto& k : keys) EXPECT_EQ(cache.peek(k, scale, Pool::Max)->colored_version, scale.version());
+}
+
 TEST(TileCache, EvictsTheLeastRecentlyUsedBeyondItsBudget) {
   Fixture f;
   TileCache cache(f.doc.worker(), f.textures, 16);

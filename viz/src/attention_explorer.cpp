@@ -185,7 +185,6 @@ void AttentionExplorer::draw_map(ImDrawList* dl, ImVec2 origin, ImVec2 size) {
   const ImVec2 m0 = to_screen(0, 0), m1 = to_screen(static_cast<double>(shape_.cols), static_cast<double>(shape_.rows));
   dl->PushClipRect(ImVec2(std::max(m0.x, origin.x), std::max(m0.y, origin.y)),
                    ImVec2(std::min(m1.x, origin.x + size.x), std::min(m1.y, origin.y + size.y)), true);
-  dl->AddRectFilled(m0, m1, vs_.scale.color(0.f));
 
   auto draw_tile = [&](const Tile& t, double x0, double y0, double x1, double y1) {
     // Map cells [x0, x1) × [y0, y1) drawn from the part of tile t that covers them.
@@ -197,58 +196,77 @@ void AttentionExplorer::draw_map(ImDrawList* dl, ImVec2 origin, ImVec2 size) {
     dl->AddImage(t.texture, to_screen(x0, y0), to_screen(x1, y1), uv0, uv1);
   };
 
-  // The whole map at the overview level first: the stand-in for everything still loading.
+  // The whole map at the overview level: the stand-in for everything still loading (asked for
+  // first, so that it takes the frame's upload budget before finer tiles).
   const TileKey overview{shape_.run, shape_.step, shape_.layer, shape_.head, fit, 0, 0};
-  if (const Tile* t = tiles.get(overview, Priority::Visible, vs_.scale, vs_.pool)) {
-    const double s = static_cast<double>(int64_t{1} << fit);
-    draw_tile(*t, 0, 0, t->data.cols * s, t->data.rows * s);
-  } else if (const std::string* why = tiles.error(overview)) {
-    dl->AddText(ImVec2(origin.x + 8, origin.y + 8), ImGui::GetColorU32(ImGuiCol_Text), why->c_str());
-  } else {
-    loading_ = true;
-  }
+  const Tile* overview_tile = tiles.get(overview, Priority::Visible, vs_.scale, vs_.pool);
 
+  // The tiles of level L in view, and whether they are all ready: then they cover the view, and
+  // the layers under them (a software rasteriser fills every one) are not drawn.
+  visible_.clear();
+  int64_t tx0 = 0, tx1 = -1, ty0 = 0, ty1 = -1;
   if (L < fit) {
     const double span = static_cast<double>(kTile << L);
     const double half_w = size.x * 0.5 / view_.zoom, half_h = size.y * 0.5 / view_.zoom;
     const double c0 = std::max(0.0, view_.cx - half_w), c1 = std::min<double>(shape_.cols, view_.cx + half_w);
     const double r0 = std::max(0.0, view_.cy - half_h), r1 = std::min<double>(shape_.rows, view_.cy + half_h);
     if (c1 > c0 && r1 > r0) {
-      const int64_t tx0 = static_cast<int64_t>(c0 / span), tx1 = static_cast<int64_t>((c1 - 1e-9) / span);
-      const int64_t ty0 = static_cast<int64_t>(r0 / span), ty1 = static_cast<int64_t>((r1 - 1e-9) / span);
-      const int64_t max_tx = (((shape_.cols + (int64_t{1} << L) - 1) >> L) - 1) / kTile;
-      const int64_t max_ty = (((shape_.rows + (int64_t{1} << L) - 1) >> L) - 1) / kTile;
+      tx0 = static_cast<int64_t>(c0 / span), tx1 = static_cast<int64_t>((c1 - 1e-9) / span);
+      ty0 = static_cast<int64_t>(r0 / span), ty1 = static_cast<int64_t>((r1 - 1e-9) / span);
       for (int64_t ty = ty0; ty <= ty1; ++ty)
         for (int64_t tx = tx0; tx <= tx1; ++tx) {
           const TileKey key{shape_.run, shape_.step, shape_.layer, shape_.head, L, ty, tx};
           const double x0 = tx * span, y0 = ty * span;
-          const double x1 = std::min<double>(x0 + span, shape_.cols), y1 = std::min<double>(y0 + span, shape_.rows);
-          if (const Tile* t = tiles.get(key, Priority::Visible, vs_.scale, vs_.pool)) {
-            draw_tile(*t, x0, y0, x1, y1);
-            continue;
-          }
-          if (!tiles.error(key)) loading_ = true;
-          // The nearest coarser level that has this region, under the overview.
-          for (int a = L + 1; a < fit; ++a) {
-            const TileKey up{shape_.run, shape_.step, shape_.layer, shape_.head, a, ty >> (a - L), tx >> (a - L)};
-            if (const Tile* t = tiles.peek(up, vs_.scale, vs_.pool)) {
-              draw_tile(*t, x0, y0, x1, y1);
-              break;
-            }
-          }
+          visible_.push_back({key, x0, y0, std::min<double>(x0 + span, shape_.cols), std::min<double>(y0 + span, shape_.rows),
+                              tiles.get(key, Priority::Visible, vs_.scale, vs_.pool)});
         }
-      // Prefetch: the ring around the view at this level, and the next finer level's centre.
-      for (int64_t ty = ty0 - 1; ty <= ty1 + 1; ++ty)
-        for (int64_t tx = tx0 - 1; tx <= tx1 + 1; ++tx) {
-          if (ty < 0 || tx < 0 || ty > max_ty || tx > max_tx) continue;
-          if (ty >= ty0 && ty <= ty1 && tx >= tx0 && tx <= tx1) continue;
-          tiles.prefetch({shape_.run, shape_.step, shape_.layer, shape_.head, L, ty, tx});
-        }
-      if (L > 0) {
-        const double fine_span = static_cast<double>(kTile << (L - 1));
-        tiles.prefetch({shape_.run, shape_.step, shape_.layer, shape_.head, L - 1,
-                        static_cast<int64_t>(view_.cy / fine_span), static_cast<int64_t>(view_.cx / fine_span)});
+    }
+  }
+  const bool covered =
+      !visible_.empty() && std::all_of(visible_.begin(), visible_.end(), [](const VisibleTile& v) { return v.tile; });
+
+  if (!covered) {
+    dl->AddRectFilled(m0, m1, vs_.scale.color(0.f));
+    if (overview_tile) {
+      const double s = static_cast<double>(int64_t{1} << fit);
+      draw_tile(*overview_tile, 0, 0, overview_tile->data.cols * s, overview_tile->data.rows * s);
+    } else if (const std::string* why = tiles.error(overview)) {
+      dl->AddText(ImVec2(origin.x + 8, origin.y + 8), ImGui::GetColorU32(ImGuiCol_Text), why->c_str());
+    } else {
+      loading_ = true;
+    }
+  }
+
+  for (const VisibleTile& v : visible_) {
+    if (v.tile) {
+      draw_tile(*v.tile, v.x0, v.y0, v.x1, v.y1);
+      continue;
+    }
+    if (!tiles.error(v.key)) loading_ = true;
+    // The nearest coarser level that has this region, over the overview.
+    for (int a = L + 1; a < fit; ++a) {
+      const TileKey up{shape_.run, shape_.step, shape_.layer, shape_.head, a, v.key.ty >> (a - L), v.key.tx >> (a - L)};
+      if (const Tile* t = tiles.peek(up, vs_.scale, vs_.pool)) {
+        draw_tile(*t, v.x0, v.y0, v.x1, v.y1);
+        break;
       }
+    }
+  }
+
+  if (!visible_.empty()) {
+    // Prefetch: the ring around the view at this level, and the next finer level's centre.
+    const int64_t max_tx = (((shape_.cols + (int64_t{1} << L) - 1) >> L) - 1) / kTile;
+    const int64_t max_ty = (((shape_.rows + (int64_t{1} << L) - 1) >> L) - 1) / kTile;
+    for (int64_t ty = ty0 - 1; ty <= ty1 + 1; ++ty)
+      for (int64_t tx = tx0 - 1; tx <= tx1 + 1; ++tx) {
+        if (ty < 0 || tx < 0 || ty > max_ty || tx > max_tx) continue;
+        if (ty >= ty0 && ty <= ty1 && tx >= tx0 && tx <= tx1) continue;
+        tiles.prefetch({shape_.run, shape_.step, shape_.layer, shape_.head, L, ty, tx});
+      }
+    if (L > 0) {
+      const double fine_span = static_cast<double>(kTile << (L - 1));
+      tiles.prefetch({shape_.run, shape_.step, shape_.layer, shape_.head, L - 1, static_cast<int64_t>(view_.cy / fine_span),
+                      static_cast<int64_t>(view_.cx / fine_span)});
     }
   }
   // Cell grid when cells are large enough to tell apart.

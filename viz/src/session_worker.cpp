@@ -1,8 +1,14 @@
 #include "mnemo/viz/session_worker.h"
 
 #include <pthread.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 namespace mnemo::viz {
+
+namespace {
+constexpr int kReaderNice = 10;
+}  // namespace
 
 SessionWorker::SessionWorker(std::string path) : path_(std::move(path)) {
   thread_ = std::thread([this] { loop(); });
@@ -59,6 +65,10 @@ bool SessionWorker::idle() const {
 
 void SessionWorker::loop() {
   pthread_setname_np(pthread_self(), "mnemo-reader");
+  // Tiles are computed for frames that the UI thread (and a software rasteriser's threads) must
+  // draw first: on a machine with few cores the reader takes what they leave. Linux applies a
+  // thread's own nice value to that thread alone.
+  setpriority(PRIO_PROCESS, static_cast<id_t>(gettid()), kReaderNice);
   std::unique_ptr<profiler::SessionReader> reader;
   try {
     reader = std::make_unique<profiler::SessionReader>(path_);

@@ -45,6 +45,7 @@ void TileCache::begin_frame() {
   ++frame_;
   frame_seen_->store(frame_, std::memory_order_relaxed);
   spent_ = 0;
+  spent_ms_ = 0;
 }
 
 void TileCache::end_frame() {
@@ -116,7 +117,8 @@ const Tile* TileCache::ready(Entry& e, const ColorScale& scale, Pool pool, bool 
   Tile& t = e.tile;
   if (t.data.rows == 0 || t.data.cols == 0) return nullptr;
   const bool stale_colors = !t.texture || t.colored_version != scale.version() || t.colored_pool != pool;
-  if (stale_colors && may_spend_budget && spent_ < upload_budget_) {
+  if (stale_colors && may_spend_budget && spent_ < upload_budget_ && (spent_ == 0 || spent_ms_ < upload_budget_ms_)) {
+    const auto t0 = std::chrono::steady_clock::now();
     ++spent_;
     const auto& values = (pool == Pool::Max || t.data.level == 0) ? t.data.max : t.data.mean;
     t.pixels.resize(values.size());
@@ -127,6 +129,7 @@ const Tile* TileCache::ready(Entry& e, const ColorScale& scale, Pool pool, bool 
     t.colored_version = scale.version();
     t.colored_pool = pool;
     ++stats_.uploads;
+    spent_ms_ += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
   }
   return t.texture ? &t : nullptr;
 }

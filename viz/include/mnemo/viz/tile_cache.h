@@ -70,7 +70,9 @@ class TileCache {
   size_t size() const { return entries_.size(); }
   size_t loading() const;
   const Stats& stats() const { return stats_; }
-  void set_upload_budget(int tiles_per_frame) { upload_budget_ = tiles_per_frame; }
+  // Colouring and uploading stop for the frame after `tiles` tiles or once they took `ms`
+  // milliseconds, whichever comes first; the first tile of a frame always goes.
+  void set_upload_budget(int tiles, double ms = 1e9) { upload_budget_ = tiles, upload_budget_ms_ = ms; }
   void clear();  // drops every tile and texture (a new session, a new scale range is not a reason)
 
  private:
@@ -81,8 +83,12 @@ class TileCache {
   SessionWorker& worker_;
   TextureStore& textures_;
   size_t max_tiles_;
-  int upload_budget_ = 8;  // ~0.5–1 ms each on llvmpipe: a frame stays under 16 ms
+  // A 256 × 256 tile is ~0.3–1 ms on llvmpipe, more while the worker competes for the cores: a
+  // time budget keeps a frame with many arrivals near a static frame's time.
+  int upload_budget_ = 8;
+  double upload_budget_ms_ = 3.0;
   int spent_ = 0;
+  double spent_ms_ = 0;
   uint64_t frame_ = 1;
   std::shared_ptr<std::atomic<uint64_t>> frame_seen_ = std::make_shared<std::atomic<uint64_t>>(1);
   std::unordered_map<TileKey, std::unique_ptr<Entry>, TileKeyHash> entries_;
