@@ -55,13 +55,21 @@ TEST(TileCache, TilesMatchTheReaderAndTheirPixelsTheScale) {
   }
 }
 
+// Level-0 tiles of four heads at step 0, each loaded and coloured under `scale`.
+std::vector<TileKey> four_loaded_heads(Fixture& f, const ColorScale& scale) {
+  std::vector<TileKey> keys;
+  for (int head = 0; head < 4; ++head) {
+    keys.push_back({f.vs.run, 0, 0, head, 0, 0, 0});
+    EXPECT_NE(wait_for(f.doc.tiles(), keys.back(), scale), nullptr) << "head " << head;
+  }
+  return keys;
+}
+
 TEST(TileCache, ANewScaleRecoloursWithinTheUploadBudget) {
   Fixture f;
   TileCache& cache = f.doc.tiles();
   ColorScale scale;
-  std::vector<TileKey> keys;
-  for (int head = 0; head < 4; ++head) keys.push_back({f.vs.run, 0, 0, head, 0, 0, 0});
-  for (const auto& k : keys) ASSERT_NE(wait_for(cache, k, scale), nullptr);
+  const std::vector<TileKey> keys = four_loaded_heads(f, scale);
   const int64_t uploads = f.textures.uploads();
   scale.set_kind(profiler::ScaleKind::Rank);
   cache.set_upload_budget(1);
@@ -85,9 +93,7 @@ TEST(TileCache, TheTimeBudgetStopsUploadsButTheFirstTileAlwaysGoes) {
   Fixture f;
   TileCache& cache = f.doc.tiles();
   ColorScale scale;
-  std::vector<TileKey> keys;
-  for (int head = 0; head < 4; ++head) keys.push_back({f.vs.run, 0, 0, head, 0, 0, 0});
-  for (const auto& k : keys) ASSERT_NE(wait_for(cache, k, scale), nullptr);
+  const std::vector<TileKey> keys = four_loaded_heads(f, scale);
   scale.set_kind(profiler::ScaleKind::Log);
   cache.set_upload_budget(8, 0.0);  // any upload spends the frame's time
   for (int frame = 1; frame <= 4; ++frame) {
