@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <future>
 
 #include "imgui_harness.h"
@@ -90,28 +91,43 @@ TEST(AttentionExplorer, ZoomPicksFinerLevelsAndStandsInTheCoarseOneMeanwhile) {
   // Fitted, the level-1 tiles (all loaded by now) cover the map: the overview under them is not drawn.
   x.set_view(fitted);
   ASSERT_TRUE(h.frames_until(f.host(x), [&] { return f.settled() && !x.wants_redraw(); }));
-  EXPECT_EQ(ImGuiHarness::commands_with(h.frame(f.host(x)), overview_texture), 0);
+  const auto level1 = ImGuiHarness::textures(h.frame(f.host(x)));
+  EXPECT_EQ(std::count(level1.begin(), level1.end(), overview_texture), 0);
+  auto count_drawn = [](ImDrawData* dd, const std::vector<ImTextureID>& among) {
+    int n = 0;
+    for (ImTextureID t : among) n += ImGuiHarness::commands_with(dd, t);
+    return n;
+  };
 
   // Hold the worker, zoom in to cells of 8 px away from the centre (whose level-0 tile was
-  // prefetched): level 0 is asked for, and the overview stands in meanwhile.
-  std::promise<void> open;
-  std::shared_future<void> opened = open.get_future().share();
-  f.doc.worker().submit(Priority::Now, [opened](profiler::SessionReader&) { opened.wait(); });
+  // prefetched): level 0 is asked for, and the level-1 tiles stand in meanwhile (alone: not the
+  // overview under them).
+  auto hold_worker = [&f] {
+    auto open = std::make_shared<std::promise<void>>();
+    std::shared_future<void> opened = open->get_future().share();
+    f.doc.worker().submit(Priority::Now, [opened](profiler::SessionReader&) { opened.wait(); });
+    return open;
+  };
+  auto open = hold_worker();
   v = x.view();
   v.zoom = 8, v.cx = 100, v.cy = 600;
   x.set_view(v);
   ImDrawData* dd = h.frame(f.host(x));
   EXPECT_EQ(x.level(), 0);
-  EXPECT_GE(ImGuiHarness::commands_with(dd, overview_texture), 1);
+  EXPECT_GE(count_drawn(dd, level1), 1);
+  EXPECT_EQ(ImGuiHarness::commands_with(dd, overview_texture), 0);
   EXPECT_TRUE(x.wants_redraw()) << "still loading";
-  open.set_value();
+  open->set_value();
   ASSERT_TRUE(h.frames_until(f.host(x), [&] { return f.settled() && !x.wants_redraw(); }));
   dd = h.frame(f.host(x));
-  const auto drawn = ImGuiHarness::textures(dd);
   bool fine = false;
-  for (ImTextureID t : drawn)
-    if (const auto* img = f.textures.find(t); img && t != overview_texture && img->w == 256) fine = true;
+  for (ImTextureID t : ImGuiHarness::textures(dd))
+    if (const auto* img = f.textures.find(t); img && t != overview_texture && img->w == 256 &&
+                                               std::count(level1.begin(), level1.end(), t) == 0)
+      fine = true;
   EXPECT_TRUE(fine) << "a level-0 tile is drawn once it arrived";
+  EXPECT_EQ(count_drawn(dd, level1), 0) << "and nothing under it";
+  const AttentionExplorer::View close = x.view();
 
   // The hovered score at level 0 is exact here too, and the wheel zooms back out.
   profiler::SessionReader reader(path);
@@ -124,6 +140,27 @@ TEST(AttentionExplorer, ZoomPicksFinerLevelsAndStandsInTheCoarseOneMeanwhile) {
   }
   h.frames_until(f.host(x), [&] { return !x.wants_redraw(); });
   EXPECT_EQ(x.level(), 2);  // zoomed out past the fit: the overview alone
+
+  // Another head whose overview alone has loaded: the overview stands in for its level-0 tiles.
+  f.vs.head = 0;
+  ASSERT_TRUE(h.frames_until(f.host(x), [&] { return f.settled() && !x.wants_redraw(); }));
+  v = fitted;
+  v.zoom = fitted.zoom / 4;
+  x.set_view(v);
+  ASSERT_TRUE(h.frames_until(f.host(x), [&] { return f.settled() && !x.wants_redraw(); }));
+  ASSERT_EQ(x.level(), 2);
+  f.doc.tiles().clear();  // no tile of head 0 but its overview, loaded again here
+  ASSERT_TRUE(h.frames_until(f.host(x), [&] { return f.settled() && !x.wants_redraw(); }));
+  const auto head0_far = ImGuiHarness::textures(h.frame(f.host(x)));
+  ASSERT_EQ(head0_far.size(), 1u);
+  const ImTextureID head0_overview = head0_far.front();
+  open = hold_worker();
+  x.set_view(close);  // level 0 again
+  dd = h.frame(f.host(x));
+  EXPECT_EQ(x.level(), 0);
+  EXPECT_GE(ImGuiHarness::commands_with(dd, head0_overview), 1);
+  open->set_value();
+  ASSERT_TRUE(h.frames_until(f.host(x), [&] { return f.settled() && !x.wants_redraw(); }));
 }
 
 TEST(AttentionExplorer, SaysSoWhenTheHeadHasNoAttention) {

@@ -201,8 +201,9 @@ void AttentionExplorer::draw_map(ImDrawList* dl, ImVec2 origin, ImVec2 size) {
   const TileKey overview{shape_.run, shape_.step, shape_.layer, shape_.head, fit, 0, 0};
   const Tile* overview_tile = tiles.get(overview, Priority::Visible, vs_.scale, vs_.pool);
 
-  // The tiles of level L in view, and whether they are all ready: then they cover the view, and
-  // the layers under them (a software rasteriser fills every one) are not drawn.
+  // The tiles of level L in view. Each slot is filled once, by its tile, or while that loads by
+  // the nearest coarser level that has it, the overview, or the background: a software
+  // rasteriser pays for every layer drawn.
   visible_.clear();
   int64_t tx0 = 0, tx1 = -1, ty0 = 0, ty1 = -1;
   if (L < fit) {
@@ -222,35 +223,35 @@ void AttentionExplorer::draw_map(ImDrawList* dl, ImVec2 origin, ImVec2 size) {
         }
     }
   }
-  const bool covered =
-      !visible_.empty() && std::all_of(visible_.begin(), visible_.end(), [](const VisibleTile& v) { return v.tile; });
 
-  if (!covered) {
-    dl->AddRectFilled(m0, m1, vs_.scale.color(0.f));
+  const bool overview_needed =
+      visible_.empty() || std::any_of(visible_.begin(), visible_.end(), [](const VisibleTile& v) { return !v.tile; });
+  if (overview_needed && !overview_tile) {
+    if (const std::string* why = tiles.error(overview))
+      dl->AddText(ImVec2(origin.x + 8, origin.y + 8), ImGui::GetColorU32(ImGuiCol_Text), why->c_str());
+    else
+      loading_ = true;
+  }
+  const ImU32 background = vs_.scale.color(0.f);
+  if (visible_.empty()) {
     if (overview_tile) {
       const double s = static_cast<double>(int64_t{1} << fit);
       draw_tile(*overview_tile, 0, 0, overview_tile->data.cols * s, overview_tile->data.rows * s);
-    } else if (const std::string* why = tiles.error(overview)) {
-      dl->AddText(ImVec2(origin.x + 8, origin.y + 8), ImGui::GetColorU32(ImGuiCol_Text), why->c_str());
     } else {
-      loading_ = true;
+      dl->AddRectFilled(m0, m1, background);
     }
   }
-
   for (const VisibleTile& v : visible_) {
-    if (v.tile) {
-      draw_tile(*v.tile, v.x0, v.y0, v.x1, v.y1);
-      continue;
+    const Tile* t = v.tile;
+    if (!t) {
+      if (!tiles.error(v.key)) loading_ = true;
+      for (int a = L + 1; a < fit && !t; ++a)
+        t = tiles.peek({shape_.run, shape_.step, shape_.layer, shape_.head, a, v.key.ty >> (a - L), v.key.tx >> (a - L)},
+                       vs_.scale, vs_.pool);
+      if (!t) t = overview_tile;
     }
-    if (!tiles.error(v.key)) loading_ = true;
-    // The nearest coarser level that has this region, over the overview.
-    for (int a = L + 1; a < fit; ++a) {
-      const TileKey up{shape_.run, shape_.step, shape_.layer, shape_.head, a, v.key.ty >> (a - L), v.key.tx >> (a - L)};
-      if (const Tile* t = tiles.peek(up, vs_.scale, vs_.pool)) {
-        draw_tile(*t, v.x0, v.y0, v.x1, v.y1);
-        break;
-      }
-    }
+    if (t) draw_tile(*t, v.x0, v.y0, v.x1, v.y1);
+    else dl->AddRectFilled(to_screen(v.x0, v.y0), to_screen(v.x1, v.y1), background);
   }
 
   if (!visible_.empty()) {
