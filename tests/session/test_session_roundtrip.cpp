@@ -81,6 +81,28 @@ void expect_tile_matches(const AttentionTile& tile, const SyntheticAttention& a,
   }
 }
 
+// The snapshot's last cell row is partial (301 rows in cells of 2 at level 1); the decode rows
+// fall into it and below it. They are added to the stored cells, and only they are recomputed.
+TEST(SessionRoundTrip, DecodeRowsAddToASnapshotsPartialCellRow) {
+  const SyntheticAttention a(304, 5);
+  const std::string path = test::temp_path("partial-cell.mnemo");
+  RecorderOptions opt;
+  opt.pyramid_first_level = 1;
+  const int64_t run = record(path, a, 301, 3, opt);
+  SessionReader reader(path);
+  for (int layer = 0; layer < a.layers; ++layer)
+    for (int head = 0; head < a.heads; ++head) {
+      const AttentionTile stored = reader.tile(run, 0, layer, head, 1, 0, 0);
+      EXPECT_EQ(stored.recomputed_rows, 0);  // the step that stored it, partial row included
+      expect_tile_matches(stored, a, layer, head, 301, 301, 2e-3);
+      for (int64_t step = 1; step <= 3; ++step) {
+        const AttentionTile t = reader.tile(run, step, layer, head, 1, 0, 0);
+        EXPECT_EQ(t.recomputed_rows, step) << "only the decode rows";
+        expect_tile_matches(t, a, layer, head, 301 + step, 301 + step, 2e-3);
+      }
+    }
+}
+
 TEST(SessionRoundTrip, TilesSlicesMetricsAndTimelineMatchGroundTruth) {
   const SyntheticAttention a(306, 42);
   const std::string path = test::temp_path("roundtrip.mnemo");

@@ -268,6 +268,11 @@ SessionReader::HeadFactors& SessionReader::factors(int64_t run_id, int32_t layer
   f->run = run_id, f->layer = layer, f->head = head;
   f->d = head_dim(run_id);
   const size_t d = static_cast<size_t>(f->d);
+  // Sized once: a prefill's rows and then one row per decode step would otherwise copy the whole
+  // head at the first decode row.
+  const size_t positions = head_rows(run_id, layer, head).n_k.size();
+  f->q.reserve(positions * d), f->k.reserve(positions * d);
+  f->rows.reserve(positions), f->row_step.reserve(positions);
   // Rows hold every head of the layer, head-major: this head's queries are one slice of each BLOB,
   // read alone (incremental BLOB I/O) rather than the whole layer's.
   Stmt s = db_.prepare(
@@ -350,8 +355,9 @@ void SessionReader::recompute_pooled(HeadFactors& f, int64_t n_cols, int level, 
   const int64_t c0 = t.col0 * s, c1 = std::min(n_cols, (t.col0 + t.cols) * s);
   if (c1 <= c0 || row_end <= row_begin) return;
   const size_t d = static_cast<size_t>(f.d);
-  std::vector<float> p;
-  constexpr int64_t kChunk = 64;
+  std::vector<float>& p = pool_scratch_;
+  // 128 rows a block: the keys are packed for the product once per block, not per 64 rows.
+  constexpr int64_t kChunk = 128;
   for (int64_t r0 = row_begin; r0 < row_end; r0 += kChunk) {
     const int64_t nr = std::min(kChunk, row_end - r0);
     for (int64_t i = 0; i < nr; ++i)
@@ -360,15 +366,22 @@ void SessionReader::recompute_pooled(HeadFactors& f, int64_t n_cols, int level, 
                     std::to_string(r0 + i));
     p.resize(static_cast<size_t>(nr * (c1 - c0)));
     const int64_t kc = std::min(c1, f.n_keys);  // keys not recorded read as hidden
-    std::fill(p.begin(), p.end(), 0.f);
-    if (kc > c0) {
-      std::vector<float> block(static_cast<size_t>(nr * (kc - c0)));
+    auto probs_into = [&](float* out) {
       attention_probs({f.q.data() + static_cast<size_t>(r0) * d, static_cast<size_t>(nr) * d},
                       {f.rows.data() + r0, static_cast<size_t>(nr)},
                       {f.k.data() + static_cast<size_t>(c0) * d, static_cast<size_t>(kc - c0) * d}, c0, kc - c0, f.d,
-                      f.scale, f.mask, block.data());
-      for (int64_t i = 0; i < nr; ++i)
-        std::copy_n(block.data() + i * (kc - c0), kc - c0, p.data() + i * (c1 - c0));
+                      f.scale, f.mask, out);
+    };
+    if (kc == c1) {
+      probs_into(p.data());  // every column recorded: the rows are the block's
+    } else {
+      std::fill(p.begin(), p.end(), 0.f);
+      if (kc > c0) {
+        std::vector<float> block(static_cast<size_t>(nr * (kc - c0)));
+        probs_into(block.data());
+        for (int64_t i = 0; i < nr; ++i)
+          std::copy_n(block.data() + i * (kc - c0), kc - c0, p.data() + i * (c1 - c0));
+      }
     }
     for (int64_t i = 0; i < nr; ++i) {
       const int64_t cell_r = (r0 + i) / s - t.row0;
@@ -428,15 +441,17 @@ AttentionTile SessionReader::tile(int64_t run_id, int64_t step, int32_t layer, i
       t.mean.assign(t.max.size(), 0.f);
       const auto mx = decode_tile(p.blob(4), codec, rows * cols, what.c_str());
       const auto mean = decode_tile(p.blob(5), codec, rows * cols, what.c_str());
-      // Whole cell rows below the snapshot's last row are final; a partial one is recomputed.
-      const int64_t final_cells = std::min(t.rows, snap_rows / s - t.row0);
-      for (int64_t r = 0; r < final_cells; ++r)
+      // A row's probabilities never change once computed, so the snapshot's cells (their max, and
+      // their mean as a sum over the cells it covered) take the later rows as they are added,
+      // a partial last cell row included.
+      const int64_t snap_cells = std::min({t.rows, rows, (snap_rows + s - 1) / s - t.row0});
+      for (int64_t r = 0; r < snap_cells; ++r)
         for (int64_t c = 0; c < std::min(t.cols, cols); ++c) {
           const size_t at = static_cast<size_t>(r * t.cols + c), from = static_cast<size_t>(r * cols + c);
           t.max[at] = mx[from];
           t.mean[at] = mean[from] * static_cast<float>(cells_inside(level, t.row0 + r, t.col0 + c, snap_rows, snap_cols));
         }
-      covered = std::max<int64_t>(0, (t.row0 + std::max<int64_t>(final_cells, 0)) * s);
+      if (snap_cells > 0) covered = std::min(snap_rows, (t.row0 + snap_cells) * s);
     }
   }
   if (t.max.empty()) {

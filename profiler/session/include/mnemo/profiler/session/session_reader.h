@@ -123,6 +123,7 @@ class SessionReader {
   // Recently used heads' factors (a few MB each), most recent first.
   std::list<std::unique_ptr<HeadFactors>> cache_;
   std::list<std::unique_ptr<HeadRows>> rows_cache_;
+  std::vector<float> pool_scratch_;  // recompute_pooled's block of probabilities, reused
 };
 
 }  // namespace mnemo::profiler
