@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <limits>
 
 #include "mnemo/profiler/session/attention_math.h"
 #include "mnemo/profiler/session/session_file.h"
@@ -56,11 +57,13 @@ struct SessionReader::HeadFactors {
   float scale = 1.f;
   MaskSpec mask;
   int64_t max_step = -1;          // the newest step loaded
-  std::vector<float> q;           // [pos][d]
+  int64_t q_first = 0;            // q holds the positions from here on (0 unless loaded for a range)
+  std::vector<float> q;           // [pos - q_first][d]
   std::vector<QueryRow> rows;     // [pos]; n_k < 0 where the position has no recorded query
-  std::vector<int64_t> row_step;  // [pos]
   std::vector<float> k;           // [pos][d]
   int64_t n_keys = 0;
+
+  const float* q_row(int64_t pos) const { return q.data() + static_cast<size_t>(pos - q_first) * static_cast<size_t>(d); }
 };
 
 // Which query positions one head recorded and how many keys each saw: a map's shape from the
@@ -263,16 +266,38 @@ const SessionReader::HeadRows& SessionReader::head_rows(int64_t run_id, int32_t 
 SessionReader::HeadFactors& SessionReader::factors(int64_t run_id, int32_t layer, int32_t head) {
   const int64_t newest_step = this->newest_step(run_id);
   if (HeadFactors* cached = find_current(cache_, run_id, layer, head, newest_step)) return *cached;
-  const std::string what = db_.path() + ": " + head_name(run_id, layer, head);
   auto f = std::make_unique<HeadFactors>();
-  f->run = run_id, f->layer = layer, f->head = head;
-  f->d = head_dim(run_id);
-  const size_t d = static_cast<size_t>(f->d);
+  load_factors(*f, run_id, layer, head, newest_step, 0, std::numeric_limits<int64_t>::max());
+  cache_.push_front(std::move(f));
+  if (cache_.size() > kCachedHeads) cache_.pop_back();
+  return *cache_.front();
+}
+
+SessionReader::HeadFactors& SessionReader::factors_for_rows(int64_t run_id, int32_t layer, int32_t head, int64_t q_begin,
+                                                            int64_t q_end) {
+  const int64_t newest_step = this->newest_step(run_id);
+  if (HeadFactors* cached = find_current(cache_, run_id, layer, head, newest_step)) return *cached;
+  // Not cached: the queries of those rows alone, into buffers reused from one call to the next
+  // (an overview of a decode step needs a few rows of each of hundreds of heads).
+  if (!ranged_) ranged_ = std::make_unique<HeadFactors>();
+  load_factors(*ranged_, run_id, layer, head, newest_step, q_begin, q_end);
+  return *ranged_;
+}
+
+void SessionReader::load_factors(HeadFactors& f, int64_t run_id, int32_t layer, int32_t head, int64_t newest_step,
+                                 int64_t q_begin, int64_t q_end) {
+  const std::string what = db_.path() + ": " + head_name(run_id, layer, head);
+  f.run = run_id, f.layer = layer, f.head = head;
+  f.d = head_dim(run_id);
+  f.max_step = -1, f.n_keys = 0, f.q_first = q_begin;
+  f.q.clear(), f.rows.clear(), f.k.clear();
+  const size_t d = static_cast<size_t>(f.d);
   // Sized once: a prefill's rows and then one row per decode step would otherwise copy the whole
   // head at the first decode row.
-  const size_t positions = head_rows(run_id, layer, head).n_k.size();
-  f->q.reserve(positions * d), f->k.reserve(positions * d);
-  f->rows.reserve(positions), f->row_step.reserve(positions);
+  const int64_t positions = static_cast<int64_t>(head_rows(run_id, layer, head).n_k.size());
+  f.q.reserve(static_cast<size_t>(std::max<int64_t>(0, std::min(q_end, positions) - q_begin)) * d);
+  f.k.reserve(static_cast<size_t>(positions) * d);
+  f.rows.reserve(static_cast<size_t>(positions));
   // Rows hold every head of the layer, head-major: this head's queries are one slice of each BLOB,
   // read alone (incremental BLOB I/O) rather than the whole layer's.
   Stmt s = db_.prepare(
@@ -280,8 +305,8 @@ SessionReader::HeadFactors& SessionReader::factors(int64_t run_id, int32_t layer
       "WHERE run_id = ?1 AND layer = ?2 AND step <= ?3 AND ?4 < n_heads ORDER BY step");
   s.bind(1, run_id).bind(2, layer).bind(3, newest_step).bind(4, head);
   BlobReader q_blob(db_, "_attention_query", "q"), lse_blob(db_, "_attention_query", "lse");
-  bool any = false;
   std::vector<uint16_t> half;
+  std::vector<float> lse;
   while (s.step()) {
     const int64_t rowid = s.integer(0), step = s.integer(1), n_heads = s.integer(2), n_kv_heads = s.integer(3);
     const int64_t q_pos0 = s.integer(4), n_q = s.integer(5), n_k = s.integer(6);
@@ -290,49 +315,43 @@ SessionReader::HeadFactors& SessionReader::factors(int64_t run_id, int32_t layer
     if (n_kv_heads <= 0 || n_heads % n_kv_heads != 0)
       throw Error(what + ": step " + std::to_string(step) + " has " + std::to_string(n_heads) + " heads over " +
                   std::to_string(n_kv_heads) + " KV heads");
-    f->kv_head = static_cast<int32_t>(head / (n_heads / n_kv_heads));
-    f->mask = {parse_mask(s.text(7)), s.integer(8)};
-    f->scale = static_cast<float>(s.real(9));
+    f.kv_head = static_cast<int32_t>(head / (n_heads / n_kv_heads));
+    f.mask = {parse_mask(s.text(7)), s.integer(8)};
+    f.scale = static_cast<float>(s.real(9));
     const std::string at_step = head_name(run_id, layer, head) + " step " + std::to_string(step);  // Db adds the path
-    half.resize(static_cast<size_t>(n_q) * d);
-    q_blob.read(rowid, head * n_q * static_cast<int64_t>(d * 2), bytes_of(half), at_step + " q");
-    std::vector<float> lse(static_cast<size_t>(n_q));
+    lse.resize(static_cast<size_t>(n_q));
     lse_blob.read(rowid, head * n_q * 4, bytes_of(lse), at_step + " lse");
     const size_t end = static_cast<size_t>(q_pos0 + n_q);
-    if (f->rows.size() < end) {
-      f->rows.resize(end, QueryRow{0, -1, 0.f});
-      f->row_step.resize(end, -1);
-      f->q.resize(end * d);
+    if (f.rows.size() < end) f.rows.resize(end, QueryRow{0, -1, 0.f});
+    for (int64_t i = 0; i < n_q; ++i) f.rows[static_cast<size_t>(q_pos0 + i)] = {q_pos0 + i, n_k, lse[static_cast<size_t>(i)]};
+    // The queries of the rows in [q_begin, q_end).
+    const int64_t lo = std::max(q_pos0, q_begin), hi = std::min(q_pos0 + n_q, q_end);
+    if (hi > lo) {
+      half.resize(static_cast<size_t>(hi - lo) * d);
+      q_blob.read(rowid, (head * n_q + lo - q_pos0) * static_cast<int64_t>(d * 2), bytes_of(half), at_step + " q");
+      if (f.q.size() < static_cast<size_t>(hi - q_begin) * d) f.q.resize(static_cast<size_t>(hi - q_begin) * d);
+      fp16_to_f32(half, f.q.data() + static_cast<size_t>(lo - q_begin) * d);
     }
-    fp16_to_f32(half, f->q.data() + static_cast<size_t>(q_pos0) * d);
-    for (int64_t i = 0; i < n_q; ++i) {
-      f->rows[static_cast<size_t>(q_pos0 + i)] = {q_pos0 + i, n_k, lse[static_cast<size_t>(i)]};
-      f->row_step[static_cast<size_t>(q_pos0 + i)] = step;
-    }
-    f->max_step = step;
-    any = true;
+    f.max_step = step;
   }
-  if (!any)
+  if (f.max_step < 0)
     throw Error(what + ": no attention factors recorded (capture off, head out of range, or dropped by the byte budget)");
   Stmt k = db_.prepare(
       "SELECT rowid, step, pos0, n FROM _attention_key "
       "WHERE run_id = ?1 AND layer = ?2 AND step <= ?3 AND ?4 < n_kv_heads ORDER BY step");
-  k.bind(1, run_id).bind(2, layer).bind(3, newest_step).bind(4, f->kv_head);
+  k.bind(1, run_id).bind(2, layer).bind(3, newest_step).bind(4, f.kv_head);
   BlobReader k_blob(db_, "_attention_key", "k");
   while (k.step()) {
     const int64_t rowid = k.integer(0), pos0 = k.integer(2), n = k.integer(3);
     if (pos0 < 0 || n < 0 || pos0 + n > (int64_t{1} << 24)) throw Error(what + ": key rows with impossible extents");
     half.resize(static_cast<size_t>(n) * d);
-    k_blob.read(rowid, f->kv_head * n * static_cast<int64_t>(d * 2), bytes_of(half),
+    k_blob.read(rowid, f.kv_head * n * static_cast<int64_t>(d * 2), bytes_of(half),
                 head_name(run_id, layer, head) + " step " + std::to_string(k.integer(1)) + " k");
     const size_t end = static_cast<size_t>(pos0 + n);
-    if (f->k.size() < end * d) f->k.resize(end * d, 0.f);
-    fp16_to_f32(half, f->k.data() + static_cast<size_t>(pos0) * d);
-    f->n_keys = std::max<int64_t>(f->n_keys, pos0 + n);
+    if (f.k.size() < end * d) f.k.resize(end * d, 0.f);
+    fp16_to_f32(half, f.k.data() + static_cast<size_t>(pos0) * d);
+    f.n_keys = std::max<int64_t>(f.n_keys, pos0 + n);
   }
-  cache_.push_front(std::move(f));
-  if (cache_.size() > kCachedHeads) cache_.pop_back();
-  return *cache_.front();
 }
 
 int64_t SessionReader::keys_seen(const HeadRows& h, int64_t rows) {
@@ -367,7 +386,7 @@ void SessionReader::recompute_pooled(HeadFactors& f, int64_t n_cols, int level, 
     p.resize(static_cast<size_t>(nr * (c1 - c0)));
     const int64_t kc = std::min(c1, f.n_keys);  // keys not recorded read as hidden
     auto probs_into = [&](float* out) {
-      attention_probs({f.q.data() + static_cast<size_t>(r0) * d, static_cast<size_t>(nr) * d},
+      attention_probs({f.q_row(r0), static_cast<size_t>(nr) * d},
                       {f.rows.data() + r0, static_cast<size_t>(nr)},
                       {f.k.data() + static_cast<size_t>(c0) * d, static_cast<size_t>(kc - c0) * d}, c0, kc - c0, f.d,
                       f.scale, f.mask, out);
@@ -459,7 +478,8 @@ AttentionTile SessionReader::tile(int64_t run_id, int64_t step, int32_t layer, i
     t.mean.assign(t.max.size(), 0.f);
   }
   const int64_t row_begin = std::max(covered, t.row0 * s), row_end = std::min(shape.rows, (t.row0 + t.rows) * s);
-  if (row_begin < row_end) recompute_pooled(factors(run_id, layer, head), shape.cols, level, row_begin, row_end, t);
+  if (row_begin < row_end)
+    recompute_pooled(factors_for_rows(run_id, layer, head, row_begin, row_end), shape.cols, level, row_begin, row_end, t);
   for (int64_t r = 0; r < t.rows; ++r)
     for (int64_t c = 0; c < t.cols; ++c) {
       const size_t at = static_cast<size_t>(r * t.cols + c);
@@ -477,7 +497,7 @@ std::vector<float> SessionReader::row(int64_t run_id, int32_t layer, int32_t hea
   const int64_t n = std::min(r.n_k, f.n_keys);
   std::vector<float> p(static_cast<size_t>(r.n_k), 0.f);
   const size_t d = static_cast<size_t>(f.d);
-  attention_probs({f.q.data() + static_cast<size_t>(query_pos) * d, d}, {&r, 1}, {f.k.data(), static_cast<size_t>(n) * d},
+  attention_probs({f.q_row(query_pos), d}, {&r, 1}, {f.k.data(), static_cast<size_t>(n) * d},
                   0, n, f.d, f.scale, f.mask, p.data());
   return p;
 }
@@ -492,7 +512,7 @@ std::vector<float> SessionReader::column(int64_t run_id, int64_t step, int32_t l
   for (int64_t i = 0; i < shape.rows; ++i) {
     const QueryRow& r = f.rows[static_cast<size_t>(i)];
     if (r.n_k < 0) continue;
-    attention_probs({f.q.data() + static_cast<size_t>(i) * d, d}, {&r, 1}, {f.k.data() + static_cast<size_t>(key_pos) * d, d},
+    attention_probs({f.q_row(i), d}, {&r, 1}, {f.k.data() + static_cast<size_t>(key_pos) * d, d},
                     key_pos, 1, f.d, f.scale, f.mask, &out[static_cast<size_t>(i)]);
   }
   return out;

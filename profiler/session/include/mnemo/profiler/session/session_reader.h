@@ -110,7 +110,12 @@ class SessionReader {
  private:
   struct HeadFactors;  // one (run, layer, head): q rows and the KV head's keys, fp32
   struct HeadRows;     // one (run, layer, head): the keys each recorded query saw, no factors
-  HeadFactors& factors(int64_t run_id, int32_t layer, int32_t head);
+  HeadFactors& factors(int64_t run_id, int32_t layer, int32_t head);  // every row, cached
+  // The cached factors when there are, else the queries of rows [q_begin, q_end) alone (and every
+  // key), valid until the next call.
+  HeadFactors& factors_for_rows(int64_t run_id, int32_t layer, int32_t head, int64_t q_begin, int64_t q_end);
+  void load_factors(HeadFactors& f, int64_t run_id, int32_t layer, int32_t head, int64_t newest_step, int64_t q_begin,
+                    int64_t q_end);
   const HeadRows& head_rows(int64_t run_id, int32_t layer, int32_t head);
   int64_t newest_step(int64_t run_id) const;  // -1 before the first committed step
   int head_dim(int64_t run_id) const;
@@ -123,6 +128,7 @@ class SessionReader {
   // Recently used heads' factors (a few MB each), most recent first.
   std::list<std::unique_ptr<HeadFactors>> cache_;
   std::list<std::unique_ptr<HeadRows>> rows_cache_;
+  std::unique_ptr<HeadFactors> ranged_;  // factors_for_rows' buffers
   std::vector<float> pool_scratch_;  // recompute_pooled's block of probabilities, reused
 };
 
