@@ -249,6 +249,8 @@ TEST(ModelOverview, AnotherStepDiscardsThumbnailsStillLoading) {
   Fixture f;
   ModelOverview o(f.vs, f.textures);
   ASSERT_TRUE(h.frames_until(f.host(o), [&] { return all_loaded(o) && f.settled(); }));
+  h.frame(f.host(o));
+  EXPECT_TRUE(o.drawn_thumbnails_loaded());
   profiler::SessionReader reader(f.doc.path());
   // Hold the worker while the step changes twice: step 3's jobs must not land as step 9's.
   std::promise<void> open;
@@ -259,8 +261,10 @@ TEST(ModelOverview, AnotherStepDiscardsThumbnailsStillLoading) {
   EXPECT_TRUE(o.wants_redraw());
   f.vs.step = 9;
   h.frame(f.host(o));
+  EXPECT_FALSE(o.drawn_thumbnails_loaded()) << "step 9's thumbnails are still to come";
   open.set_value();
   ASSERT_TRUE(h.frames_until(f.host(o), [&] { return all_loaded(o) && f.settled() && !o.wants_redraw(); }));
+  EXPECT_TRUE(o.drawn_thumbnails_loaded());
   EXPECT_EQ(o.thumbnails_loaded(), 16u);
   for (int32_t layer = 0; layer < 4; ++layer)
     for (int32_t head = 0; head < 4; ++head) {

@@ -128,6 +128,14 @@ bool ModelOverview::in_range(int32_t layer, int32_t head) const {
   return v && static_cast<float>(*v) >= range_lo_ && static_cast<float>(*v) <= range_hi_;
 }
 
+bool ModelOverview::drawn_thumbnails_loaded() const {
+  if (cells_.empty()) return false;
+  return std::all_of(cells_.begin(), cells_.end(), [&](const CellRect& c) {
+    const Slot& s = slots_[slot_of(c.layer, c.head)];
+    return (s.thumb && !s.stale_pixels) || !s.error.empty();
+  });
+}
+
 std::optional<ImVec2> ModelOverview::thumbnail_center(int32_t layer, int32_t head) const {
   for (const CellRect& c : cells_)
     if (c.layer == layer && c.head == head) return ImVec2((c.min.x + c.max.x) * 0.5f, (c.min.y + c.max.y) * 0.5f);

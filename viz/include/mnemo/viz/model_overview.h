@@ -62,6 +62,9 @@ class ModelOverview : public Canvas {
   int32_t heads() const { return heads_; }
   const Thumbnail* thumbnail(int32_t layer, int32_t head) const;
   size_t thumbnails_loaded() const { return loaded_; }
+  // Whether every head drawn in the last frame (the rows scrolled into view) shows its
+  // thumbnail or its error, and at least one was drawn.
+  bool drawn_thumbnails_loaded() const;
   std::optional<profiler::HeadMetrics> metrics(int32_t layer, int32_t head) const;
   bool metrics_loaded() const { return metrics_done_; }
   // The heads drawn, in order (layer-major in the grid; by the metric when ranked; filtered).
