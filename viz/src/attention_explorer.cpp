@@ -200,11 +200,17 @@ void AttentionExplorer::draw_map(ImDrawList* dl, ImVec2 origin, ImVec2 size) {
   // first, so that it takes the frame's upload budget before finer tiles).
   const TileKey overview{shape_.run, shape_.step, shape_.layer, shape_.head, fit, 0, 0};
   const Tile* overview_tile = tiles.get(overview, Priority::Visible, vs_.scale, vs_.pool);
+  // Map cells [x0, x1) × [y0, y1) from tile t, or the background without one.
+  const ImU32 background = vs_.scale.color(0.f);
+  auto fill = [&](const Tile* t, double x0, double y0, double x1, double y1) {
+    if (t) draw_tile(*t, x0, y0, x1, y1);
+    else dl->AddRectFilled(to_screen(x0, y0), to_screen(x1, y1), background);
+  };
 
   // The tiles of level L in view. Each slot is filled once, by its tile, or while that loads by
   // the nearest coarser level that has it, the overview, or the background: a software
   // rasteriser pays for every layer drawn.
-  visible_.clear();
+  bool overview_wanted = true;  // no slot of level L in view, or one is still loading
   int64_t tx0 = 0, tx1 = -1, ty0 = 0, ty1 = -1;
   if (L < fit) {
     const double span = static_cast<double>(kTile << L);
@@ -212,49 +218,34 @@ void AttentionExplorer::draw_map(ImDrawList* dl, ImVec2 origin, ImVec2 size) {
     const double c0 = std::max(0.0, view_.cx - half_w), c1 = std::min<double>(shape_.cols, view_.cx + half_w);
     const double r0 = std::max(0.0, view_.cy - half_h), r1 = std::min<double>(shape_.rows, view_.cy + half_h);
     if (c1 > c0 && r1 > r0) {
+      overview_wanted = false;
       tx0 = static_cast<int64_t>(c0 / span), tx1 = static_cast<int64_t>((c1 - 1e-9) / span);
       ty0 = static_cast<int64_t>(r0 / span), ty1 = static_cast<int64_t>((r1 - 1e-9) / span);
       for (int64_t ty = ty0; ty <= ty1; ++ty)
         for (int64_t tx = tx0; tx <= tx1; ++tx) {
           const TileKey key{shape_.run, shape_.step, shape_.layer, shape_.head, L, ty, tx};
+          const Tile* t = tiles.get(key, Priority::Visible, vs_.scale, vs_.pool);
+          if (!t) {
+            if (!tiles.error(key)) loading_ = true;
+            for (int a = L + 1; a < fit && !t; ++a)
+              t = tiles.peek({shape_.run, shape_.step, shape_.layer, shape_.head, a, ty >> (a - L), tx >> (a - L)}, vs_.scale,
+                             vs_.pool);
+            if (!t) t = overview_tile, overview_wanted = true;
+          }
           const double x0 = tx * span, y0 = ty * span;
-          visible_.push_back({key, x0, y0, std::min<double>(x0 + span, shape_.cols), std::min<double>(y0 + span, shape_.rows),
-                              tiles.get(key, Priority::Visible, vs_.scale, vs_.pool)});
+          fill(t, x0, y0, std::min<double>(x0 + span, shape_.cols), std::min<double>(y0 + span, shape_.rows));
         }
     }
   }
-
-  const bool overview_needed =
-      visible_.empty() || std::any_of(visible_.begin(), visible_.end(), [](const VisibleTile& v) { return !v.tile; });
-  if (overview_needed && !overview_tile) {
+  if (tx1 < tx0) fill(overview_tile, 0, 0, static_cast<double>(shape_.cols), static_cast<double>(shape_.rows));
+  if (overview_wanted && !overview_tile) {
     if (const std::string* why = tiles.error(overview))
       dl->AddText(ImVec2(origin.x + 8, origin.y + 8), ImGui::GetColorU32(ImGuiCol_Text), why->c_str());
     else
       loading_ = true;
   }
-  const ImU32 background = vs_.scale.color(0.f);
-  if (visible_.empty()) {
-    if (overview_tile) {
-      const double s = static_cast<double>(int64_t{1} << fit);
-      draw_tile(*overview_tile, 0, 0, overview_tile->data.cols * s, overview_tile->data.rows * s);
-    } else {
-      dl->AddRectFilled(m0, m1, background);
-    }
-  }
-  for (const VisibleTile& v : visible_) {
-    const Tile* t = v.tile;
-    if (!t) {
-      if (!tiles.error(v.key)) loading_ = true;
-      for (int a = L + 1; a < fit && !t; ++a)
-        t = tiles.peek({shape_.run, shape_.step, shape_.layer, shape_.head, a, v.key.ty >> (a - L), v.key.tx >> (a - L)},
-                       vs_.scale, vs_.pool);
-      if (!t) t = overview_tile;
-    }
-    if (t) draw_tile(*t, v.x0, v.y0, v.x1, v.y1);
-    else dl->AddRectFilled(to_screen(v.x0, v.y0), to_screen(v.x1, v.y1), background);
-  }
 
-  if (!visible_.empty()) {
+  if (tx1 >= tx0) {
     // Prefetch: the ring around the view at this level, and the next finer level's centre.
     const int64_t max_tx = (((shape_.cols + (int64_t{1} << L) - 1) >> L) - 1) / kTile;
     const int64_t max_ty = (((shape_.rows + (int64_t{1} << L) - 1) >> L) - 1) / kTile;

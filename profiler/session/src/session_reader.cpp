@@ -362,10 +362,10 @@ int64_t SessionReader::keys_seen(const HeadRows& h, int64_t rows) {
 }
 
 MapShape SessionReader::map_shape(int64_t run_id, int64_t step, int32_t layer, int32_t head) {
-  const int64_t rows = rows_at_step(run_id, step);
-  const HeadRows& h = head_rows(run_id, layer, head);
-  return {rows, keys_seen(h, rows), h.d};
+  return shape_at(head_rows(run_id, layer, head), rows_at_step(run_id, step));
 }
+
+MapShape SessionReader::shape_at(const HeadRows& h, int64_t rows) { return {rows, keys_seen(h, rows), h.d}; }
 
 void SessionReader::recompute_pooled(HeadFactors& f, int64_t n_cols, int level, int64_t row_begin, int64_t row_end,
                                      AttentionTile& t) {
@@ -421,7 +421,8 @@ void SessionReader::recompute_pooled(HeadFactors& f, int64_t n_cols, int level, 
 AttentionTile SessionReader::tile(int64_t run_id, int64_t step, int32_t layer, int32_t head, int level, int64_t ty,
                                   int64_t tx) {
   if (level < 0 || level > 24 || ty < 0 || tx < 0) throw Error("tile level must be 0..24 and ty, tx >= 0");
-  const MapShape shape = map_shape(run_id, step, layer, head);
+  const HeadRows& head_shape = head_rows(run_id, layer, head);  // read before any factors are loaded
+  const MapShape shape = shape_at(head_shape, rows_at_step(run_id, step));
   const int64_t s = int64_t{1} << level;
   const int64_t cell_rows = (shape.rows + s - 1) / s, cell_cols = (shape.cols + s - 1) / s;
   AttentionTile t;
@@ -448,7 +449,7 @@ AttentionTile SessionReader::tile(int64_t run_id, int64_t step, int32_t layer, i
         throw Error(db_.path() + ": pyramid tile with " + std::to_string(rows) + " × " + std::to_string(cols) + " cells");
       const std::string what = db_.path() + ": pyramid tile of " + head_name(run_id, layer, head);
       const int64_t snap_rows = rows_at_step(run_id, snap_step);
-      const int64_t snap_cols = keys_seen(head_rows(run_id, layer, head), snap_rows);
+      const int64_t snap_cols = keys_seen(head_shape, snap_rows);
       if (snap_rows >= shape.rows && snap_cols >= shape.cols && rows == t.rows && cols == t.cols) {
         // A snapshot of this very map (the step that stored it, or no rows and keys since): the
         // stored cells are the tile's, means included.

@@ -57,12 +57,6 @@ class AttentionExplorer : public Canvas {
   void update_shape();
   void handle_input(ImVec2 origin, ImVec2 size);
   void draw_map(ImDrawList* dl, ImVec2 origin, ImVec2 size);
-  struct VisibleTile {
-    TileKey key;
-    double x0, y0, x1, y1;  // the map cells it covers
-    const Tile* tile;       // nullptr while it loads
-  };
-  std::vector<VisibleTile> visible_;  // this frame's, kept to reuse its allocation
   void draw_axes(ImDrawList* dl, ImVec2 origin, ImVec2 size);
   void draw_color_bar(ImDrawList* dl, ImVec2 at, float height);
   void hover(ImVec2 origin, ImVec2 size);

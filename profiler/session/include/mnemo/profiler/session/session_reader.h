@@ -121,6 +121,7 @@ class SessionReader {
   int head_dim(int64_t run_id) const;
   int64_t rows_at_step(int64_t run_id, int64_t step) const;
   static int64_t keys_seen(const HeadRows& h, int64_t rows);  // keys visible to the first `rows` rows
+  static MapShape shape_at(const HeadRows& h, int64_t rows);   // of the map of the first `rows` rows
   void recompute_pooled(HeadFactors& f, int64_t n_cols, int level, int64_t row_begin, int64_t row_end, AttentionTile& t);
 
   Db db_;
