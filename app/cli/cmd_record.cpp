@@ -50,6 +50,9 @@ int cmd_record(const Argv& argv) {
       .option("--max-bytes", "B", "byte budget for this run (e.g. 200M); past it the recording thins out")
       .option("--label", "TEXT", "a name for the run")
       .option("--pyramid-level", "L", "lowest stored overview level (default 3; lower levels are pooled on request)")
+      .option("--writer-core", "MODE",
+              "when the engine's threads fill every core: lend (default; the session writer works on a core the "
+              "engine lends it between kernels) or compete (the OS schedules the writer beside the engine)")
       .flag("-q,--quiet", "no progress line");
   if (int rc = parse_or_exit(args, argv); rc >= 0) return rc;
 
@@ -66,6 +69,9 @@ int cmd_record(const Argv& argv) {
   const int64_t level = args.integer("pyramid-level", 3);
   if (level < 1 || level > 16) throw UsageError("--pyramid-level must be between 1 and 16");
   req.pyramid_first_level = static_cast<int>(level);
+  const std::string writer_core = args.str("writer-core", "lend");
+  if (writer_core != "lend" && writer_core != "compete") throw UsageError("--writer-core must be lend or compete");
+  req.lend_core_to_writer = writer_core == "lend";
   req.cancel = &g_interrupted;
 
   auto model = open_model(args);
@@ -94,11 +100,12 @@ int cmd_record(const Argv& argv) {
   if (!r.generated_text.empty()) std::printf("\n");
   std::fprintf(stderr,
                "recorded run %lld into %s: %lld steps, %lld tokens, %.1f MB written in %.2f s (prefill %.2f s); "
-               "writer thread %.2f s CPU; back-pressure: %lld waits (%.1f ms); closing %.2f s%s\n",
+               "writer thread %.2f s CPU (%s); back-pressure: %lld waits (%.1f ms); closing %.2f s%s\n",
                static_cast<long long>(r.run_id), req.session_path.c_str(), static_cast<long long>(r.steps),
                static_cast<long long>(r.tokens), static_cast<double>(r.stats.bytes_written) / 1e6,
                static_cast<double>(r.wall_ns) / 1e9, static_cast<double>(r.prefill_ns) / 1e9,
                static_cast<double>(r.stats.writer_cpu_ns) / 1e9,
+               r.stats.core_loans ? (std::to_string(r.stats.core_loans) + " loans of an engine core").c_str() : "own core",
                static_cast<long long>(r.stats.backpressure_waits),
                static_cast<double>(r.stats.backpressure_ns) / 1e6, static_cast<double>(r.closing_ns) / 1e9,
                r.stats.records_dropped ? (", " + std::to_string(r.stats.records_dropped) + " records dropped by --max-bytes").c_str() : "");

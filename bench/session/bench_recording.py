@@ -13,7 +13,8 @@ measured in the same run:
   long       (--long) an ~8k-token prefill with every capture: peak memory and time against
              --capture none
 
-  .venv/bin/python bench/session/bench_recording.py [--reps 3] [--long] [--overhead-only] [--threads N] [--out report.json]"""
+  .venv/bin/python bench/session/bench_recording.py [--reps 3] [--long] [--overhead-only] [--threads N]
+                   [--sets "none;all;all@compete"] [--out report.json]"""
 
 import argparse
 import json
@@ -44,12 +45,12 @@ def record(mnemo, out: Path, prompt: Path, n, capture, extra=()):
     r = subprocess.run(["/usr/bin/time", "-f", "MAXRSS %M", mnemo, "record", "-q", "--model", str(MODEL), "--prompt-file",
                         str(prompt), "-n", str(n), "--ignore-eos", "--out", str(out), "--capture", capture, *extra],
                        capture_output=True, text=True, check=True)
-    m = re.search(r"in ([0-9.]+) s \(prefill ([0-9.]+) s\); writer thread ([0-9.]+) s CPU; back-pressure: (\d+) waits .*; "
+    m = re.search(r"in ([0-9.]+) s \(prefill ([0-9.]+) s\); writer thread ([0-9.]+) s CPU \(([^)]*)\); back-pressure: (\d+) waits .*; "
                   r"closing ([0-9.]+) s", r.stderr)
     rss = int(re.search(r"MAXRSS (\d+)", r.stderr).group(1))
-    wall, prefill, closing = float(m.group(1)), float(m.group(2)), float(m.group(5))
+    wall, prefill, closing = float(m.group(1)), float(m.group(2)), float(m.group(6))
     return {"wall_s": wall, "prefill_s": prefill, "decode_s": round(wall - prefill - closing, 3), "closing_s": closing,
-            "writer_cpu_s": float(m.group(3)), "backpressure_waits": int(m.group(4)),
+            "writer_cpu_s": float(m.group(3)), "writer_core": m.group(4), "backpressure_waits": int(m.group(5)),
             "max_rss_mb": rss / 1024, "file_mb": out.stat().st_size / 1e6}
 
 
@@ -70,7 +71,8 @@ def main():
     ap.add_argument("--long", action="store_true")
     ap.add_argument("--overhead-only", action="store_true", help="only the overhead benchmark")
     ap.add_argument("--sets", default="none;attention;attention,metrics;attention,metrics,pyramids;all",
-                    help="capture sets for the overhead benchmark, ';'-separated, starting with none")
+                    help="capture sets for the overhead benchmark, ';'-separated, starting with none; "
+                         "SET@compete records SET with --writer-core compete (the writer not on a lent core)")
     ap.add_argument("--threads", type=int, default=0,
                     help="engine threads for the overhead runs (default: all cores); 1 leaves the writer a core on a 2-vCPU machine")
     ap.add_argument("--tmp", default=None, help="folder for the sessions (default: a temporary one)")
@@ -87,8 +89,9 @@ def main():
         runs = {s: [] for s in sets}
         for _ in range(a.reps):
             for s in sets:
-                threads = ("--threads", str(a.threads)) if a.threads else ()
-                runs[s].append(record(a.mnemo, tmp / "o.mnemo", p512, 64, s, threads))
+                capture, _, writer_core = s.partition("@")
+                extra = (("--threads", str(a.threads)) if a.threads else ()) + (("--writer-core", writer_core) if writer_core else ())
+                runs[s].append(record(a.mnemo, tmp / "o.mnemo", p512, 64, capture, extra))
         j = info(a.mnemo, tmp / "o.mnemo")["runs"][0]
         base = statistics.median(r["wall_s"] for r in runs["none"])
         report["overhead"] = {"engine_threads": a.threads or "all cores", "prompt_tokens": j["n_tokens"] - 64, "decode_steps": 63, "baseline_wall_s": base, "sets": {

@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <future>
 #include <mutex>
 #include <set>
 #include <vector>
@@ -36,17 +37,22 @@ TEST(ThreadPool, ParallelForCoversTheRangeOnce) {
   }
 }
 
-TEST(ThreadPool, UsesSeveralThreadsWhenTheyAreFree) {
-  ThreadPool pool(2);
+// How many threads of the pool ran parts, over up to 200 runs of 200 µs parts.
+size_t threads_taking_part(ThreadPool& pool) {
   std::set<std::thread::id> ids;
   std::mutex mu;
-  for (int rep = 0; rep < 200 && ids.size() < 2; ++rep)
+  for (int rep = 0; rep < 200 && ids.size() < static_cast<size_t>(pool.size()); ++rep)
     pool.run([&](int, int) {
       std::this_thread::sleep_for(std::chrono::microseconds(200));
       std::lock_guard<std::mutex> lock(mu);
       ids.insert(std::this_thread::get_id());
     });
-  EXPECT_EQ(ids.size(), 2u);
+  return ids.size();
+}
+
+TEST(ThreadPool, UsesSeveralThreadsWhenTheyAreFree) {
+  ThreadPool pool(2);
+  EXPECT_EQ(threads_taking_part(pool), 2u);
 }
 
 TEST(ThreadPool, CallerDoesNotWaitForAWorkerThatNeverJoined) {
@@ -58,6 +64,114 @@ TEST(ThreadPool, CallerDoesNotWaitForAWorkerThatNeverJoined) {
     pool.run([&](int, int) { done.fetch_add(1); });
     ASSERT_EQ(done.load(), 2);
   }
+}
+
+// Runs `fn` on another thread and fails instead of hanging when it does not return in time.
+template <class Fn>
+void finishes_within(std::chrono::seconds limit, Fn fn, const char* what) {
+  auto done = std::async(std::launch::async, std::move(fn));
+  ASSERT_EQ(done.wait_for(limit), std::future_status::ready) << what << " did not return";
+  done.get();
+}
+
+TEST(ThreadPoolCoreLoan, APoolOfOneThreadHasNoCoreToLend) {
+  ThreadPool pool(1);
+  EXPECT_FALSE(pool.borrow_core());
+  pool.return_core();  // harmless
+  int ran = 0;
+  pool.run([&](int, int) { ++ran; });
+  EXPECT_EQ(ran, 1);
+}
+
+TEST(ThreadPoolCoreLoan, ASleepingWorkerLendsItsCoreWithoutWaking) {
+  ThreadPool pool(2);
+  pool.run([](int, int) {});
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));  // past the spin: the worker sleeps
+  finishes_within(std::chrono::seconds(10), [&] { EXPECT_TRUE(pool.borrow_core()); }, "borrow_core");
+  pool.return_core();
+}
+
+TEST(ThreadPoolCoreLoan, WhileLentTheCallerRunsEveryPartAndTheWorkerTakesNone) {
+  ThreadPool pool(2);
+  ASSERT_TRUE(pool.borrow_core());
+  const auto caller = std::this_thread::get_id();
+  for (int rep = 0; rep < 500; ++rep) {
+    std::vector<std::thread::id> ran(2);
+    pool.run([&](int part, int) {
+      std::this_thread::sleep_for(std::chrono::microseconds(rep % 10 == 0 ? 200 : 0));
+      ran[static_cast<size_t>(part)] = std::this_thread::get_id();
+    });
+    ASSERT_EQ(ran[0], caller) << "rep " << rep;
+    ASSERT_EQ(ran[1], caller) << "rep " << rep;
+  }
+  pool.return_core();
+  EXPECT_EQ(threads_taking_part(pool), 2u) << "given back, the worker joins runs again";
+}
+
+TEST(ThreadPoolCoreLoan, TheWorkerFinishesItsPartBeforeItLends) {
+  // Parts of 30 ms on two threads: a borrower that asks in the middle gets the core only once the
+  // worker's part has returned, never while it runs.
+  ThreadPool pool(2);
+  int worker_parts = 0;
+  for (int rep = 0; rep < 5; ++rep) {
+    std::atomic<int> worker_in_part{0}, worker_ran{0};
+    std::atomic<bool> borrowed_while_worker_ran{false};
+    std::atomic<bool> asked{false};
+    const auto caller = std::this_thread::get_id();
+    std::thread borrower([&] {
+      while (!asked.load()) std::this_thread::yield();
+      pool.borrow_core();
+      if (worker_in_part.load() != 0) borrowed_while_worker_ran = true;
+      pool.return_core();
+    });
+    pool.run([&](int, int) {
+      const bool worker = std::this_thread::get_id() != caller;
+      if (worker) worker_in_part.fetch_add(1), worker_ran.fetch_add(1);
+      asked = true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(30));
+      if (worker) worker_in_part.fetch_sub(1);
+    });
+    borrower.join();
+    EXPECT_FALSE(borrowed_while_worker_ran.load()) << "rep " << rep;
+    worker_parts += worker_ran.load();
+  }
+  EXPECT_GT(worker_parts, 0) << "the worker never took a part: the test proved nothing";
+}
+
+TEST(ThreadPoolCoreLoan, LoansInterleavedWithRunsLoseNoPartAndNeverHang) {
+  for (int threads : {2, 3, 4}) {
+    ThreadPool pool(threads);
+    std::atomic<bool> stop{false};
+    std::atomic<int64_t> loans{0};
+    std::thread borrower([&] {
+      while (!stop.load()) {
+        pool.borrow_core();
+        loans.fetch_add(1);
+        std::this_thread::sleep_for(std::chrono::microseconds(loans.load() % 3 * 50));
+        pool.return_core();
+        std::this_thread::sleep_for(std::chrono::microseconds(loans.load() % 5 * 20));
+      }
+    });
+    finishes_within(std::chrono::seconds(60), [&] {
+      for (int rep = 0; rep < 20000; ++rep) {
+        std::vector<std::atomic<int>> hits(static_cast<size_t>(threads));
+        pool.run([&](int part, int) { hits[static_cast<size_t>(part)].fetch_add(1); });
+        for (auto& h : hits) ASSERT_EQ(h.load(), 1) << threads << " threads, rep " << rep;
+        if (rep % 1000 == 999) std::this_thread::sleep_for(std::chrono::milliseconds(2));  // let the worker sleep
+      }
+    }, "runs beside a borrower");
+    stop = true;
+    borrower.join();
+    EXPECT_GT(loans.load(), 0);
+  }
+}
+
+TEST(ThreadPoolCoreLoan, APoolDestroyedWhileLentDoesNotHang) {
+  finishes_within(std::chrono::seconds(10), [] {
+    auto pool = std::make_unique<ThreadPool>(2);
+    pool->borrow_core();
+    pool.reset();
+  }, "~ThreadPool");
 }
 
 }  // namespace

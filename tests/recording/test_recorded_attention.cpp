@@ -15,7 +15,9 @@
 
 #include "../runtime/test_util.h"
 #include "mnemo/profiler/session/attention_math.h"
+#include "mnemo/core/thread_pool.h"
 #include "mnemo/profiler/session/session_reader.h"
+#include "mnemo/profiler/session/sqlite_db.h"
 #include "mnemo/record/record_run.h"
 #include "mnemo/runtime/generate.h"
 
@@ -142,6 +144,42 @@ TEST(RecordedAttention, MiniLMEncoderRowsMatchTheEngine) {
   EXPECT_LT(a.max_row_sum_err, 1e-2);
   check_metrics(reader, r.run_id, engine, profiler::MaskSpec{profiler::AttentionMask::None, 0});
   std::printf("MiniLM: %lld rows, max |reader - engine| = %.2e\n", static_cast<long long>(a.rows), a.max_abs);
+}
+
+// A writer on a core the engine lends it records exactly what a writer competing for the cores
+// does: same factors, metrics, tiles, KV rows and tokens, byte for byte (the engine's parts are
+// the same whichever thread runs them). The model gets a thread per core, so the recorder borrows.
+TEST(RecordedAttention, AWriterOnALentCoreRecordsTheSameSession) {
+  const int threads = std::max(2, ThreadPool::hardware_threads());
+  auto model = open_test_model(models_dir() + "/SmolLM2-135M-Instruct.Q4_1.gguf", threads);
+  record::RecordRequest req;
+  // Longer than a tile (256 positions), so the prefill stores overview tiles.
+  for (int i = 0; i < 20; ++i) req.prompt += "The capital of France is Paris, and the capital of Italy is Rome. ";
+  req.n_new = 8;
+  req.sampling.temperature = 0;
+  req.session_path = temp_session("lent.mnemo");
+  req.lend_core_to_writer = true;
+  const record::RecordResult lent = record::record_run(*model, req);
+  const std::string lent_path = req.session_path;
+  req.session_path = temp_session("competing.mnemo");
+  req.lend_core_to_writer = false;
+  const record::RecordResult competing = record::record_run(*model, req);
+  EXPECT_GT(lent.stats.core_loans, 0);
+  EXPECT_EQ(competing.stats.core_loans, 0);
+  EXPECT_EQ(lent.generated_text, competing.generated_text);
+
+  profiler::Db db(lent_path, profiler::Db::Mode::ReadWriteCreate);
+  db.exec("ATTACH DATABASE '" + req.session_path + "' AS other");
+  for (const char* table : {"_attention_query", "_attention_key", "_head_metric", "_pyramid_tile", "_kv_occupancy", "_token"}) {
+    const std::string t = table;
+    profiler::Stmt rows = db.prepare("SELECT (SELECT count(*) FROM main." + t + "), (SELECT count(*) FROM other." + t + ")");
+    ASSERT_TRUE(rows.step());
+    EXPECT_GT(rows.integer(0), 0) << t;
+    EXPECT_EQ(rows.integer(0), rows.integer(1)) << t;
+    profiler::Stmt differ = db.prepare("SELECT count(*) FROM (SELECT * FROM main." + t + " EXCEPT SELECT * FROM other." + t + ")");
+    ASSERT_TRUE(differ.step());
+    EXPECT_EQ(differ.integer(0), 0) << t << ": rows differ between the lent-core and the competing recording";
+  }
 }
 
 // The stored overview of a prefill, from the engine's own 4×4 cells (level 2, stored as they are)

@@ -100,6 +100,9 @@ RecordResult record_run(rt::Model& model, const RecordRequest& req,
   ro.head_metrics = req.captures.metrics;
   ro.pyramids = req.captures.pyramids;
   ro.pyramid_first_level = req.pyramid_first_level;
+  // With a core to spare the writer runs there; otherwise it borrows one of the engine's.
+  ThreadPool& pool = model.pool();
+  if (req.lend_core_to_writer && pool.size() > 1 && pool.size() >= ThreadPool::hardware_threads()) ro.borrow_core_from = &pool;
   profiler::Recorder recorder(req.session_path, run_info(model, req), ro);
   ProbeRecorder sink(recorder, req.captures);
   sink.set_encoder(!decoder);

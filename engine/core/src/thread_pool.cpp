@@ -26,14 +26,46 @@ int ThreadPool::hardware_threads() {
 
 ThreadPool::ThreadPool(int n_threads) : n_threads_(std::clamp(n_threads, 1, 1024)) {
   workers_.reserve(static_cast<size_t>(n_threads_ - 1));
-  for (int i = 1; i < n_threads_; ++i) workers_.emplace_back([this] { worker_loop(); });
+  for (int i = 1; i < n_threads_; ++i) {
+    const bool lender = i == n_threads_ - 1;
+    workers_.emplace_back([this, lender] { worker_loop(lender); });
+  }
 }
 
 ThreadPool::~ThreadPool() {
   stop_.store(true, std::memory_order_release);
   generation_.fetch_add(1, std::memory_order_acq_rel);
   generation_.notify_all();
+  lend_.store(kFree, std::memory_order_release);  // a borrower that never returned must not hang the join
+  lend_.notify_all();
   for (auto& w : workers_) w.join();
+}
+
+bool ThreadPool::borrow_core() {
+  if (n_threads_ == 1) return false;
+  lend_.store(kWanted, std::memory_order_seq_cst);
+  // Sleeping between runs, the worker holds no core: take it without waking it. It checks lend_
+  // after it wakes (the seq_cst pair lender_asleep_/lend_ makes one side see the other).
+  if (lender_asleep_.load(std::memory_order_seq_cst)) {
+    uint32_t wanted = kWanted;
+    lend_.compare_exchange_strong(wanted, kLent, std::memory_order_acq_rel);
+  }
+  for (uint32_t s = lend_.load(std::memory_order_acquire); s == kWanted; s = lend_.load(std::memory_order_acquire))
+    lend_.wait(kWanted, std::memory_order_acquire);
+  return true;
+}
+
+void ThreadPool::return_core() {
+  lend_.store(kFree, std::memory_order_release);
+  lend_.notify_all();
+}
+
+void ThreadPool::step_aside_while_lent() {
+  uint32_t s = lend_.load(std::memory_order_acquire);
+  if (s == kFree) return;
+  if (s == kWanted && lend_.compare_exchange_strong(s, kLent, std::memory_order_acq_rel)) lend_.notify_all();
+  for (s = lend_.load(std::memory_order_acquire); s == kLent; s = lend_.load(std::memory_order_acquire))
+    lend_.wait(kLent, std::memory_order_acquire);
 }
 
 void ThreadPool::run_parts(const std::function<void(int, int)>& fn) {
@@ -42,20 +74,28 @@ void ThreadPool::run_parts(const std::function<void(int, int)>& fn) {
     fn(part, n_threads_);
 }
 
-void ThreadPool::worker_loop() {
+void ThreadPool::worker_loop(bool lender) {
   uint64_t seen = 0;
+  // Only between parts: a core lent in the middle of one would hold up the whole run.
+  auto asked_to_lend = [&] { return lender && lend_.load(std::memory_order_seq_cst) != kFree; };
   for (;;) {
+    if (lender) step_aside_while_lent();
     uint64_t gen = generation_.load(std::memory_order_acquire);
-    for (int spin = 0; gen == seen && spin < kSpinIterations; ++spin) {
+    for (int spin = 0; gen == seen && spin < kSpinIterations && !asked_to_lend(); ++spin) {
       MNEMO_CPU_RELAX();
       gen = generation_.load(std::memory_order_acquire);
     }
-    while (gen == seen) {
-      generation_.wait(seen, std::memory_order_acquire);
+    bool lend_now = false;
+    while (gen == seen && !lend_now) {
+      if (lender) lender_asleep_.store(true, std::memory_order_seq_cst);
+      if (!asked_to_lend()) generation_.wait(seen, std::memory_order_acquire);
+      if (lender) lender_asleep_.store(false, std::memory_order_seq_cst);
+      lend_now = asked_to_lend();
       gen = generation_.load(std::memory_order_acquire);
     }
-    seen = gen;
     if (stop_.load(std::memory_order_acquire)) return;
+    if (lend_now) continue;  // steps aside at the top; a run that started meanwhile is joined after
+    seen = gen;
     // Join the run unless the caller already closed it (it finished every part alone).
     uint32_t state = run_state_.load(std::memory_order_acquire);
     bool joined = false;

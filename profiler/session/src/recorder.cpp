@@ -8,10 +8,12 @@
 
 #include <nlohmann/json.hpp>
 
+#include "mnemo/core/thread_pool.h"
 #include "mnemo/profiler/session/attention_math.h"
 #include "mnemo/profiler/session/session_file.h"
 #include "mnemo/profiler/session/session_writer.h"
 #include "layer_factors.h"
+#include "sync_notifying_vfs.h"
 
 namespace mnemo::profiler {
 namespace {
@@ -92,6 +94,7 @@ struct Recorder::Impl {
   int64_t queued_bytes = 0;
 
   RecorderStats stats;  // guarded by mu
+  std::atomic<int64_t> core_loans{0};
   std::string failure;  // guarded by mu
   Tier tier = Tier::Full;
   nlohmann::json degraded = nlohmann::json::array();
@@ -295,7 +298,9 @@ std::string Recorder::failure() const {
 
 RecorderStats Recorder::stats() const {
   std::lock_guard lock(impl_->mu);
-  return impl_->stats;
+  RecorderStats s = impl_->stats;
+  s.core_loans = impl_->core_loans.load(std::memory_order_relaxed);
+  return s;
 }
 
 void Recorder::finish(const std::string& error) {
@@ -317,11 +322,42 @@ void Recorder::writer_loop() {
   pthread_setname_np(pthread_self(), "mnemo-recorder");
   Impl& m = *impl_;
   const auto interval = std::chrono::milliseconds(m.options.commit_interval_ms);
+  // The core the engine lends: held while there is work, given back before waiting for more and
+  // while SQLite waits for an fsync (a checkpoint's), so that the core does not idle.
+  struct CoreLoan final : SyncListener {
+    ThreadPool* pool;
+    bool held = false, held_before_sync = false;
+    CoreLoan(ThreadPool* p, std::atomic<int64_t>* counter) : pool(p), loans(counter) { listen_to_syncs_on_this_thread(this); }
+    ~CoreLoan() override {
+      listen_to_syncs_on_this_thread(nullptr);
+      give_back();
+    }
+    std::atomic<int64_t>* loans;
+    void take() {
+      if (pool && !held && (held = pool->borrow_core())) loans->fetch_add(1, std::memory_order_relaxed);
+    }
+    void give_back() {
+      if (held) pool->return_core();
+      held = false;
+    }
+    void before_sync() override {
+      held_before_sync = held;
+      give_back();
+    }
+    void after_sync() override {
+      if (held_before_sync) take();
+    }
+  } loan{m.options.borrow_core_from, &m.core_loans};
   for (;;) {
     Item item;
     bool idle = false;
     {
       std::unique_lock lock(m.mu);
+      if (m.queue.empty() && loan.held) {
+        lock.unlock();
+        loan.give_back();
+        lock.lock();
+      }
       // Ended steps wait at most one commit interval, also when nothing else arrives.
       if (!m.wait_for_items(lock, m.pending_step >= 0 ? interval : std::chrono::milliseconds(-1))) {
         idle = true;
@@ -332,6 +368,7 @@ void Recorder::writer_loop() {
         m.not_full.notify_all();
       }
     }
+    loan.take();
     if (idle) {
       try {
         m.commit_steps();

@@ -13,6 +13,7 @@
 #include <string>
 
 #include "session_schema_sql.h"  // generated: kSchemaV1
+#include "sync_notifying_vfs.h"
 
 namespace mnemo::profiler {
 namespace {
@@ -124,7 +125,8 @@ void create_session_file(const std::string& path) {
 Db open_session_for_recording(const std::string& path) {
   int64_t size = 0;
   if (!file_exists(path, &size) || size == 0) create_session_file(path);
-  Db db(path, Db::Mode::ReadWriteCreate);
+  // Through the VFS that tells the writer thread when SQLite waits for the disk.
+  Db db(path, Db::Mode::ReadWriteCreate, sync_notifying_vfs());
   check_session(db);
   // WAL lets viewers read while we write, and a killed recorder loses only uncommitted steps.
   db.exec("PRAGMA journal_mode = WAL");

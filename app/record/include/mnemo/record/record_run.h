@@ -25,6 +25,9 @@ struct RecordRequest {
   std::optional<int64_t> max_bytes;
   std::string label;
   int pyramid_first_level = 3;
+  // When the engine's pool fills every core, the session writer borrows one of them between
+  // kernels (ThreadPool::borrow_core) instead of preempting an engine thread mid-kernel.
+  bool lend_core_to_writer = true;
   const std::atomic<bool>* cancel = nullptr;  // set to stop after the current step
 };
 

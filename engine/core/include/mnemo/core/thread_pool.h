@@ -36,9 +36,22 @@ class ThreadPool {
 
   static int hardware_threads();  // cores available to this process
 
+  // Lends one worker's core to another thread of the process (the session recorder's writer).
+  // borrow_core() blocks until the lending worker has finished the part it is on and stepped
+  // aside (at once when it sleeps); until return_core(), runs go on with one thread fewer.
+  // Why: on a machine whose cores the pool fills, a thread that the scheduler puts beside it
+  // preempts a worker in the middle of a part, and the whole run then waits for that part: about
+  // a second of the pool's wall for every CPU-second of the other thread. Lent between parts,
+  // the core costs the pool half that. One borrower at a time; a pool of one thread has no
+  // worker to lend, and borrow_core() returns false without waiting. The borrower returns the
+  // core before the pool is destroyed.
+  bool borrow_core();
+  void return_core();
+
  private:
-  void worker_loop();
+  void worker_loop(bool lender);
   void run_parts(const std::function<void(int, int)>& fn);
+  void step_aside_while_lent();
 
   // run_state_ packs the current run's bookkeeping so joining and closing are one atomic step:
   // bits 0-15 workers joined, bits 16-30 workers finished, bit 31 closed to new joins.
@@ -53,6 +66,13 @@ class ThreadPool {
   std::atomic<uint32_t> run_state_{kClosed};
   std::atomic<uint64_t> generation_{0};
   std::atomic<bool> stop_{false};
+
+  // The lending worker (the last one) and borrow_core() meet through lend_: free, wanted by the
+  // borrower, or lent (the worker is parked). lender_asleep_ lets a borrower take the core of a
+  // worker that sleeps between runs without waking it.
+  static constexpr uint32_t kFree = 0, kWanted = 1, kLent = 2;
+  std::atomic<uint32_t> lend_{kFree};
+  std::atomic<bool> lender_asleep_{false};
 };
 
 }  // namespace mnemo

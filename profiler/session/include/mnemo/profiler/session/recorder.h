@@ -25,6 +25,10 @@
 
 #include "mnemo/profiler/session/records.h"
 
+namespace mnemo {
+class ThreadPool;
+}
+
 namespace mnemo::profiler {
 
 // One layer's attention at one step, as the engine computed it (layouts as the engine's probe).
@@ -59,6 +63,10 @@ struct RecorderOptions {
   TileCodec tile_codec = TileCodec::ZstdF16;
   int64_t commit_interval_ms = 100;  // ended steps are committed together at most this late
   int64_t commit_bytes = int64_t{8} << 20;  // a step writing more commits every this many bytes
+  // The engine's pool, when it fills every core: the writer then works only on a core the pool
+  // lends it between parts (ThreadPool::borrow_core) instead of preempting an engine thread in
+  // the middle of one. Must outlive the recorder's finish().
+  ThreadPool* borrow_core_from = nullptr;
 };
 
 struct RecorderStats {
@@ -71,6 +79,7 @@ struct RecorderStats {
   int64_t backpressure_ns = 0;      // time producers spent waiting
   int64_t peak_queue_bytes = 0;
   int64_t writer_cpu_ns = 0;        // CPU time of the writer thread (analysis, encoding, SQLite)
+  int64_t core_loans = 0;           // times the writer borrowed a core from the engine's pool
 };
 
 class Recorder {

@@ -37,7 +37,8 @@ class Db {
   enum class Mode { ReadOnly, ReadWriteCreate };
 
   Db() = default;
-  Db(const std::string& path, Mode mode);  // throws SessionError
+  // vfs: an SQLite VFS name (nullptr: the default one). Throws SessionError.
+  Db(const std::string& path, Mode mode, const char* vfs = nullptr);
   Db(Db&& o) noexcept;
   Db& operator=(Db&& o) noexcept;
   Db(const Db&) = delete;
