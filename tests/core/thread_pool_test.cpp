@@ -1,6 +1,7 @@
 #include "mnemo/core/thread_pool.h"
 
 #include <gtest/gtest.h>
+#include <sched.h>
 
 #include <atomic>
 #include <chrono>
@@ -164,6 +165,30 @@ TEST(ThreadPoolCoreLoan, LoansInterleavedWithRunsLoseNoPartAndNeverHang) {
     borrower.join();
     EXPECT_GT(loans.load(), 0);
   }
+}
+
+TEST(ThreadPoolCoreLoan, ThePinnedLenderRunsItsPartsOnItsCpu) {
+  ThreadPool single(1);
+  EXPECT_EQ(single.pin_lender(), -1);
+  ThreadPool pool(2);
+  const int cpu = pool.pin_lender();
+  ASSERT_GE(cpu, 0);
+  cpu_set_t allowed;
+  ASSERT_EQ(sched_getaffinity(0, sizeof(allowed), &allowed), 0);
+  EXPECT_TRUE(CPU_ISSET(cpu, &allowed));
+  const auto caller = std::this_thread::get_id();
+  std::atomic<int> worker_parts{0}, elsewhere{0};
+  for (int rep = 0; rep < 200; ++rep)
+    pool.run([&](int, int) {
+      std::this_thread::sleep_for(std::chrono::microseconds(100));
+      if (std::this_thread::get_id() == caller) return;
+      ++worker_parts;
+      if (sched_getcpu() != cpu) ++elsewhere;
+    });
+  EXPECT_GT(worker_parts.load(), 0);
+  EXPECT_EQ(elsewhere.load(), 0);
+  pool.unpin_lender();
+  EXPECT_EQ(threads_taking_part(pool), 2u);
 }
 
 TEST(ThreadPoolCoreLoan, APoolDestroyedWhileLentDoesNotHang) {

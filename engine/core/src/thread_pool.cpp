@@ -1,5 +1,6 @@
 #include "mnemo/core/thread_pool.h"
 
+#include <pthread.h>
 #include <sched.h>
 
 #include <algorithm>
@@ -58,6 +59,28 @@ bool ThreadPool::borrow_core() {
 void ThreadPool::return_core() {
   lend_.store(kFree, std::memory_order_release);
   lend_.notify_all();
+}
+
+int ThreadPool::pin_lender() {
+  if (workers_.empty()) return -1;
+  cpu_set_t allowed;
+  if (sched_getaffinity(0, sizeof(allowed), &allowed) != 0) return -1;
+  int cpu = -1;
+  for (int c = 0; c < CPU_SETSIZE; ++c)
+    if (CPU_ISSET(c, &allowed)) cpu = c;  // the last one: the first is where most of the system starts
+  if (cpu < 0) return -1;
+  cpu_set_t one;
+  CPU_ZERO(&one);
+  CPU_SET(cpu, &one);
+  if (pthread_setaffinity_np(workers_.back().native_handle(), sizeof(one), &one) != 0) return -1;
+  return cpu;
+}
+
+void ThreadPool::unpin_lender() {
+  if (workers_.empty()) return;
+  cpu_set_t allowed;
+  if (sched_getaffinity(0, sizeof(allowed), &allowed) == 0)
+    pthread_setaffinity_np(workers_.back().native_handle(), sizeof(allowed), &allowed);
 }
 
 void ThreadPool::step_aside_while_lent() {

@@ -81,6 +81,52 @@ PooledLevel level2_from_kernel(const AttentionCapture& a, int h) {
   return base;
 }
 
+// The core the engine's pool lends the writer (RecorderOptions::borrow_core_from): held while
+// there is work, given back before waiting for more and while SQLite waits in an fsync (a
+// checkpoint's), so that the core does not idle. The writer and the lending worker are pinned to
+// one CPU: the writer is then woken where the lent core is, not beside an engine thread.
+class CoreLoan final : public SyncListener {
+ public:
+  CoreLoan(ThreadPool* pool, std::atomic<int64_t>* loans) : pool_(pool), loans_(loans) {
+    listen_to_syncs_on_this_thread(this);
+    if (!pool_) return;
+    if (const int cpu = pool_->pin_lender(); cpu >= 0) {
+      cpu_set_t one;
+      CPU_ZERO(&one);
+      CPU_SET(cpu, &one);
+      pthread_setaffinity_np(pthread_self(), sizeof(one), &one);
+    }
+  }
+  ~CoreLoan() override {
+    listen_to_syncs_on_this_thread(nullptr);
+    give_back();
+    if (pool_) pool_->unpin_lender();
+  }
+  CoreLoan(const CoreLoan&) = delete;
+  CoreLoan& operator=(const CoreLoan&) = delete;
+
+  bool held() const { return held_; }
+  void take() {
+    if (pool_ && !held_ && (held_ = pool_->borrow_core())) loans_->fetch_add(1, std::memory_order_relaxed);
+  }
+  void give_back() {
+    if (held_) pool_->return_core();
+    held_ = false;
+  }
+  void before_sync() override {
+    held_before_sync_ = held_;
+    give_back();
+  }
+  void after_sync() override {
+    if (held_before_sync_) take();
+  }
+
+ private:
+  ThreadPool* pool_;
+  std::atomic<int64_t>* loans_;
+  bool held_ = false, held_before_sync_ = false;
+};
+
 }  // namespace
 
 struct Recorder::Impl {
@@ -200,13 +246,23 @@ struct Recorder::Impl {
     pending_step = -1;
   }
 
-  // Waits for an item; false when `timeout` (negative: none) passed with the queue still empty.
+  // On a lent core the writer starts on a batch, not on every item: the end of a step (or of the
+  // run), or kLoanBatchBytes of captures. Each loan ends with the engine's worker coming back
+  // late for the run in progress, whose parts the caller already took alone, so a prefill lent
+  // out per layer lost about a part's time per layer.
+  static constexpr int64_t kLoanBatchBytes = int64_t{8} << 20;
+  int ends_queued = 0;  // StepEnd and Finish items in the queue; guarded by mu
+  bool ready() const {
+    return !queue.empty() && (!options.borrow_core_from || ends_queued > 0 || queued_bytes >= kLoanBatchBytes);
+  }
+
+  // Waits until ready(); false when `timeout` (negative: none) passed first.
   bool wait_for_items(std::unique_lock<std::mutex>& lock, std::chrono::milliseconds timeout) {
     if (timeout.count() < 0) {
-      not_empty.wait(lock, [&] { return !queue.empty(); });
+      not_empty.wait(lock, [&] { return ready(); });
       return true;
     }
-    return not_empty.wait_for(lock, timeout, [&] { return !queue.empty(); });
+    return not_empty.wait_for(lock, timeout, [&] { return ready(); });
   }
 };
 
@@ -242,8 +298,9 @@ void Recorder::push(Item item, int64_t bytes) {
   }
   impl_->queued_bytes += bytes;
   impl_->stats.peak_queue_bytes = std::max(impl_->stats.peak_queue_bytes, impl_->queued_bytes);
+  if (std::holds_alternative<StepEnd>(item)) ++impl_->ends_queued;
   impl_->queue.emplace_back(std::move(item), bytes);
-  impl_->not_empty.notify_one();
+  if (impl_->ready()) impl_->not_empty.notify_one();
 }
 
 void Recorder::submit(Record r) {
@@ -310,6 +367,7 @@ void Recorder::finish(const std::string& error) {
     // Bypasses the failed() check so the writer always sees the end.
     std::lock_guard lock(impl_->mu);
     impl_->queue.emplace_back(Finish{error}, 0);
+    ++impl_->ends_queued;
     impl_->not_empty.notify_one();
   }
   thread_.join();
@@ -322,49 +380,26 @@ void Recorder::writer_loop() {
   pthread_setname_np(pthread_self(), "mnemo-recorder");
   Impl& m = *impl_;
   const auto interval = std::chrono::milliseconds(m.options.commit_interval_ms);
-  // The core the engine lends: held while there is work, given back before waiting for more and
-  // while SQLite waits for an fsync (a checkpoint's), so that the core does not idle.
-  struct CoreLoan final : SyncListener {
-    ThreadPool* pool;
-    bool held = false, held_before_sync = false;
-    CoreLoan(ThreadPool* p, std::atomic<int64_t>* counter) : pool(p), loans(counter) { listen_to_syncs_on_this_thread(this); }
-    ~CoreLoan() override {
-      listen_to_syncs_on_this_thread(nullptr);
-      give_back();
-    }
-    std::atomic<int64_t>* loans;
-    void take() {
-      if (pool && !held && (held = pool->borrow_core())) loans->fetch_add(1, std::memory_order_relaxed);
-    }
-    void give_back() {
-      if (held) pool->return_core();
-      held = false;
-    }
-    void before_sync() override {
-      held_before_sync = held;
-      give_back();
-    }
-    void after_sync() override {
-      if (held_before_sync) take();
-    }
-  } loan{m.options.borrow_core_from, &m.core_loans};
+  CoreLoan loan(m.options.borrow_core_from, &m.core_loans);
   for (;;) {
     Item item;
     bool idle = false;
     {
       std::unique_lock lock(m.mu);
-      if (m.queue.empty() && loan.held) {
+      if (m.queue.empty() && loan.held()) {
         lock.unlock();
         loan.give_back();
         lock.lock();
       }
-      // Ended steps wait at most one commit interval, also when nothing else arrives.
-      if (!m.wait_for_items(lock, m.pending_step >= 0 ? interval : std::chrono::milliseconds(-1))) {
+      // Ended steps wait at most one commit interval, also when nothing else arrives. Holding the
+      // core, the writer goes on while anything is queued.
+      if (!loan.held() && !m.wait_for_items(lock, m.pending_step >= 0 ? interval : std::chrono::milliseconds(-1))) {
         idle = true;
       } else {
         item = std::move(m.queue.front().first);
         m.queued_bytes -= m.queue.front().second;
         m.queue.pop_front();
+        if (std::holds_alternative<StepEnd>(item) || std::holds_alternative<Finish>(item)) --m.ends_queued;
         m.not_full.notify_all();
       }
     }

@@ -47,6 +47,12 @@ class ThreadPool {
   // core before the pool is destroyed.
   bool borrow_core();
   void return_core();
+  // Pins the lending worker to one CPU the process may use and returns it (-1 when there is no
+  // worker to lend or pinning failed). A borrower that runs on that CPU finds it free when lent,
+  // instead of being woken beside an engine thread while the lent CPU idles. unpin_lender()
+  // lets the worker run anywhere again.
+  int pin_lender();
+  void unpin_lender();
 
  private:
   void worker_loop(bool lender);
