@@ -5,19 +5,25 @@
 //   bench_session tiles FILE [n]       level-0 tile fetch latency (cold head and warm) vs reading the factors
 //   bench_session overview FILE        every head's overview tile at the last step (what the app's model
 //                                      overview reads) vs selecting those tiles' BLOBs alone
+//   bench_session loan [reps]          a 2-thread pool's runs alone, beside a thread that computes in bursts
+//                                      (as the recorder's writer does), and beside one that borrows a core
+//                                      for its bursts (ThreadPool::borrow_core): wall lost per CPU-second
 // Prints one JSON object per command on stdout.
 #include <fcntl.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
+#include "mnemo/core/thread_pool.h"
 #include "mnemo/profiler/session/recorder.h"
 #include "mnemo/profiler/session/session_file.h"
 #include "mnemo/profiler/session/attention_math.h"
@@ -226,6 +232,62 @@ int cmd_overview(const std::string& path) {
   return 0;
 }
 
+// Busy work for `us` microseconds (a compute-bound part, not a sleep: the point is the CPU).
+void compute_for(double us) {
+  const auto t0 = Clock::now();
+  volatile double x = 1;
+  while (seconds_since(t0) * 1e6 < us)
+    for (int i = 0; i < 64; ++i) x = x * 1.0000001 + 1e-9;
+}
+
+// 4000 runs of two 200 µs parts on a 2-thread pool (a decode step's sections are shorter, a
+// prefill's longer), next to a side thread that computes 1.5 ms every 10 ms: free-running (the OS
+// decides where and when) or on a core it borrows from the pool. Where the pool fills the
+// machine's cores, the first costs the runs about a second of wall per CPU-second of the side
+// thread; the second should cost about half.
+int cmd_loan(int reps) {
+  enum Mode { kAlone, kFree, kBorrowing };
+  auto once = [](Mode mode) {
+    mnemo::ThreadPool pool(2);
+    std::atomic<bool> done{false};
+    double side_cpu_s = 0;
+    std::thread side;
+    if (mode != kAlone)
+      side = std::thread([&] {
+        while (!done.load()) {
+          std::this_thread::sleep_for(std::chrono::microseconds(8500));
+          const bool lent = mode == kBorrowing && pool.borrow_core();
+          compute_for(1500);
+          side_cpu_s += 1.5e-3;
+          if (lent) pool.return_core();
+        }
+      });
+    const auto t0 = Clock::now();
+    for (int r = 0; r < 4000; ++r) pool.run([](int, int) { compute_for(200); });
+    const double wall = seconds_since(t0);
+    done = true;
+    if (side.joinable()) side.join();
+    return std::pair{wall, side_cpu_s};
+  };
+  std::vector<double> lost_free, lost_borrowing, alone_s;
+  for (int rep = 0; rep < reps; ++rep) {
+    const double alone = once(kAlone).first;
+    const auto [free_wall, free_cpu] = once(kFree);
+    const auto [borrow_wall, borrow_cpu] = once(kBorrowing);
+    alone_s.push_back(alone);
+    lost_free.push_back((free_wall - alone) / free_cpu);
+    lost_borrowing.push_back((borrow_wall - alone) / borrow_cpu);
+  }
+  auto median = [](std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    return v[v.size() / 2];
+  };
+  std::printf("{\"machine_cpus\": %d, \"alone_s\": %.3f, \"wall_lost_per_side_cpu_s\": {\"free_running\": %.2f, "
+              "\"borrowing\": %.2f}}\n",
+              mnemo::ThreadPool::hardware_threads(), median(alone_s), median(lost_free), median(lost_borrowing));
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -236,7 +298,10 @@ int main(int argc, char** argv) {
     if (cmd == "open" && argc >= 3) return cmd_open(argv[2], argc > 3 ? std::stoi(argv[3]) : 20);
     if (cmd == "tiles" && argc >= 3) return cmd_tiles(argv[2], argc > 3 ? std::stoi(argv[3]) : 300);
     if (cmd == "overview" && argc >= 3) return cmd_overview(argv[2]);
-    std::fprintf(stderr, "usage: bench_session writer DIR [MB] | make FILE MB | open FILE [reps] | tiles FILE [n] | overview FILE\n");
+    if (cmd == "loan") return cmd_loan(argc > 2 ? std::max(1, std::stoi(argv[2])) : 5);
+    std::fprintf(stderr,
+                 "usage: bench_session writer DIR [MB] | make FILE MB | open FILE [reps] | tiles FILE [n] | overview FILE | "
+                 "loan [reps]\n");
     return 2;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "bench_session: %s\n", e.what());
