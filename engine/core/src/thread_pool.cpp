@@ -17,6 +17,13 @@ namespace {
 // About 50-100 µs of spinning: longer than the gap between two kernels of a decode step, far
 // shorter than the gap between two steps of an interactive session.
 constexpr int kSpinIterations = 20000;
+
+cpu_set_t only_cpu(int cpu) {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  CPU_SET(cpu, &set);
+  return set;
+}
 }  // namespace
 
 int ThreadPool::hardware_threads() {
@@ -69,11 +76,15 @@ int ThreadPool::pin_lender() {
   for (int c = 0; c < CPU_SETSIZE; ++c)
     if (CPU_ISSET(c, &allowed)) cpu = c;  // the last one: the first is where most of the system starts
   if (cpu < 0) return -1;
-  cpu_set_t one;
-  CPU_ZERO(&one);
-  CPU_SET(cpu, &one);
+  const cpu_set_t one = only_cpu(cpu);
   if (pthread_setaffinity_np(workers_.back().native_handle(), sizeof(one), &one) != 0) return -1;
   return cpu;
+}
+
+bool ThreadPool::pin_calling_thread(int cpu) {
+  if (cpu < 0 || cpu >= CPU_SETSIZE) return false;
+  const cpu_set_t one = only_cpu(cpu);
+  return pthread_setaffinity_np(pthread_self(), sizeof(one), &one) == 0;
 }
 
 void ThreadPool::unpin_lender() {

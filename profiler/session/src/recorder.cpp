@@ -89,13 +89,7 @@ class CoreLoan final : public SyncListener {
  public:
   CoreLoan(ThreadPool* pool, std::atomic<int64_t>* loans) : pool_(pool), loans_(loans) {
     listen_to_syncs_on_this_thread(this);
-    if (!pool_) return;
-    if (const int cpu = pool_->pin_lender(); cpu >= 0) {
-      cpu_set_t one;
-      CPU_ZERO(&one);
-      CPU_SET(cpu, &one);
-      pthread_setaffinity_np(pthread_self(), sizeof(one), &one);
-    }
+    if (pool_) ThreadPool::pin_calling_thread(pool_->pin_lender());
   }
   ~CoreLoan() override {
     listen_to_syncs_on_this_thread(nullptr);
@@ -255,6 +249,26 @@ struct Recorder::Impl {
   bool ready() const {
     return !queue.empty() && (!options.borrow_core_from || ends_queued > 0 || queued_bytes >= kLoanBatchBytes);
   }
+  static bool ends_something(const Item& item) {
+    return std::holds_alternative<StepEnd>(item) || std::holds_alternative<Finish>(item);
+  }
+
+  // The queue's two ends, with mu held: the writer is woken when ready() says it should start.
+  void enqueue(Item item, int64_t bytes) {
+    queued_bytes += bytes;
+    stats.peak_queue_bytes = std::max(stats.peak_queue_bytes, queued_bytes);
+    if (ends_something(item)) ++ends_queued;
+    queue.emplace_back(std::move(item), bytes);
+    if (ready()) not_empty.notify_one();
+  }
+  Item dequeue() {
+    Item item = std::move(queue.front().first);
+    queued_bytes -= queue.front().second;
+    queue.pop_front();
+    if (ends_something(item)) --ends_queued;
+    not_full.notify_all();
+    return item;
+  }
 
   // Waits until ready(); false when `timeout` (negative: none) passed first.
   bool wait_for_items(std::unique_lock<std::mutex>& lock, std::chrono::milliseconds timeout) {
@@ -296,11 +310,7 @@ void Recorder::push(Item item, int64_t bytes) {
     });
     impl_->stats.backpressure_ns += now_ns() - t0;
   }
-  impl_->queued_bytes += bytes;
-  impl_->stats.peak_queue_bytes = std::max(impl_->stats.peak_queue_bytes, impl_->queued_bytes);
-  if (std::holds_alternative<StepEnd>(item)) ++impl_->ends_queued;
-  impl_->queue.emplace_back(std::move(item), bytes);
-  if (impl_->ready()) impl_->not_empty.notify_one();
+  impl_->enqueue(std::move(item), bytes);
 }
 
 void Recorder::submit(Record r) {
@@ -366,9 +376,7 @@ void Recorder::finish(const std::string& error) {
   {
     // Bypasses the failed() check so the writer always sees the end.
     std::lock_guard lock(impl_->mu);
-    impl_->queue.emplace_back(Finish{error}, 0);
-    ++impl_->ends_queued;
-    impl_->not_empty.notify_one();
+    impl_->enqueue(Finish{error}, 0);
   }
   thread_.join();
   const std::string why = failure();
@@ -396,11 +404,7 @@ void Recorder::writer_loop() {
       if (!loan.held() && !m.wait_for_items(lock, m.pending_step >= 0 ? interval : std::chrono::milliseconds(-1))) {
         idle = true;
       } else {
-        item = std::move(m.queue.front().first);
-        m.queued_bytes -= m.queue.front().second;
-        m.queue.pop_front();
-        if (std::holds_alternative<StepEnd>(item) || std::holds_alternative<Finish>(item)) --m.ends_queued;
-        m.not_full.notify_all();
+        item = m.dequeue();
       }
     }
     loan.take();

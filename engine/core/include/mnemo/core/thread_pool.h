@@ -53,6 +53,7 @@ class ThreadPool {
   // lets the worker run anywhere again.
   int pin_lender();
   void unpin_lender();
+  static bool pin_calling_thread(int cpu);  // the borrower's half of pin_lender()
 
  private:
   void worker_loop(bool lender);
