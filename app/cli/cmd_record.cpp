@@ -99,8 +99,8 @@ int cmd_record(const Argv& argv) {
   std::printf("%s", r.generated_text.c_str());
   if (!r.generated_text.empty()) std::printf("\n");
   std::fprintf(stderr,
-               "recorded run %lld into %s: %lld steps, %lld tokens, %.1f MB written in %.2f s (prefill %.2f s); "
-               "writer thread %.2f s CPU (%s); back-pressure: %lld waits (%.1f ms); closing %.2f s%s\n",
+               "recorded run %lld into %s: %lld steps, %lld tokens, %.1f MB written in %.3f s (prefill %.3f s); "
+               "writer thread %.3f s CPU (%s); back-pressure: %lld waits (%.1f ms); closing %.3f s%s\n",
                static_cast<long long>(r.run_id), req.session_path.c_str(), static_cast<long long>(r.steps),
                static_cast<long long>(r.tokens), static_cast<double>(r.stats.bytes_written) / 1e6,
                static_cast<double>(r.wall_ns) / 1e9, static_cast<double>(r.prefill_ns) / 1e9,

@@ -6,6 +6,7 @@
 #include <atomic>
 #include <chrono>
 #include <future>
+#include <map>
 #include <mutex>
 #include <set>
 #include <vector>
@@ -167,28 +168,44 @@ TEST(ThreadPoolCoreLoan, LoansInterleavedWithRunsLoseNoPartAndNeverHang) {
   }
 }
 
-TEST(ThreadPoolCoreLoan, ThePinnedLenderRunsItsPartsOnItsCpu) {
+TEST(ThreadPoolCoreLoan, ThePinnedLenderHasItsCpuToItself) {
   ThreadPool single(1);
   EXPECT_EQ(single.pin_lender(), -1);
-  ThreadPool pool(2);
+  if (ThreadPool::hardware_threads() < 2) GTEST_SKIP() << "one CPU: nothing to pin apart";
+  cpu_set_t before;
+  ASSERT_EQ(pthread_getaffinity_np(pthread_self(), sizeof(before), &before), 0);
+  ThreadPool pool(3);
   const int cpu = pool.pin_lender();
   ASSERT_GE(cpu, 0);
-  cpu_set_t allowed;
-  ASSERT_EQ(sched_getaffinity(0, sizeof(allowed), &allowed), 0);
-  EXPECT_TRUE(CPU_ISSET(cpu, &allowed));
-  const auto caller = std::this_thread::get_id();
-  std::atomic<int> worker_parts{0}, elsewhere{0};
+  EXPECT_EQ(pool.lender_cpu(), cpu);
+  EXPECT_EQ(pool.pin_lender(), cpu);  // pinned once; a second call changes nothing
+  EXPECT_TRUE(CPU_ISSET(cpu, &before));
+  cpu_set_t mine;
+  ASSERT_EQ(pthread_getaffinity_np(pthread_self(), sizeof(mine), &mine), 0);
+  EXPECT_FALSE(CPU_ISSET(cpu, &mine)) << "the calling thread, which runs parts, stays off the lender's CPU";
+  EXPECT_EQ(CPU_COUNT(&mine), CPU_COUNT(&before) - 1);
+
+  // The lender (the last worker) runs only on its CPU, every other thread never there.
+  std::mutex mu;
+  std::map<std::thread::id, std::set<int>> cpus_by_thread;
   for (int rep = 0; rep < 200; ++rep)
     pool.run([&](int, int) {
       std::this_thread::sleep_for(std::chrono::microseconds(100));
-      if (std::this_thread::get_id() == caller) return;
-      ++worker_parts;
-      if (sched_getcpu() != cpu) ++elsewhere;
+      std::lock_guard lock(mu);
+      cpus_by_thread[std::this_thread::get_id()].insert(sched_getcpu());
     });
-  EXPECT_GT(worker_parts.load(), 0);
-  EXPECT_EQ(elsewhere.load(), 0);
+  int on_lender_cpu_only = 0;
+  for (const auto& [id, cpus] : cpus_by_thread) {
+    if (cpus == std::set<int>{cpu}) ++on_lender_cpu_only;
+    else EXPECT_FALSE(cpus.count(cpu)) << "a thread other than the lender ran on its CPU";
+  }
+  EXPECT_EQ(on_lender_cpu_only, 1);
+
   pool.unpin_lender();
-  EXPECT_EQ(threads_taking_part(pool), 2u);
+  EXPECT_EQ(pool.lender_cpu(), -1);
+  ASSERT_EQ(pthread_getaffinity_np(pthread_self(), sizeof(mine), &mine), 0);
+  EXPECT_TRUE(CPU_EQUAL(&mine, &before)) << "unpin_lender restores the calling thread's CPUs";
+  EXPECT_EQ(threads_taking_part(pool), 3u);
 }
 
 TEST(ThreadPoolCoreLoan, APoolDestroyedWhileLentDoesNotHang) {

@@ -37,6 +37,22 @@ MappedFile::MappedFile(std::string path) : path_(std::move(path)) {
   data_ = static_cast<const std::byte*>(p);
 }
 
+void MappedFile::page_in() const {
+  if (!data_) return;
+#ifndef MADV_POPULATE_READ
+  constexpr int MADV_POPULATE_READ = 22;  // Linux 5.14; older headers do not name it
+#endif
+  void* p = const_cast<std::byte*>(data_);
+  if (::madvise(p, size_, MADV_POPULATE_READ) == 0) return;
+  if (errno == EINVAL) {  // an older kernel: start the read-ahead and let the faults find it
+    ::madvise(p, size_, MADV_WILLNEED);
+    return;
+  }
+  if (errno == ENOMEM || errno == EAGAIN || errno == EINTR) return;  // not an error in the file: fault on demand
+  throw FormatError(path_, errno == EFAULT ? "cannot read: the file is shorter than when it was opened"
+                                           : "cannot read: " + errno_text());
+}
+
 MappedFile::~MappedFile() {
   if (data_) ::munmap(const_cast<std::byte*>(data_), size_);
 }

@@ -69,15 +69,23 @@ void ThreadPool::return_core() {
 }
 
 int ThreadPool::pin_lender() {
-  if (workers_.empty()) return -1;
+  if (workers_.empty() || lender_cpu_ >= 0) return lender_cpu_;
+  // The calling thread's CPUs: the workers it started inherited them, and all get them back.
   cpu_set_t allowed;
-  if (sched_getaffinity(0, sizeof(allowed), &allowed) != 0) return -1;
+  pinned_caller_ = pthread_self();
+  if (pthread_getaffinity_np(pinned_caller_, sizeof(allowed), &allowed) != 0 || CPU_COUNT(&allowed) < 2) return -1;
   int cpu = -1;
   for (int c = 0; c < CPU_SETSIZE; ++c)
     if (CPU_ISSET(c, &allowed)) cpu = c;  // the last one: the first is where most of the system starts
-  if (cpu < 0) return -1;
+  cpu_set_t others = allowed;
+  CPU_CLR(cpu, &others);
   const cpu_set_t one = only_cpu(cpu);
   if (pthread_setaffinity_np(workers_.back().native_handle(), sizeof(one), &one) != 0) return -1;
+  lender_cpu_ = cpu;
+  caller_affinity_ = allowed;
+  for (size_t i = 0; i + 1 < workers_.size(); ++i)
+    pthread_setaffinity_np(workers_[i].native_handle(), sizeof(others), &others);
+  pthread_setaffinity_np(pinned_caller_, sizeof(others), &others);
   return cpu;
 }
 
@@ -88,10 +96,10 @@ bool ThreadPool::pin_calling_thread(int cpu) {
 }
 
 void ThreadPool::unpin_lender() {
-  if (workers_.empty()) return;
-  cpu_set_t allowed;
-  if (sched_getaffinity(0, sizeof(allowed), &allowed) == 0)
-    pthread_setaffinity_np(workers_.back().native_handle(), sizeof(allowed), &allowed);
+  if (lender_cpu_ < 0) return;
+  lender_cpu_ = -1;
+  for (auto& w : workers_) pthread_setaffinity_np(w.native_handle(), sizeof(caller_affinity_), &caller_affinity_);
+  pthread_setaffinity_np(pinned_caller_, sizeof(caller_affinity_), &caller_affinity_);
 }
 
 void ThreadPool::step_aside_while_lent() {

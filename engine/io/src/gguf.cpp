@@ -194,6 +194,7 @@ class GgufModelFile final : public ModelFile {
     return it != image_.metadata.end() && it->is_string() ? it->get<std::string>() : std::string();
   }
   const std::vector<TensorEntry>& tensors() const override { return image_.tensors; }
+  void page_in() const override { map_->page_in(); }
 
  private:
   std::string path_;

@@ -50,6 +50,9 @@ class HfModelFile final : public ModelFile {
   }
   const std::vector<TensorEntry>& tensors() const override { return tensors_; }
   const std::vector<SkippedTensor>& skipped_tensors() const override { return skipped_; }
+  void page_in() const override {
+    for (const auto& map : maps_) map->page_in();
+  }
 
   // Maps one safetensors file and returns its parsed image; the map lives as long as this.
   SafetensorsImage add_file(const std::string& file) {

@@ -36,6 +36,7 @@ std::unique_ptr<Model> Model::open(const std::string& path, const ModelOptions& 
   const int threads = options.threads > 0 ? options.threads : ThreadPool::hardware_threads();
   auto I = std::make_unique<Impl>(threads);
   I->file = io::open_model(path);
+  I->file->page_in();
   const std::string arch = I->file->architecture();
   if (arch.empty())
     throw FormatError(path, "the checkpoint does not name its architecture (general.architecture or model_type)");

@@ -2,6 +2,9 @@
 
 #include <algorithm>
 #include <cstring>
+#include <string>
+
+#include "mnemo/core/error.h"
 
 namespace mnemo::profiler {
 
@@ -13,14 +16,51 @@ void LayerFactors::drop_from(std::vector<Block>& blocks, int64_t pos) {
   }
 }
 
-void LayerFactors::keep_rows(int64_t pos0, int64_t n, int64_t n_k, std::span<const uint16_t> q, std::span<const float> lse) {
-  drop_from(rows_, pos0);
-  rows_.push_back({pos0, n, n, n_k, {q.begin(), q.end()}, {lse.begin(), lse.end()}});
+void LayerFactors::keep(std::vector<Block>& blocks, Block b, std::span<const uint16_t> data,
+                        std::span<const float> lse, bool in_file) {
+  drop_from(blocks, b.pos0);
+  b.data_size = data.size();
+  b.lse_size = lse.size();
+  b.in_memory = !in_file || copies_;
+  if (b.in_memory) {
+    b.data.assign(data.begin(), data.end());
+    b.lse.assign(lse.begin(), lse.end());
+  }
+  blocks.push_back(std::move(b));
 }
 
-void LayerFactors::keep_keys(int64_t pos0, int64_t n, std::span<const uint16_t> k) {
-  drop_from(keys_, pos0);
-  keys_.push_back({pos0, n, n, 0, {k.begin(), k.end()}, {}});
+void LayerFactors::keep_rows(int64_t step, int64_t pos0, int64_t n, int64_t n_k, std::span<const uint16_t> q,
+                             std::span<const float> lse, bool in_file) {
+  Block b;
+  b.step = step, b.pos0 = pos0, b.n = b.used = n, b.n_k = n_k;
+  keep(rows_, std::move(b), q, lse, in_file);
+}
+
+void LayerFactors::keep_keys(int64_t step, int64_t pos0, int64_t n, std::span<const uint16_t> k, bool in_file) {
+  Block b;
+  b.step = step, b.pos0 = pos0, b.n = b.used = n;
+  keep(keys_, std::move(b), k, {}, in_file);
+}
+
+void LayerFactors::load(const RowLoader& rows, const KeyLoader& keys) {
+  copies_ = true;
+  auto check = [](const Block& b, const char* what) {
+    if (b.data.size() != b.data_size || b.lse.size() != b.lse_size)
+      throw Error(std::string("the session file gave back other ") + what + " factors for step " +
+                  std::to_string(b.step) + " than were written");
+  };
+  for (Block& b : rows_)
+    if (!b.in_memory) {
+      rows(b.step, b.data, b.lse);
+      check(b, "query");
+      b.in_memory = true;
+    }
+  for (Block& b : keys_)
+    if (!b.in_memory) {
+      keys(b.step, b.data);
+      check(b, "key");
+      b.in_memory = true;
+    }
 }
 
 void LayerFactors::head_rows(int h, int d, int64_t begin, int64_t end, std::vector<uint16_t>& q,
@@ -30,6 +70,7 @@ void LayerFactors::head_rows(int h, int d, int64_t begin, int64_t end, std::vect
   rows.assign(static_cast<size_t>(n_rows), QueryRow{});
   for (int64_t i = 0; i < n_rows; ++i) rows[static_cast<size_t>(i)].pos = begin + i;
   for (const Block& b : rows_) {
+    if (!b.in_memory) throw Error("the recorder's fallback read factors it did not load");
     // The block's rows that fall in [begin, end).
     const int64_t lo = std::max(begin, b.pos0), hi = std::min(end, b.pos0 + b.used);
     if (lo >= hi) continue;
@@ -43,6 +84,7 @@ void LayerFactors::head_rows(int h, int d, int64_t begin, int64_t end, std::vect
 void LayerFactors::head_keys(int g, int d, int64_t n_k, std::vector<float>& out) const {
   out.assign(static_cast<size_t>(n_k * d), 0.f);
   for (const Block& b : keys_) {
+    if (!b.in_memory) throw Error("the recorder's fallback read factors it did not load");
     const int64_t n = std::min(b.used, n_k - b.pos0);
     if (n > 0) fp16_to_f32({b.data.data() + g * b.n * d, static_cast<size_t>(n * d)}, out.data() + b.pos0 * d);
   }

@@ -83,18 +83,18 @@ PooledLevel level2_from_kernel(const AttentionCapture& a, int h) {
 
 // The core the engine's pool lends the writer (RecorderOptions::borrow_core_from): held while
 // there is work, given back before waiting for more and while SQLite waits in an fsync (a
-// checkpoint's), so that the core does not idle. The writer and the lending worker are pinned to
-// one CPU: the writer is then woken where the lent core is, not beside an engine thread.
+// checkpoint's), so that the core does not idle. The writer runs on the lending worker's CPU
+// (pinned by the Recorder for the recording's length): it is then woken where the lent core is,
+// not beside an engine thread.
 class CoreLoan final : public SyncListener {
  public:
   CoreLoan(ThreadPool* pool, std::atomic<int64_t>* loans) : pool_(pool), loans_(loans) {
     listen_to_syncs_on_this_thread(this);
-    if (pool_) ThreadPool::pin_calling_thread(pool_->pin_lender());
+    if (pool_) ThreadPool::pin_calling_thread(pool_->lender_cpu());
   }
   ~CoreLoan() override {
     listen_to_syncs_on_this_thread(nullptr);
     give_back();
-    if (pool_) pool_->unpin_lender();
   }
   CoreLoan(const CoreLoan&) = delete;
   CoreLoan& operator=(const CoreLoan&) = delete;
@@ -178,8 +178,9 @@ struct Recorder::Impl {
       keep(free_float, *v);
   }
 
+  // True when the record went to the file; false when the byte budget dropped it.
   template <class T>
-  void write(const T& r) {
+  bool write(const T& r) {
     const int64_t bytes = approx_bytes(r);
     if (options.max_bytes) {
       // Degrade before the budget is crossed, in tiers, so the run keeps its shape.
@@ -192,7 +193,7 @@ struct Recorder::Impl {
       if (!allowed<T>(tier)) {
         std::lock_guard lock(mu);
         ++stats.records_dropped;
-        return;
+        return false;
       }
     }
     if (!writer->in_batch()) {
@@ -211,6 +212,7 @@ struct Recorder::Impl {
     std::lock_guard lock(mu);
     stats.bytes_written += bytes;
     ++stats.records_written;
+    return true;
   }
 
   void process(AttentionCapture& a);
@@ -287,7 +289,14 @@ Recorder::Recorder(const std::string& path, const RunInfo& run, RecorderOptions 
   RunInfo info = run;
   if (options.max_bytes) info.max_bytes = options.max_bytes;
   run_id_ = impl_->writer->begin_run(info);
-  thread_ = std::thread([this] { writer_loop(); });
+  // On this thread: pin_lender() keeps the thread that runs the engine off the lent CPU.
+  if (options.borrow_core_from) options.borrow_core_from->pin_lender();
+  try {
+    thread_ = std::thread([this] { writer_loop(); });
+  } catch (...) {
+    if (options.borrow_core_from) options.borrow_core_from->unpin_lender();
+    throw;
+  }
 }
 
 Recorder::~Recorder() {
@@ -379,6 +388,7 @@ void Recorder::finish(const std::string& error) {
     impl_->enqueue(Finish{error}, 0);
   }
   thread_.join();
+  if (impl_->options.borrow_core_from) impl_->options.borrow_core_from->unpin_lender();
   const std::string why = failure();
   if (!why.empty()) throw SessionError(impl_->db.path(), why);
 }
@@ -516,13 +526,13 @@ void Recorder::Impl::process(AttentionCapture& a) {
   // The factors go to the file as the capture holds them (head-major, one row per layer and
   // step); the buffers move into the records and back, so the engine gets them again for reuse.
   AttentionKeyRecord keys{a.layer, a.n_kv_heads, a.step, a.k_pos0, n_new_k, std::move(a.k)};
-  if (options.attention_factors) write(keys);
-  f.keep_keys(a.k_pos0, n_new_k, keys.k);
+  const bool keys_in_file = options.attention_factors && write(keys);
+  f.keep_keys(a.step, a.k_pos0, n_new_k, keys.k, keys_in_file);
   a.k = std::move(keys.k);
   AttentionQueryRecord queries{a.layer, a.n_heads, a.n_kv_heads, a.step,  a.q_pos0,     a.n_q,
                                a.n_k,   a.mask,    a.window,     a.scale, std::move(a.q), std::move(a.lse)};
-  if (options.attention_factors) write(queries);
-  f.keep_rows(a.q_pos0, a.n_q, a.n_k, queries.q, queries.lse);
+  const bool rows_in_file = options.attention_factors && write(queries);
+  f.keep_rows(a.step, a.q_pos0, a.n_q, a.n_k, queries.q, queries.lse, rows_in_file);
   a.q = std::move(queries.q);
   a.lse = std::move(queries.lse);
 
@@ -539,6 +549,8 @@ void Recorder::Impl::process(AttentionCapture& a) {
     const bool recompute_metrics = options.head_metrics && !engine_metrics;
     const bool recompute_pyramid = pyramid && !engine_cells;
     if (recompute_metrics || recompute_pyramid) {
+      f.load([&](int64_t step, auto& q, auto& lse) { writer->read_query_factors(a.layer, step, q, lse); },
+             [&](int64_t step, auto& k) { writer->read_key_factors(a.layer, step, k); });
       // Without the engine's statistics: the scores again from the fp16 factors. The pyramid pools
       // every row up to this step, earlier ones included.
       if (kf_group != g) f.head_keys(g, d, a.n_k, kf), kf_group = g;

@@ -185,6 +185,43 @@ void SessionWriter::finish_run(int64_t end_ns, const std::string& error, const s
 
 int64_t SessionWriter::file_bytes() const { return stat_size(db_.path()) + stat_size(db_.path() + "-wal"); }
 
+namespace {
+template <class T>
+void copy_blob(std::span<const uint8_t> bytes, std::vector<T>& out, const Db& db, const std::string& what) {
+  if (bytes.size() % sizeof(T)) throw SessionError(db.path(), what + ": a BLOB of " + std::to_string(bytes.size()) + " bytes");
+  out.resize(bytes.size() / sizeof(T));
+  if (!bytes.empty()) std::memcpy(out.data(), bytes.data(), bytes.size());
+}
+
+// Prepares `sql` (selecting by run, layer and step) on first use and steps onto its row.
+std::string step_onto_factors(Stmt& s, const Db& db, const char* sql, const char* kind, int64_t run, int32_t layer,
+                              int64_t step) {
+  if (!s) s = db.prepare(sql);
+  const std::string what = std::string(kind) + " factors of layer " + std::to_string(layer) + ", step " + std::to_string(step);
+  s.bind(1, run).bind(2, layer).bind(3, step);
+  if (!s.step()) {
+    s.reset();
+    throw SessionError(db.path(), "the run holds no " + what);
+  }
+  return what;
+}
+}  // namespace
+
+void SessionWriter::read_query_factors(int32_t layer, int64_t step, std::vector<uint16_t>& q, std::vector<float>& lse) {
+  const std::string what = step_onto_factors(read_query_, db_, "SELECT q, lse FROM _attention_query WHERE run_id = ? AND layer = ? AND step = ?",
+                                             "query", run_id_, layer, step);
+  copy_blob(read_query_.blob(0), q, db_, what);
+  copy_blob(read_query_.blob(1), lse, db_, what);
+  read_query_.reset();
+}
+
+void SessionWriter::read_key_factors(int32_t layer, int64_t step, std::vector<uint16_t>& k) {
+  const std::string what = step_onto_factors(read_key_, db_, "SELECT k FROM _attention_key WHERE run_id = ? AND layer = ? AND step = ?",
+                                             "key", run_id_, layer, step);
+  copy_blob(read_key_.blob(0), k, db_, what);
+  read_key_.reset();
+}
+
 void build_op_lod(Db& db, int64_t run_id) {
   struct Op {
     int64_t id, start, end;

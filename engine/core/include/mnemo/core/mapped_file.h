@@ -21,6 +21,14 @@ class MappedFile {
   uint64_t size() const { return size_; }
   std::span<const std::byte> bytes() const { return {data_, static_cast<size_t>(size_)}; }
 
+  // Reads the whole file into the page cache and maps every page now, so that code using the
+  // map later never waits on the disk in a page fault (weights first touched in the middle of a
+  // forward pass stall both the thread that faults and every thread waiting for it). Falls back
+  // to asking the kernel for read-ahead where MADV_POPULATE_READ is unknown (Linux < 5.14).
+  // Throws FormatError naming the file when it cannot be read (an I/O error, or the file shrank
+  // since it was opened).
+  void page_in() const;
+
  private:
   std::string path_;
   const std::byte* data_ = nullptr;

@@ -8,6 +8,9 @@
 // worker is descheduled, the caller does the whole run itself instead of waiting a time slice.
 #pragma once
 
+#include <pthread.h>
+#include <sched.h>
+
 #include <atomic>
 #include <cstdint>
 #include <functional>
@@ -47,12 +50,17 @@ class ThreadPool {
   // core before the pool is destroyed.
   bool borrow_core();
   void return_core();
-  // Pins the lending worker to one CPU the process may use and returns it (-1 when there is no
-  // worker to lend or pinning failed). A borrower that runs on that CPU finds it free when lent,
-  // instead of being woken beside an engine thread while the lent CPU idles. unpin_lender()
-  // lets the worker run anywhere again.
+  // Pins the lending worker to one CPU the process may use and keeps the pool's other threads
+  // off it: the other workers, and the calling thread, taken to be the one that calls run().
+  // Returns the CPU (-1 when there is no worker to lend, one CPU only, or pinning failed). A
+  // borrower that runs on that CPU finds it free when lent, instead of being woken beside an
+  // engine thread while the lent CPU idles; and an engine thread that the scheduler would move
+  // onto the lender's CPU (where it then shares one CPU with the pinned worker while another
+  // idles, for tens of milliseconds until the load balancer moves it back) stays where it is.
+  // unpin_lender(), from any thread, restores every affinity pin_lender() changed.
   int pin_lender();
   void unpin_lender();
+  int lender_cpu() const { return lender_cpu_; }
   static bool pin_calling_thread(int cpu);  // the borrower's half of pin_lender()
 
  private:
@@ -80,6 +88,10 @@ class ThreadPool {
   static constexpr uint32_t kFree = 0, kWanted = 1, kLent = 2;
   std::atomic<uint32_t> lend_{kFree};
   std::atomic<bool> lender_asleep_{false};
+  // What pin_lender() changed, for unpin_lender() to restore.
+  int lender_cpu_ = -1;
+  pthread_t pinned_caller_{};
+  cpu_set_t caller_affinity_{};
 };
 
 }  // namespace mnemo

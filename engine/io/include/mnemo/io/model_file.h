@@ -46,6 +46,10 @@ class ModelFile {
   virtual const std::vector<SkippedTensor>& skipped_tensors() const;
   // Null when there is no tensor of that name.
   const TensorEntry* find(const std::string& name) const;
+  // Brings every tensor's bytes into memory now (see MappedFile::page_in), for callers about to
+  // run the model; listing a file's tensors never needs it. Throws FormatError when the file
+  // cannot be read. Files that hold nothing on disk have nothing to do.
+  virtual void page_in() const {}
 };
 
 // Opens a GGUF file or a Hugging Face folder (config.json + model.safetensors, or sharded

@@ -65,7 +65,9 @@ struct RecorderOptions {
   int64_t commit_bytes = int64_t{8} << 20;  // a step writing more commits every this many bytes
   // The engine's pool, when it fills every core: the writer then works only on a core the pool
   // lends it between parts (ThreadPool::borrow_core) instead of preempting an engine thread in
-  // the middle of one. Must outlive the recorder's finish().
+  // the middle of one. The engine must run the pool from the thread that constructs the
+  // recorder (ThreadPool::pin_lender keeps that thread off the lent CPU until finish()). Must
+  // outlive the recorder's finish().
   ThreadPool* borrow_core_from = nullptr;
 };
 

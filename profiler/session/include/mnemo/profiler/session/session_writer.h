@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "mnemo/profiler/session/records.h"
 #include "mnemo/profiler/session/sqlite_db.h"
@@ -37,6 +38,11 @@ class SessionWriter {
   // Bytes the file and its log take on disk now.
   int64_t file_bytes() const;
 
+  // Reads back the factors of one layer and step of this run, as written (rows not yet committed
+  // included: the same connection sees them). Throws SessionError when the run holds no such row.
+  void read_query_factors(int32_t layer, int64_t step, std::vector<uint16_t>& q, std::vector<float>& lse);
+  void read_key_factors(int32_t layer, int64_t step, std::vector<uint16_t>& k);
+
  private:
   void write_one(const StepRecord& r);
   void write_one(const TokenRecord& r);
@@ -54,6 +60,7 @@ class SessionWriter {
   int64_t run_id_ = 0;
   bool in_batch_ = false;
   Stmt step_, token_, query_, key_, metric_, tile_, kv_, memory_, op_, kernel_, counter_;
+  Stmt read_query_, read_key_;  // prepared on first use: most runs never read back
 };
 
 // Builds _op_lod for a run from its ops (also used by tests). Levels whose buckets would not be

@@ -72,6 +72,7 @@ class Stmt {
   Stmt(const Stmt&) = delete;
   Stmt& operator=(const Stmt&) = delete;
   ~Stmt();
+  explicit operator bool() const { return st_ != nullptr; }  // false when default-constructed
 
   // Binds by 1-based index; chains.
   Stmt& bind(int i, int64_t v);
