@@ -4,7 +4,10 @@
 // timeline's level of detail, appending runs, the byte budget and reading during a recording.
 #include <gtest/gtest.h>
 
+#include <array>
 #include <chrono>
+#include <filesystem>
+#include <optional>
 #include <thread>
 
 #include "mnemo/profiler/session/attention_math.h"
@@ -215,6 +218,45 @@ TEST(SessionRoundTrip, TilesSlicesMetricsAndTimelineMatchGroundTruth) {
   }
 }
 
+// The op level of detail is built at finish from the ops the writer kept in memory; reading the
+// ops back from the file (the path past SessionWriter::kMaxOpsKept) must give the same rows.
+// Ops come from two threads, out of time order, some starting together.
+TEST(SessionRoundTrip, OpLevelOfDetailFromMemoryEqualsReadingBack) {
+  const SyntheticAttention a(8, 3);
+  const std::string path = test::temp_path("op_lod.mnemo");
+  int64_t run = 0;
+  {
+    Recorder rec(path, synthetic_run(a, "ops"), RecorderOptions{});
+    run = rec.run_id();
+    int64_t id = 0;
+    for (int64_t i = 0; i < 6000; ++i) {
+      const int64_t t = 1000000 + (i % 3 == 0 ? i * 7000 : (6000 - i) * 7000);  // a third in order, the rest reversed
+      rec.submit(OpRecord{id++, 0, 1, 0, -1, 7, t, t + 3000 + (i % 5) * 1000});
+      rec.submit(OpRecord{id++, 0, 2, 0, -1, 9, t, t + 500});  // same start on another thread
+      if (i % 4 == 0) rec.submit(OpRecord{id++, 0, 3, 0, -1, 9, t, t + 500});  // a tie in start on one thread
+    }
+    rec.submit(StepRecord{0, "prefill", 0, 1, 1000000, 1000000 + 6000 * 7000});
+    rec.end_step(0);
+    rec.finish();
+  }
+  auto lod_rows = [&] {
+    Db db(path, Db::Mode::ReadOnly);
+    std::vector<std::array<int64_t, 6>> rows;
+    Stmt s = db.prepare("SELECT thread, level, bucket, count, busy_ns, longest_op FROM _op_lod WHERE run_id = ? "
+                        "ORDER BY thread, level, bucket");
+    s.bind(1, run);
+    while (s.step()) rows.push_back({s.integer(0), s.integer(1), s.integer(2), s.integer(3), s.integer(4), s.integer(5)});
+    return rows;
+  };
+  const auto from_memory = lod_rows();
+  ASSERT_GT(from_memory.size(), 100u);
+  {
+    Db db(path, Db::Mode::ReadWriteCreate);
+    build_op_lod(db, run);
+  }
+  EXPECT_EQ(lod_rows(), from_memory);
+}
+
 // A step bigger than RecorderOptions::commit_bytes commits along the way; the file reads the same.
 TEST(SessionRoundTrip, LargeStepsCommitAlongTheWay) {
   const SyntheticAttention a(306, 42);
@@ -307,6 +349,42 @@ TEST(SessionRoundTrip, ByteBudgetDegradesInsteadOfFailing) {
   EXPECT_LE(s.bytes, 400 * 1024);
   EXPECT_EQ(s.n_steps, 101);  // steps and tokens always survive
   EXPECT_EQ(s.n_tokens, 400);
+}
+
+// A finished session is one file (the log checkpointed and deleted); one that a viewer holds
+// open at the end stays in WAL mode with its log emptied, and reads the same.
+TEST(SessionRoundTrip, AFinishedSessionIsOneFileUnlessAViewerHoldsIt) {
+  const SyntheticAttention a(16, 3);
+  for (const bool viewer_open : {false, true}) {
+    const std::string path = test::temp_path(viewer_open ? "held.mnemo" : "alone.mnemo");
+    std::optional<Db> viewer;
+    {
+      Recorder rec(path, synthetic_run(a, "run"), {});
+      for (int layer = 0; layer < a.layers; ++layer) rec.submit(a.capture(0, layer, 0, 16));
+      rec.submit(StepRecord{0, "prefill", 0, 16, 1, 2});
+      rec.end_step(0);
+      if (viewer_open) {
+        viewer.emplace(path, Db::Mode::ReadOnly);
+        Stmt s = viewer->prepare("SELECT count(*) FROM _run");  // a read opens the log's shared state
+        ASSERT_TRUE(s.step());
+      }
+      rec.finish();
+    }
+    std::error_code ec;
+    const auto wal_size = std::filesystem::file_size(path + "-wal", ec);
+    if (viewer_open) {
+      ASSERT_FALSE(ec) << "the log stays while the viewer holds the file";
+      EXPECT_EQ(wal_size, 0u) << "but it is emptied";
+      EXPECT_EQ(viewer->pragma_int("user_version"), 1);
+    } else {
+      EXPECT_TRUE(ec) << "no log left beside a finished session";
+      EXPECT_FALSE(std::filesystem::exists(path + "-shm"));
+    }
+    viewer.reset();
+    SessionReader reader(path);
+    EXPECT_EQ(reader.run(1).status, "complete");
+    expect_tile_matches(reader.tile(1, 0, 1, 2, 0, 0, 0), a, 1, 2, 16, 16, 2e-5);
+  }
 }
 
 TEST(SessionRoundTrip, ReaderSeesCommittedStepsWhileRecording) {

@@ -4,7 +4,8 @@
 
 #include <algorithm>
 #include <cstring>
-#include <map>
+#include <span>
+#include <tuple>
 
 namespace mnemo::profiler {
 namespace {
@@ -152,6 +153,13 @@ void SessionWriter::write_one(const MemorySnapshotRecord& r) {
 void SessionWriter::write_one(const OpRecord& r) {
   op_.bind(1, run_id_).bind(2, r.op_id).bind(3, r.step).bind(4, r.kind).bind(5, r.layer).bind(6, r.head);
   op_.bind(7, r.thread).bind(8, r.start_ns).bind(9, r.end_ns).run();
+  if (!ops_kept_) return;
+  if (ops_.size() < kMaxOpsKept) {
+    ops_.push_back({r.thread, r.op_id, r.start_ns, r.end_ns});
+  } else {
+    ops_kept_ = false;
+    std::vector<OpSpan>().swap(ops_);
+  }
 }
 
 void SessionWriter::write_one(const KernelRecord& r) {
@@ -180,7 +188,9 @@ void SessionWriter::finish_run(int64_t end_ns, const std::string& error, const s
       "CREATE INDEX IF NOT EXISTS _op_by_time ON _op (run_id, thread, start_ns);"
       "CREATE INDEX IF NOT EXISTS _kernel_by_time ON _kernel (run_id, stream, start_ns);"
       "CREATE INDEX IF NOT EXISTS _token_by_step ON _token (run_id, step)");
-  build_op_lod(db_, run_id_);
+  if (ops_kept_) build_op_lod(db_, run_id_, std::move(ops_));
+  else build_op_lod(db_, run_id_);
+  ops_.clear();
 }
 
 int64_t SessionWriter::file_bytes() const { return stat_size(db_.path()) + stat_size(db_.path() + "-wal"); }
@@ -223,18 +233,23 @@ void SessionWriter::read_key_factors(int32_t layer, int64_t step, std::vector<ui
 }
 
 void build_op_lod(Db& db, int64_t run_id) {
-  struct Op {
-    int64_t id, start, end;
-  };
-  std::map<int64_t, std::vector<Op>> by_thread;
+  std::vector<OpSpan> ops;
+  Stmt s = db.prepare("SELECT thread, op_id, start_ns, end_ns FROM _op WHERE run_id = ?");
+  s.bind(1, run_id);
+  while (s.step()) ops.push_back({s.integer(0), s.integer(1), s.integer(2), s.integer(3)});
+  build_op_lod(db, run_id, std::move(ops));
+}
+
+void build_op_lod(Db& db, int64_t run_id, std::vector<OpSpan> ops) {
+  // By thread, then time; ties in the order of the time index, so the longest op of a bucket is
+  // the same whichever way the ops came.
+  std::sort(ops.begin(), ops.end(), [](const OpSpan& a, const OpSpan& b) {
+    return std::tie(a.thread, a.start, a.id) < std::tie(b.thread, b.start, b.id);
+  });
   int64_t t0 = INT64_MAX;
-  {
-    Stmt s = db.prepare("SELECT thread, op_id, start_ns, end_ns FROM _op WHERE run_id = ? ORDER BY thread, start_ns");
-    s.bind(1, run_id);
-    while (s.step()) {
-      by_thread[s.integer(0)].push_back({s.integer(1), s.integer(2), std::max(s.integer(2), s.integer(3))});
-      t0 = std::min(t0, s.integer(2));
-    }
+  for (OpSpan& op : ops) {
+    op.end = std::max(op.start, op.end);
+    t0 = std::min(t0, op.start);
   }
   Stmt start = db.prepare("SELECT start_ns FROM _run WHERE run_id = ?");
   start.bind(1, run_id);
@@ -243,20 +258,24 @@ void build_op_lod(Db& db, int64_t run_id) {
   db.prepare("DELETE FROM _op_lod WHERE run_id = ?").bind(1, run_id).run();
   Stmt ins = db.prepare(
       "INSERT INTO _op_lod (run_id, thread, level, bucket, count, busy_ns, longest_op) VALUES (?,?,?,?,?,?,?)");
-  for (const auto& [thread, ops] : by_thread) {
+  for (auto first = ops.begin(); first != ops.end();) {
+    const auto last = std::find_if(first, ops.end(), [&](const OpSpan& op) { return op.thread != first->thread; });
+    const std::span<const OpSpan> thread_ops(&*first, static_cast<size_t>(last - first));
+    const int64_t thread = first->thread;
+    first = last;
     int64_t t_end = t0;
-    for (const Op& op : ops) t_end = std::max(t_end, op.end);
+    for (const OpSpan& op : thread_ops) t_end = std::max(t_end, op.end);
     for (int level = 0; level < 48; ++level) {
       const int64_t width = int64_t{1000} << level;
       const int64_t span = (t_end - t0) / width + 1;
       // Fewer than 8 ops per bucket on average: a view at that zoom reads the ops themselves
       // (at most ~8 per bucket it draws), so such a level would cost more rows than it saves.
-      if (span * 8 > static_cast<int64_t>(ops.size())) continue;
+      if (span * 8 > static_cast<int64_t>(thread_ops.size())) continue;
       struct Bucket {
         int64_t count = 0, busy = 0, longest = -1, longest_dur = -1;
       };
       std::vector<Bucket> buckets(static_cast<size_t>(span));
-      for (const Op& op : ops) {
+      for (const OpSpan& op : thread_ops) {
         const int64_t b0 = (op.start - t0) / width, b1 = (std::max(op.end - 1, op.start) - t0) / width;
         for (int64_t b = b0; b <= b1; ++b) {
           Bucket& k = buckets[static_cast<size_t>(b)];

@@ -13,6 +13,11 @@
 
 namespace mnemo::profiler {
 
+// One op's place on the timeline: what the level-of-detail pass needs of it.
+struct OpSpan {
+  int64_t thread = 0, id = 0, start = 0, end = 0;
+};
+
 class SessionWriter {
  public:
   explicit SessionWriter(Db& db);  // db from open_session_for_recording
@@ -61,10 +66,18 @@ class SessionWriter {
   bool in_batch_ = false;
   Stmt step_, token_, query_, key_, metric_, tile_, kv_, memory_, op_, kernel_, counter_;
   Stmt read_query_, read_key_;  // prepared on first use: most runs never read back
+  // The run's ops as written, for the level-of-detail pass at finish_run (reading 23k ops back
+  // through the time index took 8 ms of a 540-token recording's close). Past kMaxOpsKept the
+  // pass reads them back instead, rather than holding more memory.
+  static constexpr size_t kMaxOpsKept = size_t{1} << 21;  // 64 MiB
+  std::vector<OpSpan> ops_;
+  bool ops_kept_ = true;
 };
 
-// Builds _op_lod for a run from its ops (also used by tests). Levels whose buckets would not be
-// fewer than half the ops are skipped: a view that fine reads the ops themselves.
+// Builds _op_lod for a run from its ops, given in any order. Levels with fewer than 8 ops per
+// bucket on average are skipped: a view that fine reads the ops themselves.
+void build_op_lod(Db& db, int64_t run_id, std::vector<OpSpan> ops);
+// The same, reading the run's ops back from the file.
 void build_op_lod(Db& db, int64_t run_id);
 
 }  // namespace mnemo::profiler
