@@ -33,7 +33,7 @@ int64_t parse_bytes(const std::string& text) {
   else if (unit == "M" || unit == "MB") mult = 1e6;
   else if (unit == "G" || unit == "GB") mult = 1e9;
   else if (!unit.empty()) throw UsageError("--max-bytes: unknown unit '" + unit + "' (use K, M or G)");
-  if (!(v * mult >= 4096) || v * mult > 1e15) throw UsageError("--max-bytes must be at least 4K");
+  if (!(v * mult >= 4096) || v * mult > 1e15) throw UsageError("--max-bytes must be at least 4096 bytes (5K)");
   return static_cast<int64_t>(v * mult);
 }
 
