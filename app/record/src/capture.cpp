@@ -46,8 +46,8 @@ std::string Captures::to_string() const {
   return out;
 }
 
-ProbeRecorder::ProbeRecorder(profiler::Recorder& recorder, const Captures& captures)
-    : recorder_(recorder), captures_(captures) {}
+ProbeRecorder::ProbeRecorder(profiler::Recorder& recorder, const Captures& captures, ThreadPool* pool)
+    : recorder_(recorder), captures_(captures), pool_(pool) {}
 
 void ProbeRecorder::flush() {
   recorder_.submit(std::exchange(step_captures_, {}));
@@ -78,44 +78,69 @@ void ProbeRecorder::on_attention(const rt::AttentionProbe& a) {
                                                  : profiler::AttentionMask::Causal;
   c.window = a.window;
   c.scale = a.scale;
+  // Buffers first (the recorder's pool is locked to hand them out), then the copies.
   const size_t nq = static_cast<size_t>(a.n_q * a.n_heads * a.head_dim);
   c.q = recorder_.take_half_buffer(nq);
-  // Head-major, as the session stores it: the writer then moves the buffer instead of reordering it.
-  for (int h = 0; h < a.n_heads; ++h)
-    for (int64_t i = 0; i < a.n_q; ++i)
-      profiler::f32_to_fp16({a.q + (i * a.n_heads + h) * a.head_dim, static_cast<size_t>(a.head_dim)},
-                            c.q.data() + (h * a.n_q + i) * a.head_dim);
-  c.lse = recorder_.take_float_buffer(static_cast<size_t>(a.n_q * a.n_heads));
-  std::copy(a.lse, a.lse + a.n_q * a.n_heads, c.lse.begin());
-  auto copy_floats = [&](const float* from, size_t n) {
-    std::vector<float> v = recorder_.take_float_buffer(n);
-    std::copy(from, from + n, v.begin());
-    return v;
-  };
   const size_t rows = static_cast<size_t>(a.n_q * a.n_heads);
-  if (a.row_stats.entropy && a.row_stats.mean_distance && a.row_stats.sink && a.row_stats.effective_keys) {
-    c.entropy = copy_floats(a.row_stats.entropy, rows);
-    c.mean_distance = copy_floats(a.row_stats.mean_distance, rows);
-    c.sink = copy_floats(a.row_stats.sink, rows);
-    c.effective_keys = copy_floats(a.row_stats.effective_keys, rows);
+  c.lse = recorder_.take_float_buffer(rows);
+  const bool stats = a.row_stats.entropy && a.row_stats.mean_distance && a.row_stats.sink && a.row_stats.effective_keys;
+  if (stats) {
+    c.entropy = recorder_.take_float_buffer(rows);
+    c.mean_distance = recorder_.take_float_buffer(rows);
+    c.sink = recorder_.take_float_buffer(rows);
+    c.effective_keys = recorder_.take_float_buffer(rows);
   }
-  if (a.pooled.max && a.pooled.sum) {
-    const size_t cells = static_cast<size_t>(a.n_heads * ((a.n_q + 3) / 4) * ((a.n_k + 3) / 4));
-    c.pooled_max = copy_floats(a.pooled.max, cells);
-    c.pooled_sum = copy_floats(a.pooled.sum, cells);
+  const size_t cells = a.pooled.max && a.pooled.sum ? static_cast<size_t>(a.n_heads * ((a.n_q + 3) / 4) * ((a.n_k + 3) / 4)) : 0;
+  if (cells) {
+    c.pooled_max = recorder_.take_float_buffer(cells);
+    c.pooled_sum = recorder_.take_float_buffer(cells);
   }
-
   if (keys_sent_.size() <= static_cast<size_t>(a.layer)) keys_sent_.resize(static_cast<size_t>(a.layer) + 1, 0);
   int64_t& sent = keys_sent_[static_cast<size_t>(a.layer)];
   if (sent > a.n_k) sent = 0;  // the cache was reset: send every resident key again
   c.k_pos0 = sent;
   const int64_t n_new = a.n_k - sent;
   c.k = recorder_.take_half_buffer(static_cast<size_t>(n_new * a.n_kv_heads * a.head_dim));
-  uint16_t* out = c.k.data();
-  for (int g = 0; g < a.n_kv_heads; ++g)
-    for (int64_t j = sent; j < a.n_k; ++j, out += a.head_dim)
-      profiler::f32_to_fp16({a.k + g * a.kv_head_stride + j * a.head_dim, static_cast<size_t>(a.head_dim)}, out);
   sent = a.n_k;
+
+  // Part `part` of `parts` of every copy: the query rows head-major (as the session stores them:
+  // the writer then moves the buffer instead of reordering it), the new keys, the statistics and
+  // the pooled cells.
+  auto copy_part = [&](int part, int parts) {
+    auto range = [&](int64_t n) { return std::pair<int64_t, int64_t>{n * part / parts, n * (part + 1) / parts}; };
+    const int64_t d = a.head_dim;
+    const auto [q0, q1] = range(a.n_heads * a.n_q);
+    for (int64_t r = q0; r < q1; ++r) {
+      const int64_t h = r / a.n_q, i = r % a.n_q;
+      profiler::f32_to_fp16({a.q + (i * a.n_heads + h) * d, static_cast<size_t>(d)}, c.q.data() + r * d);
+    }
+    const auto [k0, k1] = range(a.n_kv_heads * n_new);
+    for (int64_t r = k0; r < k1; ++r) {
+      const int64_t g = r / n_new, j = c.k_pos0 + r % n_new;
+      profiler::f32_to_fp16({a.k + g * a.kv_head_stride + j * d, static_cast<size_t>(d)}, c.k.data() + r * d);
+    }
+    auto copy = [&](const float* from, std::vector<float>& to) {
+      const auto [b, e] = range(static_cast<int64_t>(to.size()));
+      std::copy(from + b, from + e, to.begin() + b);
+    };
+    copy(a.lse, c.lse);
+    if (stats) {
+      copy(a.row_stats.entropy, c.entropy);
+      copy(a.row_stats.mean_distance, c.mean_distance);
+      copy(a.row_stats.sink, c.sink);
+      copy(a.row_stats.effective_keys, c.effective_keys);
+    }
+    if (cells) {
+      copy(a.pooled.max, c.pooled_max);
+      copy(a.pooled.sum, c.pooled_sum);
+    }
+  };
+  // A prefill's layer is ~0.5 ms of copying at 540 tokens (SmolLM2), all of it while the engine
+  // waits, so it runs on the engine's threads; a decode step's few rows are not worth a run.
+  constexpr size_t kValuesWorthARun = size_t{1} << 15;
+  if (pool_ && pool_->size() > 1 && nq + cells >= kValuesWorthARun) pool_->run(copy_part);
+  else copy_part(0, 1);
+
   // Big captures (a prefill's layers) go at once, so a long prompt never holds them all.
   constexpr int64_t kBatchedCaptureBytes = 256 << 10;
   if (profiler::Recorder::capture_size(c) <= kBatchedCaptureBytes) {

@@ -104,7 +104,7 @@ RecordResult record_run(rt::Model& model, const RecordRequest& req,
   ThreadPool& pool = model.pool();
   if (req.lend_core_to_writer && pool.size() > 1 && pool.size() >= ThreadPool::hardware_threads()) ro.borrow_core_from = &pool;
   profiler::Recorder recorder(req.session_path, run_info(model, req), ro);
-  ProbeRecorder sink(recorder, req.captures);
+  ProbeRecorder sink(recorder, req.captures, &pool);
   sink.set_encoder(!decoder);
 
   RecordResult result;

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "mnemo/core/thread_pool.h"
 #include "mnemo/profiler/session/recorder.h"
 #include "mnemo/runtime/probes.h"
 
@@ -30,7 +31,9 @@ struct Captures {
 // need (attention factors become fp16) and return; the recorder's thread does the rest.
 class ProbeRecorder : public rt::ProbeSink {
  public:
-  ProbeRecorder(profiler::Recorder& recorder, const Captures& captures);
+  // pool: the engine's, on whose threads a prefill's captures are converted (the engine waits for
+  // the conversion either way); null converts on the calling thread.
+  ProbeRecorder(profiler::Recorder& recorder, const Captures& captures, ThreadPool* pool = nullptr);
 
   bool wants_attention() const override { return captures_.any_attention() && !recorder_.failed(); }
   bool wants_kv() const override { return captures_.kv && !recorder_.failed(); }
@@ -55,6 +58,7 @@ class ProbeRecorder : public rt::ProbeSink {
  private:
   profiler::Recorder& recorder_;
   Captures captures_;
+  ThreadPool* pool_;
   bool encoder_ = false;
   int64_t next_op_id_ = 0;
   int64_t kv_bytes_ = 0;
