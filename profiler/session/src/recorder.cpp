@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <map>
 
 #include <nlohmann/json.hpp>
 
@@ -142,33 +143,32 @@ struct Recorder::Impl {
   std::vector<LayerFactors> layers;
 
   std::mutex pool_mu;
-  std::vector<std::vector<uint16_t>> free_half;
-  std::vector<std::vector<float>> free_float;
+  // Buffers the writer handed back, by capacity: the engine takes the smallest that fits (a row
+  // of statistics must not take the buffer a pooled map needs) in O(log n), while the engine
+  // waits: a decode step takes ~8 per layer from a pool of hundreds.
+  std::multimap<size_t, std::vector<uint16_t>> free_half;
+  std::multimap<size_t, std::vector<float>> free_float;
   // At most this much is kept for reuse: decode steps' buffers, not an 8k prefill's.
   static constexpr size_t kPoolBytes = size_t{64} << 20;
   size_t pooled_bytes = 0;
 
   template <class T>
-  std::vector<T> take(std::vector<std::vector<T>>& pool, size_t n) {
+  std::vector<T> take(std::multimap<size_t, std::vector<T>>& pool, size_t n) {
     std::vector<T> v;
-    // The smallest that fits: a row of statistics must not take the buffer a pooled map needs.
-    size_t best = pool.size();
-    for (size_t i = 0; i < pool.size(); ++i)
-      if (pool[i].capacity() >= n && (best == pool.size() || pool[i].capacity() < pool[best].capacity())) best = i;
-    if (best < pool.size()) {
-      v = std::move(pool[best]);
-      pool.erase(pool.begin() + static_cast<std::ptrdiff_t>(best));
+    if (const auto fit = pool.lower_bound(n); fit != pool.end()) {
+      v = std::move(fit->second);
+      pool.erase(fit);
       pooled_bytes -= v.capacity() * sizeof(T);
     }
     v.resize(n);
     return v;
   }
   template <class T>
-  void keep(std::vector<std::vector<T>>& pool, std::vector<T>& v) {
+  void keep(std::multimap<size_t, std::vector<T>>& pool, std::vector<T>& v) {
     const size_t bytes = v.capacity() * sizeof(T);
     if (bytes == 0 || pooled_bytes + bytes > kPoolBytes) return;
     pooled_bytes += bytes;
-    pool.push_back(std::move(v));
+    pool.emplace(v.capacity(), std::move(v));
   }
   void recycle(AttentionCapture& a) {
     std::lock_guard lock(pool_mu);
