@@ -22,6 +22,9 @@ int64_t stat_size(const std::string& path) {
   return ::stat(path.c_str(), &st) == 0 ? static_cast<int64_t>(st.st_size) : 0;
 }
 
+std::vector<OpSpan> read_op_spans(const Db& db, int64_t run_id);
+void write_op_lod(Db& db, int64_t run_id, std::vector<OpSpan> ops);
+
 }  // namespace
 
 const char* mask_name(AttentionMask m) {
@@ -182,14 +185,16 @@ void SessionWriter::finish_run(int64_t end_ns, const std::string& error, const s
     s.bind(3, degraded_json).bind(4, run_id_).run();
     t.commit();
   }
-  // Secondary structures come after the data: an index halves insert throughput (PLATFORM.md).
-  // The op index first: the level-of-detail pass then reads the ops in its order without a sort.
+  // Secondary structures come after the data (an index halves insert throughput, PLATFORM.md),
+  // in one transaction: one write of the pages they share instead of one per statement.
+  Transaction t(db_);
   db_.exec(
       "CREATE INDEX IF NOT EXISTS _op_by_time ON _op (run_id, thread, start_ns);"
       "CREATE INDEX IF NOT EXISTS _kernel_by_time ON _kernel (run_id, stream, start_ns);"
       "CREATE INDEX IF NOT EXISTS _token_by_step ON _token (run_id, step)");
-  if (ops_kept_) build_op_lod(db_, run_id_, std::move(ops_));
-  else build_op_lod(db_, run_id_);
+  if (!ops_kept_) ops_ = read_op_spans(db_, run_id_);
+  write_op_lod(db_, run_id_, std::move(ops_));
+  t.commit();
   ops_.clear();
 }
 
@@ -232,15 +237,18 @@ void SessionWriter::read_key_factors(int32_t layer, int64_t step, std::vector<ui
   read_key_.reset();
 }
 
-void build_op_lod(Db& db, int64_t run_id) {
+namespace {
+
+std::vector<OpSpan> read_op_spans(const Db& db, int64_t run_id) {
   std::vector<OpSpan> ops;
   Stmt s = db.prepare("SELECT thread, op_id, start_ns, end_ns FROM _op WHERE run_id = ?");
   s.bind(1, run_id);
   while (s.step()) ops.push_back({s.integer(0), s.integer(1), s.integer(2), s.integer(3)});
-  build_op_lod(db, run_id, std::move(ops));
+  return ops;
 }
 
-void build_op_lod(Db& db, int64_t run_id, std::vector<OpSpan> ops) {
+// build_op_lod inside the caller's transaction.
+void write_op_lod(Db& db, int64_t run_id, std::vector<OpSpan> ops) {
   // By thread, then time; ties in the order of the time index, so the longest op of a bucket is
   // the same whichever way the ops came.
   std::sort(ops.begin(), ops.end(), [](const OpSpan& a, const OpSpan& b) {
@@ -254,7 +262,6 @@ void build_op_lod(Db& db, int64_t run_id, std::vector<OpSpan> ops) {
   Stmt start = db.prepare("SELECT start_ns FROM _run WHERE run_id = ?");
   start.bind(1, run_id);
   if (start.step()) t0 = std::min(t0, start.integer(0));
-  Transaction t(db);
   db.prepare("DELETE FROM _op_lod WHERE run_id = ?").bind(1, run_id).run();
   Stmt ins = db.prepare(
       "INSERT INTO _op_lod (run_id, thread, level, bucket, count, busy_ns, longest_op) VALUES (?,?,?,?,?,?,?)");
@@ -293,6 +300,15 @@ void build_op_lod(Db& db, int64_t run_id, std::vector<OpSpan> ops) {
       if (span <= 1) break;
     }
   }
+}
+
+}  // namespace
+
+void build_op_lod(Db& db, int64_t run_id) { build_op_lod(db, run_id, read_op_spans(db, run_id)); }
+
+void build_op_lod(Db& db, int64_t run_id, std::vector<OpSpan> ops) {
+  Transaction t(db);
+  write_op_lod(db, run_id, std::move(ops));
   t.commit();
 }
 
