@@ -1,6 +1,9 @@
 // matmul on every weight type, path (M = 1 matvec, small-M rows path, sgemm panels), thread count
 // and CPU level, against a double-precision product of the dequantized weights.
+#include <atomic>
+#include <chrono>
 #include <cstring>
+#include <thread>
 #include <tuple>
 
 #include "kernel_test_util.h"
@@ -163,6 +166,39 @@ TEST(Matmul, SeveralDequantizedPanelsPerThread) {  // 1 thread: 600 columns = 25
     matmul(pool, x.data(), M, K, w.view, bias.data(), y.data());
     const auto want = reference_product(x, M, K, w, bias.data());
     EXPECT_LT(testing::max_rel_error(y.data(), want.data(), want.size()), 2e-6) << threads;
+  }
+}
+
+// While a core is lent (ThreadPool::borrow_core) the sgemm path takes columns in eighths, so the
+// worker coming back mid-section finds work. Same products, also when the core returns midway.
+TEST(Matmul, GemmWhileACoreIsLentMatchesTheReference) {
+  for (DType type : {DType::F32, DType::Q4_1}) {
+    ThreadPool pool(2);
+    const int64_t K = 320, N = 600, M = 37;  // 600 columns: eighths of 80, the last one short
+    const Weights w = make_weights(type, N, K, 31);
+    const auto x = random_floats(static_cast<size_t>(M * K), 32);
+    const auto bias = random_floats(static_cast<size_t>(N), 33);
+    const auto want = reference_product(x, M, K, w, bias.data());
+    ASSERT_TRUE(pool.borrow_core());
+    ASSERT_TRUE(pool.core_lent());
+    std::vector<float> y(static_cast<size_t>(M * N), NAN);
+    matmul(pool, x.data(), M, K, w.view, bias.data(), y.data());
+    EXPECT_LT(testing::max_rel_error(y.data(), want.data(), want.size()), 2e-6) << dtype_name(type) << " lent";
+    // The core coming back while products run: every column still written once.
+    std::atomic<bool> done{false};
+    std::thread give_back([&] {
+      std::this_thread::sleep_for(std::chrono::microseconds(300));
+      pool.return_core();
+      done = true;
+    });
+    for (int rep = 0; rep < 20; ++rep) {
+      std::fill(y.begin(), y.end(), NAN);
+      matmul(pool, x.data(), M, K, w.view, bias.data(), y.data());
+      EXPECT_LT(testing::max_rel_error(y.data(), want.data(), want.size()), 2e-6) << dtype_name(type) << " rep " << rep;
+    }
+    give_back.join();
+    EXPECT_TRUE(done.load());
+    EXPECT_FALSE(pool.core_lent());
   }
 }
 

@@ -118,31 +118,47 @@ int64_t panel_rows(int64_t K) {
   return std::clamp<int64_t>(rows / kColumnAlign * kColumnAlign, 128, 1024);
 }
 
+// sgemm on columns n0..n1 of W, dequantizing non-f32 weights a panel at a time into the calling
+// thread's scratch.
+void gemm_columns(const float* x, int64_t M, int64_t K, const TensorView& W, size_t row_bytes, const float* bias,
+                  float* y, int64_t n0, int64_t n1) {
+  const int64_t N = W.rows();
+  if (W.dtype == DType::F32) {
+    blas_sgemm(true, M, n1 - n0, K, 1.f, x, K, W.f32() + n0 * K, K, 0.f, y + n0, N);
+  } else {
+    const auto* w = static_cast<const uint8_t*>(W.data);
+    const int64_t panel = panel_rows(K);
+    float* buf = scratch_floats(Scratch::MatmulPanel, static_cast<size_t>(panel * K));
+    for (int64_t p0 = n0; p0 < n1; p0 += panel) {
+      const int64_t pn = std::min(panel, n1 - p0);
+      for (int64_t r = 0; r < pn; ++r)
+        dequantize_row(W.dtype, w + static_cast<size_t>(p0 + r) * row_bytes, buf + r * K, K);
+      blas_sgemm(true, M, pn, K, 1.f, x, K, buf, K, 0.f, y + p0, N);
+    }
+  }
+  if (bias)
+    for (int64_t m = 0; m < M; ++m)
+      for (int64_t n = n0; n < n1; ++n) y[m * N + n] += bias[n];
+}
+
 void gemm_path(ThreadPool& pool, const float* x, int64_t M, int64_t K, const TensorView& W,
                size_t row_bytes, const float* bias, float* y) {
   ensure_blas_single_threaded();
   const int64_t N = W.rows();
-  const auto* w = static_cast<const uint8_t*>(W.data);
   const int64_t tiles = (N + kColumnAlign - 1) / kColumnAlign;
+  if (pool.core_lent()) {
+    // A core lent to the session writer comes back in the middle of a section. In halves fixed
+    // in advance the caller has taken both by then and the worker idles until the next section
+    // (~3 ms per loan in a recorded SmolLM2 prefill); in eighths taken in turn it finds work.
+    // Smaller sgemm calls repack x more often (~15% slower per column), so only while lent.
+    const int64_t eighth = (tiles + 4 * pool.size() - 1) / (4 * pool.size()) * kColumnAlign;
+    parallel_chunks(pool, N, eighth, [&](int64_t n0, int64_t n1) { gemm_columns(x, M, K, W, row_bytes, bias, y, n0, n1); });
+    return;
+  }
   pool.run([&](int t, int nt) {
     const int64_t n0 = std::min(N, tiles * t / nt * kColumnAlign);
     const int64_t n1 = std::min(N, tiles * (t + 1) / nt * kColumnAlign);
-    if (n0 >= n1) return;
-    if (W.dtype == DType::F32) {
-      blas_sgemm(true, M, n1 - n0, K, 1.f, x, K, W.f32() + n0 * K, K, 0.f, y + n0, N);
-    } else {
-      const int64_t panel = panel_rows(K);
-      float* buf = scratch_floats(Scratch::MatmulPanel, static_cast<size_t>(panel * K));
-      for (int64_t p0 = n0; p0 < n1; p0 += panel) {
-        const int64_t pn = std::min(panel, n1 - p0);
-        for (int64_t r = 0; r < pn; ++r)
-          dequantize_row(W.dtype, w + static_cast<size_t>(p0 + r) * row_bytes, buf + r * K, K);
-        blas_sgemm(true, M, pn, K, 1.f, x, K, buf, K, 0.f, y + p0, N);
-      }
-    }
-    if (bias)
-      for (int64_t m = 0; m < M; ++m)
-        for (int64_t n = n0; n < n1; ++n) y[m * N + n] += bias[n];
+    if (n0 < n1) gemm_columns(x, M, K, W, row_bytes, bias, y, n0, n1);
   });
 }
 

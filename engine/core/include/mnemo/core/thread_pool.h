@@ -50,6 +50,9 @@ class ThreadPool {
   // core before the pool is destroyed.
   bool borrow_core();
   void return_core();
+  // True while a core is wanted or lent: a kernel about to start a long run can split it finer,
+  // so that the worker coming back in its middle still finds parts to take.
+  bool core_lent() const { return lend_.load(std::memory_order_relaxed) != kFree; }
   // Pins the lending worker to one CPU the process may use and keeps the pool's other threads
   // off it: the other workers, and the calling thread, taken to be the one that calls run().
   // Returns the CPU (-1 when there is no worker to lend, one CPU only, or pinning failed). A
