@@ -6,10 +6,14 @@
 
 #include <array>
 #include <chrono>
+#include <cstdlib>
+#include <cstdio>
+#include <future>
 #include <filesystem>
 #include <optional>
 #include <thread>
 
+#include "mnemo/core/thread_pool.h"
 #include "mnemo/profiler/session/attention_math.h"
 #include "mnemo/profiler/session/session_reader.h"
 #include "mnemo/profiler/session/session_writer.h"
@@ -290,6 +294,37 @@ TEST(SessionRoundTrip, BackPressureLosesNothing) {
   rec.end_step(0);
   const int64_t run = rec.run_id();
   rec.finish();
+  SessionReader reader(path);
+  EXPECT_EQ(reader.run(run).counts.attention_heads, a.layers * a.heads);
+  expect_tile_matches(reader.tile(run, 0, a.layers - 1, 1, 0, 0, 0), a, a.layers - 1, 1, 120, 120, 2e-5);
+}
+
+// A writer on a lent core starts on a batch (a step's end, or 8 MiB queued). A capture bigger than
+// the queue's room behind a few small records must still wake it: the engine waiting for room and
+// the writer waiting for a batch would otherwise wait for each other (an 8k-token prefill did).
+TEST(SessionRoundTrip, AProducerWaitingForRoomWakesAWriterOnALentCore) {
+  const SyntheticAttention a(120, 5);
+  const std::string path = test::temp_path("lent_backpressure.mnemo");
+  ThreadPool pool(2);
+  RecorderOptions opt;
+  opt.max_queue_bytes = 1 << 10;  // smaller than one capture
+  opt.borrow_core_from = &pool;
+  auto done = std::async(std::launch::async, [&] {
+    Recorder rec(path, synthetic_run(a, "lent"), opt);
+    for (int64_t i = 0; i < 120; ++i) rec.submit(TokenRecord{i, static_cast<int32_t>(i), "t", 0});
+    for (int layer = 0; layer < a.layers; ++layer) rec.submit(a.capture(0, layer, 0, 120));
+    rec.submit(StepRecord{0, "prefill", 0, 120, 1, 2});
+    rec.end_step(0);
+    const int64_t run = rec.run_id();
+    rec.finish();
+    EXPECT_GT(rec.stats().backpressure_waits, 0);
+    return run;
+  });
+  if (done.wait_for(std::chrono::seconds(60)) != std::future_status::ready) {
+    std::fprintf(stderr, "the recording hung: the engine and the writer wait for each other\n");
+    std::_Exit(1);  // a detached hang cannot be joined; fail the whole test binary
+  }
+  const int64_t run = done.get();
   SessionReader reader(path);
   EXPECT_EQ(reader.run(run).counts.attention_heads, a.layers * a.heads);
   expect_tile_matches(reader.tile(run, 0, a.layers - 1, 1, 0, 0, 0), a, a.layers - 1, 1, 120, 120, 2e-5);

@@ -248,8 +248,12 @@ struct Recorder::Impl {
   // out per layer lost about a part's time per layer.
   static constexpr int64_t kLoanBatchBytes = int64_t{8} << 20;
   int ends_queued = 0;  // StepEnd and Finish items in the queue; guarded by mu
+  // Producers waiting for room in the queue (guarded by mu): the writer must start on what is
+  // queued even short of a batch, or a capture bigger than the queue's room waits forever.
+  int producers_waiting = 0;
   bool ready() const {
-    return !queue.empty() && (!options.borrow_core_from || ends_queued > 0 || queued_bytes >= kLoanBatchBytes);
+    return !queue.empty() &&
+           (!options.borrow_core_from || ends_queued > 0 || queued_bytes >= kLoanBatchBytes || producers_waiting > 0);
   }
   static bool ends_something(const Item& item) {
     return std::holds_alternative<StepEnd>(item) || std::holds_alternative<Finish>(item);
@@ -314,9 +318,12 @@ void Recorder::push(Item item, int64_t bytes) {
   if (impl_->queued_bytes > 0 && impl_->queued_bytes + bytes > impl_->options.max_queue_bytes) {
     const int64_t t0 = now_ns();
     ++impl_->stats.backpressure_waits;
+    ++impl_->producers_waiting;
+    impl_->not_empty.notify_one();  // a writer waiting for a full batch starts now
     impl_->not_full.wait(lock, [&] {
       return impl_->queued_bytes == 0 || impl_->queued_bytes + bytes <= impl_->options.max_queue_bytes || failed_.load();
     });
+    --impl_->producers_waiting;
     impl_->stats.backpressure_ns += now_ns() - t0;
   }
   impl_->enqueue(std::move(item), bytes);
