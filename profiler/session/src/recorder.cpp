@@ -152,6 +152,7 @@ struct Recorder::Impl {
   static constexpr size_t kPoolBytes = size_t{64} << 20;
   size_t pooled_bytes = 0;
 
+  // The smallest pooled buffer of at least n elements, or an empty one; the caller sizes it.
   template <class T>
   std::vector<T> take(std::multimap<size_t, std::vector<T>>& pool, size_t n) {
     std::vector<T> v;
@@ -160,7 +161,6 @@ struct Recorder::Impl {
       pool.erase(fit);
       pooled_bytes -= v.capacity() * sizeof(T);
     }
-    v.resize(n);
     return v;
   }
   template <class T>
@@ -355,14 +355,27 @@ void Recorder::submit(std::vector<AttentionCapture> captures) {
 
 int64_t Recorder::capture_size(const AttentionCapture& a) { return capture_bytes(a); }
 
+// The buffer is sized after the pool's lock is released: growing one (an 8k prefill's pooled map
+// is ~276 MB, each page faulted in and zeroed) must not hold up the writer handing buffers back,
+// which it does on a core the engine lent it.
 std::vector<uint16_t> Recorder::take_half_buffer(size_t n) {
-  std::lock_guard lock(impl_->pool_mu);
-  return impl_->take(impl_->free_half, n);
+  std::vector<uint16_t> v;
+  {
+    std::lock_guard lock(impl_->pool_mu);
+    v = impl_->take(impl_->free_half, n);
+  }
+  v.resize(n);
+  return v;
 }
 
 std::vector<float> Recorder::take_float_buffer(size_t n) {
-  std::lock_guard lock(impl_->pool_mu);
-  return impl_->take(impl_->free_float, n);
+  std::vector<float> v;
+  {
+    std::lock_guard lock(impl_->pool_mu);
+    v = impl_->take(impl_->free_float, n);
+  }
+  v.resize(n);
+  return v;
 }
 
 void Recorder::end_step(int64_t step) { push(StepEnd{step}, 16); }
