@@ -163,6 +163,17 @@ struct Recorder::Impl {
     }
     return v;
   }
+  // take() under the pool's lock, then the buffer sized without it (see take_half_buffer).
+  template <class T>
+  std::vector<T> take_sized(std::multimap<size_t, std::vector<T>>& pool, size_t n) {
+    std::vector<T> v;
+    {
+      std::lock_guard lock(pool_mu);
+      v = take(pool, n);
+    }
+    v.resize(n);
+    return v;
+  }
   template <class T>
   void keep(std::multimap<size_t, std::vector<T>>& pool, std::vector<T>& v) {
     const size_t bytes = v.capacity() * sizeof(T);
@@ -358,25 +369,9 @@ int64_t Recorder::capture_size(const AttentionCapture& a) { return capture_bytes
 // The buffer is sized after the pool's lock is released: growing one (an 8k prefill's pooled map
 // is ~276 MB, each page faulted in and zeroed) must not hold up the writer handing buffers back,
 // which it does on a core the engine lent it.
-std::vector<uint16_t> Recorder::take_half_buffer(size_t n) {
-  std::vector<uint16_t> v;
-  {
-    std::lock_guard lock(impl_->pool_mu);
-    v = impl_->take(impl_->free_half, n);
-  }
-  v.resize(n);
-  return v;
-}
+std::vector<uint16_t> Recorder::take_half_buffer(size_t n) { return impl_->take_sized(impl_->free_half, n); }
 
-std::vector<float> Recorder::take_float_buffer(size_t n) {
-  std::vector<float> v;
-  {
-    std::lock_guard lock(impl_->pool_mu);
-    v = impl_->take(impl_->free_float, n);
-  }
-  v.resize(n);
-  return v;
-}
+std::vector<float> Recorder::take_float_buffer(size_t n) { return impl_->take_sized(impl_->free_float, n); }
 
 void Recorder::end_step(int64_t step) { push(StepEnd{step}, 16); }
 
@@ -470,16 +465,15 @@ void Recorder::writer_loop() {
         // A finished session is one self-contained file: leaving WAL mode checkpoints the log
         // and deletes it. A viewer holding the file open keeps it in WAL; the log is then emptied.
         // (Truncating the log before leaving WAL would write and free it twice: ~3 ms of a close.)
+        bool left_wal = false;
         try {
           Stmt mode = m.db.prepare("PRAGMA journal_mode = DELETE");
-          const bool left_wal = mode.step() && mode.text(0) == "delete";
-          mode.reset();
+          left_wal = mode.step() && mode.text(0) == "delete";
+        } catch (const SessionError&) {  // busy: a viewer holds the file
+        }
+        try {
           if (!left_wal) m.db.exec("PRAGMA wal_checkpoint(TRUNCATE)");
         } catch (const SessionError&) {
-          try {
-            m.db.exec("PRAGMA wal_checkpoint(TRUNCATE)");
-          } catch (const SessionError&) {
-          }
         }
         return;
       }
@@ -568,17 +562,20 @@ void Recorder::Impl::process(AttentionCapture& a) {
   std::vector<QueryRow> head_rows;
   std::vector<float> kf, qf, p;
   int kf_group = -1;
+  // Without the engine's statistics the scores are recomputed from the fp16 factors, earlier
+  // rows' included: those the file holds are read back once per capture, before the heads.
+  const bool recompute_metrics = options.head_metrics && !engine_metrics;
+  const bool recompute_pyramid = pyramid && !engine_cells;
+  if (recompute_metrics || recompute_pyramid)
+    f.load([&](int64_t step, auto& q, auto& lse) { writer->read_query_factors(a.layer, step, q, lse); },
+           [&](int64_t step, auto& k) { writer->read_key_factors(a.layer, step, k); });
   for (int h = 0; h < a.n_heads; ++h) {
     const int g = h / group;
     const std::span<const QueryRow> rows_now(step_rows.data() + h * a.n_q, static_cast<size_t>(a.n_q));
     if (options.head_metrics && engine_metrics) write(HeadMetricRecord{a.layer, h, a.step, metrics_from_kernel(a, h, rows_now, mask)});
     std::optional<PyramidBuilder> builder;
     if (pyramid && engine_cells) builder.emplace(map_rows, a.n_k, level2_from_kernel(a, h));
-    const bool recompute_metrics = options.head_metrics && !engine_metrics;
-    const bool recompute_pyramid = pyramid && !engine_cells;
     if (recompute_metrics || recompute_pyramid) {
-      f.load([&](int64_t step, auto& q, auto& lse) { writer->read_query_factors(a.layer, step, q, lse); },
-             [&](int64_t step, auto& k) { writer->read_key_factors(a.layer, step, k); });
       // Without the engine's statistics: the scores again from the fp16 factors. The pyramid pools
       // every row up to this step, earlier ones included.
       if (kf_group != g) f.head_keys(g, d, a.n_k, kf), kf_group = g;
