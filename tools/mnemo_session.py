@@ -328,8 +328,16 @@ class Session:
     def _rows_at_step(self, run: int, step: int) -> int:
         v = self._scalar("SELECT pos0 + n_tokens FROM _step WHERE run_id = ? AND step = ?", (run, step))
         if v is None:
+            if self._newest_step(run) < 0:
+                self._run_row(run)  # "no run" for a run that is not there at all
+                raise LookupError(self._no_committed_step(run))
             raise LookupError(f"{self.path}: run {run} has no step {step} (not recorded, or not committed yet)")
         return int(v)
+
+    def _no_committed_step(self, run: int) -> str:
+        # As the C++ reader: not the captures' fault, nothing is committed yet.
+        return (f"{self.path}: run {run} has no committed step yet (it is still being recorded, or its recorder "
+                "stopped before the first step)")
 
     def factors(self, run: int, layer: int, head: int) -> HeadFactors:
         """The head's factors over every step committed so far (cached; reloaded when steps were added)."""
@@ -360,6 +368,8 @@ class Session:
             "substr(q, ?4 * n_q * ?5 + 1, n_q * ?5), substr(lse, ?4 * n_q * 4 + 1, n_q * 4) FROM _attention_query "
             "WHERE run_id = ?1 AND layer = ?2 AND step <= ?3 AND ?4 < n_heads ORDER BY step",
             (run, layer, newest, head, d * 2)).fetchall()
+        if not qrows and newest < 0:
+            raise LookupError(self._no_committed_step(run))
         if not qrows:
             raise LookupError(f"{what}: no attention factors recorded (capture off, head out of range, or dropped by "
                               "the byte budget)")
