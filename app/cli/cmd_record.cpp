@@ -59,16 +59,13 @@ int cmd_record(const Argv& argv) {
   record::RecordRequest req;
   req.session_path = args.required("out");
   req.prompt = prompt_text(args);
-  req.n_new = args.integer("n-predict", 64);
-  if (req.n_new < 0) throw UsageError("--n-predict must be >= 0");
+  req.n_new = args.integer("n-predict", 64, 0, kMaxNewTokens);
   req.captures = record::Captures::parse(args.str("capture", "all"));
   if (args.has("max-bytes")) req.max_bytes = parse_bytes(args.str("max-bytes"));
   req.label = args.str("label");
   req.sampling = sampling(args, 0.0);
   req.ignore_eos = args.has("ignore-eos");
-  const int64_t level = args.integer("pyramid-level", 3);
-  if (level < 1 || level > 16) throw UsageError("--pyramid-level must be between 1 and 16");
-  req.pyramid_first_level = static_cast<int>(level);
+  req.pyramid_first_level = static_cast<int>(args.integer("pyramid-level", 3, 1, 16));
   const std::string writer_core = args.str("writer-core", "lend");
   if (writer_core != "lend" && writer_core != "compete") throw UsageError("--writer-core must be lend or compete");
   req.lend_core_to_writer = writer_core == "lend";

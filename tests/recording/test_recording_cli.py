@@ -109,7 +109,22 @@ def test_record_info_tile_stats(tmp: Path):
     w, h = struct.unpack(">II", data[16:24]) if ok else (0, 0)
     check("tile --png writes a PNG of the map", ok and h > 0 and w > h, err)
     rc, _, err = mnemo("tile", session, "--layer", 99, "--head", 0, "--npy", npy)
-    check("tile of a missing layer is a clear error", rc == 1 and "layer 99" in err and str(session) in err, err)
+    check("tile of a missing layer is refused by name", rc == 2 and "--layer: 99 is out of range (0..29; run 1 of "
+          f"{session} has 30 layers)" in err, err)
+    # Numbers past what the session holds are refused by name (exit 2), never cast down (--layer
+    # 4294967296 was layer 0) or wrapped around (--ty 2^56 - 1 gave a tile "from row -256").
+    for option, value, phrase in (("--layer", 4294967296, "--layer: 4294967296 is out of range (0..29;"),
+                                  ("--head", 9, "--head: 9 is out of range (0..8;"),
+                                  ("--head", -1, "--head: -1 is out of range (0..8;"),
+                                  ("--step", n, f"--step: {n} is out of range (0..{n - 1};"),
+                                  ("--level", 25, "--level: 25 is out of range (0..24)"),
+                                  ("--ty", (1 << 56) - 1, f"--ty: {(1 << 56) - 1} is out of range (0..0; the map at step 0"),
+                                  ("--tx", 1 << 63, f"--tx: {1 << 63} is out of range (0..0;"),
+                                  ("--run", 0, "--run: 0 is out of range (1..")):
+        given = {"--layer": 0, "--head": 0, option: value}
+        rc, _, err = mnemo("tile", session, *[x for kv in given.items() for x in kv], "--npy", npy)
+        check(f"tile {option} {value} is refused by name", rc == 2 and phrase in err and "from row" not in err,
+              (rc, err))
 
     rc, text, err = mnemo("stats", session)
     check("stats prints op kinds and layers", rc == 0 and "matmul" in text and "attention" in text and "layer" in text,
