@@ -18,13 +18,14 @@ using testing::LinearProblem;
 constexpr double kTolerance = 1e-5;
 const Family kFamilies[] = {Family::Linear, Family::Retention, Family::Gla, Family::DeltaNet, Family::GatedDeltaNet};
 
-using Case = std::tuple<Family, int64_t /*T*/, int64_t /*chunk*/>;
+// heads: 3 fill the 2-thread pool (heads in parallel); 1 does not (a head's chunks in parallel).
+using Case = std::tuple<Family, int64_t /*T*/, int64_t /*chunk*/, int64_t /*heads*/>;
 
 class ChunkedEqualsRecurrent : public ::testing::TestWithParam<Case> {};
 
 TEST_P(ChunkedEqualsRecurrent, OutputsAndFinalState) {
-  const auto [family, T, chunk] = GetParam();
-  const LinearProblem p(family, T, 3, 16, 24);
+  const auto [family, T, chunk, heads] = GetParam();
+  const LinearProblem p(family, T, heads, 16, 24);
   ThreadPool pool(2);
   std::vector<float> s_rec = p.state, s_chk = p.state, o_rec(T * p.H * p.dv), o_chk(o_rec.size(), NAN);
   testing::run_recurrent(pool, family, p.args(0, T, s_rec.data(), o_rec.data()));
@@ -35,20 +36,22 @@ TEST_P(ChunkedEqualsRecurrent, OutputsAndFinalState) {
 
 INSTANTIATE_TEST_SUITE_P(Families, ChunkedEqualsRecurrent,
                          ::testing::Combine(::testing::ValuesIn(kFamilies), ::testing::Values(1, 7, 64, 65, 200),
-                                            ::testing::Values(64, 16)),
+                                            ::testing::Values(64, 16), ::testing::Values(3, 1)),
                          [](const auto& info) {
                            return std::string(testing::family_name(std::get<0>(info.param))) + "_T" +
                                   std::to_string(std::get<1>(info.param)) + "_chunk" +
-                                  std::to_string(std::get<2>(info.param));
+                                  std::to_string(std::get<2>(info.param)) + "_heads" +
+                                  std::to_string(std::get<3>(info.param));
                          });
 
 class Continuation : public ::testing::TestWithParam<Family> {};
 
-// A chunked prefill of 130 tokens then three decode steps equals the recurrence over all 133.
+// A chunked prefill of 130 tokens then three decode steps equals the recurrence over all 133
+// (one head: the prefill's chunks run in parallel).
 TEST_P(Continuation, DecodeContinuesChunkedPrefill) {
   const Family family = GetParam();
   const int64_t T = 133, prefill = 130;
-  const LinearProblem p(family, T, 2, 8, 12);
+  const LinearProblem p(family, T, 1, 8, 12);
   ThreadPool pool(2);
   std::vector<float> s_all = p.state, s_steps = p.state, o_all(T * p.H * p.dv), o_steps(o_all.size(), NAN);
   testing::run_recurrent(pool, family, p.args(0, T, s_all.data(), o_all.data()));

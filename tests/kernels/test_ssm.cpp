@@ -20,9 +20,9 @@ using testing::uniform;
 constexpr double kTolerance = 1e-5;
 
 struct SsdProblem {
-  int64_t T, H = 4, P = 8, N = 16, G = 2;
+  int64_t T, H, P = 8, N = 16, G;
   std::vector<float> x, dt, dt_bias, A, B, C, D_skip, state;
-  explicit SsdProblem(int64_t T_) : T(T_) {
+  explicit SsdProblem(int64_t T_, int64_t H_ = 4, int64_t G_ = 2) : T(T_), H(H_), G(G_) {
     x = normal(T * H * P, 11), dt = normal(T * H, 12), dt_bias = normal(H, 13, 0.5f);
     for (float& d : dt) d -= 1.f;
     A = uniform(H, 14, -2.f, -0.1f), B = normal(T * G * N, 15), C = normal(T * G * N, 16);
@@ -38,11 +38,12 @@ struct SsdProblem {
   }
 };
 
-class SsdChunked : public ::testing::TestWithParam<std::tuple<int64_t, int64_t>> {};
+// heads: 4 fill the 2-thread pool; 1 does not (its chunks then run in parallel).
+class SsdChunked : public ::testing::TestWithParam<std::tuple<int64_t, int64_t, int64_t>> {};
 
 TEST_P(SsdChunked, EqualsRecurrent) {
-  const auto [T, chunk] = GetParam();
-  const SsdProblem p(T);
+  const auto [T, chunk, heads] = GetParam();
+  const SsdProblem p(T, heads, heads == 1 ? 1 : 2);
   ThreadPool pool(2);
   std::vector<float> s_rec = p.state, s_chk = p.state, o_rec(T * p.H * p.P), o_chk(o_rec.size(), NAN);
   ssd_recurrent(pool, p.args(0, T, s_rec.data(), o_rec.data()));
@@ -52,10 +53,12 @@ TEST_P(SsdChunked, EqualsRecurrent) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Lengths, SsdChunked,
-                         ::testing::Combine(::testing::Values(1, 7, 64, 65, 200), ::testing::Values(64, 16)),
+                         ::testing::Combine(::testing::Values(1, 7, 64, 65, 200), ::testing::Values(64, 16),
+                                            ::testing::Values(4, 1)),
                          [](const auto& info) {
                            return "T" + std::to_string(std::get<0>(info.param)) + "_chunk" +
-                                  std::to_string(std::get<1>(info.param));
+                                  std::to_string(std::get<1>(info.param)) + "_heads" +
+                                  std::to_string(std::get<2>(info.param));
                          });
 
 TEST(Ssd, DecodeContinuesChunkedPrefillAndPiecesEqualOnce) {

@@ -11,65 +11,126 @@ namespace {
 
 constexpr int64_t kSubBlock = 16;  // rows whose intra-chunk scores share one reference point
 
-float log_decay(const DecayHeadView& w, int64_t t, int64_t d) {
-  float g = w.fixed_log_decay;
-  if (w.scalar_gate) g += w.scalar_gate[t * w.scalar_stride];
-  if (w.dim_gate) g += w.dim_gate[t * w.dim_stride + d];
-  return g;
+struct Scratch {
+  std::vector<float> b, qs, kr, kt, scores;
+  Scratch(int64_t C, int64_t dk) : b(C * dk), qs(C * dk), kr(C * dk), kt(dk * C), scores(C * C) {}
+};
+
+// b_i: the decay accumulated through token i of the chunk [t0, t0 + n).
+void accumulate_decay(const DecayHeadView& w, int64_t t0, int64_t n, float* b) {
+  for (int64_t i = 0; i < n; ++i) {
+    const int64_t t = t0 + i;
+    float g = w.fixed_log_decay + (w.scalar_gate ? w.scalar_gate[t * w.scalar_stride] : 0.f);
+    for (int64_t d = 0; d < w.dk; ++d)
+      b[i * w.dk + d] = (i ? b[(i - 1) * w.dk + d] : 0.f) + g + (w.dim_gate ? w.dim_gate[t * w.dim_stride + d] : 0.f);
+  }
+}
+
+// What the chunk computes without the state it starts from: its rows of the output from its own
+// tokens (overwriting them), and what it adds to the state, dS = Σ_j (k_j ⊙ exp(b_last − b_j)) v_jᵀ,
+// with decay = exp(b_last) the factor the incoming state is multiplied by.
+void chunk_local(const DecayHeadView& w, int64_t t0, int64_t n, int64_t C, Scratch& s, float* dS, float* decay) {
+  const int64_t dk = w.dk, dv = w.dv;
+  const float* q = w.q + t0 * w.q_stride;
+  const float* k = w.k + t0 * w.k_stride;
+  const float* v = w.v + t0 * w.v_stride;
+  float* b = s.b.data();
+  accumulate_decay(w, t0, n, b);
+
+  std::fill(s.scores.begin(), s.scores.begin() + n * C, 0.f);
+  for (int64_t a = 0; a < n; a += kSubBlock) {
+    const int64_t ae = std::min(n, a + kSubBlock);
+    if (a > 0) {  // columns before the block, both sides measured from column a − 1
+      const float* br = &b[(a - 1) * dk];
+      for (int64_t i = a; i < ae; ++i)
+        for (int64_t d = 0; d < dk; ++d)
+          s.qs[(i - a) * dk + d] = w.scale * q[i * w.q_stride + d] * std::exp(b[i * dk + d] - br[d]);
+      for (int64_t j = 0; j < a; ++j)
+        for (int64_t d = 0; d < dk; ++d) s.kr[j * dk + d] = k[j * w.k_stride + d] * std::exp(br[d] - b[j * dk + d]);
+      blas_sgemm(true, ae - a, a, dk, 1.f, s.qs.data(), dk, s.kr.data(), dk, 0.f, &s.scores[a * C], C);
+    }
+    for (int64_t i = a; i < ae; ++i)
+      for (int64_t j = a; j <= i; ++j) {
+        float acc = 0.f;
+        for (int64_t d = 0; d < dk; ++d)
+          acc += q[i * w.q_stride + d] * k[j * w.k_stride + d] * std::exp(b[i * dk + d] - b[j * dk + d]);
+        s.scores[i * C + j] = w.scale * acc;
+      }
+  }
+  blas_sgemm(false, n, dv, n, 1.f, s.scores.data(), C, v, w.v_stride, 0.f, w.out + t0 * w.out_stride, w.out_stride);
+
+  const float* last = &b[(n - 1) * dk];
+  for (int64_t d = 0; d < dk; ++d) {
+    decay[d] = std::exp(last[d]);
+    for (int64_t j = 0; j < n; ++j) s.kt[d * C + j] = k[j * w.k_stride + d] * std::exp(last[d] - b[j * dk + d]);
+  }
+  blas_sgemm(false, dk, dv, n, 1.f, s.kt.data(), C, v, w.v_stride, 0.f, dS, dv);
+}
+
+// What the state the chunk starts from contributes: its rows += (scale · q ⊙ exp b) S_in.
+void chunk_from_state(const DecayHeadView& w, int64_t t0, int64_t n, const float* S_in, Scratch& s) {
+  const int64_t dk = w.dk;
+  accumulate_decay(w, t0, n, s.b.data());
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t d = 0; d < dk; ++d)
+      s.qs[i * dk + d] = w.scale * w.q[(t0 + i) * w.q_stride + d] * std::exp(s.b[i * dk + d]);
+  blas_sgemm(false, n, w.dv, dk, 1.f, s.qs.data(), dk, S_in, w.dv, 1.f, w.out + t0 * w.out_stride, w.out_stride);
+}
+
+// S ← diag(decay) S + dS.
+void pass_state(float* S, const float* decay, const float* dS, int64_t dk, int64_t dv) {
+  for (int64_t d = 0; d < dk; ++d)
+    for (int64_t e = 0; e < dv; ++e) S[d * dv + e] = decay[d] * S[d * dv + e] + dS[d * dv + e];
+}
+
+// One head on the calling thread, chunk after chunk.
+void head_in_order(const DecayHeadView& w, int64_t C) {
+  Scratch s(C, w.dk);
+  std::vector<float> dS(w.dk * w.dv), decay(w.dk);
+  for (int64_t t0 = 0; t0 < w.T; t0 += C) {
+    const int64_t n = std::min(C, w.T - t0);
+    chunk_local(w, t0, n, C, s, dS.data(), decay.data());
+    chunk_from_state(w, t0, n, w.S, s);
+    pass_state(w.S, decay.data(), dS.data(), w.dk, w.dv);
+  }
+}
+
+// One head with its chunks in parallel: local parts, then the states in order, then their outputs.
+void head_chunks_in_parallel(ThreadPool& pool, const DecayHeadView& w, int64_t C) {
+  const int64_t n_chunks = (w.T + C - 1) / C, dk = w.dk, dv = w.dv;
+  std::vector<float> states(n_chunks * dk * dv), decays(n_chunks * dk);
+  pool.parallel_for(n_chunks, 1, [&](int64_t c0, int64_t c1) {
+    Scratch s(C, dk);
+    for (int64_t c = c0; c < c1; ++c)
+      chunk_local(w, c * C, std::min(C, w.T - c * C), C, s, &states[c * dk * dv], &decays[c * dk]);
+  });
+  std::vector<float> dS(dk * dv);
+  for (int64_t c = 0; c < n_chunks; ++c) {  // states[c]: from what chunk c adds to the state it starts from
+    float* slot = &states[c * dk * dv];
+    std::copy(slot, slot + dk * dv, dS.begin());
+    std::copy(w.S, w.S + dk * dv, slot);
+    pass_state(w.S, &decays[c * dk], dS.data(), dk, dv);
+  }
+  pool.parallel_for(n_chunks, 1, [&](int64_t c0, int64_t c1) {
+    Scratch s(C, dk);
+    for (int64_t c = c0; c < c1; ++c) chunk_from_state(w, c * C, std::min(C, w.T - c * C), &states[c * dk * dv], s);
+  });
 }
 
 }  // namespace
 
-void decay_chunked_head(const DecayHeadView& w, int64_t chunk) {
-  const int64_t C = std::max<int64_t>(1, chunk), dk = w.dk, dv = w.dv;
-  std::vector<float> b(C * dk), qs(C * dk), kr(C * dk), kt(dk * C), scores(C * C);
-  for (int64_t t0 = 0; t0 < w.T; t0 += C) {
-    const int64_t n = std::min(C, w.T - t0);
-    const float* q = w.q + t0 * w.q_stride;
-    const float* k = w.k + t0 * w.k_stride;
-    const float* v = w.v + t0 * w.v_stride;
-    float* out = w.out + t0 * w.out_stride;
-
-    // b_i: decay accumulated through token i of the chunk.
-    for (int64_t i = 0; i < n; ++i)
-      for (int64_t d = 0; d < dk; ++d) b[i * dk + d] = (i ? b[(i - 1) * dk + d] : 0.f) + log_decay(w, t0 + i, d);
-
-    // What the state carried in contributes: o = (scale · q ⊙ exp b) S.
-    for (int64_t i = 0; i < n; ++i)
-      for (int64_t d = 0; d < dk; ++d) qs[i * dk + d] = w.scale * q[i * w.q_stride + d] * std::exp(b[i * dk + d]);
-    blas_sgemm(false, n, dv, dk, 1.f, qs.data(), dk, w.S, dv, 0.f, out, w.out_stride);
-
-    // Intra-chunk scores, lower triangle with the diagonal.
-    std::fill(scores.begin(), scores.begin() + n * C, 0.f);
-    for (int64_t a = 0; a < n; a += kSubBlock) {
-      const int64_t ae = std::min(n, a + kSubBlock);
-      if (a > 0) {  // columns before the block, both sides measured from column a − 1
-        const float* br = &b[(a - 1) * dk];
-        for (int64_t i = a; i < ae; ++i)
-          for (int64_t d = 0; d < dk; ++d)
-            qs[(i - a) * dk + d] = w.scale * q[i * w.q_stride + d] * std::exp(b[i * dk + d] - br[d]);
-        for (int64_t j = 0; j < a; ++j)
-          for (int64_t d = 0; d < dk; ++d) kr[j * dk + d] = k[j * w.k_stride + d] * std::exp(br[d] - b[j * dk + d]);
-        blas_sgemm(true, ae - a, a, dk, 1.f, qs.data(), dk, kr.data(), dk, 0.f, &scores[a * C], C);
-      }
-      for (int64_t i = a; i < ae; ++i)
-        for (int64_t j = a; j <= i; ++j) {
-          float s = 0.f;
-          for (int64_t d = 0; d < dk; ++d)
-            s += q[i * w.q_stride + d] * k[j * w.k_stride + d] * std::exp(b[i * dk + d] - b[j * dk + d]);
-          scores[i * C + j] = w.scale * s;
-        }
-    }
-    blas_sgemm(false, n, dv, n, 1.f, scores.data(), C, v, w.v_stride, 1.f, out, w.out_stride);
-
-    // The state after the chunk.
-    const float* last = &b[(n - 1) * dk];
-    for (int64_t d = 0; d < dk; ++d) {
-      const float decay = std::exp(last[d]);
-      for (int64_t e = 0; e < dv; ++e) w.S[d * dv + e] *= decay;
-      for (int64_t j = 0; j < n; ++j) kt[d * C + j] = k[j * w.k_stride + d] * std::exp(last[d] - b[j * dk + d]);
-    }
-    blas_sgemm(false, dk, dv, n, 1.f, kt.data(), C, v, w.v_stride, 1.f, w.S, dv);
+void decay_chunked(ThreadPool& pool, int64_t n_heads, const std::function<DecayHeadView(int64_t)>& view_of,
+                   int64_t chunk) {
+  const int64_t C = std::max<int64_t>(1, chunk);
+  if (n_heads >= pool.size()) {
+    pool.parallel_for(n_heads, 1, [&](int64_t h0, int64_t h1) {
+      for (int64_t h = h0; h < h1; ++h) head_in_order(view_of(h), C);
+    });
+    return;
+  }
+  for (int64_t h = 0; h < n_heads; ++h) {
+    const DecayHeadView w = view_of(h);
+    w.T > C ? head_chunks_in_parallel(pool, w, C) : head_in_order(w, C);
   }
 }
 

@@ -1,4 +1,4 @@
-// One head of a diagonal-decay mixer in chunked form, on strided views, so that linear attention,
+// Diagonal-decay mixers in chunked form on strided per-head views, so that linear attention,
 // RetNet, GLA (linear_attention_chunked.cpp) and Mamba-2's SSD (ssd.cpp) share one implementation.
 //
 // For a chunk of n tokens starting with state S, b_i the decay accumulated from the chunk's start
@@ -10,6 +10,9 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
+
+#include "mnemo/core/thread_pool.h"
 
 namespace mnemo::kernels::detail {
 
@@ -33,6 +36,10 @@ struct DecayHeadView {
   int64_t dim_stride = 0;
 };
 
-void decay_chunked_head(const DecayHeadView& view, int64_t chunk);
+// Runs every head (view_of(h) describes head h). When the heads fill the pool, each runs on one
+// thread chunk after chunk; when they do not (one head on two threads), each head's chunks run
+// their own parts in parallel and only the state passing between chunks is sequential.
+void decay_chunked(ThreadPool& pool, int64_t n_heads, const std::function<DecayHeadView(int64_t)>& view_of,
+                   int64_t chunk);
 
 }  // namespace mnemo::kernels::detail

@@ -49,30 +49,34 @@ void ssd_recurrent(ThreadPool& pool, const SsdArgs& a) {
 void ssd_chunked(ThreadPool& pool, const SsdArgs& a, int64_t chunk) {
   check_ssd(a, "ssd_chunked");
   const int64_t T = a.T, H = a.H, P = a.P, N = a.N, G = a.G, per_group = H / G;
+  // Per head: the value dt·x [T][P], the log decay dt·A [T], and the state as [key = n][value = p].
+  std::vector<float> value(H * T * P), log_decay(H * T), S(H * N * P);
   pool.parallel_for(H, 1, [&](int64_t h0, int64_t h1) {
-    std::vector<float> dt(T), log_decay(T), value(T * P), S(N * P);
     for (int64_t h = h0; h < h1; ++h) {
       for (int64_t t = 0; t < T; ++t) {
-        dt[t] = detail::step_size(a.dt[t * H + h], a.dt_bias, h, a.dt_softplus);
-        log_decay[t] = dt[t] * a.A[h];
-        for (int64_t p = 0; p < P; ++p) value[t * P + p] = dt[t] * a.x[(t * H + h) * P + p];
+        const float dt = detail::step_size(a.dt[t * H + h], a.dt_bias, h, a.dt_softplus);
+        log_decay[h * T + t] = dt * a.A[h];
+        for (int64_t p = 0; p < P; ++p) value[(h * T + t) * P + p] = dt * a.x[(t * H + h) * P + p];
       }
-      float* state = a.state + h * P * N;
-      for (int64_t p = 0; p < P; ++p)  // the chunk loop keeps [key = n][value = p]
-        for (int64_t n = 0; n < N; ++n) S[n * P + p] = state[p * N + n];
-
-      detail::DecayHeadView w;
-      w.q = a.C + (h / per_group) * N, w.q_stride = G * N;
-      w.k = a.B + (h / per_group) * N, w.k_stride = G * N;
-      w.v = value.data(), w.v_stride = P;
-      w.out = a.out + h * P, w.out_stride = H * P;
-      w.S = S.data();
-      w.T = T, w.dk = N, w.dv = P;
-      w.scalar_gate = log_decay.data(), w.scalar_stride = 1;
-      detail::decay_chunked_head(w, chunk);
-
       for (int64_t p = 0; p < P; ++p)
-        for (int64_t n = 0; n < N; ++n) state[p * N + n] = S[n * P + p];
+        for (int64_t n = 0; n < N; ++n) S[(h * N + n) * P + p] = a.state[(h * P + p) * N + n];
+    }
+  });
+  detail::decay_chunked(pool, H, [&](int64_t h) {
+    detail::DecayHeadView w;
+    w.q = a.C + (h / per_group) * N, w.q_stride = G * N;
+    w.k = a.B + (h / per_group) * N, w.k_stride = G * N;
+    w.v = &value[h * T * P], w.v_stride = P;
+    w.out = a.out + h * P, w.out_stride = H * P;
+    w.S = &S[h * N * P];
+    w.T = T, w.dk = N, w.dv = P;
+    w.scalar_gate = &log_decay[h * T], w.scalar_stride = 1;
+    return w;
+  }, chunk);
+  pool.parallel_for(H, 1, [&](int64_t h0, int64_t h1) {
+    for (int64_t h = h0; h < h1; ++h) {
+      for (int64_t p = 0; p < P; ++p)
+        for (int64_t n = 0; n < N; ++n) a.state[(h * P + p) * N + n] = S[(h * N + n) * P + p];
       if (a.D_skip)
         for (int64_t t = 0; t < T; ++t)
           for (int64_t p = 0; p < P; ++p) a.out[(t * H + h) * P + p] += a.D_skip[h] * a.x[(t * H + h) * P + p];
