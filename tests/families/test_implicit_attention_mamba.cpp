@@ -19,7 +19,7 @@ using profiler::TileRange;
 constexpr double kTolerance = 1e-5;
 
 struct Mamba1Layer {
-  int64_t T, D = 3, N = 8, G = 1;
+  int64_t T, D = 6, N = 8, G = 3;  // two channels per group
   std::vector<float> delta, A, B, C;
   explicit Mamba1Layer(int64_t T_) : T(T_) {
     delta = uniform(T * D, 61, 0.01f, 0.6f), A = uniform(D * N, 62, -2.f, -0.05f);
@@ -28,17 +28,22 @@ struct Mamba1Layer {
   profiler::Mamba1Factors factors() const { return {delta.data(), A.data(), B.data(), C.data(), D, N, G}; }
 };
 
-// Channel d's map from the scan: T copies of channel d, copy c fed x_t = [t == c]. Returns [T][T].
+// Channel d's map from the scan: T copies of channel d (with its group's B and C), copy c fed
+// x_t = [t == c]. Returns [T][T].
 std::vector<float> scan_map(const Mamba1Layer& m, int64_t d) {
-  const int64_t T = m.T;
-  std::vector<float> x(T * T, 0.f), delta(T * T), A(T * m.N), state(T * m.N, 0.f), out(T * T);
+  const int64_t T = m.T, g = d / (m.D / m.G);
+  std::vector<float> x(T * T, 0.f), delta(T * T), A(T * m.N), state(T * m.N, 0.f), out(T * T), B(T * m.N), C(T * m.N);
+  for (int64_t t = 0; t < T; ++t) {
+    std::copy_n(&m.B[(t * m.G + g) * m.N], m.N, &B[t * m.N]);
+    std::copy_n(&m.C[(t * m.G + g) * m.N], m.N, &C[t * m.N]);
+  }
   for (int64_t c = 0; c < T; ++c) {
     x[c * T + c] = 1.f;
     std::copy_n(&m.A[d * m.N], m.N, &A[c * m.N]);
     for (int64_t t = 0; t < T; ++t) delta[t * T + c] = m.delta[t * m.D + d];
   }
   kernels::SelectiveScanArgs a;
-  a.x = x.data(), a.delta = delta.data(), a.A = A.data(), a.B = m.B.data(), a.C = m.C.data();
+  a.x = x.data(), a.delta = delta.data(), a.A = A.data(), a.B = B.data(), a.C = C.data();
   a.T = T, a.D = T, a.N = m.N, a.G = 1, a.state = state.data(), a.out = out.data();
   ThreadPool pool(2);
   kernels::selective_scan(pool, a);
