@@ -70,6 +70,27 @@ TEST(Mamba1ImplicitAttention, OneHotInputsGiveEachChannelsColumns) {
   EXPECT_LT(rel_error(got_mean, mean), kTolerance);
 }
 
+TEST(Mamba1ImplicitAttention, MapTimesInputsGivesTheOutput) {
+  const Mamba1Layer m(120);
+  const auto x = normal(m.T * m.D, 65);
+  std::vector<float> state(m.D * m.N, 0.f), y(m.T * m.D);
+  kernels::SelectiveScanArgs a;
+  a.x = x.data(), a.delta = m.delta.data(), a.A = m.A.data(), a.B = m.B.data(), a.C = m.C.data();
+  a.T = m.T, a.D = m.D, a.N = m.N, a.G = m.G, a.state = state.data(), a.out = y.data();
+  ThreadPool pool(2);
+  kernels::selective_scan(pool, a);
+  const auto f = m.factors();
+  std::vector<float> mixed(y.size(), 0.f);
+  for (int64_t d = 0; d < m.D; ++d) {
+    const auto map = testing::map_from_tiles(
+        [&](const TileRange& t, float* out, int64_t ld) { profiler::mamba1_implicit_attention(f, d, t, out, ld); }, 0,
+        m.T, 0, m.T, 50);
+    for (int64_t i = 0; i < m.T; ++i)
+      for (int64_t j = 0; j <= i; ++j) mixed[i * m.D + d] += map[i * m.T + j] * x[j * m.D + d];
+  }
+  EXPECT_LT(rel_error(mixed, y), kTolerance);
+}
+
 struct Mamba2Layer {
   int64_t T, H = 4, N = 16, G = 2;
   std::vector<float> dt, A, B, C;
