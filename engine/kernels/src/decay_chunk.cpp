@@ -1,10 +1,13 @@
 #include "decay_chunk.h"
 
+#include <immintrin.h>
+
 #include <algorithm>
 #include <cmath>
 #include <vector>
 
 #include "blas.h"
+#include "mnemo/core/simd_math.h"
 
 namespace mnemo::kernels::detail {
 namespace {
@@ -12,17 +15,74 @@ namespace {
 constexpr int64_t kSubBlock = 16;  // rows whose intra-chunk scores share one reference point
 
 struct Scratch {
-  std::vector<float> b, qs, kr, kt, scores;
-  Scratch(int64_t C, int64_t dk) : b(C * dk), qs(C * dk), kr(C * dk), kt(dk * C), scores(C * C) {}
+  std::vector<float> b, qs, kr, scores, e;
+  Scratch(int64_t C, int64_t dk) : b(C * dk), qs(C * dk), kr(C * dk), scores(C * C), e(dk) {}
 };
 
-// b_i: the decay accumulated through token i of the chunk [t0, t0 + n).
-void accumulate_decay(const DecayHeadView& w, int64_t t0, int64_t n, float* b) {
+// x ← exp(x), eight lanes at a time.
+void exp_in_place(float* x, int64_t n) {
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) _mm256_storeu_ps(x + i, simd::exp(_mm256_loadu_ps(x + i)));
+  if (i < n) {
+    const int tail = static_cast<int>(n - i);
+    simd::store_partial(x + i, simd::exp(simd::load_partial(x + i, tail)), tail);
+  }
+}
+
+// out[d] = exp(a[d] − b[d]) · x[d].
+void scaled_by_exp_of_difference(const float* a, const float* b, const float* x, float* out, int64_t n) {
+  for (int64_t d = 0; d < n; ++d) out[d] = a[d] - b[d];
+  exp_in_place(out, n);
+  for (int64_t d = 0; d < n; ++d) out[d] *= x[d];
+}
+
+// b_i: the decay accumulated through token i of the chunk [t0, t0 + n): one value per token when
+// the gates are per head (stride 1), else one per key dim (stride dk).
+int64_t accumulate_decay(const DecayHeadView& w, int64_t t0, int64_t n, float* b) {
+  const int64_t stride = w.dim_gate ? w.dk : 1;
   for (int64_t i = 0; i < n; ++i) {
     const int64_t t = t0 + i;
-    float g = w.fixed_log_decay + (w.scalar_gate ? w.scalar_gate[t * w.scalar_stride] : 0.f);
-    for (int64_t d = 0; d < w.dk; ++d)
-      b[i * w.dk + d] = (i ? b[(i - 1) * w.dk + d] : 0.f) + g + (w.dim_gate ? w.dim_gate[t * w.dim_stride + d] : 0.f);
+    const float g = w.fixed_log_decay + (w.scalar_gate ? w.scalar_gate[t * w.scalar_stride] : 0.f);
+    float* row = b + i * stride;
+    const float* prev = i ? row - stride : nullptr;
+    for (int64_t d = 0; d < stride; ++d) row[d] = (prev ? prev[d] : 0.f) + g;
+    if (w.dim_gate)
+      for (int64_t d = 0; d < stride; ++d) row[d] += w.dim_gate[t * w.dim_stride + d];
+  }
+  return stride;
+}
+
+// Intra-chunk scores scale · Σ_d q_i[d] k_j[d] exp(b_i[d] − b_j[d]) for j ≤ i (0 above), per key dim.
+void scores_per_dim(const DecayHeadView& w, const float* q, const float* k, int64_t n, int64_t C, Scratch& s) {
+  const int64_t dk = w.dk;
+  const float* b = s.b.data();
+  std::fill(s.scores.begin(), s.scores.begin() + n * C, 0.f);
+  for (int64_t a = 0; a < n; a += kSubBlock) {
+    const int64_t ae = std::min(n, a + kSubBlock);
+    if (a > 0) {  // columns before the block, both sides measured from column a − 1
+      const float* br = &b[(a - 1) * dk];
+      for (int64_t i = a; i < ae; ++i) scaled_by_exp_of_difference(&b[i * dk], br, q + i * w.q_stride, &s.qs[(i - a) * dk], dk);
+      for (int64_t j = 0; j < a; ++j) scaled_by_exp_of_difference(br, &b[j * dk], k + j * w.k_stride, &s.kr[j * dk], dk);
+      blas_sgemm(true, ae - a, a, dk, w.scale, s.qs.data(), dk, s.kr.data(), dk, 0.f, &s.scores[a * C], C);
+    }
+    for (int64_t i = a; i < ae; ++i)
+      for (int64_t j = a; j <= i; ++j) {
+        scaled_by_exp_of_difference(&b[i * dk], &b[j * dk], k + j * w.k_stride, s.e.data(), dk);
+        float acc = 0.f;
+        for (int64_t d = 0; d < dk; ++d) acc += q[i * w.q_stride + d] * s.e[d];
+        s.scores[i * C + j] = w.scale * acc;
+      }
+  }
+}
+
+// The same with one decay per token: (scale · Q Kᵀ) ⊙ exp(b_i − b_j), one sgemm and n²/2 exps.
+void scores_per_head(const DecayHeadView& w, const float* q, const float* k, int64_t n, int64_t C, Scratch& s) {
+  const float* b = s.b.data();
+  blas_sgemm(true, n, n, w.dk, w.scale, q, w.q_stride, k, w.k_stride, 0.f, s.scores.data(), C);
+  for (int64_t i = 0; i < n; ++i) {
+    float* row = &s.scores[i * C];
+    for (int64_t j = 0; j <= i; ++j) row[j] *= std::exp(b[i] - b[j]);
+    std::fill(row + i + 1, row + n, 0.f);
   }
 }
 
@@ -34,46 +94,36 @@ void chunk_local(const DecayHeadView& w, int64_t t0, int64_t n, int64_t C, Scrat
   const float* q = w.q + t0 * w.q_stride;
   const float* k = w.k + t0 * w.k_stride;
   const float* v = w.v + t0 * w.v_stride;
-  float* b = s.b.data();
-  accumulate_decay(w, t0, n, b);
-
-  std::fill(s.scores.begin(), s.scores.begin() + n * C, 0.f);
-  for (int64_t a = 0; a < n; a += kSubBlock) {
-    const int64_t ae = std::min(n, a + kSubBlock);
-    if (a > 0) {  // columns before the block, both sides measured from column a − 1
-      const float* br = &b[(a - 1) * dk];
-      for (int64_t i = a; i < ae; ++i)
-        for (int64_t d = 0; d < dk; ++d)
-          s.qs[(i - a) * dk + d] = w.scale * q[i * w.q_stride + d] * std::exp(b[i * dk + d] - br[d]);
-      for (int64_t j = 0; j < a; ++j)
-        for (int64_t d = 0; d < dk; ++d) s.kr[j * dk + d] = k[j * w.k_stride + d] * std::exp(br[d] - b[j * dk + d]);
-      blas_sgemm(true, ae - a, a, dk, 1.f, s.qs.data(), dk, s.kr.data(), dk, 0.f, &s.scores[a * C], C);
-    }
-    for (int64_t i = a; i < ae; ++i)
-      for (int64_t j = a; j <= i; ++j) {
-        float acc = 0.f;
-        for (int64_t d = 0; d < dk; ++d)
-          acc += q[i * w.q_stride + d] * k[j * w.k_stride + d] * std::exp(b[i * dk + d] - b[j * dk + d]);
-        s.scores[i * C + j] = w.scale * acc;
-      }
-  }
+  const int64_t stride = accumulate_decay(w, t0, n, s.b.data());
+  stride == 1 ? scores_per_head(w, q, k, n, C, s) : scores_per_dim(w, q, k, n, C, s);
   blas_sgemm(false, n, dv, n, 1.f, s.scores.data(), C, v, w.v_stride, 0.f, w.out + t0 * w.out_stride, w.out_stride);
 
-  const float* last = &b[(n - 1) * dk];
-  for (int64_t d = 0; d < dk; ++d) {
-    decay[d] = std::exp(last[d]);
-    for (int64_t j = 0; j < n; ++j) s.kt[d * C + j] = k[j * w.k_stride + d] * std::exp(last[d] - b[j * dk + d]);
+  // dS = K̃ᵀ V with k̃_j = k_j ⊙ exp(b_last − b_j), rows of K̃ in s.kr.
+  const float* last = &s.b[(n - 1) * stride];
+  if (stride == 1) {
+    for (int64_t d = 0; d < dk; ++d) decay[d] = std::exp(last[0]);
+    for (int64_t j = 0; j < n; ++j) {
+      const float f = std::exp(last[0] - s.b[j]);
+      for (int64_t d = 0; d < dk; ++d) s.kr[j * dk + d] = f * k[j * w.k_stride + d];
+    }
+  } else {
+    for (int64_t d = 0; d < dk; ++d) decay[d] = last[d];
+    exp_in_place(decay, dk);
+    for (int64_t j = 0; j < n; ++j) scaled_by_exp_of_difference(last, &s.b[j * dk], k + j * w.k_stride, &s.kr[j * dk], dk);
   }
-  blas_sgemm(false, dk, dv, n, 1.f, s.kt.data(), C, v, w.v_stride, 0.f, dS, dv);
+  blas_sgemm_at(dk, dv, n, 1.f, s.kr.data(), dk, v, w.v_stride, 0.f, dS, dv);
 }
 
 // What the state the chunk starts from contributes: its rows += (scale · q ⊙ exp b) S_in.
 void chunk_from_state(const DecayHeadView& w, int64_t t0, int64_t n, const float* S_in, Scratch& s) {
   const int64_t dk = w.dk;
-  accumulate_decay(w, t0, n, s.b.data());
-  for (int64_t i = 0; i < n; ++i)
-    for (int64_t d = 0; d < dk; ++d)
-      s.qs[i * dk + d] = w.scale * w.q[(t0 + i) * w.q_stride + d] * std::exp(s.b[i * dk + d]);
+  const int64_t stride = accumulate_decay(w, t0, n, s.b.data());
+  for (int64_t i = 0; i < n; ++i) {
+    float* row = &s.qs[i * dk];
+    for (int64_t d = 0; d < dk; ++d) row[d] = s.b[i * stride + (stride == 1 ? 0 : d)];
+    exp_in_place(row, dk);
+    for (int64_t d = 0; d < dk; ++d) row[d] *= w.scale * w.q[(t0 + i) * w.q_stride + d];
+  }
   blas_sgemm(false, n, w.dv, dk, 1.f, s.qs.data(), dk, S_in, w.dv, 1.f, w.out + t0 * w.out_stride, w.out_stride);
 }
 
