@@ -11,6 +11,20 @@ namespace mnemo::kernels {
 
 using detail::check_linear_attention;
 
+namespace {
+
+// Token t of head h: its q, k, v and output row.
+struct TokenRows {
+  const float *q, *k, *v;
+  float* o;
+};
+TokenRows token(const LinearAttentionArgs& a, int64_t t, int64_t h) {
+  const int64_t row = t * a.n_heads + h;
+  return {a.q + row * a.dk, a.k + row * a.dk, a.v + row * a.dv, a.out + row * a.dv};
+}
+
+}  // namespace
+
 void decay_attention_recurrent(ThreadPool& pool, const LinearAttentionArgs& a) {
   check_linear_attention(a, false, "decay_attention_recurrent");
   const int64_t H = a.n_heads, dk = a.dk, dv = a.dv;
@@ -18,10 +32,7 @@ void decay_attention_recurrent(ThreadPool& pool, const LinearAttentionArgs& a) {
     for (int64_t h = h0; h < h1; ++h) {
       float* S = a.state + h * dk * dv;
       for (int64_t t = 0; t < a.T; ++t) {
-        const float* q = a.q + (t * H + h) * dk;
-        const float* k = a.k + (t * H + h) * dk;
-        const float* v = a.v + (t * H + h) * dv;
-        float* o = a.out + (t * H + h) * dv;
+        const auto [q, k, v, o] = token(a, t, h);
         for (int64_t e = 0; e < dv; ++e) o[e] = 0.f;
         for (int64_t d = 0; d < dk; ++d) {
           const float decay = std::exp(detail::key_log_decay(a, t, h, d));
@@ -45,10 +56,7 @@ void delta_rule_recurrent(ThreadPool& pool, const LinearAttentionArgs& a) {
     for (int64_t h = h0; h < h1; ++h) {
       float* S = a.state + h * dk * dv;
       for (int64_t t = 0; t < a.T; ++t) {
-        const float* q = a.q + (t * H + h) * dk;
-        const float* k = a.k + (t * H + h) * dk;
-        const float* v = a.v + (t * H + h) * dv;
-        float* o = a.out + (t * H + h) * dv;
+        const auto [q, k, v, o] = token(a, t, h);
         const float alpha = std::exp(detail::head_log_decay(a, t, h)), beta = a.beta[t * H + h];
         // S = α (I − β k kᵀ) S + β k vᵀ = α S + k uᵀ with u = β (v − α Sᵀ k).
         for (int64_t e = 0; e < dv; ++e) u[e] = 0.f;
