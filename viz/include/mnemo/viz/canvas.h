@@ -65,6 +65,14 @@ class Canvas {
 // Shared drawing helpers.
 // A centred message in the remaining content region, for canvases without data to show.
 void draw_notice(const char* message, const char* detail = nullptr);
+// What a canvas with no run to show says: that its session could not be read and the reader's
+// reason (a damaged or hostile file is refused with a message, never sized from), or that no
+// session is open. `message` is a string literal.
+struct NoRunNotice {
+  const char* message;
+  std::string detail;
+};
+NoRunNotice no_run_notice(const ViewState& vs);
 // The canvas' standard header: run, step, layer and head pickers. Returns true when any changed.
 bool draw_selection_bar(ViewState& vs, bool with_layer_head = true, bool with_step = true);
 // Rotates the vertices added to `dl` since `first_vertex` by `radians` around `center`.
