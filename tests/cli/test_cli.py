@@ -218,6 +218,17 @@ def main():
     rc, out, err = mnemo(["run", "--prompt", "x"])
     check("missing --model", rc == 2 and "--model" in err, err)
 
+    # A broken plugin that claims llama and comes first on the search path must not stop a working
+    # plugin from running the model.
+    with tempfile.TemporaryDirectory() as d:
+        Path(d, "evil.json").write_text(json.dumps({"id": "evil", "version": "6.6.6", "abi": {"major": 1, "minor": 0},
+                                                    "library": "evil.so", "architectures": ["llama"]}))
+        Path(d, "evil.so").write_bytes(b"not an ELF file\n" * 64)
+        p = subprocess.run([MNEMO, "run", "--model", str(tiny / "llama-gguf" / "model.gguf"), "--prompt", "The cat",
+                            "-n", "3", "--temperature", "0", "--threads", "1"], capture_output=True, text=True,
+                           errors="replace", timeout=120 * TIME_SCALE, env={**os.environ, "MNEMOSCOPE_PLUGIN_PATH": d})
+        check("run passes over a broken plugin that claims the architecture", p.returncode == 0, p.stderr.strip()[:400])
+
     check_absurd_sessions(tiny)
 
     with tempfile.TemporaryDirectory() as d:
