@@ -5,6 +5,8 @@
 #include <memory>
 #include <string>
 
+#include <nlohmann/json_fwd.hpp>
+
 #include "args.h"
 #include "mnemo/runtime/model.h"
 #include "mnemo/runtime/sampler.h"
@@ -25,6 +27,10 @@ std::string prompt_text(const Args& args);
 void add_sampling_options(Args& args, double default_temperature);
 rt::SamplingParams sampling(const Args& args, double default_temperature);
 std::unique_ptr<rt::Model> open_model(const Args& args);
+
+// Prints a JSON document (indented, one newline) on stdout. Strings from files (session labels,
+// paths, model metadata) need not be UTF-8: invalid bytes print as U+FFFD instead of failing.
+void print_json(const nlohmann::json& doc);
 
 // Prints text as tokens arrive, holding back bytes of a UTF-8 character split across tokens.
 class StreamPrinter {

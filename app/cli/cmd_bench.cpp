@@ -113,7 +113,7 @@ int cmd_bench(const Argv& argv) {
     }
   }
   if (args.has("json")) {
-    std::printf("%s\n", j.dump(2).c_str());
+    print_json(j);
   } else {
     std::printf("%s (%s), %d threads, %s kernels\n", model->file().path().c_str(), info.architecture,
                 model->pool().size(), kernels::cpu_level());
