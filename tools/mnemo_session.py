@@ -23,7 +23,10 @@ API
     ``application_id`` 0x4D4E454D, or of a schema newer than version 1. Usable as a context
     manager; ``close()`` closes it.
 ``runs()``
-    One dict per run from the ``run`` view, plus ``n_tokens`` and ``n_steps``.
+    One dict per run from the ``run`` view, plus ``n_tokens``, ``n_steps`` and ``prompt_bytes``
+    (the prompt's exact bytes: the recorder stores the prompt as given, which need not be UTF-8).
+    Every TEXT column reads as ``str`` decoded as UTF-8 with ``errors="replace"``, so a prompt,
+    label or path with invalid bytes shows U+FFFD where they were instead of failing.
 ``steps(run)``, ``tokens(run)``, ``head_metrics(run, step=None)``, ``kv(run)``
     Dicts from the ``step``, ``_token``, ``head_metric`` and ``_kv_occupancy`` tables. A token's
     ``text`` is its bytes decoded as UTF-8 with ``errors="replace"`` (a token may hold part of a
@@ -200,6 +203,14 @@ def decode_tile_blob(blob: bytes, codec: str, rows: int, cols: int, what: str = 
     return np.frombuffer(raw, dtype="<f2").astype(np.float32).reshape(rows, cols)
 
 
+def _text(raw: bytes) -> str:
+    """A TEXT value as str whatever its bytes. The recorder stores text as it was given (a prompt
+    file in Latin-1, a label from the command line), and SQLite does not check UTF-8, so strict
+    decoding (sqlite3's default) would fail the whole query on one bad byte. Where the exact bytes
+    matter they are read as BLOBs instead (token text, ``prompt_bytes``)."""
+    return raw.decode("utf-8", errors="replace")
+
+
 def _blob(b: Any, n: int, dtype: str, what: str) -> np.ndarray:
     size = np.dtype(dtype).itemsize
     if b is None or len(b) != n * size:
@@ -249,6 +260,7 @@ class Session:
             self._db = sqlite3.connect(uri, uri=True)
         except sqlite3.Error as e:
             raise SessionError(f"{p}: cannot open ({e})") from None
+        self._db.text_factory = _text
         try:
             self._db.execute("PRAGMA query_only = ON")
             app_id = self._db.execute("PRAGMA application_id").fetchone()[0]
@@ -295,8 +307,10 @@ class Session:
         r = self._db.execute(sql, params).fetchone()
         return None if r is None else r[0]
 
+    _RUN_COLUMNS = "*, CAST(prompt AS BLOB) AS prompt_bytes"
+
     def _run_row(self, run: int) -> dict:
-        rows = self._rows("SELECT * FROM run WHERE run_id = ?", (run,))
+        rows = self._rows(f"SELECT {self._RUN_COLUMNS} FROM run WHERE run_id = ?", (run,))
         if not rows:
             raise LookupError(f"{self.path}: no run {run}")
         return rows[0]
@@ -304,7 +318,7 @@ class Session:
     # -- runs, steps, tokens, metrics, KV ---------------------------------------------------------
 
     def runs(self) -> list[dict]:
-        out = self._rows("SELECT * FROM run ORDER BY run_id")
+        out = self._rows(f"SELECT {self._RUN_COLUMNS} FROM run ORDER BY run_id")
         for r in out:
             r["n_tokens"] = self._scalar("SELECT count(*) FROM _token WHERE run_id = ?", (r["run_id"],))
             r["n_steps"] = self._scalar("SELECT count(*) FROM _step WHERE run_id = ?", (r["run_id"],))

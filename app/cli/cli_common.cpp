@@ -3,6 +3,8 @@
 #include <cstdio>
 #include <limits>
 
+#include <nlohmann/json.hpp>
+
 #include "mnemo/core/error.h"
 #include "mnemo/core/mapped_file.h"
 #include "mnemo/core/thread_pool.h"
@@ -96,6 +98,10 @@ void StreamPrinter::finish() {
   if (text.size() > printed_) std::fwrite(text.data() + printed_, 1, text.size() - printed_, stdout);
   std::fputc('\n', stdout);
   std::fflush(stdout);
+}
+
+void print_json(const nlohmann::json& doc) {
+  std::printf("%s\n", doc.dump(2, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
 }
 
 }  // namespace mnemo::cli

@@ -7,6 +7,8 @@
 #include <memory>
 #include <string>
 
+#include <nlohmann/json_fwd.hpp>
+
 #include "args.h"
 #include "mnemo/runtime/model.h"
 #include "mnemo/runtime/sampler.h"
@@ -33,6 +35,10 @@ inline constexpr int64_t kMaxRunId = std::numeric_limits<int64_t>::max();  // ru
 void add_sampling_options(Args& args, double default_temperature);
 rt::SamplingParams sampling(const Args& args, double default_temperature);
 std::unique_ptr<rt::Model> open_model(const Args& args);
+
+// Prints a JSON document (indented, one newline) on stdout. Strings from files (session labels,
+// paths, model metadata) need not be UTF-8: invalid bytes print as U+FFFD instead of failing.
+void print_json(const nlohmann::json& doc);
 
 // Prints text as tokens arrive, holding back bytes of a UTF-8 character split across tokens.
 class StreamPrinter {

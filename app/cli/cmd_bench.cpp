@@ -8,6 +8,7 @@
 
 #include "cli_common.h"
 #include "commands.h"
+#include "mnemo/core/blas_core.h"
 #include "mnemo/core/error.h"
 #include "mnemo/kernels/matmul.h"
 #include "mnemo/runtime/probes.h"
@@ -99,6 +100,9 @@ int cmd_bench(const Argv& argv) {
   j["architecture"] = info.architecture;
   j["threads"] = model->pool().size();
   j["cpu"] = kernels::cpu_level();
+  const BlasCore& blas = setup_openblas_core();
+  j["blas_core"] = blas.core;
+  j["blas_core_chosen_by"] = blas.chosen_by;
   j["prefill_tokens"] = T;
   j["decode_tokens"] = N;
   j["repeat"] = R;
@@ -113,10 +117,10 @@ int cmd_bench(const Argv& argv) {
     }
   }
   if (args.has("json")) {
-    std::printf("%s\n", j.dump(2).c_str());
+    print_json(j);
   } else {
-    std::printf("%s (%s), %d threads, %s kernels\n", model->file().path().c_str(), info.architecture,
-                model->pool().size(), kernels::cpu_level());
+    std::printf("%s (%s), %d threads, %s kernels, BLAS core %s\n", model->file().path().c_str(), info.architecture,
+                model->pool().size(), kernels::cpu_level(), blas.describe().c_str());
     std::printf("prefill: %8.1f tokens/s  (T = %lld, median of %lld)\n", median(prefill), static_cast<long long>(T),
                 static_cast<long long>(R));
     if (!decode.empty())

@@ -52,7 +52,7 @@ int cmd_info(const Argv& argv) {
       };
       j["runs"].push_back(std::move(run));
     }
-    std::printf("%s\n", j.dump(2).c_str());
+    print_json(j);  // labels and paths are stored as given and need not be UTF-8
     return 0;
   }
 

@@ -89,7 +89,7 @@ int cmd_model_info(const Argv& argv) {
     return problems.empty() ? 0 : 1;
   };
   if (args.has("json")) {
-    std::printf("%s\n", j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
+    print_json(j);
     return finish();
   }
   std::printf("%s\n  format        %s\n  architecture  %s\n", path.c_str(), j["format"].get<std::string>().c_str(),

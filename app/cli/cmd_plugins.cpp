@@ -36,7 +36,7 @@ int cmd_plugins(const Argv& argv) {
     doc["search_path"] = rt::PluginRegistry::default_search_path();
     doc["host_abi"] = std::to_string(MNEMO_PLUGIN_ABI_MAJOR) + "." + std::to_string(MNEMO_PLUGIN_ABI_MINOR);
     doc["plugins"] = out;
-    std::printf("%s\n", doc.dump(2).c_str());
+    print_json(doc);
     return 0;
   }
   if (registry.plugins().empty()) {

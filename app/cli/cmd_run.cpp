@@ -3,7 +3,9 @@
 
 #include "cli_common.h"
 #include "commands.h"
+#include "mnemo/core/blas_core.h"
 #include "mnemo/core/error.h"
+#include "mnemo/kernels/matmul.h"
 #include "mnemo/runtime/generate.h"
 
 namespace mnemo::cli {
@@ -39,6 +41,7 @@ int cmd_run(const Argv& argv) {
     std::fprintf(stderr, "prompt: %lld tokens, %.1f tokens/s; generated: %lld tokens, %.1f tokens/s; %d threads\n",
                  static_cast<long long>(t.prefill_tokens), rate(t.prefill_tokens, t.prefill_ns),
                  static_cast<long long>(t.decode_tokens), rate(t.decode_tokens, t.decode_ns), model->pool().size());
+    std::fprintf(stderr, "kernels: %s; BLAS core %s\n", kernels::cpu_level(), setup_openblas_core().describe().c_str());
   }
   return 0;
 }

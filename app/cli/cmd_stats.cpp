@@ -107,7 +107,7 @@ int cmd_stats(const Argv& argv) {
     if (i && !args.has("json")) std::printf("\n");
     stats_for_run(reader, runs[i], args.has("json") ? &j : nullptr);
   }
-  if (args.has("json")) std::printf("%s\n", j.dump(2).c_str());
+  if (args.has("json")) print_json(j);
   return 0;
 }
 

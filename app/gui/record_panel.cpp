@@ -195,11 +195,12 @@ void RecordPanel::describe_model() {
     // Reads the header and metadata only (memory-mapped); no weights are touched.
     auto file = io::open_model(path.toStdString());
     const std::string arch = file->architecture();
-    const auto registry = rt::PluginRegistry::discover();
-    const rt::PluginInfo* p = registry.find_for(arch);
-    plugin_->setText(p ? QString("%1 %2 serves %3").arg(QString::fromStdString(p->id), QString::fromStdString(p->version),
-                                                        QString::fromStdString(arch))
-                       : QString("no plugin serves architecture '%1'").arg(QString::fromStdString(arch)));
+    // The plugin that will run it: loaded, so that one claiming the architecture but failing to
+    // load is not named (recording would pass over it too).
+    const auto plugin = rt::PluginRegistry::discover().load_for(arch);
+    const rt::PluginInfo& p = plugin->info();
+    plugin_->setText(QString("%1 %2 serves %3").arg(QString::fromStdString(p.id), QString::fromStdString(p.version),
+                                                    QString::fromStdString(arch)));
   } catch (const std::exception& e) {
     plugin_->setText(QString::fromStdString(e.what()));
   }

@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "bench_util.h"
+#include "mnemo/core/blas_core.h"
 #include "mnemo/core/thread_pool.h"
 #include "mnemo/kernels/matmul.h"
 
@@ -89,6 +90,7 @@ void BM_OpenBlasOwnThreads(benchmark::State& state) {
   const auto x = random_floats(static_cast<size_t>(M * K), 3);
   const auto w = random_floats(static_cast<size_t>(N * K), 5);
   std::vector<float> y(static_cast<size_t>(M * N));
+  mnemo::setup_openblas_core();  // the kernels the engine's sgemm runs, even when this runs first
   openblas_set_num_threads(bench_threads());
   for (auto _ : state) {
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, N, K, 1.f, x.data(), K, w.data(), K, 0.f,

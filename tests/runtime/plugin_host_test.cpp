@@ -19,10 +19,12 @@ std::string host_abi() { return std::to_string(MNEMO_PLUGIN_ABI_MAJOR) + "." + s
 
 void write(const fs::path& p, const std::string& text) { std::ofstream(p) << text; }
 
-std::string meta(const std::string& id, int major, const std::string& library) {
+std::string meta(const std::string& id, int major, const std::string& library, const std::string& arch = "fake-arch") {
   return R"({"id": ")" + id + R"(", "version": "0.1.0", "abi": {"major": )" + std::to_string(major) +
-         R"(, "minor": 0}, "library": ")" + library + R"(", "architectures": ["fake-arch"]})";
+         R"(, "minor": 0}, "library": ")" + library + R"(", "architectures": [")" + arch + R"("]})";
 }
+
+const std::string kTinyLlama = std::string(MNEMO_TINY_DIR) + "/llama-gguf/model.gguf";
 
 class PluginHost : public ::testing::Test {
  protected:
@@ -94,10 +96,47 @@ TEST_F(PluginHost, ReportsBrokenPluginsAndKeepsTheOthers) {
   EXPECT_NE(reg.find_for("llama"), nullptr);
 }
 
+// A plugin folder as users meet one: a broken plugin that claims llama sorts before the working
+// one ("evil" < "transformer"). The working one must run the model.
+TEST_F(PluginHost, ABrokenPluginClaimingAnArchitectureDoesNotHideOneThatServesIt) {
+  fs::copy_file(kFakeDir + "/unresolved.so", dir_ / "evil.so");
+  write(dir_ / "evil.json", meta("evil", 1, "evil.so", "llama"));
+  write(dir_ / "c_noentry.json", meta("noentry", 1, "noentry.so", "llama"));  // loads, but is no plugin
+  write(dir_ / "a_future.json", meta("future", 2, "abi2.so", "llama"));       // another ABI major
+  for (const char* f : {"transformer.so", "transformer.json"}) fs::copy_file(plugin_dir() + "/" + f, dir_ / f);
+  const auto reg = rt::PluginRegistry::scan({dir_.string()});
+  ASSERT_NE(reg.find_for("llama"), nullptr);
+  ASSERT_NE(reg.find_for("llama")->id, "transformer") << "a broken plugin must come first for this test to mean anything";
+
+  EXPECT_EQ(reg.load_for("llama")->info().id, "transformer");
+  auto model = rt::Model::open(kTinyLlama, {}, reg);
+  EXPECT_EQ(model->plugin().id, "transformer");
+  EXPECT_FALSE(model->forward(std::vector<int32_t>{1, 2, 3}).empty());
+}
+
+TEST_F(PluginHost, WhenOnlyBrokenPluginsClaimAnArchitectureTheErrorNamesEachAndWhy) {
+  fs::copy_file(kFakeDir + "/unresolved.so", dir_ / "evil.so");
+  write(dir_ / "evil.json", meta("evil", 1, "evil.so", "llama"));
+  write(dir_ / "c_noentry.json", meta("noentry", 1, "noentry.so", "llama"));
+  const auto reg = rt::PluginRegistry::scan({dir_.string()});
+  try {
+    rt::Model::open(kTinyLlama, {}, reg);
+    FAIL() << "opened a model with no working plugin";
+  } catch (const Error& e) {
+    const std::string msg = e.what();
+    EXPECT_NE(msg.find(kTinyLlama), std::string::npos) << msg;
+    EXPECT_NE(msg.find("architecture 'llama'"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("plugin 'evil'"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("mnemo_fake_table_nobody_defines"), std::string::npos) << msg;  // the loader's reason
+    EXPECT_NE(msg.find("plugin 'noentry'"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("no mnemo_plugin_entry symbol"), std::string::npos) << msg;
+  }
+}
+
 TEST_F(PluginHost, ModelWithoutAPluginForItsArchitectureIsAClearError) {
   auto empty = rt::PluginRegistry::scan({dir_.string()});
   try {
-    rt::Model::open(std::string(MNEMO_TINY_DIR) + "/llama-gguf/model.gguf", {}, empty);
+    rt::Model::open(kTinyLlama, {}, empty);
     FAIL();
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("no plugin serves architecture 'llama'"), std::string::npos) << e.what();

@@ -3,7 +3,7 @@
 `mnemo info`) on the recorded fixture session: level-0 tiles (prefill, decode steps, GQA heads,
 the encoder run with mask none), rows summing to 1, pooled level-1 tiles (max and mean), scores
 against tile cells, stored pyramid tiles against recomputation, runs() against `mnemo info --json`,
-and the errors for files that are not sessions. One line per check; exits 1 on any failure.
+the errors for files that are not sessions, and a session whose prompt and label are not UTF-8. One line per check; exits 1 on any failure.
 
 Usage: check_python_reader.py --mnemo MNEMO --session FIXTURE.mnemo --repo REPO
 
@@ -351,6 +351,58 @@ def check_errors(c: Checks, ms, cpp: Cpp, tmp: str) -> None:
     c.check("CLI exits 1 on a non-session", r.returncode == 1 and plain in r.stderr, r.stderr.strip())
 
 
+def check_invalid_utf8(c: Checks, ms, cpp: Cpp, a, tmp: str) -> None:
+    """A prompt that is not UTF-8 (a Latin-1 file, a character cut short) and such a label are
+    recorded as given. Both readers read the session back: Python with U+FFFD for the bad bytes in
+    every TEXT column and the prompt's exact bytes in prompt_bytes, `mnemo info` as text and JSON,
+    `mnemo export` as a Chrome trace."""
+    raw = b"Caf\xe9 cr\xe8me, na\xefve \xff\xfe and a cut \xe2\x82 euro. The capital of France is"
+    label = b"r\xe9sum\xe9 run"
+    prompt = os.path.join(tmp, "latin1.txt")
+    with open(prompt, "wb") as f:
+        f.write(raw)
+    out = os.path.join(tmp, "latin1.mnemo")
+    cmd = [os.fsencode(p) for p in (a.mnemo, "record", "--quiet", "--out", out, "--model",
+                                    os.path.join(a.repo, "models", "SmolLM2-135M-Instruct.Q4_1.gguf"),
+                                    "--prompt-file", prompt, "-n", "2", "--label")] + [label]
+    r = subprocess.run(cmd, capture_output=True, timeout=600)
+    if not c.check("record a prompt and a label that are not UTF-8", r.returncode == 0,
+                   r.stderr.decode(errors="replace").strip()[-300:]):
+        return
+    with ms.Session(out) as sess:
+        run = sess.runs()[0]
+        c.check("Python reader: runs() reads a prompt that is not UTF-8",
+                run["prompt"] == raw.decode("utf-8", "replace") and run["prompt_bytes"] == raw and
+                run["label"] == label.decode("utf-8", "replace"), f"prompt {run['prompt'][:32]!r}, label {run['label']!r}")
+        c.check("Python reader: run(1) too", sess.run(1)["prompt_bytes"] == raw, repr(sess.run(1)["prompt"][:32]))
+        # SmolLM2's vocabulary has no tokens for 0xFF and 0xFE (bytes UTF-8 never uses): they become
+        # its <unk>; every other byte, the lone Latin-1 ones and the cut character included, is kept.
+        text = b"".join(t["bytes"] for t in sess.tokens(1) if t["step"] == 0)
+        kept = all(part in text for part in raw.split(b"\xff\xfe"))
+        c.check("Python reader: the prefill's token bytes hold the prompt's bytes", kept, repr(text[:64]))
+    r = subprocess.run([sys.executable, os.path.join(REPO, "tools", "mnemo_session.py"), out, "info"],
+                       capture_output=True, timeout=60)
+    c.check("Python CLI info on it", r.returncode == 0 and "r\ufffdsum\ufffd run" in r.stdout.decode(),
+            (r.stdout + r.stderr).decode(errors="replace").strip()[-300:])
+    r = subprocess.run([a.mnemo, "info", out], capture_output=True, timeout=60)
+    c.check("mnemo info on it", r.returncode == 0 and label in r.stdout, r.stderr.decode(errors="replace").strip())
+    r = subprocess.run([a.mnemo, "info", out, "--json"], capture_output=True, timeout=60)
+    try:
+        j = json.loads(r.stdout)
+        ok = r.returncode == 0 and j["runs"][0]["label"] == label.decode("utf-8", "replace")
+    except ValueError as e:
+        ok = False
+    c.check("mnemo info --json on it", ok, r.stderr.decode(errors="replace").strip() or r.stdout[:200].decode(errors="replace"))
+    trace = os.path.join(tmp, "latin1.json")
+    r = subprocess.run([a.mnemo, "export", out, "--format", "chrome", "--out", trace], capture_output=True, timeout=120)
+    try:
+        with open(trace, encoding="utf-8") as f:
+            ok = r.returncode == 0 and bool(json.load(f)["traceEvents"])
+    except (OSError, ValueError):
+        ok = False
+    c.check("mnemo export --format chrome on it", ok, r.stderr.decode(errors="replace").strip())
+
+
 REPO = ""
 
 
@@ -401,6 +453,7 @@ def main() -> int:
         c.run("window mask", check_window, c, ms, cpp, a.session, tmp)
         c.run("codecs", check_codecs, c, ms)
         c.run("errors", check_errors, c, ms, cpp, tmp)
+        c.run("text that is not UTF-8", check_invalid_utf8, c, ms, cpp, a, tmp)
     c.check("the fixture is unchanged after reading", sha256(a.session) == before, "sha256 before and after")
     print(f"{c.passed} passed, {c.failed} failed")
     return 1 if c.failed else 0

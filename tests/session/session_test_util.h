@@ -114,13 +114,15 @@ inline RunInfo synthetic_llama_run(const SyntheticAttention& a) {
   return r;
 }
 
-// A complete session of one run: the prefill of `positions` tokens, every head's factors.
+// A complete session of one run: the prefill of `positions` tokens, every head's factors and every
+// layer's KV occupancy.
 inline std::string make_session(const std::string& name, int64_t positions = 80) {
   const std::string path = temp_path(name);
   const SyntheticAttention a(positions, 1);
   Recorder rec(path, synthetic_llama_run(a), {});
   for (int layer = 0; layer < a.layers; ++layer) rec.submit(a.capture(0, layer, 0, positions));
   rec.submit(StepRecord{0, "prefill", 0, positions, 1, 2});
+  for (int layer = 0; layer < a.layers; ++layer) rec.submit(KvRecord{0, layer, positions, positions, 64, 64, {{0, positions}}});
   rec.end_step(0);
   rec.finish();
   return path;

@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 
 #include <filesystem>
+#include <fstream>
 #include <functional>
 #include <limits>
 
@@ -158,6 +159,78 @@ TEST(BadSessions, ARunWithoutACommittedStepSaysSo) {
     EXPECT_NE(std::string(e.what()).find("no run 2"), std::string::npos) << e.what();
   }
   rec.finish();
+}
+
+// The reader's error for `read` on a copy of a good session damaged by `damage`, or "".
+std::string error_after(const std::string& name, const std::string& damage,
+                        const std::function<void(SessionReader&)>& read) {
+  const std::string path = make_session(name);
+  {
+    Db db(path, Db::Mode::ReadWriteCreate);
+    db.exec(damage);
+  }
+  try {
+    SessionReader r(path);
+    read(r);
+  } catch (const FormatError& e) {
+    return e.what();
+  }
+  return "";
+}
+
+// A run whose _run row claims counts no model has (a damaged or hostile file) is refused when it
+// is read, with the file, the run and the field named, before any view sizes a grid from them.
+TEST(BadSessions, RunsClaimingAbsurdShapesAreRefusedNamingTheField) {
+  const struct {
+    const char* damage;
+    const char* field;
+  } cases[] = {
+      {"UPDATE _run SET n_layers = 100000", "n_layers = 100000"},
+      {"UPDATE _run SET n_layers = 2147483647", "n_layers = 2147483647"},
+      {"UPDATE _run SET n_heads = 2147483647", "n_heads = 2147483647"},
+      {"UPDATE _run SET n_heads = 100000, n_kv_heads = 1", "n_heads = 100000"},
+      {"UPDATE _run SET n_layers = -1", "n_layers = -1"},
+      {"UPDATE _run SET n_kv_heads = 5", "n_kv_heads = 5"},  // more than its 4 heads
+      {"UPDATE _run SET head_dim = 1099511627776", "head_dim = 1099511627776"},
+      {"UPDATE _run SET d_model = 9223372036854775807", "d_model = 9223372036854775807"},
+      {"UPDATE _run SET vocab_size = 4294967296", "vocab_size = 4294967296"},
+      {"UPDATE _run SET context_length = -5", "context_length = -5"},
+      {"UPDATE _run SET n_layers = 4096, n_heads = 4096, n_kv_heads = 1", "n_layers × n_heads = 16777216"},
+  };
+  int i = 0;
+  for (const auto& c : cases) {
+    const std::string name = "shape" + std::to_string(i++) + ".mnemo";
+    for (auto read : {std::function<void(SessionReader&)>([](SessionReader& r) { r.runs(); }),
+                      std::function<void(SessionReader&)>([](SessionReader& r) { r.run(1); })}) {
+      const std::string err = error_after(name, c.damage, read);
+      EXPECT_NE(err.find(test::temp_path(name)), std::string::npos) << c.damage << ": " << err;
+      EXPECT_NE(err.find("run 1 claims " + std::string(c.field)), std::string::npos) << c.damage << ": " << err;
+    }
+  }
+  // The largest shapes a session may have are read.
+  EXPECT_EQ(error_after("big.mnemo", "UPDATE _run SET n_layers = 4096, n_heads = 16, n_kv_heads = 16",
+                        [](SessionReader& r) { r.runs(); }),
+            "");
+}
+
+// Steps and KV records size the token view's per-step table, a map's rows and the KV view's
+// layers × steps and positions: absurd ones are refused the same way.
+TEST(BadSessions, StepsAndKvRecordsClaimingAbsurdExtentsAreRefused) {
+  const auto steps = [](SessionReader& r) { r.steps(1); };
+  const auto tile = [](SessionReader& r) { r.tile(1, 0, 0, 0, 0, 0, 0); };
+  const auto kv = [](SessionReader& r) { r.kv(1); };
+  EXPECT_NE(error_after("s1.mnemo", "UPDATE _step SET step = 4611686018427387904", steps).find("run 1 claims step = "),
+            std::string::npos);
+  EXPECT_NE(error_after("s2.mnemo", "UPDATE _step SET pos0 = 1099511627776", steps).find("step 0 pos0 = 1099511627776"),
+            std::string::npos);
+  EXPECT_NE(error_after("s3.mnemo", "UPDATE _step SET n_tokens = 1099511627776", tile).find("step 0 n_tokens"),
+            std::string::npos);
+  EXPECT_NE(error_after("k1.mnemo", "UPDATE _kv_occupancy SET layer = 2147483647 WHERE layer = 1", kv).find("KV layer = 2147483647"),
+            std::string::npos);
+  EXPECT_NE(error_after("k2.mnemo", "UPDATE _kv_occupancy SET ranges = X'0000000000000000FFFFFFFFFFFFFF7F'", kv)
+                .find("KV range [0, 9223372036854775807)"),
+            std::string::npos);
+  EXPECT_EQ(error_after("ok.mnemo", "SELECT 1", [&](SessionReader& r) { steps(r), tile(r), kv(r); }), "");
 }
 
 TEST(BadSessions, ReadOnlyOpenNeverWrites) {

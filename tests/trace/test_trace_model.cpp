@@ -148,3 +148,13 @@ TEST(TraceModel, MetadataReplacesByKeyAndKeepsOrder) {
 }
 
 TEST(TraceModel, SampleTraceIsValid) { EXPECT_NO_THROW(mp::testing::sample_trace().validate()); }
+
+// Names from session files (a label typed in Latin-1) are made acceptable rather than refused.
+TEST(TraceModel, InvalidUtf8BytesAreReplacedOneEach) {
+  EXPECT_EQ(mp::valid_utf8_or_replaced("r\xE9sum\xE9 run"), "r\xEF\xBF\xBDsum\xEF\xBF\xBD run");
+  EXPECT_EQ(mp::valid_utf8_or_replaced("caf\xC3\xA9 \xE2\x82\xAC \xF0\x9F\x98\x80"), "caf\xC3\xA9 \xE2\x82\xAC \xF0\x9F\x98\x80");
+  EXPECT_EQ(mp::valid_utf8_or_replaced("cut \xE2\x82"), "cut \xEF\xBF\xBD\xEF\xBF\xBD");
+  EXPECT_EQ(mp::valid_utf8_or_replaced("\xC0\xAF"), "\xEF\xBF\xBD\xEF\xBF\xBD");  // overlong
+  mp::Trace t;
+  EXPECT_NO_THROW(t.add_track({.id = 1, .name = mp::valid_utf8_or_replaced("\xFF\xFE label")}));
+}

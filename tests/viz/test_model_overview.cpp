@@ -334,5 +334,38 @@ TEST(ModelOverview, ARunWithoutACommittedStepSaysSoRatherThanBlamingTheCaptures)
   rec.finish();
 }
 
+// A session whose run claims 100000 or 2^31 − 1 layers or heads (damaged or hostile) once made the
+// overview size its grid from them and abort. The reader refuses the run naming the file, the run
+// and the field; the overview shows that message and sizes nothing.
+TEST(ModelOverview, ARunClaimingAbsurdCountsShowsTheReadersErrorInsteadOfAborting) {
+  const auto dir = std::filesystem::temp_directory_path() / ("mnemo-viz-overview-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  // Columns set to a value; both at once last (the grid would be 2^62 heads).
+  const std::vector<std::vector<std::pair<std::string, int64_t>>> cases = {
+      {{"n_layers", 100000}}, {{"n_layers", 2147483647}}, {{"n_heads", 2147483647}},
+      {{"n_layers", 2147483647}, {"n_heads", 2147483647}}};
+  for (size_t i = 0; i < cases.size(); ++i) {
+    const std::string path = (dir / ("absurd" + std::to_string(i) + ".mnemo")).string();
+    write_demo_session(path);
+    std::string set;
+    for (const auto& [column, value] : cases[i]) set += (set.empty() ? "" : ", ") + column + " = " + std::to_string(value);
+    {
+      profiler::Db db(path, profiler::Db::Mode::ReadWriteCreate);
+      db.exec("UPDATE _run SET " + set);
+    }
+    ImGuiHarness h;
+    Fixture f(path);
+    ModelOverview o(f.vs, f.textures);
+    const std::string expected = "Cannot show this session";
+    ASSERT_TRUE(h.frames_until(f.host(o), [&] { return o.notice() && o.notice() == expected; }, 5000))
+        << set << ": " << (o.notice() ? o.notice() : "(drawing heads)");
+    const std::string why = f.doc.error().value_or("");
+    const std::string first = cases[i].front().first + " = " + std::to_string(cases[i].front().second);
+    EXPECT_NE(why.find(path), std::string::npos) << why;
+    EXPECT_NE(why.find("run 1 claims " + first), std::string::npos) << why;
+    EXPECT_EQ(o.layers() * o.heads(), 0);
+  }
+}
+
 }  // namespace
 }  // namespace mnemo::viz

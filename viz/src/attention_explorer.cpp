@@ -411,7 +411,8 @@ void AttentionExplorer::draw() {
   inspection_.clear();
   waiting_ = false;
   if (!vs_.has_run()) {
-    draw_notice("No session open", "Open a .mnemo file (File › Open) or record one (Record panel).");
+    const NoRunNotice n = no_run_notice(vs_);
+    draw_notice(n.message, n.detail.c_str());
     return;
   }
   draw_toolbar();

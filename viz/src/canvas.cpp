@@ -25,6 +25,12 @@ void draw_notice(const char* message, const char* detail) {
   }
 }
 
+NoRunNotice no_run_notice(const ViewState& vs) {
+  if (vs.doc)
+    if (auto why = vs.doc->error()) return {"Cannot show this session", *why};
+  return {"No session open", "Open a .mnemo file (File › Open) or record one (Record panel)."};
+}
+
 bool draw_selection_bar(ViewState& vs, bool with_layer_head, bool with_step) {
   bool changed = false;
   if (!vs.has_run()) return false;

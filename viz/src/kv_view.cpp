@@ -581,7 +581,8 @@ void KvView::draw() {
   inspection_.clear();
   notice_.clear();
   if (!vs_.has_run()) {
-    notice("No session open", "Open a .mnemo file (File › Open) or record one (Record panel).");
+    const NoRunNotice n = no_run_notice(vs_);
+    notice(n.message, n.detail.c_str());
     return;
   }
   request_series();

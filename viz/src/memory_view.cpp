@@ -509,7 +509,8 @@ void MemoryView::draw() {
   inspection_.clear();
   notice_.clear();
   if (!vs_.has_run()) {
-    notice("No session open", "Open a .mnemo file (File › Open) or record one (Record panel).");
+    const NoRunNotice n = no_run_notice(vs_);
+    notice(n.message, n.detail.c_str());
     return;
   }
   if (explain_missing_memory()) return;

@@ -570,7 +570,8 @@ void ModelOverview::draw() {
   cells_.clear();
   notice_ = nullptr;
   if (!vs_.has_run()) {
-    draw_notice(notice_ = "No session open", "Open a .mnemo file (File › Open) or record one (Record panel).");
+    const NoRunNotice n = no_run_notice(vs_);
+    draw_notice(notice_ = n.message, n.detail.c_str());
     return;
   }
   const profiler::RunSummary* summary = vs_.doc->run_summary(vs_.run);

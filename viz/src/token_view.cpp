@@ -344,7 +344,8 @@ void TokenView::draw() {
   inspection_.clear();
   drawn_ = 0;
   if (!vs_.has_run()) {
-    draw_notice("No session open", "Open a .mnemo file (File › Open) or record one (Record panel).");
+    const NoRunNotice n = no_run_notice(vs_);
+    draw_notice(n.message, n.detail.c_str());
     return;
   }
   const RunData* d = vs_.run_data();

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "mnemo/core/blas_core.h"
 #include "mnemo/core/error.h"
 #include "mnemo/kernels/matmul.h"
 #include "mnemo/profiler/session/sqlite_db.h"
@@ -76,6 +77,8 @@ std::string machine_json(rt::Model& model) {
                       {"cores", std::thread::hardware_concurrency()},
                       {"threads", model.pool().size()},
                       {"kernel_level", kernels::cpu_level()},
+                      {"blas_core", setup_openblas_core().core},
+                      {"blas_core_chosen_by", setup_openblas_core().chosen_by},
                       {"os", std::string(u.sysname) + " " + u.release},
                       {"sqlite", profiler::sqlite_library_version()},
                       {"mnemoscope", "0.1.0"},

@@ -4,13 +4,17 @@
 
 #include <mutex>
 
+#include "mnemo/core/blas_core.h"
 #include "mnemo/kernels/matmul.h"
 
 namespace mnemo::kernels {
 
 void ensure_blas_single_threaded() {
   static std::once_flag once;
-  std::call_once(once, [] { openblas_set_num_threads(1); });
+  std::call_once(once, [] {
+    setup_openblas_core();  // this CPU's kernels, before the first BLAS call
+    openblas_set_num_threads(1);
+  });
 }
 
 void blas_sgemm(bool b_transposed, int64_t M, int64_t N, int64_t K, float alpha, const float* A,

@@ -6,7 +6,9 @@
 
 namespace mnemo::kernels {
 
-void ensure_blas_single_threaded();  // idempotent, cheap after the first call
+// Idempotent, cheap after the first call; the first also puts OpenBLAS's kernels for this CPU in
+// place (mnemo/core/blas_core.h).
+void ensure_blas_single_threaded();
 
 // Row-major C[M×N] = alpha·A[M×K]·op(B) + beta·C on the calling thread only.
 void blas_sgemm(bool b_transposed, int64_t M, int64_t N, int64_t K, float alpha, const float* A,

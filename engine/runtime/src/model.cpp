@@ -42,16 +42,12 @@ std::unique_ptr<Model> Model::open(const std::string& path, const ModelOptions& 
     throw FormatError(path, "the checkpoint does not name its architecture (general.architecture or model_type)");
   I->tokenizer = tok::load_tokenizer(*I->file);
 
-  const PluginInfo* info = plugins.find_for(arch);
-  if (!info) {
-    std::string known;
-    for (const auto& p : plugins.plugins())
-      if (p.usable)
-        for (const auto& a : p.architectures) known += (known.empty() ? "" : ", ") + a;
-    throw Error(path + ": no plugin serves architecture '" + arch + "' (served: " +
-                (known.empty() ? "none; is MNEMOSCOPE_PLUGIN_PATH right?" : known) + ")");
+  try {
+    I->plugin = plugins.load_for(arch);
+  } catch (const Error& e) {
+    throw Error(path + ": " + e.what());
   }
-  I->plugin = PluginRegistry::load(*info);
+  const PluginInfo* info = &I->plugin->info();
   fill_host_api(I->api);
   I->thread_id = static_cast<int32_t>(::syscall(SYS_gettid));
   I->arena.reserve(kInitialScratchBytes);

@@ -111,6 +111,26 @@ const PluginInfo* PluginRegistry::find_for(const std::string& architecture) cons
   return nullptr;
 }
 
+std::shared_ptr<LoadedPlugin> PluginRegistry::load_for(const std::string& architecture) const {
+  std::string failures;
+  for (const auto& p : plugins_) {
+    if (std::find(p.architectures.begin(), p.architectures.end(), architecture) == p.architectures.end()) continue;
+    try {
+      return load(p);  // refuses an unusable plugin with its problem
+    } catch (const std::exception& e) {
+      failures += (failures.empty() ? "" : "; ") + std::string(e.what());
+    }
+  }
+  if (!failures.empty())
+    throw Error("no plugin that claims architecture '" + architecture + "' could be loaded: " + failures);
+  std::string served;
+  for (const auto& p : plugins_)
+    if (p.usable)
+      for (const auto& a : p.architectures) served += (served.empty() ? "" : ", ") + a;
+  throw Error("no plugin serves architecture '" + architecture + "' (served: " +
+              (served.empty() ? "none; is MNEMOSCOPE_PLUGIN_PATH right?" : served) + ")");
+}
+
 std::shared_ptr<LoadedPlugin> PluginRegistry::load(const PluginInfo& info) {
   if (!info.usable) throw Error("plugin '" + info.id + "': " + info.problem);
   void* handle = dlopen(info.library_path.c_str(), RTLD_NOW | RTLD_LOCAL);

@@ -70,7 +70,8 @@ std::string model_file_name(std::string path) {
 
 std::string process_name(const RunSummary& r) {
   const std::string who = r.info.label.empty() ? model_file_name(r.info.model_path) : r.info.label;
-  return "run " + std::to_string(r.id) + ": " + who + " (" + r.info.architecture + ")";
+  // Labels, paths and names are stored as given; a trace takes UTF-8 only.
+  return valid_utf8_or_replaced("run " + std::to_string(r.id) + ": " + who + " (" + r.info.architecture + ")");
 }
 
 int32_t checked_int32(int64_t v, const std::string& what) {
@@ -261,7 +262,7 @@ Trace session_trace(const SessionReader& reader, std::optional<int64_t> run) {
   TraceBuilder b(reader, origin);
   for (int64_t id : runs) b.add_run(reader.run(id));
   Trace& t = b.trace();
-  t.set_metadata("session", reader.path());
+  t.set_metadata("session", valid_utf8_or_replaced(reader.path()));
   t.set_metadata("schema_version", reader.schema_version());
   t.set_metadata("origin_ns", origin);  // add it to a timestamp to get the session's clock back
   return b.take();

@@ -12,6 +12,7 @@
 #include <mutex>
 #include <string>
 
+#include "mnemo/core/blas_core.h"
 #include "mnemo/core/error.h"
 #include "mnemo/core/fp16.h"
 #include "mnemo/core/simd_math.h"
@@ -115,7 +116,10 @@ void attention_logits(std::span<const float> q, std::span<const QueryRow> rows, 
       lo = std::min(lo, std::max<int64_t>(0, mask.begin(r) - col0)), hi = std::max(hi, std::min(cols, mask.end(r) - col0));
     if (hi > lo) {
       static std::once_flag single_threaded;
-      std::call_once(single_threaded, [] { openblas_set_num_threads(1); });  // callers bring their own threads
+      std::call_once(single_threaded, [] {
+        setup_openblas_core();        // this CPU's kernels, before the first BLAS call
+        openblas_set_num_threads(1);  // callers bring their own threads
+      });
       cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<blasint>(n_rows), static_cast<blasint>(hi - lo),
                   d, scale, q.data(), d, k.data() + lo * d, d, 0.f, out + lo, static_cast<blasint>(cols));
     }

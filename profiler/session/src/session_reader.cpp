@@ -48,6 +48,37 @@ std::string head_name(int64_t run, int32_t layer, int32_t head) {
   return "run " + std::to_string(run) + " layer " + std::to_string(layer) + " head " + std::to_string(head);
 }
 
+// One count of a run as the file claims it, refused outside [0, max] (session_limits says why).
+void check_count(const std::string& path, int64_t run, const char* field, int64_t value, int64_t max,
+                 const char* max_is = nullptr) {
+  if (value >= 0 && value <= max) return;
+  throw FormatError(path, "run " + std::to_string(run) + " claims " + field + " = " + std::to_string(value) +
+                              " (a session may hold 0 to " + (max_is ? std::string(max_is) + ", " : std::string()) +
+                              std::to_string(max) + "): damaged or not written by Mnemoscope");
+}
+
+void check_run_shape(const std::string& path, int64_t run, const RunInfo& i) {
+  using namespace session_limits;
+  check_count(path, run, "n_layers", i.n_layers, kMaxLayers);
+  check_count(path, run, "n_heads", i.n_heads, kMaxHeads);
+  check_count(path, run, "n_kv_heads", i.n_kv_heads, i.n_heads, "n_heads");
+  check_count(path, run, "head_dim", i.head_dim, kMaxHeadDim);
+  check_count(path, run, "d_model", i.d_model, kMaxDModel);
+  check_count(path, run, "vocab_size", i.vocab_size, kMaxVocab);
+  check_count(path, run, "context_length", i.context_length, kMaxPositions);
+  // Each bounded alone, the grid of heads could still be 16M thumbnails.
+  check_count(path, run, "n_layers × n_heads", i.n_layers * i.n_heads, kMaxLayerHeads);
+}
+
+// A step's place in the sequence: rows_at_step() and the views size rows and per-step tables from it.
+void check_step(const std::string& path, int64_t run, int64_t step, int64_t pos0, int64_t n_tokens) {
+  using session_limits::kMaxPositions;
+  const std::string field = "step " + std::to_string(step);
+  check_count(path, run, "step", step, kMaxPositions);
+  check_count(path, run, (field + " pos0").c_str(), pos0, kMaxPositions);
+  check_count(path, run, (field + " n_tokens").c_str(), n_tokens, kMaxPositions - pos0, "the positions left");
+}
+
 }  // namespace
 
 struct SessionReader::HeadFactors {
@@ -110,6 +141,7 @@ RunSummary SessionReader::run(int64_t id) const {
   r.status = s.text(22);
   r.error = s.is_null(23) ? "" : s.text(23);
   r.degraded_json = s.text(24);
+  check_run_shape(db_.path(), id, i);
 
   auto scalar = [&](const char* sql) {
     Stmt q = db_.prepare(sql);
@@ -139,7 +171,10 @@ std::vector<StepRecord> SessionReader::steps(int64_t run_id) const {
   std::vector<StepRecord> out;
   Stmt s = db_.prepare("SELECT step, kind, pos0, n_tokens, start_ns, end_ns FROM _step WHERE run_id = ? ORDER BY step");
   s.bind(1, run_id);
-  while (s.step()) out.push_back({s.integer(0), s.text(1), s.integer(2), s.integer(3), s.integer(4), s.integer(5)});
+  while (s.step()) {
+    out.push_back({s.integer(0), s.text(1), s.integer(2), s.integer(3), s.integer(4), s.integer(5)});
+    check_step(db_.path(), run_id, out.back().step, out.back().pos0, out.back().n_tokens);
+  }
   return out;
 }
 
@@ -161,11 +196,21 @@ std::vector<KvRecord> SessionReader::kv(int64_t run_id) const {
       "ORDER BY step, layer");
   s.bind(1, run_id);
   while (s.step()) {
-    KvRecord r{s.integer(0), static_cast<int32_t>(s.integer(1)), s.integer(2), s.integer(3), s.integer(4), s.integer(5), {}};
+    // The KV view sizes its steps × layers table and its raster's positions from these.
+    const int64_t step = s.integer(0), layer = s.integer(1);
+    check_count(db_.path(), run_id, "KV step", step, session_limits::kMaxPositions);
+    check_count(db_.path(), run_id, "KV layer", layer, session_limits::kMaxLayers - 1);
+    KvRecord r{step, static_cast<int32_t>(layer), s.integer(2), s.integer(3), s.integer(4), s.integer(5), {}};
     const auto b = s.blob(6);
     if (b.size() % 16) throw Error(db_.path() + ": KV ranges of step " + std::to_string(r.step) + " are not int64 pairs");
     const auto flat = blob_as<int64_t>(b, b.size() / 8, db_.path() + ": KV ranges");
-    for (size_t i = 0; i + 1 < flat.size(); i += 2) r.ranges.emplace_back(flat[i], flat[i + 1]);
+    for (size_t i = 0; i + 1 < flat.size(); i += 2) {
+      if (flat[i] < 0 || flat[i] > flat[i + 1] || flat[i + 1] > session_limits::kMaxPositions)
+        throw FormatError(db_.path(), "run " + std::to_string(run_id) + " step " + std::to_string(step) + " layer " +
+                                          std::to_string(layer) + " claims KV range [" + std::to_string(flat[i]) + ", " +
+                                          std::to_string(flat[i + 1]) + ")");
+      r.ranges.emplace_back(flat[i], flat[i + 1]);
+    }
     out.push_back(std::move(r));
   }
   return out;
@@ -212,15 +257,18 @@ std::vector<MemorySnapshotRecord> SessionReader::memory_snapshots(int64_t run_id
 }
 
 int64_t SessionReader::rows_at_step(int64_t run_id, int64_t step) const {
-  Stmt s = db_.prepare("SELECT pos0 + n_tokens FROM _step WHERE run_id = ? AND step = ?");
+  Stmt s = db_.prepare("SELECT pos0, n_tokens FROM _step WHERE run_id = ? AND step = ?");
   s.bind(1, run_id).bind(2, step);
-  if (s.step()) return s.integer(0);
-  if (newest_step(run_id) < 0) {
-    head_dim(run_id);  // throws "no run" for a run that is not there at all
-    throw no_committed_step(run_id);
-  }
-  throw Error(db_.path() + ": run " + std::to_string(run_id) + " has no step " + std::to_string(step) +
+  if (!s.step()) {
+    if (newest_step(run_id) < 0) {
+      head_dim(run_id);  // throws "no run" for a run that is not there at all
+      throw no_committed_step(run_id);
+    }
+    throw Error(db_.path() + ": run " + std::to_string(run_id) + " has no step " + std::to_string(step) +
                 " (not recorded, or not committed yet)");
+  }
+  check_step(db_.path(), run_id, step, s.integer(0), s.integer(1));
+  return s.integer(0) + s.integer(1);
 }
 
 Error SessionReader::no_committed_step(int64_t run_id) const {
@@ -235,11 +283,19 @@ int64_t SessionReader::newest_step(int64_t run_id) const {
 }
 
 int SessionReader::head_dim(int64_t run_id) const {
-  Stmt s = db_.prepare("SELECT head_dim FROM _run WHERE run_id = ?");
+  // The whole shape is checked, as run() does: tiles and slices are read without run().
+  Stmt s = db_.prepare(
+      "SELECT n_layers, d_model, n_heads, n_kv_heads, head_dim, vocab_size, context_length FROM _run WHERE run_id = ?");
   s.bind(1, run_id);
   if (!s.step()) throw Error(db_.path() + ": no run " + std::to_string(run_id));
-  const int64_t d = s.integer(0);
-  if (d <= 0 || d > 4096) throw Error(db_.path() + ": run " + std::to_string(run_id) + " has head_dim " + std::to_string(d));
+  RunInfo shape;
+  shape.n_layers = s.integer(0), shape.d_model = s.integer(1), shape.n_heads = s.integer(2);
+  shape.n_kv_heads = s.integer(3), shape.head_dim = s.integer(4), shape.vocab_size = s.integer(5);
+  shape.context_length = s.integer(6);
+  check_run_shape(db_.path(), run_id, shape);
+  const int64_t d = shape.head_dim;
+  if (d <= 0 || d > session_limits::kMaxHeadDim)
+    throw Error(db_.path() + ": run " + std::to_string(run_id) + " has head_dim " + std::to_string(d));
   return static_cast<int>(d);
 }
 
@@ -257,7 +313,7 @@ const SessionReader::HeadRows& SessionReader::head_rows(int64_t run_id, int32_t 
   const std::string what = db_.path() + ": " + head_name(run_id, layer, head);
   while (s.step()) {
     const int64_t step = s.integer(0), q_pos0 = s.integer(1), n_q = s.integer(2), n_k = s.integer(3);
-    if (q_pos0 < 0 || n_q < 0 || n_k < 0 || q_pos0 + n_q > (int64_t{1} << 24) || n_k > (int64_t{1} << 24))
+    if (q_pos0 < 0 || n_q < 0 || n_k < 0 || q_pos0 + n_q > session_limits::kMaxPositions || n_k > session_limits::kMaxPositions)
       throw Error(what + ": step " + std::to_string(step) + " has impossible extents");
     const size_t end = static_cast<size_t>(q_pos0 + n_q);
     if (r->n_k.size() < end) r->n_k.resize(end, -1);
@@ -319,7 +375,7 @@ void SessionReader::load_factors(HeadFactors& f, int64_t run_id, int32_t layer, 
   while (s.step()) {
     const int64_t rowid = s.integer(0), step = s.integer(1), n_heads = s.integer(2), n_kv_heads = s.integer(3);
     const int64_t q_pos0 = s.integer(4), n_q = s.integer(5), n_k = s.integer(6);
-    if (q_pos0 < 0 || n_q < 0 || n_k < 0 || q_pos0 + n_q > (int64_t{1} << 24) || n_k > (int64_t{1} << 24))
+    if (q_pos0 < 0 || n_q < 0 || n_k < 0 || q_pos0 + n_q > session_limits::kMaxPositions || n_k > session_limits::kMaxPositions)
       throw Error(what + ": step " + std::to_string(step) + " has impossible extents");
     if (n_kv_heads <= 0 || n_heads % n_kv_heads != 0)
       throw Error(what + ": step " + std::to_string(step) + " has " + std::to_string(n_heads) + " heads over " +
@@ -352,7 +408,7 @@ void SessionReader::load_factors(HeadFactors& f, int64_t run_id, int32_t layer, 
   BlobReader k_blob(db_, "_attention_key", "k");
   while (k.step()) {
     const int64_t rowid = k.integer(0), pos0 = k.integer(2), n = k.integer(3);
-    if (pos0 < 0 || n < 0 || pos0 + n > (int64_t{1} << 24)) throw Error(what + ": key rows with impossible extents");
+    if (pos0 < 0 || n < 0 || pos0 + n > session_limits::kMaxPositions) throw Error(what + ": key rows with impossible extents");
     half.resize(static_cast<size_t>(n) * d);
     k_blob.read(rowid, f.kv_head * n * static_cast<int64_t>(d * 2), bytes_of(half),
                 head_name(run_id, layer, head) + " step " + std::to_string(k.integer(1)) + " k");

@@ -8,36 +8,32 @@
 namespace mnemo::profiler {
 namespace {
 
-// Well-formed UTF-8 (no overlongs, no surrogates, at most U+10FFFF): both formats carry strings
-// as UTF-8, and a JSON or protobuf reader may reject anything else.
-bool valid_utf8(std::string_view s) {
-  std::size_t i = 0;
-  while (i < s.size()) {
-    const auto c = static_cast<unsigned char>(s[i]);
-    std::size_t n = 0;
-    std::uint32_t cp = 0;
-    if (c < 0x80) {
-      ++i;
-      continue;
-    } else if ((c & 0xE0) == 0xC0) {
-      n = 1, cp = c & 0x1F;
-    } else if ((c & 0xF0) == 0xE0) {
-      n = 2, cp = c & 0x0F;
-    } else if ((c & 0xF8) == 0xF0) {
-      n = 3, cp = c & 0x07;
-    } else {
-      return false;
-    }
-    if (i + n >= s.size()) return false;  // truncated sequence
-    for (std::size_t k = 1; k <= n; ++k) {
-      const auto cc = static_cast<unsigned char>(s[i + k]);
-      if ((cc & 0xC0) != 0x80) return false;
-      cp = (cp << 6) | (cc & 0x3F);
-    }
-    static constexpr std::uint32_t kMin[] = {0, 0x80, 0x800, 0x10000};
-    if (cp < kMin[n] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return false;
-    i += n + 1;
+// The length of the well-formed UTF-8 sequence at s[i] (no overlongs, no surrogates, at most
+// U+10FFFF), or 0 when there is none: both formats carry strings as UTF-8, and a JSON or protobuf
+// reader may reject anything else.
+std::size_t utf8_sequence_at(std::string_view s, std::size_t i) {
+  const auto c = static_cast<unsigned char>(s[i]);
+  std::size_t n = 0;
+  std::uint32_t cp = 0;
+  if (c < 0x80) return 1;
+  if ((c & 0xE0) == 0xC0) n = 1, cp = c & 0x1F;
+  else if ((c & 0xF0) == 0xE0) n = 2, cp = c & 0x0F;
+  else if ((c & 0xF8) == 0xF0) n = 3, cp = c & 0x07;
+  else return 0;
+  if (i + n >= s.size()) return 0;  // truncated sequence
+  for (std::size_t k = 1; k <= n; ++k) {
+    const auto cc = static_cast<unsigned char>(s[i + k]);
+    if ((cc & 0xC0) != 0x80) return 0;
+    cp = (cp << 6) | (cc & 0x3F);
   }
+  static constexpr std::uint32_t kMin[] = {0, 0x80, 0x800, 0x10000};
+  if (cp < kMin[n] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return 0;
+  return n + 1;
+}
+
+bool valid_utf8(std::string_view s) {
+  for (std::size_t i = 0, n = 0; i < s.size(); i += n)
+    if ((n = utf8_sequence_at(s, i)) == 0) return false;
   return true;
 }
 
@@ -61,6 +57,21 @@ std::string describe(const Slice& s) {
 }
 
 }  // namespace
+
+std::string valid_utf8_or_replaced(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  for (std::size_t i = 0; i < s.size();) {
+    if (const std::size_t n = utf8_sequence_at(s, i)) {
+      out.append(s.substr(i, n));
+      i += n;
+    } else {
+      out += "\xEF\xBF\xBD";  // U+FFFD for the byte that starts no sequence
+      ++i;
+    }
+  }
+  return out;
+}
 
 bool slice_contains(const Slice& parent, const Slice& child) {
   if (child.start_ns < parent.start_ns || child.end_ns > parent.end_ns) return false;

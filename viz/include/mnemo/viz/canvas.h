@@ -71,6 +71,14 @@ inline constexpr const char* kNoCommittedStep = "No committed step yet";
 inline constexpr const char* kNoCommittedStepDetail =
     "This run has no committed step yet: it is still being recorded (the view follows as steps land), or its "
     "recorder stopped before the first step.";
+// What a canvas with no run to show says: that its session could not be read and the reader's
+// reason (a damaged or hostile file is refused with a message, never sized from), or that no
+// session is open. `message` is a string literal.
+struct NoRunNotice {
+  const char* message;
+  std::string detail;
+};
+NoRunNotice no_run_notice(const ViewState& vs);
 // The canvas' standard header: run, step, layer and head pickers. Returns true when any changed.
 bool draw_selection_bar(ViewState& vs, bool with_layer_head = true, bool with_step = true);
 // Rotates the vertices added to `dl` since `first_vertex` by `radians` around `center`.

@@ -55,8 +55,16 @@ class PluginRegistry {
   static std::vector<std::string> default_search_path();
 
   const std::vector<PluginInfo>& plugins() const { return plugins_; }
-  // The first usable plugin serving `architecture`, or null.
+  // The first usable plugin serving `architecture` by its metadata, or null. It may still fail
+  // to load: load_for() is what picks the plugin that runs a model.
   const PluginInfo* find_for(const std::string& architecture) const;
+
+  // Loads the plugin that serves `architecture`: the first, in search order, that claims it and
+  // loads. A plugin that claims it but cannot be used (bad metadata, another ABI major, a library
+  // that fails to dlopen or to pass the ABI checks) is passed over, so a broken plugin never hides
+  // a working one. Throws mnemo::Error naming each plugin that claimed the architecture and why it
+  // failed when none loads, and the architectures that are served when none claims it.
+  std::shared_ptr<LoadedPlugin> load_for(const std::string& architecture) const;
 
   // dlopens the plugin and checks its entry point against its metadata and our ABI. Throws
   // mnemo::Error with both ABI versions, or the loader's message, on failure.

@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <variant>
 #include <vector>
@@ -94,5 +95,10 @@ class Trace {
 // True when `child` lies inside `parent` on one track. A slice starting exactly where a
 // non-empty parent ends is its sibling; a zero-length slice inside a parent is a child.
 bool slice_contains(const Slice& parent, const Slice& child);
+
+// Text as a trace accepts it: `s` with each byte that does not start a well-formed UTF-8 sequence
+// replaced by U+FFFD. For names taken from files, which hold text as it was given (a session's
+// label or model path need not be UTF-8).
+std::string valid_utf8_or_replaced(std::string_view s);
 
 }  // namespace mnemo::profiler

@@ -21,6 +21,22 @@
 
 namespace mnemo::profiler {
 
+// What a session may claim before the reader refuses it. Every count read from a file sizes
+// something further on (the overview's layer × head grid and its jobs, the token view's heads, the
+// KV view's layers × steps, a map's rows), so the reader checks them once, when a run, its steps or
+// its KV records are read, and throws Error naming the file, the run and the field: a hostile or
+// damaged file then gives a message, never a huge allocation in a view. The limits are far above
+// any model that exists (today's largest: ~126 layers × 128 heads, head_dim ≤ 256, ~256k vocab).
+namespace session_limits {
+inline constexpr int64_t kMaxLayers = 4096;
+inline constexpr int64_t kMaxHeads = 4096;       // query heads; KV heads are at most as many
+inline constexpr int64_t kMaxLayerHeads = 65536;  // layers × heads: one overview thumbnail each
+inline constexpr int64_t kMaxHeadDim = 4096;      // also the attention factors' row length
+inline constexpr int64_t kMaxDModel = int64_t{1} << 20;
+inline constexpr int64_t kMaxVocab = int64_t{1} << 24;
+inline constexpr int64_t kMaxPositions = int64_t{1} << 24;  // token positions, context, steps
+}  // namespace session_limits
+
 struct RunCounts {
   int64_t attention_heads = 0;   // (layer, head, step) rows with factors
   int64_t memory_snapshots = 0;
@@ -82,8 +98,11 @@ class SessionReader {
   const Db& db() const { return db_; }
 
   std::vector<RunSummary> runs() const;
-  RunSummary run(int64_t run_id) const;  // throws Error for an unknown run
+  // Throws Error for an unknown run, and for a run whose shape (layers, heads, KV heads, head
+  // dim, d_model, vocabulary, context) is negative or beyond session_limits, naming the field.
+  RunSummary run(int64_t run_id) const;
 
+  // Steps and KV records are checked against session_limits as they are read (Error otherwise).
   std::vector<StepRecord> steps(int64_t run_id) const;
   int64_t newest_step(int64_t run_id) const;  // -1 before the first committed step
   // The error every reader of attention gives for a run without a committed step (one being
