@@ -11,6 +11,7 @@
 #include "mnemo/core/blas_core.h"
 #include "mnemo/core/error.h"
 #include "mnemo/kernels/matmul.h"
+#include "mnemo/runtime/kinds.h"
 #include "mnemo/runtime/probes.h"
 #include "mnemo/runtime/sampler.h"
 
@@ -19,11 +20,15 @@ namespace {
 
 // Subscribes to every probe and reads a little of each, as a recorder would before copying.
 struct TouchingSink : rt::ProbeSink {
-  bool wants_attention() const override { return true; }
+  bool wants_mixer() const override { return true; }
+  bool wants_state() const override { return true; }
   bool wants_kv() const override { return true; }
   bool wants_residual() const override { return true; }
   bool wants_op_timings() const override { return true; }
-  void on_attention(const rt::AttentionProbe& p) override { checksum += p.lse[0] + p.q[0]; }
+  void on_mixer(const rt::MixerProbe& p) override {
+    for (const auto& f : p.factors) checksum += f.data[0];
+  }
+  void on_state(const rt::StateProbe& p) override { checksum += p.state[0]; }
   void on_kv(const rt::KvProbe& p) override { checksum += static_cast<double>(p.bytes_used); }
   void on_residual(const rt::ResidualProbe& p) override { checksum += p.x[0]; }
   void on_op(const rt::OpTiming& t) override { checksum += static_cast<double>(t.end_ns - t.start_ns); }
@@ -35,10 +40,12 @@ struct OpTotals : rt::ProbeSink {
   bool wants_op_timings() const override { return true; }
   void on_step_begin(const rt::StepProbe& s) override { decode = s.kind == rt::StepKind::Decode; }
   void on_op(const rt::OpTiming& t) override {
-    (decode ? decode_ns : prefill_ns)[static_cast<size_t>(t.kind)] += t.end_ns - t.start_ns;
+    auto& totals = decode ? decode_ns : prefill_ns;
+    if (totals.size() <= static_cast<size_t>(t.kind)) totals.resize(static_cast<size_t>(t.kind) + 1, 0);
+    totals[static_cast<size_t>(t.kind)] += t.end_ns - t.start_ns;
   }
   bool decode = false;
-  std::array<int64_t, static_cast<size_t>(rt::OpKind::Count)> prefill_ns{}, decode_ns{};
+  std::vector<int64_t> prefill_ns, decode_ns;  // by op kind id (rt::op_kinds())
 };
 
 double median(std::vector<double> v) {
@@ -110,10 +117,13 @@ int cmd_bench(const Argv& argv) {
   j["prefill_tokens_per_s"] = median(prefill);
   j["decode_tokens_per_s"] = decode.empty() ? nlohmann::json(nullptr) : nlohmann::json(median(decode));
   if (args.has("ops")) {
-    for (size_t k = 0; k < totals.prefill_ns.size(); ++k) {
-      const char* name = rt::op_kind_name(static_cast<rt::OpKind>(k));
-      j["ops_ms"]["prefill"][name] = totals.prefill_ns[k] / 1e6 / static_cast<double>(R + 1);
-      if (!decode.empty()) j["ops_ms"]["decode_per_step"][name] = totals.decode_ns[k] / 1e6 / static_cast<double>(R * N);
+    const auto names = rt::op_kind_names();
+    totals.prefill_ns.resize(names.size(), 0);
+    totals.decode_ns.resize(names.size(), 0);
+    for (size_t k = 0; k < names.size(); ++k) {
+      if (totals.prefill_ns[k] == 0 && totals.decode_ns[k] == 0) continue;  // kinds this model never ran
+      j["ops_ms"]["prefill"][names[k]] = totals.prefill_ns[k] / 1e6 / static_cast<double>(R + 1);
+      if (!decode.empty()) j["ops_ms"]["decode_per_step"][names[k]] = totals.decode_ns[k] / 1e6 / static_cast<double>(R * N);
     }
   }
   if (args.has("json")) {

@@ -7,6 +7,7 @@
 #include "cli_common.h"
 #include "commands.h"
 #include "mnemo/core/dtype.h"
+#include "mnemo/core/visibility.h"
 #include "mnemo/io/model_file.h"
 #include "mnemo/runtime/model.h"
 #include "mnemo/tokenizer/tokenizer.h"
@@ -78,6 +79,13 @@ int cmd_model_info(const Argv& argv) {
                        {"layers", i.n_layers}, {"d_model", i.d_model}, {"heads", i.n_heads}, {"kv_heads", i.n_kv_heads},
                        {"head_dim", i.head_dim}, {"d_ff", i.d_ff}, {"vocab_size", i.vocab_size},
                        {"context_length", i.context_length}};
+    // Each layer as the plugin declares it, and what the backend lacks for this model.
+    for (const auto& L : model->layers())
+      j["layers"].push_back({{"mixer", L.mixer}, {"memory", L.memory}, {"heads", L.n_heads}, {"kv_heads", L.n_kv_heads},
+                             {"key_dim", L.key_dim}, {"value_dim", L.value_dim}, {"state_rows", L.state_rows},
+                             {"state_cols", L.state_cols}, {"mask", mask_pattern_name(L.mask.pattern)},
+                             {"window", L.mask.window}});
+    j["backend"] = {{"name", model->backend_name()}, {"gaps", model->backend_gaps()}};
   } catch (const std::exception& e) {
     j["dimensions"] = {{"error", e.what()}};
     if (problems.empty() || problems.back() != e.what()) problems.push_back(e.what());
@@ -103,6 +111,19 @@ int cmd_model_info(const Argv& argv) {
                 j["plugin"].get<std::string>().c_str(), d["kind"].get<std::string>().c_str(), d["layers"].get<int>(),
                 d["d_model"].get<int>(), d["heads"].get<int>(), d["kv_heads"].get<int>(), d["head_dim"].get<int>(),
                 d["d_ff"].get<int>(), d["vocab_size"].get<int>(), d["context_length"].get<int>());
+  }
+  if (j.contains("layers")) {
+    std::string mixers;  // runs of equal layers: "30 × softmax/kv_cache"
+    const auto& layers = j["layers"];
+    for (size_t a = 0; a < layers.size();) {
+      size_t b = a;
+      while (b < layers.size() && layers[b]["mixer"] == layers[a]["mixer"] && layers[b]["memory"] == layers[a]["memory"]) ++b;
+      mixers += (mixers.empty() ? "" : ", ") + std::to_string(b - a) + " × " + layers[a]["mixer"].get<std::string>() + "/" +
+                layers[a]["memory"].get<std::string>();
+      a = b;
+    }
+    std::printf("  mixers        %s\n  backend       %s\n", mixers.c_str(), j["backend"]["name"].get<std::string>().c_str());
+    for (const auto& gap : j["backend"]["gaps"]) std::printf("    lacks: %s\n", gap.get<std::string>().c_str());
   }
   std::printf("  parameters    %lld in %zu tensors\n", static_cast<long long>(params), file->tensors().size());
   for (const auto& [type, cb] : by_type)

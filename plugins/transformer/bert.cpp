@@ -88,7 +88,7 @@ ModelDef load_bert(const Host& host) {
   m.cfg.norm = MNEMO_NORM_LAYER;
   m.cfg.activation = MNEMO_ACT_GELU_ERF;
   m.cfg.post_norm = true;
-  m.cfg.mask = MNEMO_MASK_NONE;
+  m.cfg.mask = "none";
   if (host.is_gguf())
     read_gguf(host, m);
   else

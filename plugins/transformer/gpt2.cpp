@@ -83,7 +83,7 @@ ModelDef load_gpt2(const Host& host) {
   m.cfg.kind = MNEMO_MODEL_DECODER;
   m.cfg.norm = MNEMO_NORM_LAYER;
   m.cfg.activation = MNEMO_ACT_GELU_TANH;
-  m.cfg.mask = MNEMO_MASK_CAUSAL;
+  m.cfg.mask = "causal";
   if (host.is_gguf())
     read_gguf(host, m);
   else

@@ -93,7 +93,7 @@ ModelDef load_llama(const Host& host) {
   m.cfg.activation = MNEMO_ACT_SILU;
   m.cfg.gated_ffn = true;
   m.cfg.rope = true;
-  m.cfg.mask = MNEMO_MASK_CAUSAL;
+  m.cfg.mask = "causal";
   if (host.is_gguf())
     read_gguf(host, m);
   else

@@ -11,6 +11,7 @@ namespace transformer {
 
 using mnemo::sdk::Host;
 using mnemo::sdk::PluginError;
+using mnemo::sdk::View;
 using mnemo::sdk::Weight;
 
 struct Config {
@@ -27,7 +28,7 @@ struct Config {
   int32_t rope_mode = MNEMO_ROPE_INTERLEAVED;
   int32_t n_rot = 0;
   float rope_theta = 10000.f;
-  int32_t mask = MNEMO_MASK_CAUSAL;
+  std::string mask = "causal";  // the registered mask pattern of every layer
 };
 
 struct LayerWeights {

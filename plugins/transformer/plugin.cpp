@@ -134,4 +134,4 @@ std::unique_ptr<mnemo::sdk::Model> create_model(const mnemo::sdk::Host& host, st
 
 }  // namespace
 
-MNEMO_DEFINE_PLUGIN("transformer", "1.0.0", kArchitectures, create_model)
+MNEMO_DEFINE_PLUGIN("transformer", "2.0.0", kArchitectures, create_model)

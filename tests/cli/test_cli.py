@@ -219,17 +219,21 @@ def main():
     try:
         plugins = {p["id"]: p for p in json.loads(out)["plugins"]}
         t = plugins["transformer"]
-        ok = rc == 0 and t["status"] == "ok" and t["abi"] == "1.1" and {"gpt2", "llama", "bert"} <= set(t["architectures"])
+        ok = rc == 0 and t["status"] == "ok" and t["abi"] == "2.0" and {"gpt2", "llama", "bert"} <= set(t["architectures"])
     except Exception as e:  # noqa: BLE001
         ok, err = False, f"{e}: {out!r}"
     check("plugins --json", ok, err)
     with tempfile.TemporaryDirectory() as d:
-        Path(d, "future.json").write_text(json.dumps({"id": "future", "version": "2.0.0", "abi": {"major": 2, "minor": 1},
+        Path(d, "future.json").write_text(json.dumps({"id": "future", "version": "3.0.0", "abi": {"major": 3, "minor": 1},
                                                       "library": "future.so", "architectures": ["x"]}))
+        Path(d, "old.json").write_text(json.dumps({"id": "old", "version": "1.0.0", "abi": {"major": 1, "minor": 1},
+                                                   "library": "old.so", "architectures": ["x"]}))
         env_rc = subprocess.run([MNEMO, "plugins", "--json"], capture_output=True, text=True,
                                 env={**os.environ, "MNEMOSCOPE_PLUGIN_PATH": d})
         plugins = {p["id"]: p for p in json.loads(env_rc.stdout)["plugins"]}
-        ok = plugins["future"]["status"] == "failed" and "2.1" in plugins["future"]["error"] and plugins["transformer"]["status"] == "ok"
+        ok = (plugins["future"]["status"] == "failed" and "3.1" in plugins["future"]["error"] and "2.0" in plugins["future"]["error"]
+              and plugins["old"]["status"] == "failed" and "1.1" in plugins["old"]["error"]
+              and plugins["transformer"]["status"] == "ok")
         check("plugins reports an incompatible plugin and keeps the others", ok, env_rc.stdout)
 
     rc, out, err = mnemo(["model-info", str(smol), "--json"])

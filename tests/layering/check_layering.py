@@ -2,7 +2,7 @@
 """Fails when a source file includes a header its layer may not see.
 
 The dependency direction (docs/ARCHITECTURE.md):
-  core → kernels → io → tokenizer → runtime → app
+  core → kernels → backend (interface + cpu) → io → tokenizer → runtime → app
   plugin_sdk (C ABI + adapter) ← plugins, runtime
   profiler (sessions) and viz (canvases) never see the engine's internals; viz reads sessions
   through the profiler's reader only. app/record is the one bridge that sees both the engine's
@@ -16,7 +16,7 @@ import re
 import sys
 from pathlib import Path
 
-ENGINE_MODULES = ["core", "kernels", "io", "tokenizer", "runtime"]
+ENGINE_MODULES = ["core", "kernels", "backend", "io", "tokenizer", "runtime"]
 FOREIGN_GUI = re.compile(r"^(Q[A-Za-z]+|Qt[A-Za-z]*/.*|imgui.*|backends/imgui.*|GL/.*|sqlite3\.h|cuda.*|cupti.*)$")
 QT_IMGUI_GL = re.compile(r"^(Q[A-Za-z]+|Qt[A-Za-z]*/.*|imgui.*|backends/imgui.*|GL/.*|cuda.*|cupti.*)$")
 QT_GL_SQLITE = re.compile(r"^(Q[A-Za-z]+|Qt[A-Za-z]*/.*|backends/imgui.*|GL/.*|sqlite3\.h|cuda.*|cupti.*)$")
@@ -26,14 +26,15 @@ SQLITE_CUDA = re.compile(r"^(sqlite3\.h|cuda.*|cupti.*)$")
 RULES = {
     "engine/core": (["mnemo/core/"], FOREIGN_GUI),
     "engine/kernels": (["mnemo/core/", "mnemo/kernels/"], FOREIGN_GUI),
+    "engine/backend": (["mnemo/core/", "mnemo/kernels/", "mnemo/backend/"], FOREIGN_GUI),
     "engine/io": (["mnemo/core/", "mnemo/io/"], FOREIGN_GUI),
     "engine/tokenizer": (["mnemo/core/", "mnemo/io/", "mnemo/tokenizer/"], FOREIGN_GUI),
     "engine/plugin_sdk": (["mnemo/plugin_abi.h", "mnemo/plugin_sdk.hpp"], FOREIGN_GUI),
-    "engine/runtime": (["mnemo/core/", "mnemo/kernels/", "mnemo/io/", "mnemo/tokenizer/", "mnemo/runtime/",
+    "engine/runtime": (["mnemo/core/", "mnemo/kernels/", "mnemo/backend/", "mnemo/io/", "mnemo/tokenizer/", "mnemo/runtime/",
                         "mnemo/plugin_abi.h", "mnemo/plugin_sdk.hpp"], FOREIGN_GUI),
     "plugins": (["mnemo/plugin_abi.h", "mnemo/plugin_sdk.hpp"], FOREIGN_GUI),
     "profiler": (["mnemo/core/", "mnemo/profiler/"], QT_IMGUI_GL),
-    "app/record": (["mnemo/core/", "mnemo/kernels/", "mnemo/io/", "mnemo/tokenizer/", "mnemo/runtime/",
+    "app/record": (["mnemo/core/", "mnemo/kernels/", "mnemo/backend/", "mnemo/io/", "mnemo/tokenizer/", "mnemo/runtime/",
                     "mnemo/plugin_abi.h", "mnemo/plugin_sdk.hpp", "mnemo/profiler/", "mnemo/record/"], FOREIGN_GUI),
     "viz": (["mnemo/core/", "mnemo/profiler/", "mnemo/viz/"], QT_GL_SQLITE),
     "app/gui": (["mnemo/core/", "mnemo/io/", "mnemo/runtime/", "mnemo/plugin_abi.h", "mnemo/profiler/", "mnemo/record/",

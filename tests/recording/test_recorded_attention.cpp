@@ -27,8 +27,8 @@ namespace {
 // The engine's probabilities of every (layer, head, query position), kept as the model runs, and
 // which step each query position belongs to.
 struct EngineRows : rt::ProbeSink {
-  bool wants_attention() const override { return true; }
-  void on_attention(const rt::AttentionProbe& p) override {
+  bool wants_mixer() const override { return true; }
+  void on_mixer(const rt::MixerProbe& p) override {
     for (int32_t h = 0; h < p.n_heads; ++h)
       for (int64_t i = 0; i < p.n_q; ++i) {
         rows[{p.layer, h, p.q_pos0 + i}] = rt::attention_row(p, h, i);

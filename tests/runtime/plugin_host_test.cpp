@@ -32,13 +32,15 @@ class PluginHost : public ::testing::Test {
     dir_ = fs::temp_directory_path() / ("mnemo-plugins-" + std::to_string(::getpid()));
     fs::remove_all(dir_);
     fs::create_directories(dir_);
-    fs::copy_file(kFakeDir + "/abi2.so", dir_ / "abi2.so");
-    fs::copy_file(kFakeDir + "/noentry.so", dir_ / "noentry.so");
-    write(dir_ / "a_future.json", meta("future", 2, "abi2.so"));
-    write(dir_ / "b_lying.json", meta("abi2", 1, "abi2.so"));  // metadata says 1.0, library says 2.0
-    write(dir_ / "c_noentry.json", meta("noentry", 1, "noentry.so"));
+    for (const char* lib : {"abi1.so", "abi3.so", "noentry.so"}) fs::copy_file(kFakeDir + "/" + lib, dir_ / lib);
+    const int host = MNEMO_PLUGIN_ABI_MAJOR;
+    write(dir_ / "a_future.json", meta("future", 3, "abi3.so"));
+    write(dir_ / "a_old.json", meta("old", 1, "abi1.so"));
+    write(dir_ / "b_lying.json", meta("abi3", host, "abi3.so"));   // metadata says 2.0, library says 3.0
+    write(dir_ / "b_lying_old.json", meta("abi1", host, "abi1.so"));  // metadata says 2.0, library says 1.1
+    write(dir_ / "c_noentry.json", meta("noentry", host, "noentry.so"));
     write(dir_ / "d_broken.json", "{\"id\": \"broken\", ");
-    write(dir_ / "e_missing.json", meta("missing", 1, "missing.so"));
+    write(dir_ / "e_missing.json", meta("missing", host, "missing.so"));
   }
   void TearDown() override { fs::remove_all(dir_); }
 
@@ -62,25 +64,34 @@ TEST_F(PluginHost, TransformerPluginIsFoundAndLoads) {
   EXPECT_STREQ(loaded->api().id, "transformer");
 }
 
+TEST_F(PluginHost, HostIsAbi2) {
+  EXPECT_EQ(MNEMO_PLUGIN_ABI_MAJOR, 2);
+  EXPECT_EQ(host_abi(), "2.0");
+}
+
 TEST_F(PluginHost, RefusesAnotherAbiMajorFromMetadataWithoutLoading) {
   auto reg = rt::PluginRegistry::scan({dir_.string()});
-  const auto& p = find(reg, "future");
-  EXPECT_FALSE(p.usable);
-  EXPECT_NE(p.problem.find("2.0"), std::string::npos) << p.problem;
-  EXPECT_NE(p.problem.find(host_abi()), std::string::npos) << p.problem;
+  for (const auto& [id, theirs] : {std::pair{"future", "3.0"}, std::pair{"old", "1.0"}}) {
+    const auto& p = find(reg, id);
+    EXPECT_FALSE(p.usable) << id;
+    EXPECT_NE(p.problem.find("plugin ABI " + std::string(theirs)), std::string::npos) << p.problem;
+    EXPECT_NE(p.problem.find("host's ABI " + host_abi()), std::string::npos) << p.problem;
+  }
 }
 
 TEST_F(PluginHost, RefusesALibraryWhoseTableReportsAnotherMajor) {
   auto reg = rt::PluginRegistry::scan({dir_.string()});
-  const auto& p = find(reg, "abi2");
-  ASSERT_TRUE(p.usable);  // the metadata claims 1.0
-  try {
-    rt::PluginRegistry::load(p);
-    FAIL() << "loaded a plugin built for ABI 2";
-  } catch (const Error& e) {
-    const std::string msg = e.what();
-    EXPECT_NE(msg.find("2.0"), std::string::npos) << msg;
-    EXPECT_NE(msg.find(host_abi()), std::string::npos) << msg;
+  for (const auto& [id, theirs] : {std::pair{"abi3", "3.0"}, std::pair{"abi1", "1.1"}}) {
+    const auto& p = find(reg, id);
+    ASSERT_TRUE(p.usable) << id;  // the metadata claims the host's ABI
+    try {
+      rt::PluginRegistry::load(p);
+      ADD_FAILURE() << "loaded a plugin built for ABI " << theirs;
+    } catch (const Error& e) {
+      const std::string msg = e.what();
+      EXPECT_NE(msg.find("built for plugin ABI " + std::string(theirs)), std::string::npos) << msg;
+      EXPECT_NE(msg.find("the host has ABI " + host_abi()), std::string::npos) << msg;
+    }
   }
 }
 
@@ -100,9 +111,9 @@ TEST_F(PluginHost, ReportsBrokenPluginsAndKeepsTheOthers) {
 // one ("evil" < "transformer"). The working one must run the model.
 TEST_F(PluginHost, ABrokenPluginClaimingAnArchitectureDoesNotHideOneThatServesIt) {
   fs::copy_file(kFakeDir + "/unresolved.so", dir_ / "evil.so");
-  write(dir_ / "evil.json", meta("evil", 1, "evil.so", "llama"));
-  write(dir_ / "c_noentry.json", meta("noentry", 1, "noentry.so", "llama"));  // loads, but is no plugin
-  write(dir_ / "a_future.json", meta("future", 2, "abi2.so", "llama"));       // another ABI major
+  write(dir_ / "evil.json", meta("evil", MNEMO_PLUGIN_ABI_MAJOR, "evil.so", "llama"));
+  write(dir_ / "c_noentry.json", meta("noentry", MNEMO_PLUGIN_ABI_MAJOR, "noentry.so", "llama"));  // loads, but is no plugin
+  write(dir_ / "a_future.json", meta("future", MNEMO_PLUGIN_ABI_MAJOR + 1, "abi3.so", "llama"));       // another ABI major
   for (const char* f : {"transformer.so", "transformer.json"}) fs::copy_file(plugin_dir() + "/" + f, dir_ / f);
   const auto reg = rt::PluginRegistry::scan({dir_.string()});
   ASSERT_NE(reg.find_for("llama"), nullptr);
@@ -116,8 +127,8 @@ TEST_F(PluginHost, ABrokenPluginClaimingAnArchitectureDoesNotHideOneThatServesIt
 
 TEST_F(PluginHost, WhenOnlyBrokenPluginsClaimAnArchitectureTheErrorNamesEachAndWhy) {
   fs::copy_file(kFakeDir + "/unresolved.so", dir_ / "evil.so");
-  write(dir_ / "evil.json", meta("evil", 1, "evil.so", "llama"));
-  write(dir_ / "c_noentry.json", meta("noentry", 1, "noentry.so", "llama"));
+  write(dir_ / "evil.json", meta("evil", MNEMO_PLUGIN_ABI_MAJOR, "evil.so", "llama"));
+  write(dir_ / "c_noentry.json", meta("noentry", MNEMO_PLUGIN_ABI_MAJOR, "noentry.so", "llama"));
   const auto reg = rt::PluginRegistry::scan({dir_.string()});
   try {
     rt::Model::open(kTinyLlama, {}, reg);

@@ -5,30 +5,38 @@
 #include <cmath>
 #include <map>
 
+#include "mnemo/runtime/kinds.h"
 #include "test_util.h"
 
 namespace mnemo::test {
 namespace {
 
 struct Recorder : rt::ProbeSink {
-  bool wants_attention() const override { return true; }
+  bool wants_mixer() const override { return true; }
   bool wants_kv() const override { return true; }
   bool wants_residual() const override { return true; }
   bool wants_op_timings() const override { return true; }
   void on_step_begin(const rt::StepProbe& s) override { steps.push_back(s); }
   void on_step_end(const rt::StepProbe& s) override { steps.back().end_ns = s.end_ns; }
-  void on_attention(const rt::AttentionProbe& p) override {
+  void on_mixer(const rt::MixerProbe& p) override {
     ++attention_calls;
+    ASSERT_TRUE(p.is_softmax());
+    const rt::FactorSpan* q = p.factor("q");
+    const rt::FactorSpan* k = p.factor("k");
+    ASSERT_TRUE(q && k && p.factor("lse"));
+    ASSERT_EQ(p.query_positions.size(), static_cast<size_t>(p.n_q));
+    ASSERT_EQ(p.key_positions.size(), static_cast<size_t>(p.n_k));
+    for (int64_t j = 0; j < p.n_k; ++j) EXPECT_EQ(p.key_positions[static_cast<size_t>(j)], j);  // slots in order
     // Check exactness while the pointers are valid: independent softmax of q·k·scale per row.
     for (int32_t h = 0; h < p.n_heads; ++h) {
       const int32_t kvh = h / (p.n_heads / p.n_kv_heads);
       for (int64_t i = 0; i < p.n_q; ++i) {
         const int64_t qpos = p.q_pos0 + i;
+        EXPECT_EQ(p.query_positions[static_cast<size_t>(i)], qpos);
         std::vector<double> s;
         for (int64_t j = 0; j <= qpos; ++j) {
           double dot = 0;
-          for (int32_t d = 0; d < p.head_dim; ++d)
-            dot += double(p.q[(i * p.n_heads + h) * p.head_dim + d]) * p.k[kvh * p.kv_head_stride + j * p.head_dim + d];
+          for (int64_t d = 0; d < q->cols; ++d) dot += double(q->at(h, i)[d]) * k->at(kvh, j)[d];
           s.push_back(dot * p.scale);
         }
         const double m = *std::max_element(s.begin(), s.end());
@@ -84,6 +92,7 @@ TEST(Probes, AttentionIsExactlyRecomputableAcrossPrefillAndDecode) {
   ASSERT_EQ(rec.kv.size(), static_cast<size_t>(3 * layers));
   EXPECT_EQ(rec.kv.back().n_resident, 8);
   EXPECT_EQ(rec.kv.back().bytes_used, 8ull * 2 * model->info().n_kv_heads * model->info().head_dim * sizeof(float));
+  EXPECT_EQ(rec.kv.back().bytes_used, model->memory().kv(layers - 1)->bytes_used());
   EXPECT_EQ(rec.kv.back().resident_ranges, (std::vector<std::pair<int64_t, int64_t>>{{0, 8}}));
   EXPECT_EQ(rec.residuals[0], layers);
   EXPECT_EQ(rec.residuals[2], layers);
@@ -93,11 +102,26 @@ TEST(Probes, AttentionIsExactlyRecomputableAcrossPrefillAndDecode) {
     EXPECT_LE(op.start_ns, op.end_ns);
     EXPECT_GE(op.layer, -1);
     EXPECT_LT(op.layer, layers);
-    saw_matmul |= op.kind == rt::OpKind::Matmul;
-    saw_attention |= op.kind == rt::OpKind::Attention && op.layer >= 0;
-    saw_lm_head |= op.kind == rt::OpKind::LmHead && op.layer == -1;
+    EXPECT_STREQ(op.kind_name, rt::op_kind_name(op.kind));
+    const std::string kind = op.kind_name;
+    saw_matmul |= kind == "matmul";
+    saw_attention |= kind == "attention" && op.layer >= 0;
+    saw_lm_head |= kind == "lm_head" && op.layer == -1;
   }
   EXPECT_TRUE(saw_matmul && saw_attention && saw_lm_head);
+}
+
+// The registered op kinds keep the ids of session schema v1's _op_kind table.
+TEST(Probes, BuiltinOpKindsKeepTheirSchemaV1Ids) {
+  const char* v1[] = {"embed", "norm", "matmul", "rope", "attention", "activation", "add", "lm_head"};
+  for (int32_t id = 0; id < 8; ++id) {
+    EXPECT_STREQ(rt::op_kind_name(id), v1[id]);
+    EXPECT_EQ(rt::op_kinds().find(v1[id]), id);
+  }
+  const int32_t fresh = rt::op_kinds().intern("probes_test_op");
+  EXPECT_GE(fresh, 8);
+  EXPECT_EQ(rt::op_kinds().intern("probes_test_op"), fresh);
+  EXPECT_EQ(rt::op_kind_names()[static_cast<size_t>(fresh)], "probes_test_op");
 }
 
 TEST(Probes, UnsubscribingStopsEveryProbe) {

@@ -69,13 +69,44 @@ void ProbeRecorder::on_step_end(const rt::StepProbe& s) {
   kv_bytes_ = 0;
 }
 
-void ProbeRecorder::on_attention(const rt::AttentionProbe& a) {
+namespace {
+
+// The softmax probe in the shape the schema v1 capture was written for: q [n_q][n_heads][d], the
+// keys of KV head g at k + g * kv_head_stride + j * d, lse [n_heads][n_q].
+struct SoftmaxFactors {
+  int64_t step, q_pos0, n_q, n_k;
+  int32_t layer, n_heads, n_kv_heads, head_dim;
+  Mask mask;
+  int64_t window;
+  float scale;
+  const float *q, *k, *lse;
+  int64_t kv_head_stride;
+  kernels::AttentionRowStats row_stats;
+  kernels::AttentionPooledMap pooled;
+};
+
+SoftmaxFactors softmax_factors(const rt::MixerProbe& m) {
+  const rt::FactorSpan* q = m.factor("q");
+  const rt::FactorSpan* k = m.factor("k");
+  const rt::FactorSpan* lse = m.factor("lse");
+  if (!q || !k || !lse || q->head_stride != q->cols || q->row_stride != q->heads * q->cols || k->row_stride != k->cols ||
+      lse->head_stride != m.n_q || lse->row_stride != 1)
+    throw Error("softmax probe of layer " + std::to_string(m.layer) + " does not have the factor layout schema v1 records");
+  return {m.step, m.q_pos0, m.n_q, m.n_k, m.layer, m.n_heads, m.n_kv_heads, static_cast<int32_t>(q->cols),
+          m.mask, m.mask.window, m.scale, q->data, k->data, lse->data, k->head_stride, m.row_stats, m.pooled};
+}
+
+}  // namespace
+
+void ProbeRecorder::on_mixer(const rt::MixerProbe& m) {
+  if (!m.is_softmax()) return;
+  const SoftmaxFactors a = softmax_factors(m);
   profiler::AttentionCapture c;
   c.step = a.step, c.layer = a.layer, c.q_pos0 = a.q_pos0, c.n_q = a.n_q, c.n_k = a.n_k;
   c.n_heads = a.n_heads, c.n_kv_heads = a.n_kv_heads, c.head_dim = a.head_dim;
-  c.mask = a.mask == kernels::MaskKind::None     ? profiler::AttentionMask::None
-           : a.mask == kernels::MaskKind::Window ? profiler::AttentionMask::Window
-                                                 : profiler::AttentionMask::Causal;
+  c.mask = a.mask.pattern == MaskPattern::None     ? profiler::AttentionMask::None
+           : a.mask.pattern == MaskPattern::Window ? profiler::AttentionMask::Window
+                                                   : profiler::AttentionMask::Causal;
   c.window = a.window;
   c.scale = a.scale;
   // Buffers first (the recorder's pool is locked to hand them out), then the copies.
@@ -158,7 +189,11 @@ void ProbeRecorder::on_kv(const rt::KvProbe& k) {
 }
 
 void ProbeRecorder::on_op(const rt::OpTiming& op) {
-  step_records_.push_back(profiler::OpRecord{next_op_id_++, op.step, static_cast<int32_t>(op.kind), op.layer, op.head, op.thread,
+  // Schema v1's _op_kind table holds the first eight kinds (their registry ids are the table's);
+  // ops of later kinds (copy, ...) are left out until schema v2 records kinds by name.
+  constexpr int32_t kSchemaV1OpKinds = 8;
+  if (op.kind < 0 || op.kind >= kSchemaV1OpKinds) return;
+  step_records_.push_back(profiler::OpRecord{next_op_id_++, op.step, op.kind, op.layer, op.head, op.thread,
                                       op.start_ns, op.end_ns});
 }
 

@@ -9,15 +9,10 @@
 namespace mnemo::kernels {
 namespace {
 
-// The mask's definition, written independently of the kernel's key ranges (attention_mask.h) so
-// that the tests compare two readings of the header, not one.
+// The pairwise definition (mnemo::visible), where the kernel walks key ranges
+// (mnemo::visible_key_range): the tests compare the two readings of the mask, not one.
 bool key_visible(const AttentionArgs& a, int64_t query_pos, int64_t key_pos) {
-  switch (a.mask) {
-    case MaskKind::None: return true;
-    case MaskKind::Causal: return key_pos <= query_pos;
-    case MaskKind::Window: return key_pos <= query_pos && query_pos - key_pos < a.window;
-  }
-  return false;
+  return visible(Mask{a.mask, a.window}, query_pos, key_pos, /*resident=*/true);
 }
 
 }  // namespace

@@ -1,6 +1,7 @@
 // The services table an architecture plugin calls: metadata and tensors of the checkpoint,
-// compute ops on the engine's kernels and thread pool, the KV cache, and probes. Every entry
-// catches exceptions (none may cross the C boundary) and records the first error on the model.
+// activation buffers and compute ops on the model's backend, token mixers over the memory each
+// layer keeps, and probes. Every entry catches exceptions (none may cross the C boundary) and
+// records the first error on the model.
 #include <algorithm>
 #include <cstring>
 #include <string>
@@ -8,17 +9,27 @@
 #include <vector>
 
 #include "mnemo/core/error.h"
-#include "mnemo/kernels/attention.h"
-#include "mnemo/kernels/matmul.h"
-#include "mnemo/kernels/ops.h"
 #include "mnemo/kernels/quant.h"
+#include "mnemo/runtime/kinds.h"
 #include "model_impl.h"
 
 namespace mnemo::rt {
 namespace {
 
 using Impl = Model::Impl;
+using backend::View;
 Impl& impl(mnemo_host* h) { return *h->impl; }
+
+// The op kinds of the services' own ops, resolved once.
+struct OpIds {
+  int32_t embed = op_kinds().intern("embed"), norm = op_kinds().intern("norm"), matmul = op_kinds().intern("matmul");
+  int32_t rope = op_kinds().intern("rope"), attention = op_kinds().intern("attention");
+  int32_t activation = op_kinds().intern("activation"), add = op_kinds().intern("add"), copy = op_kinds().intern("copy");
+};
+const OpIds& ops() {
+  static const OpIds ids;
+  return ids;
+}
 
 TensorView view_of(const mnemo_tensor& t) {
   TensorView v;
@@ -30,9 +41,11 @@ TensorView view_of(const mnemo_tensor& t) {
   return v;
 }
 
+View view(const mnemo_view& v) { return Impl::from_abi(v); }
+
 // Times one op when somebody listens, and turns exceptions into the model's error.
 template <class F>
-void run_op(mnemo_host* h, OpKind kind, F&& body) {
+void run_op(mnemo_host* h, int32_t kind, F&& body) {
   Impl& I = impl(h);
   if (I.failed) return;  // the step already failed; skip the rest of its work
   const int64_t start = I.want_ops ? monotonic_ns() : 0;
@@ -45,6 +58,7 @@ void run_op(mnemo_host* h, OpKind kind, F&& body) {
     OpTiming t;
     t.step = I.step;
     t.kind = kind;
+    t.kind_name = op_kind_name(kind);
     t.layer = I.layer;
     t.thread = I.thread_id;
     t.start_ns = start;
@@ -52,6 +66,9 @@ void run_op(mnemo_host* h, OpKind kind, F&& body) {
     I.sink->on_op(t);
   }
 }
+
+// The kind an op is timed under: the plugin's registered label, or the op's own.
+int32_t label(int32_t op, int32_t own) { return op >= 0 ? op : own; }
 
 const nlohmann::json* lookup(Impl& I, const char* key) {
   const auto& meta = I.file->metadata();
@@ -159,59 +176,84 @@ mnemo_status host_dequantize(mnemo_host* h, const mnemo_tensor* t, float* out) {
   }
 }
 
-float* host_scratch(mnemo_host* h, uint64_t n) { return impl(h).scratch(n); }
+int32_t host_op_kind(mnemo_host* h, const char* name) {
+  try {
+    return op_kinds().intern(name ? name : "");
+  } catch (const std::exception& e) {
+    impl(h).fail(e.what());
+    return -1;
+  }
+}
 
-void host_set_layer(mnemo_host* h, int32_t layer) { impl(h).layer = layer; }
+mnemo_view host_scratch(mnemo_host* h, int64_t rows, int64_t cols) {
+  Impl& I = impl(h);
+  try {
+    if (rows < 0 || cols < 0 || (cols > 0 && rows > (int64_t{1} << 40) / cols))
+      throw Error("scratch of " + std::to_string(rows) + " × " + std::to_string(cols) + " elements");
+    return Impl::to_abi({I.backend->scratch(rows * cols), 0, rows, cols, cols});
+  } catch (const std::exception& e) {
+    I.fail(std::string("scratch: ") + e.what());
+    return mnemo_view{};
+  }
+}
 
-mnemo_status host_embed(mnemo_host* h, const mnemo_tensor* table, const int32_t* ids, int64_t n, float* out) {
-  run_op(h, OpKind::Embed, [&](Impl&) { kernels::embedding(view_of(*table), ids, n, out); });
+mnemo_status host_write(mnemo_host* h, mnemo_view dst, const float* src) {
+  run_op(h, ops().copy, [&](Impl& I) { I.backend->write(view(dst), src); });
   return impl(h).failed ? MNEMO_ERR_INVALID : MNEMO_OK;
 }
 
-void host_matmul(mnemo_host* h, int32_t op, const float* x, int64_t m, int64_t k, const mnemo_tensor* w,
-                 const mnemo_tensor* bias, float* y) {
-  run_op(h, op == MNEMO_OP_LM_HEAD ? OpKind::LmHead : OpKind::Matmul, [&](Impl& I) {
-    const TensorView wv = view_of(*w);
-    if (wv.ndim != 2 || wv.shape[1] != k)
-      throw Error("weight shape " + shape_string(wv) + " does not take inputs of " + std::to_string(k));
-    kernels::matmul(I.pool, x, m, k, wv, bias ? I.as_f32(*bias) : nullptr, y);
-  });
+mnemo_status host_read(mnemo_host* h, mnemo_view src, float* dst) {
+  run_op(h, ops().copy, [&](Impl& I) { I.backend->read(view(src), dst); });
+  return impl(h).failed ? MNEMO_ERR_INVALID : MNEMO_OK;
 }
 
-void host_matmul_many(mnemo_host* h, int32_t op, const float* x, int64_t m, int64_t k, int32_t n,
-                      const mnemo_tensor* const* w, const mnemo_tensor* const* bias, float* const* y) {
-  run_op(h, op == MNEMO_OP_LM_HEAD ? OpKind::LmHead : OpKind::Matmul, [&](Impl& I) {
+void host_set_layer(mnemo_host* h, int32_t layer) { impl(h).layer = layer; }
+
+mnemo_status host_embed(mnemo_host* h, const mnemo_tensor* table, const int32_t* ids, mnemo_view out) {
+  run_op(h, ops().embed, [&](Impl& I) { I.backend->embed(view_of(*table), ids, view(out)); });
+  return impl(h).failed ? MNEMO_ERR_INVALID : MNEMO_OK;
+}
+
+void host_matmul_many(mnemo_host* h, int32_t op, mnemo_view x, int32_t n, const mnemo_tensor* const* w,
+                      const mnemo_tensor* const* bias, const mnemo_view* y) {
+  run_op(h, label(op, ops().matmul), [&](Impl& I) {
     constexpr int32_t kMax = 8;
-    if (n < 0 || n > kMax) throw Error("matmul_many takes 1 to 8 products, got " + std::to_string(n));
-    kernels::MatmulTarget targets[kMax];
+    if (n < 1 || n > kMax) throw Error("matmul_many takes 1 to 8 products, got " + std::to_string(n));
+    backend::Backend::MatmulTarget targets[kMax];
+    TensorView biases[kMax];
     for (int32_t i = 0; i < n; ++i) {
-      targets[i].W = view_of(*w[i]);
-      if (targets[i].W.ndim != 2 || targets[i].W.shape[1] != k)
-        throw Error("weight shape " + shape_string(targets[i].W) + " does not take inputs of " + std::to_string(k));
-      targets[i].bias = bias && bias[i] ? I.as_f32(*bias[i]) : nullptr;
-      targets[i].y = y[i];
+      targets[i].w = view_of(*w[i]);
+      if (bias && bias[i]) {
+        biases[i] = view_of(*bias[i]);
+        targets[i].bias = &biases[i];
+      }
+      targets[i].y = view(y[i]);
     }
-    kernels::matmul_many(I.pool, x, m, k, targets, n);
+    I.backend->matmul(view(x), targets, n);
   });
 }
 
-void host_norm(mnemo_host* h, int32_t kind, const float* x, const mnemo_tensor* w, const mnemo_tensor* b,
-               int64_t rows, int64_t n, float eps, float* y) {
-  run_op(h, OpKind::Norm, [&](Impl& I) {
-    if (kind == MNEMO_NORM_RMS)
-      kernels::rms_norm(I.pool, x, I.as_f32(*w), rows, n, eps, y);
-    else
-      kernels::layer_norm(I.pool, x, I.as_f32(*w), b ? I.as_f32(*b) : nullptr, rows, n, eps, y);
+void host_matmul(mnemo_host* h, int32_t op, mnemo_view x, const mnemo_tensor* w, const mnemo_tensor* bias, mnemo_view y) {
+  host_matmul_many(h, op, x, 1, &w, &bias, &y);
+}
+
+void host_norm(mnemo_host* h, int32_t kind, mnemo_view x, const mnemo_tensor* w, const mnemo_tensor* b, float eps,
+               mnemo_view y) {
+  run_op(h, ops().norm, [&](Impl& I) {
+    const TensorView bias = b ? view_of(*b) : TensorView{};
+    I.backend->norm(kind == MNEMO_NORM_RMS ? backend::NormKind::Rms : backend::NormKind::Layer, view(x), view_of(*w),
+                    b ? &bias : nullptr, eps, view(y));
   });
 }
 
-void host_rope(mnemo_host* h, float* x, int64_t t, int64_t n_heads, int64_t head_dim, int64_t n_rot, int64_t pos0,
+void host_rope(mnemo_host* h, mnemo_view x, int32_t n_heads, int32_t head_dim, int32_t n_rot, const int32_t* positions,
                float theta, int32_t mode) {
-  run_op(h, OpKind::Rope, [&](Impl& I) {
-    I.positions.resize(static_cast<size_t>(t));
-    for (int64_t i = 0; i < t; ++i) I.positions[static_cast<size_t>(i)] = static_cast<int32_t>(pos0 + i);
-    kernels::rope(I.pool, x, t, n_heads, head_dim, n_rot, I.positions.data(), theta,
-                  mode == MNEMO_ROPE_NEOX ? kernels::RopeMode::NeoX : kernels::RopeMode::Interleaved);
+  run_op(h, ops().rope, [&](Impl& I) {
+    if (!positions && x.rows != static_cast<int64_t>(I.positions.size()))
+      throw Error("rope over " + std::to_string(x.rows) + " rows without positions; the step has " +
+                  std::to_string(I.positions.size()) + " tokens");
+    I.backend->rope(view(x), n_heads, head_dim, n_rot, positions ? positions : I.positions.data(), theta,
+                    mode == MNEMO_ROPE_NEOX ? kernels::RopeMode::NeoX : kernels::RopeMode::Interleaved);
   });
 }
 
@@ -225,55 +267,74 @@ kernels::Activation activation_of(int32_t act) {
   }
 }
 
-void host_activate(mnemo_host* h, int32_t act, float* x, int64_t n) {
-  run_op(h, OpKind::Activation, [&](Impl& I) { kernels::activate(I.pool, activation_of(act), x, n); });
+void host_activate(mnemo_host* h, int32_t act, mnemo_view x) {
+  run_op(h, ops().activation, [&](Impl& I) { I.backend->activate(activation_of(act), view(x)); });
 }
 
-void host_gated(mnemo_host* h, int32_t act, const float* gate, const float* up, float* out, int64_t n) {
-  run_op(h, OpKind::Activation, [&](Impl& I) { kernels::gated(I.pool, activation_of(act), gate, up, out, n); });
+void host_gated(mnemo_host* h, int32_t act, mnemo_view gate, mnemo_view up, mnemo_view out) {
+  run_op(h, ops().activation, [&](Impl& I) { I.backend->gated(activation_of(act), view(gate), view(up), view(out)); });
 }
 
-void host_add(mnemo_host* h, float* y, const float* x, int64_t n) {
-  run_op(h, OpKind::Add, [&](Impl& I) { kernels::add(I.pool, y, x, n); });
+void host_add(mnemo_host* h, mnemo_view y, mnemo_view x) {
+  run_op(h, ops().add, [&](Impl& I) { I.backend->add(view(y), view(x)); });
 }
 
-void host_add_bias(mnemo_host* h, float* y, const mnemo_tensor* bias, int64_t rows, int64_t n) {
-  run_op(h, OpKind::Add, [&](Impl& I) {
-    const float* b = I.as_f32(*bias);
-    for (int64_t r = 0; r < rows; ++r)
-      for (int64_t i = 0; i < n; ++i) y[r * n + i] += b[i];
-  });
+void host_add_bias(mnemo_host* h, mnemo_view y, const mnemo_tensor* bias) {
+  run_op(h, ops().add, [&](Impl& I) { I.backend->add_bias(view(y), view_of(*bias)); });
 }
 
-mnemo_status host_attention(mnemo_host* h, int32_t layer, const mnemo_attention_desc* desc, const float* q,
-                            const float* k, const float* v, int64_t t, int64_t pos0, float* out) {
-  run_op(h, OpKind::Attention, [&](Impl& I) {
+void host_copy(mnemo_host* h, mnemo_view dst, mnemo_view src) {
+  run_op(h, ops().copy, [&](Impl& I) { I.backend->copy(view(dst), view(src)); });
+}
+
+// The layer's KV occupancy after this step.
+void publish_kv(Impl& I, int32_t layer, const KvMemory& kv) {
+  KvProbe p;
+  p.step = I.step;
+  p.layer = layer;
+  p.n_resident = kv.n_resident();
+  p.capacity = kv.capacity();
+  p.bytes_used = kv.bytes_per_slot() * static_cast<uint64_t>(p.n_resident);
+  p.bytes_reserved = kv.bytes_reserved();
+  p.resident_ranges = kv.resident_ranges();
+  I.sink->on_kv(p);
+}
+
+mnemo_status host_attention(mnemo_host* h, int32_t layer, mnemo_view q, mnemo_view k, mnemo_view v, mnemo_view out) {
+  run_op(h, ops().attention, [&](Impl& I) {
     if (layer < 0 || layer >= I.info.n_layers) throw Error("layer " + std::to_string(layer) + " out of range");
-    if (desc->n_kv_heads != I.info.n_kv_heads || desc->head_dim != I.info.head_dim)
-      throw Error("attention shape differs from the model's KV cache shape");
-    I.kv.append(layer, k, v, pos0, t);
+    const LayerDesc& L = I.layers[static_cast<size_t>(layer)];
+    KvMemory* kv = I.memory.kv(layer);
+    if (L.mixer != "softmax" || !kv)
+      throw Error("attention runs layers declared 'softmax' with a 'kv_cache'; layer " + std::to_string(layer) + " is '" +
+                  L.mixer + "' with '" + L.memory + "'");
+    if (L.key_dim != L.value_dim) throw Error("softmax attention with keys and values of different widths is not built");
+    if (k.rows != static_cast<int64_t>(I.positions.size()))
+      throw Error("attention over " + std::to_string(k.rows) + " keys; the step has " + std::to_string(I.positions.size()) + " tokens");
+    kv->append(view(k), view(v), I.positions.data());
+    if (!kv->in_position_order())
+      throw Error("keys out of position order need the attention kernel's per-key mask, which is not built yet");
 
-    kernels::AttentionArgs a;
-    a.q = q;
-    a.k = I.kv.keys(layer);
-    a.v = I.kv.values(layer);
-    a.kv_head_stride = I.kv.head_stride();
-    a.T_q = t;
-    a.T_k = I.kv.size(layer);
-    a.n_heads = desc->n_heads;
-    a.n_kv_heads = desc->n_kv_heads;
-    a.head_dim = desc->head_dim;
-    a.q_pos0 = pos0;
-    a.mask = static_cast<kernels::MaskKind>(desc->mask);
-    a.window = desc->window;
-    a.scale = desc->scale;
-    a.out = out;
-    if (I.want_attention) {
-      const size_t rows = static_cast<size_t>(desc->n_heads * t);
+    backend::AttentionOp a;
+    a.q = view(q);
+    a.out = view(out);
+    a.keys = kv->keys();
+    a.values = kv->values();
+    a.kv_head_stride = kv->key_head_stride();
+    a.n_keys = kv->n_slots();
+    a.n_heads = L.n_heads;
+    a.n_kv_heads = L.n_kv_heads;
+    a.head_dim = L.key_dim;
+    a.q_pos0 = I.positions.front();
+    a.mask = L.mask;
+    a.scale = L.scale;
+    const int64_t t = a.q.rows, pos0 = a.q_pos0;
+    if (I.want_mixer) {
+      const size_t rows = static_cast<size_t>(L.n_heads * t);
       const bool stats = I.sink->wants_attention_stats();
-      const bool pooled = pos0 % 4 == 0 && I.sink->wants_pooled_attention(pos0, t, a.T_k);
-      const size_t cells = pooled ? static_cast<size_t>(desc->n_heads * ((t + 3) / 4) * ((a.T_k + 3) / 4)) : 0;
-      std::vector<float>& buffer = I.attention_probe_buffer;
+      const bool pooled = pos0 % 4 == 0 && I.sink->wants_pooled_attention(pos0, t, a.n_keys);
+      const size_t cells = pooled ? static_cast<size_t>(L.n_heads * ((t + 3) / 4) * ((a.n_keys + 3) / 4)) : 0;
+      std::vector<float>& buffer = I.mixer_probe_buffer;
       buffer.resize(rows * (stats ? 5 : 1) + 2 * cells);
       float* next = buffer.data();
       auto take = [&](size_t n) { return std::exchange(next, next + n); };
@@ -281,79 +342,82 @@ mnemo_status host_attention(mnemo_host* h, int32_t layer, const mnemo_attention_
       if (stats) a.row_stats = {take(rows), take(rows), take(rows), take(rows)};
       if (pooled) a.pooled = {take(cells), take(cells)};
     }
-    kernels::attention(I.pool, a);
+    const float* q_read = I.backend->attention(a);
 
-    if (I.want_attention) {
-      AttentionProbe p;
+    if (I.want_mixer) {
+      const float* keys = I.backend->host_address(*kv->keys());
+      if (!q_read || !keys) throw Error("backend '" + std::string(I.backend->name()) + "' keeps attention off the host; its probe needs a read-back, not built yet");
+      const int64_t hd = L.key_dim;
+      const FactorSpan factors[] = {
+          {"q", q_read, L.n_heads, t, hd, hd, int64_t{L.n_heads} * hd},
+          {"k", keys, L.n_kv_heads, a.n_keys, hd, kv->key_head_stride(), hd},
+          {"lse", a.lse, L.n_heads, t, 1, t, 1},
+      };
+      MixerProbe p;
       p.step = I.step;
       p.layer = layer;
-      p.q_pos0 = pos0;
+      p.mixer = "softmax";
+      p.mixer_id = L.mixer_id;
+      p.n_heads = L.n_heads;
+      p.n_kv_heads = L.n_kv_heads;
       p.n_q = t;
-      p.n_k = a.T_k;
-      p.n_heads = desc->n_heads;
-      p.n_kv_heads = desc->n_kv_heads;
-      p.head_dim = desc->head_dim;
-      p.mask = a.mask;
-      p.window = a.window;
-      p.scale = a.scale;
-      p.q = q;
-      p.k = a.k;
-      p.kv_head_stride = a.kv_head_stride;
-      p.lse = a.lse;
+      p.n_k = a.n_keys;
+      p.q_pos0 = pos0;
+      p.query_positions = I.probe_positions;
+      p.key_positions = kv->slot_positions();
+      p.key_resident = kv->slot_resident();
+      p.mask = L.mask;
+      p.scale = L.scale;
+      p.factors = factors;
       p.row_stats = a.row_stats;
       p.pooled = a.pooled;
-      I.sink->on_attention(p);
+      I.sink->on_mixer(p);
     }
-    if (I.want_kv) {
-      KvProbe p;
-      p.step = I.step;
-      p.layer = layer;
-      p.n_resident = I.kv.size(layer);
-      p.capacity = I.kv.capacity();
-      p.bytes_used = I.kv.bytes_per_position() * static_cast<uint64_t>(p.n_resident);
-      p.bytes_reserved = I.kv.bytes_reserved_per_layer();
-      p.resident_ranges.emplace_back(0, p.n_resident);
-      I.sink->on_kv(p);
-    }
+    if (I.want_kv) publish_kv(I, layer, *kv);
   });
   return impl(h).failed ? MNEMO_ERR_INVALID : MNEMO_OK;
 }
 
-void host_probe_residual(mnemo_host* h, int32_t layer, const float* x, int64_t t, int64_t d, int64_t pos0) {
+mnemo_view host_memory_view(mnemo_host* h, int32_t layer, const char* part) {
+  Impl& I = impl(h);
+  if (layer < 0 || layer >= I.memory.n_layers() || !part) return mnemo_view{};
+  const RecurrentState* rs = I.memory.state(layer);
+  if (!rs) return mnemo_view{};
+  const std::string_view name = part;
+  if (name == "state") return Impl::to_abi(rs->state());
+  if (name == "conv") return Impl::to_abi(rs->conv());
+  return mnemo_view{};
+}
+
+void host_probe_residual(mnemo_host* h, int32_t layer, mnemo_view xv) {
   Impl& I = impl(h);
   if (!I.want_residual || I.failed) return;
-  ResidualProbe p;
-  p.step = I.step;
-  p.layer = layer;
-  p.pos0 = pos0;
-  p.n = t;
-  p.d = d;
-  p.x = x;
-  I.sink->on_residual(p);
+  try {
+    const View x = view(xv);
+    backend::check_view(x, "residual probe");
+    std::vector<float> copy;
+    const float* data = I.backend->host_address(*x.buffer);
+    if (data && x.contiguous()) {
+      data += x.offset;
+    } else {
+      copy.resize(static_cast<size_t>(x.elements()));
+      I.backend->read(x, copy.data());
+      data = copy.data();
+    }
+    ResidualProbe p;
+    p.step = I.step;
+    p.layer = layer;
+    p.pos0 = I.positions.empty() ? I.position : I.positions.front();
+    p.n = x.rows;
+    p.d = x.cols;
+    p.x = data;
+    I.sink->on_residual(p);
+  } catch (const std::exception& e) {
+    I.fail(std::string("residual probe: ") + e.what());
+  }
 }
 
 }  // namespace
-
-float* Model::Impl::scratch(uint64_t n) {
-  const size_t bytes = static_cast<size_t>(n) * sizeof(float);
-  if (arena.capacity() - std::min(arena.capacity(), arena.used()) >= bytes + 64)
-    return arena.allocate_array<float>(static_cast<size_t>(n));
-  // Too big for this step's arena: serve it from the heap now; the arena grows before the next step.
-  scratch_overflow.emplace_back(new float[static_cast<size_t>(n)]);
-  scratch_overflow_bytes += bytes + 64;
-  return scratch_overflow.back().get();
-}
-
-const float* Model::Impl::as_f32(const mnemo_tensor& t) {
-  if (t.dtype == static_cast<uint32_t>(DType::F32)) return static_cast<const float*>(t.data);
-  auto it = f32_copies.find(t.data);
-  if (it != f32_copies.end()) return it->second.get();
-  int64_t n = 1;
-  for (int i = 0; i < t.ndim; ++i) n *= t.shape[i];
-  auto buf = std::make_unique<float[]>(static_cast<size_t>(n));
-  kernels::dequantize_row(static_cast<DType>(t.dtype), t.data, buf.get(), n);
-  return f32_copies.emplace(t.data, std::move(buf)).first->second.get();
-}
 
 void fill_host_api(mnemo_host_api& api) {
   api = mnemo_host_api{};
@@ -369,19 +433,24 @@ void fill_host_api(mnemo_host_api& api) {
   api.tensor = host_tensor;
   api.alloc_weight = host_alloc_weight;
   api.dequantize = host_dequantize;
+  api.op_kind = host_op_kind;
   api.scratch = host_scratch;
+  api.write = host_write;
+  api.read = host_read;
   api.set_layer = host_set_layer;
   api.embed = host_embed;
   api.matmul = host_matmul;
+  api.matmul_many = host_matmul_many;
   api.norm = host_norm;
   api.rope = host_rope;
   api.activate = host_activate;
   api.gated = host_gated;
   api.add = host_add;
   api.add_bias = host_add_bias;
+  api.copy = host_copy;
   api.attention = host_attention;
+  api.memory_view = host_memory_view;
   api.probe_residual = host_probe_residual;
-  api.matmul_many = host_matmul_many;
 }
 
 }  // namespace mnemo::rt

@@ -5,21 +5,78 @@
 
 #include <algorithm>
 #include <cstring>
+#include <map>
+#include <set>
 
+#include "mnemo/backend/cpu_backend.h"
 #include "mnemo/core/error.h"
+#include "mnemo/runtime/kinds.h"
 #include "model_impl.h"
 
 namespace mnemo::rt {
 namespace {
 
-constexpr size_t kInitialScratchBytes = size_t{32} << 20;
-
+// Model-level head counts are optional summaries (a Mamba model has none): only what every model
+// has is required.
 void check_info(const mnemo_model_info& i, const std::string& path) {
   auto bad = [&](const std::string& what) { throw FormatError(path, "plugin reports an invalid model: " + what); };
-  if (i.n_layers <= 0 || i.d_model <= 0 || i.n_heads <= 0 || i.head_dim <= 0 || i.vocab_size <= 0)
-    bad("non-positive dimensions");
-  if (i.n_kv_heads <= 0 || i.n_heads % i.n_kv_heads != 0) bad("heads not a multiple of KV heads");
+  if (i.n_layers <= 0 || i.d_model <= 0 || i.vocab_size <= 0) bad("non-positive dimensions");
+  if (i.n_heads < 0 || i.n_kv_heads < 0 || i.head_dim < 0 || i.d_ff < 0) bad("negative summary dimensions");
+  if (i.n_heads > 0 && i.n_kv_heads > 0 && i.n_heads % i.n_kv_heads != 0) bad("heads not a multiple of KV heads");
   if (i.context_length <= 0) bad("no context length");
+}
+
+std::vector<LayerDesc> read_layers(const mnemo_plugin_api& api, const mnemo_model* model, int32_t n_layers,
+                                   const std::string& path, std::string& error) {
+  std::vector<LayerDesc> layers;
+  for (int32_t i = 0; i < n_layers; ++i) {
+    mnemo_layer_desc d{};
+    d.struct_size = sizeof d;
+    if (api.layer(model, i, &d) != MNEMO_OK)
+      throw FormatError(path, error.empty() ? "the plugin cannot describe layer " + std::to_string(i) : error);
+    layers.push_back(read_layer_desc(d, i, path));
+  }
+  return layers;
+}
+
+// "0-3, 7": the layers a gap applies to.
+std::string layer_list(const std::vector<int32_t>& layers) {
+  std::string out;
+  for (size_t i = 0; i < layers.size();) {
+    size_t j = i;
+    while (j + 1 < layers.size() && layers[j + 1] == layers[j] + 1) ++j;
+    out += (out.empty() ? "" : ", ") + std::to_string(layers[i]) + (j > i ? "-" + std::to_string(layers[j]) : "");
+    i = j + 1;
+  }
+  return out;
+}
+
+// Asks the backend about every op the layers' mixers are made of (a missing one fails the load,
+// naming the layers, the mixer, the op and the backend) and about matmul on each weight type of
+// the file (listed as gaps: a tensor of an unsupported type may be one no matmul reads).
+std::vector<std::string> check_backend(const backend::Backend& be, const std::vector<LayerDesc>& layers,
+                                       const io::ModelFile& file) {
+  std::map<std::pair<std::string, std::string>, std::vector<int32_t>> missing;  // (mixer, op) → layers
+  for (size_t i = 0; i < layers.size(); ++i) {
+    const std::optional<MixerKind> mixer = find_mixer(layers[i].mixer);
+    for (const auto& op : mixer->ops)
+      if (!be.supports_op(op)) missing[{layers[i].mixer, op}].push_back(static_cast<int32_t>(i));
+  }
+  if (!missing.empty()) {
+    std::string why;
+    for (const auto& [key, at] : missing)
+      why += (why.empty() ? "" : "; ") + std::string("layers ") + layer_list(at) + " (mixer '" + key.first +
+             "') need op '" + key.second + "'";
+    throw FormatError(file.path(), "backend '" + std::string(be.name()) + "' cannot run this model: " + why);
+  }
+  std::set<DType> types;
+  for (const auto& t : file.tensors())
+    if (t.view.ndim == 2) types.insert(t.view.dtype);
+  std::vector<std::string> gaps;
+  for (DType t : types)
+    if (!be.supports_op("matmul", t))
+      gaps.push_back("backend '" + std::string(be.name()) + "' has no matmul on " + std::string(dtype_name(t)) + " weights");
+  return gaps;
 }
 
 }  // namespace
@@ -48,28 +105,34 @@ std::unique_ptr<Model> Model::open(const std::string& path, const ModelOptions& 
     throw Error(path + ": " + e.what());
   }
   const PluginInfo* info = &I->plugin->info();
+  I->backend = backend::make_cpu_backend(I->pool);
   fill_host_api(I->api);
   I->thread_id = static_cast<int32_t>(::syscall(SYS_gettid));
-  I->arena.reserve(kInitialScratchBytes);
 
-  const mnemo_status s =
-      I->plugin->api().create(&I->api, &I->host, options.plugin_options.c_str(), &I->model);
+  const mnemo_plugin_api& api = I->plugin->api();
+  const mnemo_status s = api.create(&I->api, &I->host, options.plugin_options.c_str(), &I->model);
   if (s != MNEMO_OK || !I->model) {
     I->model = nullptr;
     throw FormatError(path, I->error.empty() ? "the " + info->id + " plugin could not build the model" : I->error);
   }
-  I->plugin->api().info(I->model, &I->info);
+  api.info(I->model, &I->info);
   check_info(I->info, path);
+  I->layers = read_layers(api, I->model, I->info.n_layers, path, I->error);
+  I->backend_gaps = check_backend(*I->backend, I->layers, *I->file);
   I->max_context = I->info.context_length;
   if (options.max_context > 0) I->max_context = std::min<int64_t>(I->max_context, options.max_context);
-  I->kv.configure(I->info.n_layers, I->info.n_kv_heads, I->info.head_dim, I->max_context);
-  I->logits.resize(static_cast<size_t>(I->info.vocab_size));
+  I->memory.configure(*I->backend, I->layers, I->max_context, path);
+  I->logits_buffer = I->backend->allocate(I->info.vocab_size);
   I->failed = false;
   I->error.clear();
   return std::unique_ptr<Model>(new Model(std::move(I)));
 }
 
 const mnemo_model_info& Model::info() const { return impl_->info; }
+const std::vector<LayerDesc>& Model::layers() const { return impl_->layers; }
+const ModelMemory& Model::memory() const { return impl_->memory; }
+const char* Model::backend_name() const { return impl_->backend->name(); }
+const std::vector<std::string>& Model::backend_gaps() const { return impl_->backend_gaps; }
 const io::ModelFile& Model::file() const { return *impl_->file; }
 const tok::Tokenizer& Model::tokenizer() const { return *impl_->tokenizer; }
 const PluginInfo& Model::plugin() const { return impl_->plugin->info(); }
@@ -83,17 +146,50 @@ std::span<const float> Model::hidden_states() const { return impl_->hidden; }
 void Model::set_probe_sink(ProbeSink* sink) {
   Impl& I = *impl_;
   I.sink = sink;
-  I.want_attention = sink && sink->wants_attention();
+  I.want_mixer = sink && sink->wants_mixer();
+  I.want_state = sink && sink->wants_state();
   I.want_kv = sink && sink->wants_kv();
   I.want_residual = sink && sink->wants_residual();
   I.want_ops = sink && sink->wants_op_timings();
 }
 
 void Model::reset() {
-  impl_->kv.clear();
-  impl_->position = 0;
-  impl_->step = 0;
+  Impl& I = *impl_;
+  I.memory.reset();
+  if (I.model && I.plugin->api().reset) I.plugin->api().reset(I.model);
+  I.position = 0;
+  I.step = 0;
 }
+
+namespace {
+
+// The state of every recurrent layer after the step, for a sink that wants it.
+void publish_states(Model::Impl& I) {
+  for (int32_t l = 0; l < I.memory.n_layers(); ++l) {
+    const RecurrentState* rs = I.memory.state(l);
+    if (!rs) continue;
+    auto host = [&](const backend::View& v, std::vector<float>& keep) -> const float* {
+      if (!v.buffer) return nullptr;
+      if (float* p = I.backend->host_address(*v.buffer)) return p + v.offset;
+      keep.resize(static_cast<size_t>(v.elements()));
+      I.backend->read(v, keep.data());
+      return keep.data();
+    };
+    std::vector<float> state_copy, conv_copy;
+    StateProbe p;
+    p.step = I.step;
+    p.layer = l;
+    p.mixer = mixer_kinds().name(I.layers[static_cast<size_t>(l)].mixer_id);
+    p.heads = rs->heads(), p.rows = rs->rows(), p.cols = rs->cols();
+    p.state = host(rs->state(), state_copy);
+    const backend::View conv = rs->conv();
+    p.conv_channels = static_cast<int32_t>(conv.rows), p.conv_taps = static_cast<int32_t>(conv.cols);
+    p.conv = host(conv, conv_copy);
+    I.sink->on_state(p);
+  }
+}
+
+}  // namespace
 
 std::span<const float> Model::forward(std::span<const int32_t> tokens) {
   Impl& I = *impl_;
@@ -104,21 +200,23 @@ std::span<const float> Model::forward(std::span<const int32_t> tokens) {
   if (I.position + n > I.max_context)
     throw UsageError("context full: " + std::to_string(I.position + n) + " tokens, the limit is " +
                      std::to_string(I.max_context));
-  I.kv.reserve(I.position + n);
-
-  // Scratch that overflowed the arena last time is folded into it now, between steps.
-  if (I.scratch_overflow_bytes) {
-    I.arena.reserve(I.arena.high_water() + I.scratch_overflow_bytes + (size_t{1} << 20));
-    I.scratch_overflow.clear();
-    I.scratch_overflow_bytes = 0;
-  }
-  I.arena.reset();
+  I.memory.reserve(I.position + n);
+  I.backend->begin_step();
   I.failed = false;
   I.error.clear();
   I.layer = -1;
 
+  I.positions.resize(static_cast<size_t>(n));
+  I.probe_positions.resize(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) {
+    I.positions[static_cast<size_t>(i)] = static_cast<int32_t>(I.position + i);
+    I.probe_positions[static_cast<size_t>(i)] = I.position + i;
+  }
+  I.segment_ids.assign(static_cast<size_t>(n), 0);  // one sequence until segments are driven from outside
+
+  const int64_t d = I.info.d_model;
   const bool want_hidden = I.keep_hidden || !decoder;
-  if (want_hidden) I.hidden.resize(static_cast<size_t>(n * I.info.d_model));
+  if (want_hidden && (!I.hidden_buffer || I.hidden_buffer->size() < n * d)) I.hidden_buffer = I.backend->allocate(n * d);
 
   StepProbe sp;
   sp.step = I.step;
@@ -133,16 +231,28 @@ std::span<const float> Model::forward(std::span<const int32_t> tokens) {
   mnemo_forward_args args{};
   args.tokens = tokens.data();
   args.n_tokens = n;
+  args.positions = I.positions.data();
+  args.segment_ids = I.segment_ids.data();
   args.pos0 = I.position;
-  args.logits = decoder ? I.logits.data() : nullptr;
-  args.hidden = want_hidden ? I.hidden.data() : nullptr;
+  const int64_t vocab = I.info.vocab_size;
+  if (decoder) args.logits = Impl::to_abi({I.logits_buffer.get(), 0, 1, vocab, vocab});
+  if (want_hidden) args.hidden = Impl::to_abi({I.hidden_buffer.get(), 0, n, d, d});
   const mnemo_status s = I.plugin->api().forward(I.model, &args);
   if (s != MNEMO_OK || I.failed) {
     const std::string why = I.error.empty() ? "forward failed" : I.error;
-    reset();  // the KV cache may hold part of this step
+    reset();  // the memory may hold part of this step
     throw Error(I.file->path() + ": " + why);
   }
   I.position += n;
+  if (decoder) {
+    I.logits.resize(static_cast<size_t>(vocab));
+    I.backend->read({I.logits_buffer.get(), 0, 1, vocab, vocab}, I.logits.data());
+  }
+  if (want_hidden) {
+    I.hidden.resize(static_cast<size_t>(n * d));
+    I.backend->read({I.hidden_buffer.get(), 0, n, d, d}, I.hidden.data());
+  }
+  if (I.want_state) publish_states(I);
   if (I.sink) {
     sp.end_ns = monotonic_ns();
     I.sink->on_step_end(sp);

@@ -5,13 +5,13 @@
 #include <deque>
 #include <memory>
 #include <string>
-#include <unordered_map>
 #include <vector>
 
-#include "mnemo/core/arena.h"
+#include "mnemo/backend/backend.h"
 #include "mnemo/core/thread_pool.h"
 #include "mnemo/io/model_file.h"
-#include "mnemo/runtime/kv_cache.h"
+#include "mnemo/runtime/layers.h"
+#include "mnemo/runtime/memory.h"
 #include "mnemo/runtime/model.h"
 #include "mnemo/runtime/plugin_registry.h"
 #include "mnemo/runtime/probes.h"
@@ -31,46 +31,53 @@ struct Model::Impl {
   std::unique_ptr<tok::Tokenizer> tokenizer;
   std::shared_ptr<LoadedPlugin> plugin;
   ThreadPool pool;
+  std::unique_ptr<backend::Backend> backend;
 
   mnemo_host host{this};
   mnemo_host_api api{};
   mnemo_model* model = nullptr;
   mnemo_model_info info{};
+  std::vector<LayerDesc> layers;
+  std::vector<std::string> backend_gaps;
 
   // The first error raised inside a host service during the current call; reported when the
   // plugin returns (exceptions never cross the C boundary).
   std::string error;
   bool failed = false;
 
-  KvCache kv;
-  Arena arena;
-  std::vector<std::unique_ptr<float[]>> scratch_overflow;  // used when the arena was too small
-  size_t scratch_overflow_bytes = 0;
-  std::vector<std::unique_ptr<float[]>> owned_weights;      // alloc_weight buffers
-  std::unordered_map<const void*, std::unique_ptr<float[]>> f32_copies;  // norms/biases stored as f16/bf16
-  std::deque<std::string> strings;                           // meta_string results
-  std::vector<int32_t> positions;
+  ModelMemory memory;
+  std::vector<std::unique_ptr<float[]>> owned_weights;  // alloc_weight buffers
+  std::deque<std::string> strings;                       // meta_string results
 
+  // This step's tokens: positions and segment ids as the plugin sees them, and the positions as
+  // the probes report them.
+  std::vector<int32_t> positions, segment_ids;
+  std::vector<int64_t> probe_positions;
+
+  std::unique_ptr<backend::Buffer> logits_buffer, hidden_buffer;
   std::vector<float> logits, hidden;
-  // What an attention probe hands its sink (lse, row statistics, pooled map): valid only during
-  // the callback, so one buffer serves every layer.
-  std::vector<float> attention_probe_buffer;
+  // What a mixer probe hands its sink (lse, row statistics, pooled map): valid only during the
+  // callback, so one buffer serves every layer.
+  std::vector<float> mixer_probe_buffer;
   bool keep_hidden = false;
   int64_t position = 0, step = 0, max_context = 0;
   int32_t layer = -1;
 
   ProbeSink* sink = nullptr;
-  bool want_attention = false, want_kv = false, want_residual = false, want_ops = false;
+  bool want_mixer = false, want_state = false, want_kv = false, want_residual = false, want_ops = false;
   int32_t thread_id = 0;
 
   void fail(const std::string& message) {
     if (!failed) error = message;
     failed = true;
   }
-  // Per-step scratch from the arena (or the heap when the arena is too small this step).
-  float* scratch(uint64_t n);
-  // An fp32 view of a small tensor (norm weights, biases) stored as f16/bf16; cached.
-  const float* as_f32(const mnemo_tensor& t);
+  // The plugin's handle for a backend view, and back.
+  static mnemo_view to_abi(const backend::View& v) {
+    return {reinterpret_cast<mnemo_buffer*>(v.buffer), v.offset, v.rows, v.cols, v.stride};
+  }
+  static backend::View from_abi(const mnemo_view& v) {
+    return {reinterpret_cast<backend::Buffer*>(v.buffer), v.offset, v.rows, v.cols, v.stride};
+  }
 };
 
 // Fills the services table the plugin receives.

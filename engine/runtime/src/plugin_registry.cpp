@@ -146,10 +146,11 @@ std::shared_ptr<LoadedPlugin> PluginRegistry::load(const PluginInfo& info) {
   if (api->abi_major != MNEMO_PLUGIN_ABI_MAJOR)
     fail("built for plugin ABI " + std::to_string(api->abi_major) + "." + std::to_string(api->abi_minor) +
          ", the host has ABI " + std::to_string(MNEMO_PLUGIN_ABI_MAJOR) + "." + std::to_string(MNEMO_PLUGIN_ABI_MINOR));
-  if (api->struct_size < sizeof(mnemo_plugin_api)) fail("plugin table is smaller than ABI 1.0 requires");
+  if (api->struct_size < sizeof(mnemo_plugin_api))
+    fail("plugin table is smaller than ABI " + std::to_string(MNEMO_PLUGIN_ABI_MAJOR) + ".0 requires");
   if (!api->id || info.id != api->id)
     fail(std::string("library reports id '") + (api->id ? api->id : "") + "', metadata says '" + info.id + "'");
-  if (!api->create || !api->destroy || !api->info || !api->forward) fail("plugin table has null entries");
+  if (!api->create || !api->destroy || !api->info || !api->layer || !api->forward) fail("plugin table has null entries");
   return std::make_shared<LoadedPlugin>(handle, api, info);
 }
 

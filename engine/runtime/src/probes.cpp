@@ -4,22 +4,9 @@
 
 #include <cmath>
 
-namespace mnemo::rt {
+#include "mnemo/core/error.h"
 
-const char* op_kind_name(OpKind k) {
-  switch (k) {
-    case OpKind::Embed: return "embed";
-    case OpKind::Norm: return "norm";
-    case OpKind::Matmul: return "matmul";
-    case OpKind::Rope: return "rope";
-    case OpKind::Attention: return "attention";
-    case OpKind::Activation: return "activation";
-    case OpKind::Add: return "add";
-    case OpKind::LmHead: return "lm_head";
-    case OpKind::Count: break;
-  }
-  return "unknown";
-}
+namespace mnemo::rt {
 
 int64_t monotonic_ns() {
   timespec ts{};
@@ -27,20 +14,28 @@ int64_t monotonic_ns() {
   return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
 }
 
-std::vector<float> attention_row(const AttentionProbe& p, int32_t head, int64_t row) {
+const FactorSpan* MixerProbe::factor(std::string_view name) const {
+  for (const auto& f : factors)
+    if (name == f.name) return &f;
+  return nullptr;
+}
+
+std::vector<float> attention_row(const MixerProbe& p, int32_t head, int64_t row) {
+  const FactorSpan* q = p.factor("q");
+  const FactorSpan* k = p.factor("k");
+  const FactorSpan* lse = p.factor("lse");
+  if (!p.is_softmax() || !q || !k || !lse) throw Error("attention_row needs a softmax probe with q, k and lse");
   std::vector<float> out(static_cast<size_t>(p.n_k), 0.f);
   const int32_t group = p.n_heads / p.n_kv_heads;
-  const float* q = p.q + (row * p.n_heads + head) * p.head_dim;
-  const float* kbase = p.k + static_cast<int64_t>(head / group) * p.kv_head_stride;
-  const int64_t qpos = p.q_pos0 + row;
-  const float lse = p.lse[static_cast<int64_t>(head) * p.n_q + row];
+  const float* qv = q->at(head, row);
+  const int64_t qpos = p.query_positions[static_cast<size_t>(row)];
+  const float l = *lse->at(head, row);
   for (int64_t j = 0; j < p.n_k; ++j) {
-    if (p.mask != kernels::MaskKind::None && j > qpos) continue;
-    if (p.mask == kernels::MaskKind::Window && qpos - j >= p.window) continue;
-    const float* k = kbase + j * p.head_dim;
+    if (!visible(p.mask, qpos, p.key_positions[static_cast<size_t>(j)], p.key_resident[static_cast<size_t>(j)] != 0)) continue;
+    const float* kv = k->at(head / group, j);
     double dot = 0;
-    for (int32_t d = 0; d < p.head_dim; ++d) dot += static_cast<double>(q[d]) * k[d];
-    out[static_cast<size_t>(j)] = static_cast<float>(std::exp(dot * p.scale - lse));
+    for (int64_t d = 0; d < q->cols; ++d) dot += static_cast<double>(qv[d]) * kv[d];
+    out[static_cast<size_t>(j)] = static_cast<float>(std::exp(dot * p.scale - l));
   }
   return out;
 }

@@ -1,9 +1,10 @@
 /* The architecture-plugin ABI: the only thing an architecture plugin and the engine share.
  *
  * A plugin is a shared library exporting one function, mnemo_plugin_entry, that returns a table
- * describing the plugin and its entry points. The engine hands each model instance a table of
- * host services (model file access, compute ops, KV cache, probes). Only C types cross: no C++
- * objects, STL types or exceptions. Both tables start with their ABI version and size so either
+ * describing the plugin and its entry points, including one descriptor per layer. The engine hands
+ * each model instance a table of host services (model file access, activation buffers, compute
+ * ops, token mixers over the memory the host keeps, probes). Only C types cross: no C++ objects,
+ * STL types or exceptions. Both tables start with their ABI version and size so either
  * side can check what the other was built against.
  *
  * Versioning: MNEMO_PLUGIN_ABI_MAJOR changes when a change breaks existing plugins (the host
@@ -22,8 +23,8 @@
 extern "C" {
 #endif
 
-#define MNEMO_PLUGIN_ABI_MAJOR 1
-#define MNEMO_PLUGIN_ABI_MINOR 1
+#define MNEMO_PLUGIN_ABI_MAJOR 2
+#define MNEMO_PLUGIN_ABI_MINOR 0
 
 #if defined(_WIN32)
 #define MNEMO_PLUGIN_EXPORT __declspec(dllexport)
@@ -49,58 +50,85 @@ typedef struct mnemo_tensor {
   uint64_t nbytes;
 } mnemo_tensor;
 
+/* Activations live in buffers the host's backend owns (host memory on the CPU, device memory
+ * elsewhere); a plugin only ever holds handles and 2-D views of them, never their addresses. A
+ * view is rows × cols fp32 elements starting `offset` elements into the buffer, `stride`
+ * elements from one row to the next (stride >= cols). Views of one buffer may overlap only where
+ * an op says so (e.g. norm's y may equal x). */
+typedef struct mnemo_buffer mnemo_buffer;
+typedef struct mnemo_view {
+  mnemo_buffer* buffer; /* null: no view (an optional output the host does not want) */
+  int64_t offset;
+  int64_t rows;
+  int64_t cols;
+  int64_t stride;
+} mnemo_view;
+
 enum mnemo_norm_kind { MNEMO_NORM_LAYER = 0, MNEMO_NORM_RMS = 1 };
 enum mnemo_activation { MNEMO_ACT_GELU_TANH = 0, MNEMO_ACT_GELU_ERF = 1, MNEMO_ACT_SILU = 2, MNEMO_ACT_RELU = 3 };
 enum mnemo_rope_mode { MNEMO_ROPE_INTERLEAVED = 0, MNEMO_ROPE_NEOX = 1 };
-enum mnemo_mask_kind { MNEMO_MASK_NONE = 0, MNEMO_MASK_CAUSAL = 1, MNEMO_MASK_WINDOW = 2 };
 enum mnemo_model_kind { MNEMO_MODEL_DECODER = 0, MNEMO_MODEL_ENCODER = 1 };
 
-/* Ops are timed per call; the host labels each timing with the op kind and the layer set here. */
-enum mnemo_op_kind {
-  MNEMO_OP_EMBED = 0, MNEMO_OP_NORM = 1, MNEMO_OP_MATMUL = 2, MNEMO_OP_ROPE = 3,
-  MNEMO_OP_ATTENTION = 4, MNEMO_OP_ACTIVATION = 5, MNEMO_OP_ADD = 6, MNEMO_OP_LM_HEAD = 7,
-  MNEMO_OP_COUNT = 8
-};
+#define MNEMO_KIND_NAME_MAX 32 /* kind names are at most 31 bytes plus the terminating zero */
 
-/* How one attention layer is shaped and masked. */
-typedef struct mnemo_attention_desc {
-  int32_t n_heads;
-  int32_t n_kv_heads; /* < n_heads for GQA/MQA */
-  int32_t head_dim;
-  int32_t mask;       /* enum mnemo_mask_kind */
-  int32_t window;     /* MNEMO_MASK_WINDOW only */
-  float scale;        /* usually 1/sqrt(head_dim) */
-} mnemo_attention_desc;
+/* One layer of the model: its token mixer and what it keeps between steps (docs/ARCHITECTURE.md,
+ * "What a model says about itself"). Kinds are names the host registers, never closed enums: a
+ * new mixer or mask pattern changes neither this struct nor the ABI. Fields a kind does not use
+ * are 0. */
+typedef struct mnemo_layer_desc {
+  uint32_t struct_size;              /* sizeof(mnemo_layer_desc) as the plugin was built */
+  char mixer[MNEMO_KIND_NAME_MAX];   /* "softmax", "linear", "retnet", "gla", "delta", "gated_delta",
+                                        "mamba1", "mamba2", ... */
+  char memory[MNEMO_KIND_NAME_MAX];  /* "kv_cache", "recurrent_state", "memory_tokens", "none" */
+  int32_t n_heads;                   /* query heads (Mamba-1: channel groups shown) */
+  int32_t n_kv_heads;                /* key/value heads, n_heads % n_kv_heads == 0 (GQA/MQA) */
+  int32_t key_dim;                   /* per head: q/k width (SSM: d_state) */
+  int32_t value_dim;                 /* per head: v/o width (SSM: the head's channels) */
+  int32_t state_rows, state_cols;    /* recurrent state per head; 0 for a KV cache */
+  char mask[MNEMO_KIND_NAME_MAX];    /* softmax: "causal", "none", "window" */
+  int32_t window;                    /* mask "window": positions seen, the query's own included */
+  float scale;                       /* softmax: usually 1/sqrt(key_dim) */
+  int32_t conv_width;                /* SSM: the short causal convolution's width (0: none) */
+  int32_t conv_channels;             /* SSM: channels the convolution runs over */
+} mnemo_layer_desc;
 
-/* Shapes the model reports after create(); the host sizes its KV cache and buffers from them. */
+/* What the model reports after create(). Per-layer shapes are in the layer descriptors; the head
+ * fields here are summaries for display, 0 when the model has none (Mamba) or its layers differ. */
 typedef struct mnemo_model_info {
   int32_t kind; /* enum mnemo_model_kind */
   int32_t n_layers;
   int32_t d_model;
-  int32_t n_heads;
-  int32_t n_kv_heads;
-  int32_t head_dim;
-  int32_t d_ff;
+  int32_t n_heads;    /* optional summary */
+  int32_t n_kv_heads; /* optional summary */
+  int32_t head_dim;   /* optional summary */
+  int32_t d_ff;       /* optional summary */
   int32_t vocab_size;
   int32_t context_length;
   char architecture[32]; /* the architecture served, e.g. "llama" */
 } mnemo_model_info;
 
-/* One forward pass over n_tokens new tokens at absolute positions pos0 .. pos0+n_tokens-1.
- * The KV cache already holds positions 0 .. pos0-1. */
+/* One forward pass over n_tokens new tokens. Each token has an absolute position (RoPE, learned
+ * position tables, masks) and a segment id (the sequence it belongs to); positions need not be
+ * consecutive (after an eviction or across segments). pos0 == positions[0], for convenience. */
 typedef struct mnemo_forward_args {
   const int32_t* tokens;
   int64_t n_tokens;
+  const int32_t* positions;   /* [n_tokens] */
+  const int32_t* segment_ids; /* [n_tokens] */
   int64_t pos0;
-  float* logits;        /* decoders: [vocab] for the last token, or null */
-  float* hidden;        /* [n_tokens][d_model] final hidden states (after the final norm), or null */
+  mnemo_view logits; /* decoders: [1][vocab] for the last token; no buffer when not wanted */
+  mnemo_view hidden; /* [n_tokens][d_model] final hidden states (after the final norm), or none */
 } mnemo_forward_args;
 
 typedef struct mnemo_host mnemo_host; /* the engine's side of one model instance (opaque) */
 typedef struct mnemo_model mnemo_model; /* the plugin's model (opaque to the host) */
 
-/* Services the engine gives a plugin. All pointers stay valid for the model's lifetime. Float
- * buffers are row-major fp32. */
+/* Services the engine gives a plugin. All pointers stay valid for the model's lifetime.
+ *
+ * Ops run on the host's backend and are timed under an op kind: each op has its own kind
+ * ("matmul", "norm", ...); ops that take an `op` argument accept another kind the plugin
+ * registered with op_kind() (e.g. "lm_head"), or a negative value for their own. An op that fails
+ * records the error (reported when forward returns) and the rest of the step is skipped. */
 typedef struct mnemo_host_api {
   uint32_t abi_major;
   uint32_t abi_minor;
@@ -126,47 +154,61 @@ typedef struct mnemo_host_api {
   /* Converts a whole tensor of any supported dtype to fp32 (out holds numel floats). */
   mnemo_status (*dequantize)(mnemo_host* h, const mnemo_tensor* t, float* out);
 
-  /* --- per-forward scratch ---------------------------------------------------------------- */
-  /* n floats, 64-byte aligned, valid until the current forward() returns. */
-  float* (*scratch)(mnemo_host* h, uint64_t n);
+  /* --- kinds ------------------------------------------------------------------------------ */
+  /* The id of the op kind `name` (registered on first use); labels the timings of ops given it. */
+  int32_t (*op_kind)(mnemo_host* h, const char* name);
+
+  /* --- activation buffers ----------------------------------------------------------------- */
+  /* A fresh contiguous [rows][cols] view of a buffer valid until the current forward() returns
+   * (a view with no buffer when out of memory, after set_error). */
+  mnemo_view (*scratch)(mnemo_host* h, int64_t rows, int64_t cols);
+  /* Copies between a view and plugin memory (row-major rows × cols floats): for the few values a
+   * plugin must see, and tests; every op below works on views. */
+  mnemo_status (*write)(mnemo_host* h, mnemo_view dst, const float* src);
+  mnemo_status (*read)(mnemo_host* h, mnemo_view src, float* dst);
 
   /* --- compute ops (timed, labelled with the current layer) ------------------------------- */
   void (*set_layer)(mnemo_host* h, int32_t layer); /* -1 outside the blocks */
-  /* out[i] = row ids[i] of table [vocab][d]. Returns MNEMO_ERR_INVALID for an id out of range. */
-  mnemo_status (*embed)(mnemo_host* h, const mnemo_tensor* table, const int32_t* ids, int64_t n, float* out);
-  /* y[m][n] = x[m][k] · wᵀ (+ bias), w is [n][k] in any supported dtype. op labels the timing
-   * (MNEMO_OP_MATMUL or MNEMO_OP_LM_HEAD). */
-  void (*matmul)(mnemo_host* h, int32_t op, const float* x, int64_t m, int64_t k, const mnemo_tensor* w,
-                 const mnemo_tensor* bias, float* y);
-  /* Layer or RMS norm of each row of n; bias may be null. y may equal x. */
-  void (*norm)(mnemo_host* h, int32_t kind, const float* x, const mnemo_tensor* w, const mnemo_tensor* b,
-               int64_t rows, int64_t n, float eps, float* y);
-  void (*rope)(mnemo_host* h, float* x, int64_t t, int64_t n_heads, int64_t head_dim, int64_t n_rot,
-               int64_t pos0, float theta, int32_t mode);
-  void (*activate)(mnemo_host* h, int32_t act, float* x, int64_t n);
-  /* out = act(gate) * up */
-  void (*gated)(mnemo_host* h, int32_t act, const float* gate, const float* up, float* out, int64_t n);
-  void (*add)(mnemo_host* h, float* y, const float* x, int64_t n); /* y += x */
-  /* Adds bias [n] to each of `rows` rows of y. */
-  void (*add_bias)(mnemo_host* h, float* y, const mnemo_tensor* bias, int64_t rows, int64_t n);
+  /* out row i = row ids[i] of table [vocab][d]; out is [n][d]. MNEMO_ERR_INVALID for an id out of
+   * range. ids are plugin memory (token ids, the forward's positions, token types). */
+  mnemo_status (*embed)(mnemo_host* h, const mnemo_tensor* table, const int32_t* ids, mnemo_view out);
+  /* y[m][n] = x[m][k] · wᵀ (+ bias), w is [n][k] in any supported dtype. */
+  void (*matmul)(mnemo_host* h, int32_t op, mnemo_view x, const mnemo_tensor* w, const mnemo_tensor* bias,
+                 mnemo_view y);
+  /* n products of the same x: y[i] = x · w[i]ᵀ (+ bias[i]), as n matmul calls would give, in one
+   * parallel section when x has one row (a decode step's Q/K/V or gate/up). bias may be null or
+   * hold nulls. n is at most 8. */
+  void (*matmul_many)(mnemo_host* h, int32_t op, mnemo_view x, int32_t n, const mnemo_tensor* const* w,
+                      const mnemo_tensor* const* bias, const mnemo_view* y);
+  /* Layer or RMS norm of each row; bias may be null. y may equal x. */
+  void (*norm)(mnemo_host* h, int32_t kind, mnemo_view x, const mnemo_tensor* w, const mnemo_tensor* b, float eps,
+               mnemo_view y);
+  /* Rotary embedding in place on x = [t][n_heads * head_dim]; row i rotates by positions[i], or
+   * by the forward's positions when positions is null. */
+  void (*rope)(mnemo_host* h, mnemo_view x, int32_t n_heads, int32_t head_dim, int32_t n_rot, const int32_t* positions,
+               float theta, int32_t mode);
+  void (*activate)(mnemo_host* h, int32_t act, mnemo_view x); /* in place */
+  /* out = act(gate) * up; out may equal gate or up. */
+  void (*gated)(mnemo_host* h, int32_t act, mnemo_view gate, mnemo_view up, mnemo_view out);
+  void (*add)(mnemo_host* h, mnemo_view y, mnemo_view x); /* y += x */
+  void (*add_bias)(mnemo_host* h, mnemo_view y, const mnemo_tensor* bias); /* each row of y += bias */
+  void (*copy)(mnemo_host* h, mnemo_view dst, mnemo_view src); /* same shape; any strides */
 
-  /* Self-attention of this step's t tokens for `layer`. q is [t][n_heads][head_dim] after RoPE,
-   * k and v are [t][n_kv_heads][head_dim]; the host appends k and v to the layer's KV cache at
-   * positions pos0.., attends q over every resident position under the mask, writes out
-   * [t][n_heads][head_dim], and publishes the attention and KV probes. */
-  mnemo_status (*attention)(mnemo_host* h, int32_t layer, const mnemo_attention_desc* desc, const float* q,
-                            const float* k, const float* v, int64_t t, int64_t pos0, float* out);
+  /* --- token mixers (the host owns their memory and publishes their probes) ---------------- */
+  /* Softmax attention of this step's tokens for a layer declared "softmax" + "kv_cache": shape,
+   * mask and scale come from its descriptor. q is [t][n_heads * key_dim] after RoPE, k and v are
+   * [t][n_kv_heads * key_dim]; the host stores k and v in the layer's KV memory at the forward's
+   * positions, attends over every resident key the mask shows, and writes out [t][n_heads *
+   * value_dim]. */
+  mnemo_status (*attention)(mnemo_host* h, int32_t layer, mnemo_view q, mnemo_view k, mnemo_view v, mnemo_view out);
+  /* A view of part of a layer's memory ("state": [heads * state_rows][state_cols]; "conv":
+   * [conv_channels][conv_width - 1]) for plugins that update it with the ops above; a view with
+   * no buffer when the layer keeps no such part. */
+  mnemo_view (*memory_view)(mnemo_host* h, int32_t layer, const char* part);
 
   /* --- probes ---------------------------------------------------------------------------- */
-  /* The residual stream [t][d] after block `layer` (t rows starting at position pos0). */
-  void (*probe_residual)(mnemo_host* h, int32_t layer, const float* x, int64_t t, int64_t d, int64_t pos0);
-
-  /* --- ABI 1.1 ---------------------------------------------------------------------------- */
-  /* n products of the same x: y[i] = x · w[i]ᵀ (+ bias[i]), as n matmul calls would give, in one
-   * parallel section when m == 1 (a decode step's Q/K/V or gate/up). bias may be null, or hold
-   * nulls. n is at most 8. */
-  void (*matmul_many)(mnemo_host* h, int32_t op, const float* x, int64_t m, int64_t k, int32_t n,
-                      const mnemo_tensor* const* w, const mnemo_tensor* const* bias, float* const* y);
+  /* The residual stream [t][d] after block `layer` (rows at the forward's positions). */
+  void (*probe_residual)(mnemo_host* h, int32_t layer, mnemo_view x);
 } mnemo_host_api;
 
 /* What a plugin exports. */
@@ -184,7 +226,12 @@ typedef struct mnemo_plugin_api {
                          mnemo_model** out);
   void (*destroy)(mnemo_model* model);
   void (*info)(const mnemo_model* model, mnemo_model_info* out);
+  /* Describes layer `index` (0 .. n_layers-1). The host sets out->struct_size before the call. */
+  mnemo_status (*layer)(const mnemo_model* model, int32_t index, mnemo_layer_desc* out);
   mnemo_status (*forward)(mnemo_model* model, const mnemo_forward_args* args);
+  /* The next forward starts a new sequence: clear whatever state the plugin keeps itself (the
+   * host resets the memory it owns). May be null when the plugin keeps none. */
+  void (*reset)(mnemo_model* model);
 } mnemo_plugin_api;
 
 /* The one exported symbol. The host passes its ABI version; a plugin built for another major

@@ -3,6 +3,7 @@
 // the C entry point, catching every exception at the boundary.
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 #include <cstddef>
 #include <cstring>
@@ -35,6 +36,41 @@ struct Weight {
   const mnemo_tensor* ptr() const { return present ? &t : nullptr; }
   int64_t dim(int i) const { return t.shape[i]; }
 };
+
+// A 2-D view of an activation buffer (mnemo_view): the plugin never sees the buffer's memory.
+using View = mnemo_view;
+
+// Rows [r0, r0 + n) of v.
+inline View rows(const View& v, int64_t r0, int64_t n) { return {v.buffer, v.offset + r0 * v.stride, n, v.cols, v.stride}; }
+// Columns [c0, c0 + n) of every row of v (e.g. the Q, K or V part of a fused QKV row).
+inline View cols(const View& v, int64_t c0, int64_t n) { return {v.buffer, v.offset + c0, v.rows, n, v.stride}; }
+// The same elements seen as rows of `width` (v must be contiguous).
+inline View reshape(const View& v, int64_t width) { return {v.buffer, v.offset, v.rows * v.cols / width, width, width}; }
+
+// Copies a kind name into a descriptor's fixed-size field.
+template <size_t N>
+inline void set_name(char (&dst)[N], std::string_view src) {
+  const size_t n = std::min(src.size(), N - 1);
+  std::memcpy(dst, src.data(), n);
+  dst[n] = '\0';
+}
+
+// A layer of softmax attention over a KV cache (mask "causal", "none" or "window").
+inline mnemo_layer_desc softmax_layer(int32_t n_heads, int32_t n_kv_heads, int32_t head_dim, std::string_view mask,
+                                      int32_t window, float scale) {
+  mnemo_layer_desc d{};
+  d.struct_size = sizeof d;
+  set_name(d.mixer, "softmax");
+  set_name(d.memory, "kv_cache");
+  d.n_heads = n_heads;
+  d.n_kv_heads = n_kv_heads;
+  d.key_dim = head_dim;
+  d.value_dim = head_dim;
+  set_name(d.mask, mask);
+  d.window = window;
+  d.scale = scale;
+  return d;
+}
 
 class Host {
  public:
@@ -104,33 +140,40 @@ class Host {
       throw PluginError(MNEMO_ERR_UNSUPPORTED, "cannot convert a tensor of dtype " + std::to_string(w.t.dtype) + " to f32");
   }
 
-  float* scratch(uint64_t n) const { return api_->scratch(h_, n); }
+  // The id of op kind `name` (e.g. "lm_head"), to label the timings of ops given it.
+  int32_t op_kind(const std::string& name) const { return api_->op_kind(h_, name.c_str()); }
+
+  // A contiguous [rows][cols] activation buffer valid until forward() returns.
+  View scratch(int64_t rows, int64_t cols) const {
+    const View v = api_->scratch(h_, rows, cols);
+    if (!v.buffer) throw PluginError(MNEMO_ERR_INTERNAL, "the host has no scratch for " + std::to_string(rows) + " × " + std::to_string(cols));
+    return v;
+  }
+  void write(const View& dst, const float* src) const { check(api_->write(h_, dst, src), "write"); }
+  void read(const View& src, float* dst) const { check(api_->read(h_, src, dst), "read"); }
   void set_layer(int32_t layer) const { api_->set_layer(h_, layer); }
 
-  void embed(const Weight& table, const int32_t* ids, int64_t n, float* out) const {
-    if (api_->embed(h_, &table.t, ids, n, out) != MNEMO_OK)
+  // out row i = table row ids[i].
+  void embed(const Weight& table, const int32_t* ids, const View& out) const {
+    if (api_->embed(h_, &table.t, ids, out) != MNEMO_OK)
       throw PluginError(MNEMO_ERR_INVALID, "token id out of range for the embedding table");
   }
-  void matmul(const float* x, int64_t m, int64_t k, const Weight& w, const Weight& bias, float* y,
-              int32_t op = MNEMO_OP_MATMUL) const {
-    api_->matmul(h_, op, x, m, k, &w.t, bias.ptr(), y);
+  // y = x · wᵀ (+ bias); op: a kind from op_kind() to time it under, or -1 for "matmul".
+  void matmul(const View& x, const Weight& w, const Weight& bias, const View& y, int32_t op = -1) const {
+    api_->matmul(h_, op, x, &w.t, bias.ptr(), y);
   }
-  // Several products of the same x (Q/K/V, gate/up) in one parallel section where the host
-  // offers it (ABI 1.1); one matmul each on older hosts.
+  // Several products of the same x (Q/K/V, gate/up) in one parallel section for a decode step.
   struct Product {
     const Weight* w;
     const Weight* bias;
-    float* y;
+    View y;
   };
-  void matmul_many(const float* x, int64_t m, int64_t k, std::initializer_list<Product> products) const {
+  void matmul_many(const View& x, std::initializer_list<Product> products) const {
     constexpr size_t kMax = 8;
-    if (products.size() > kMax || api_->struct_size < offsetof(mnemo_host_api, matmul_many) + sizeof(api_->matmul_many)) {
-      for (const auto& p : products) matmul(x, m, k, *p.w, *p.bias, p.y);
-      return;
-    }
+    if (products.size() > kMax) throw PluginError(MNEMO_ERR_INTERNAL, "matmul_many takes at most 8 products");
     const mnemo_tensor* w[kMax];
     const mnemo_tensor* b[kMax];
-    float* y[kMax];
+    View y[kMax];
     int32_t n = 0;
     for (const auto& p : products) {
       w[n] = &p.w->t;
@@ -138,35 +181,36 @@ class Host {
       y[n] = p.y;
       ++n;
     }
-    api_->matmul_many(h_, MNEMO_OP_MATMUL, x, m, k, n, w, b, y);
+    api_->matmul_many(h_, -1, x, n, w, b, y);
   }
-  void norm(int32_t kind, const float* x, const Weight& w, const Weight& b, int64_t rows, int64_t n, float eps,
-            float* y) const {
-    api_->norm(h_, kind, x, &w.t, b.ptr(), rows, n, eps, y);
+  void norm(int32_t kind, const View& x, const Weight& w, const Weight& b, float eps, const View& y) const {
+    api_->norm(h_, kind, x, &w.t, b.ptr(), eps, y);
   }
-  void rope(float* x, int64_t t, int64_t n_heads, int64_t head_dim, int64_t n_rot, int64_t pos0, float theta,
-            int32_t mode) const {
-    api_->rope(h_, x, t, n_heads, head_dim, n_rot, pos0, theta, mode);
+  // Rotary embedding of x = [t][n_heads * head_dim] at the forward's positions.
+  void rope(const View& x, int32_t n_heads, int32_t head_dim, int32_t n_rot, float theta, int32_t mode) const {
+    api_->rope(h_, x, n_heads, head_dim, n_rot, nullptr, theta, mode);
   }
-  void activate(int32_t act, float* x, int64_t n) const { api_->activate(h_, act, x, n); }
-  void gated(int32_t act, const float* gate, const float* up, float* out, int64_t n) const {
-    api_->gated(h_, act, gate, up, out, n);
+  void activate(int32_t act, const View& x) const { api_->activate(h_, act, x); }
+  void gated(int32_t act, const View& gate, const View& up, const View& out) const { api_->gated(h_, act, gate, up, out); }
+  void add(const View& y, const View& x) const { api_->add(h_, y, x); }
+  void add_bias(const View& y, const Weight& bias) const {
+    if (bias.present) api_->add_bias(h_, y, &bias.t);
   }
-  void add(float* y, const float* x, int64_t n) const { api_->add(h_, y, x, n); }
-  void add_bias(float* y, const Weight& bias, int64_t rows, int64_t n) const {
-    if (bias.present) api_->add_bias(h_, y, &bias.t, rows, n);
-  }
-  void attention(int32_t layer, const mnemo_attention_desc& desc, const float* q, const float* k, const float* v,
-                 int64_t t, int64_t pos0, float* out) const {
-    const mnemo_status s = api_->attention(h_, layer, &desc, q, k, v, t, pos0, out);
+  void copy(const View& dst, const View& src) const { api_->copy(h_, dst, src); }
+  // Softmax attention of a layer declared "softmax" + "kv_cache" (see mnemo_host_api::attention).
+  void attention(int32_t layer, const View& q, const View& k, const View& v, const View& out) const {
+    const mnemo_status s = api_->attention(h_, layer, q, k, v, out);
     if (s != MNEMO_OK) throw PluginError(s, "attention failed in layer " + std::to_string(layer));
   }
-  void probe_residual(int32_t layer, const float* x, int64_t t, int64_t d, int64_t pos0) const {
-    api_->probe_residual(h_, layer, x, t, d, pos0);
-  }
+  // A part of a layer's memory ("state", "conv"); a view with no buffer when it has none.
+  View memory_view(int32_t layer, const char* part) const { return api_->memory_view(h_, layer, part); }
+  void probe_residual(int32_t layer, const View& x) const { api_->probe_residual(h_, layer, x); }
   void set_error(const std::string& message) const { api_->set_error(h_, message.c_str()); }
 
  private:
+  static void check(mnemo_status s, const char* what) {
+    if (s != MNEMO_OK) throw PluginError(s, std::string(what) + " failed");
+  }
   const mnemo_host_api* api_;
   mnemo_host* h_;
 };
@@ -176,7 +220,11 @@ class Model {
  public:
   virtual ~Model() = default;
   virtual mnemo_model_info info() const = 0;
+  // Layer `index` (0 .. n_layers-1): mixer, memory, shapes.
+  virtual mnemo_layer_desc layer(int32_t index) const = 0;
   virtual void forward(const mnemo_forward_args& args) = 0;
+  // The next forward starts a new sequence; override when the model keeps state of its own.
+  virtual void reset() {}
 };
 
 inline void copy_name(char (&dst)[32], std::string_view src) {
@@ -220,20 +268,39 @@ mnemo_status create(Factory factory, const mnemo_host_api* api, mnemo_host* h, c
 inline ModelBox* box(mnemo_model* m) { return reinterpret_cast<ModelBox*>(m); }
 inline const ModelBox* box(const mnemo_model* m) { return reinterpret_cast<const ModelBox*>(m); }
 
-inline mnemo_status forward(mnemo_model* m, const mnemo_forward_args* args) {
+// Runs body, turning any exception into a status and the host's error message.
+template <class F>
+mnemo_status guarded(const ModelBox* b, F&& body) {
   try {
-    box(m)->model->forward(*args);
+    body();
     return MNEMO_OK;
   } catch (const PluginError& e) {
-    box(m)->host.set_error(e.what());
+    b->host.set_error(e.what());
     return e.status();
   } catch (const std::exception& e) {
-    box(m)->host.set_error(e.what());
+    b->host.set_error(e.what());
     return MNEMO_ERR_INTERNAL;
   } catch (...) {
-    box(m)->host.set_error("unknown error");
+    b->host.set_error("unknown error");
     return MNEMO_ERR_INTERNAL;
   }
+}
+
+inline mnemo_status forward(mnemo_model* m, const mnemo_forward_args* args) {
+  return guarded(box(m), [&] { box(m)->model->forward(*args); });
+}
+
+inline mnemo_status layer(const mnemo_model* m, int32_t index, mnemo_layer_desc* out) {
+  return guarded(box(m), [&] {
+    const uint32_t room = out->struct_size;
+    mnemo_layer_desc d = box(m)->model->layer(index);
+    d.struct_size = sizeof d;
+    std::memcpy(out, &d, std::min<size_t>(room ? room : sizeof d, sizeof d));
+  });
+}
+
+inline void reset(mnemo_model* m) {
+  guarded(box(m), [&] { box(m)->model->reset(); });
 }
 
 }  // namespace detail
@@ -255,7 +322,9 @@ inline mnemo_status forward(mnemo_model* m, const mnemo_forward_args* args) {
         },                                                                                            \
         [](mnemo_model* m) { delete mnemo::sdk::detail::box(m); },                                    \
         [](const mnemo_model* m, mnemo_model_info* out) { *out = mnemo::sdk::detail::box(m)->model->info(); }, \
+        [](const mnemo_model* m, int32_t i, mnemo_layer_desc* out) { return mnemo::sdk::detail::layer(m, i, out); }, \
         [](mnemo_model* m, const mnemo_forward_args* args) { return mnemo::sdk::detail::forward(m, args); }, \
+        [](mnemo_model* m) { mnemo::sdk::detail::reset(m); },                                       \
     };                                                                                                \
     return &api;                                                                                      \
   }

@@ -35,7 +35,7 @@ class ProbeRecorder : public rt::ProbeSink {
   // the conversion either way); null converts on the calling thread.
   ProbeRecorder(profiler::Recorder& recorder, const Captures& captures, ThreadPool* pool = nullptr);
 
-  bool wants_attention() const override { return captures_.any_attention() && !recorder_.failed(); }
+  bool wants_mixer() const override { return captures_.any_attention() && !recorder_.failed(); }
   bool wants_kv() const override { return captures_.kv && !recorder_.failed(); }
   bool wants_op_timings() const override { return captures_.ops && !recorder_.failed(); }
   bool wants_attention_stats() const override { return captures_.metrics; }
@@ -44,7 +44,8 @@ class ProbeRecorder : public rt::ProbeSink {
   }
 
   void on_step_end(const rt::StepProbe& s) override;
-  void on_attention(const rt::AttentionProbe& a) override;
+  // Softmax layers become schema v1 attention captures; other mixers wait for schema v2.
+  void on_mixer(const rt::MixerProbe& m) override;
   void on_kv(const rt::KvProbe& k) override;
   void on_op(const rt::OpTiming& op) override;
 

@@ -6,14 +6,12 @@
 #include <cstdint>
 
 #include "mnemo/core/thread_pool.h"
+#include "mnemo/core/visibility.h"
 
 namespace mnemo::kernels {
 
-enum class MaskKind : int32_t {
-  None = 0,     // bidirectional (encoders): every query sees every key
-  Causal = 1,   // key j visible to query i when pos(j) <= pos(i)
-  Window = 2,   // causal, and pos(i) - pos(j) < window
-};
+// The mask patterns of mnemo/core/visibility.h (None, Causal, Window), which defines them.
+using MaskKind = MaskPattern;
 
 // Statistics of each query row's softmax, gathered while its scores are in cache so that a
 // recorder need not compute them again. Arrays are [n_heads][T_q]; any may be null.

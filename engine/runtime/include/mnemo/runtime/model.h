@@ -1,5 +1,6 @@
-// A loaded model: the checkpoint, its tokenizer, the architecture plugin that runs it, and the
-// host services the plugin uses (ops on the thread pool, KV cache, scratch arena, probes).
+// A loaded model: the checkpoint, its tokenizer, the architecture plugin that runs it, its layers
+// as the plugin describes them, and the host services the plugin uses (ops on a backend, the
+// memory each layer keeps, probes).
 #pragma once
 
 #include <cstdint>
@@ -11,6 +12,8 @@
 #include "mnemo/core/thread_pool.h"
 #include "mnemo/io/model_file.h"
 #include "mnemo/plugin_abi.h"
+#include "mnemo/runtime/layers.h"
+#include "mnemo/runtime/memory.h"
 #include "mnemo/runtime/plugin_registry.h"
 #include "mnemo/runtime/probes.h"
 #include "mnemo/tokenizer/tokenizer.h"
@@ -36,6 +39,14 @@ class Model {
 
   const mnemo_model_info& info() const;
   bool is_decoder() const { return info().kind == MNEMO_MODEL_DECODER; }
+  // One descriptor per layer: mixer, memory, shapes, mask (hybrids have layers that differ).
+  const std::vector<LayerDesc>& layers() const;
+  const ModelMemory& memory() const;
+  // The backend the services run on ("cpu"), and what it lacks for this model that does not stop
+  // it from running (weight types no op of it takes), one line each; a missing mixer op fails
+  // open() instead.
+  const char* backend_name() const;
+  const std::vector<std::string>& backend_gaps() const;
   const io::ModelFile& file() const;
   const tok::Tokenizer& tokenizer() const;
   const PluginInfo& plugin() const;
@@ -45,7 +56,7 @@ class Model {
   void set_probe_sink(ProbeSink* sink);
 
   // Runs `tokens` after everything already in the context, as one step (the first step after
-  // reset() is the prefill). Decoders return the logits of the last token [vocab]; the span
+  // reset() is the prefill), at the next positions and in the current segment. Decoders return the logits of the last token [vocab]; the span
   // stays valid until the next call. Encoders return an empty span (see hidden_states()).
   std::span<const float> forward(std::span<const int32_t> tokens);
   // The final hidden states [n_tokens][d_model] of the last forward (after the final norm).
@@ -53,7 +64,7 @@ class Model {
   // Asks the next forward to also fill hidden_states() (encoders always do).
   void keep_hidden_states(bool keep);
 
-  void reset();                 // empties the KV cache; the next forward is step 0 at position 0
+  void reset();                 // empties every layer's memory; the next forward is step 0 at position 0
   int64_t position() const;     // tokens in the context
   int64_t step() const;         // steps run since reset()
   int64_t max_context() const;

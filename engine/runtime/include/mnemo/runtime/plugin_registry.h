@@ -1,9 +1,10 @@
 // Finds architecture plugins, reads their metadata without running their code, and loads them.
 //
 // Each plugin is a shared library with a JSON file of the same stem beside it:
-//   {"id": "transformer", "version": "1.0.0", "compatible_version": "1.0.0",
-//    "abi": {"major": 1, "minor": 0}, "library": "transformer.so",
-//    "architectures": ["gpt2", "llama", "bert"], "capabilities": {"state": ["kv_cache"]}}
+//   {"id": "transformer", "version": "2.0.0", "compatible_version": "2.0.0",
+//    "abi": {"major": 2, "minor": 0}, "library": "transformer.so",
+//    "architectures": ["gpt2", "llama", "bert"],
+//    "capabilities": {"state": ["kv_cache"], "mixers": ["softmax"]}}
 // Search path: $MNEMOSCOPE_PLUGIN_PATH (colon-separated), then ../lib/mnemoscope/plugins
 // relative to the running executable.
 #pragma once

@@ -1,53 +1,91 @@
 // What the engine publishes while it runs: the data later recorded into sessions and shown in the
 // views. A subscriber implements ProbeSink and overrides what it wants; the engine asks wants_*()
-// once per step and skips all probe work (copies, clock reads) nobody asked for.
+// once when the sink is attached and skips all probe work (copies, clock reads) nobody asked for.
 //
 // Pointers in a probe are valid only during the callback; copy what you keep.
 #pragma once
 
 #include <cstdint>
+#include <span>
+#include <string_view>
+#include <utility>
 #include <vector>
 
+#include "mnemo/core/visibility.h"
 #include "mnemo/kernels/attention.h"
 
 namespace mnemo::rt {
 
-// Everything needed to recompute any attention score of one layer at one step exactly:
-// p[h][i][j] = exp(q[i][h]·k[kvh(h)][j]·scale − lse[h][i]) for j visible to i under the mask,
-// where kvh(h) = h / (n_heads / n_kv_heads).
-struct AttentionProbe {
+// One named factor of a mixer: logical [heads][rows][cols] fp32, element (h, r, c) at
+// data[h * head_stride + r * row_stride + c].
+struct FactorSpan {
+  const char* name = "";
+  const float* data = nullptr;
+  int64_t heads = 0, rows = 0, cols = 0;
+  int64_t head_stride = 0, row_stride = 0;
+  const float* at(int64_t head, int64_t row) const { return data + head * head_stride + row * row_stride; }
+};
+
+// What a token mixer of one layer did at one step, as named factors from which its (implicit)
+// attention A[i][j] is recomputed exactly (docs/ARCHITECTURE.md, "Implicit attention"). Rows of
+// query-side factors are this step's tokens; rows of key-side factors are the layer's memory
+// slots (key j holds position key_positions[j]).
+//
+// softmax: "q" [n_heads][n_q][key_dim] after RoPE, "k" [n_kv_heads][n_k][key_dim], "lse"
+// [n_heads][n_q][1] (natural log of each row's softmax denominator), so
+//   p[h][i][j] = exp(q[h][i]·k[kvh(h)][j]·scale − lse[h][i]) where visible(mask, qpos_i, kpos_j,
+//   resident_j), kvh(h) = h / (n_heads / n_kv_heads).
+struct MixerProbe {
   int64_t step = 0;
   int32_t layer = 0;
-  int64_t q_pos0 = 0;          // absolute position of the first query row
-  int64_t n_q = 0;             // query rows this step
-  int64_t n_k = 0;             // resident key positions 0 .. n_k-1
-  int32_t n_heads = 0, n_kv_heads = 0, head_dim = 0;
-  kernels::MaskKind mask = kernels::MaskKind::Causal;
-  int64_t window = 0;
-  float scale = 0.f;
-  const float* q = nullptr;    // [n_q][n_heads][head_dim], after RoPE
-  const float* k = nullptr;    // key of position j for KV head g at k + g*kv_head_stride + j*head_dim
-  int64_t kv_head_stride = 0;
-  const float* lse = nullptr;  // [n_heads][n_q], natural log of each row's softmax denominator
-  // Gathered by the kernel when the sink asked (ProbeSink::wants_attention_stats /
+  const char* mixer = "softmax";  // registered mixer kind
+  int32_t mixer_id = 0;
+  int32_t n_heads = 0, n_kv_heads = 0;
+  int64_t n_q = 0, n_k = 0;
+  int64_t q_pos0 = 0;                          // query_positions[0]
+  std::span<const int64_t> query_positions;    // [n_q]
+  std::span<const int64_t> key_positions;      // [n_k]
+  std::span<const uint8_t> key_resident;       // [n_k], 1 when the slot is resident
+  Mask mask;                                   // softmax
+  float scale = 0.f;                           // softmax
+  std::span<const FactorSpan> factors;
+
+  // The factor called `name`, or null.
+  const FactorSpan* factor(std::string_view name) const;
+  bool is_softmax() const { return std::string_view(mixer) == "softmax"; }
+
+  // softmax, gathered by the kernel when the sink asked (ProbeSink::wants_attention_stats /
   // wants_pooled_attention), else null; see kernels::AttentionRowStats and AttentionPooledMap.
   kernels::AttentionRowStats row_stats;  // each [n_heads][n_q]
   kernels::AttentionPooledMap pooled;    // [n_heads][ceil(n_q/4)][ceil(n_k/4)]
 };
 
-// Recomputes the probabilities of one query row of one head (the "probabilities on request").
-// Positions the mask hides get 0. Returns n_k values that sum to 1.
-std::vector<float> attention_row(const AttentionProbe& p, int32_t head, int64_t row);
+// Recomputes the probabilities of one query row of one head of a softmax probe (the
+// "probabilities on request"). Keys the visibility function hides get 0. Returns n_k values that
+// sum to 1.
+std::vector<float> attention_row(const MixerProbe& p, int32_t head, int64_t row);
 
-// KV cache occupancy of one layer after this step's append. Positions are resident as ranges
-// [begin, end); with no eviction policy that is the single range [0, n_resident).
+// A recurrent layer's state after this step: [heads][rows][cols], and the convolution window
+// [conv_channels][conv_width - 1] when the layer has one.
+struct StateProbe {
+  int64_t step = 0;
+  int32_t layer = 0;
+  const char* mixer = "";
+  int32_t heads = 0, rows = 0, cols = 0;
+  const float* state = nullptr;
+  int32_t conv_channels = 0, conv_taps = 0;
+  const float* conv = nullptr;
+};
+
+// KV memory occupancy of one layer after this step's append: resident positions as ranges
+// [begin, end) from the slots' positions (one range [0, n) while nothing is evicted).
 struct KvProbe {
   int64_t step = 0;
   int32_t layer = 0;
   int64_t n_resident = 0;
-  int64_t capacity = 0;
+  int64_t capacity = 0;         // slots allocated
   uint64_t bytes_used = 0;      // bytes holding resident keys and values
-  uint64_t bytes_reserved = 0;  // bytes allocated for this layer's cache
+  uint64_t bytes_reserved = 0;  // bytes allocated for this layer's memory
   std::vector<std::pair<int64_t, int64_t>> resident_ranges;
 };
 
@@ -59,16 +97,13 @@ struct ResidualProbe {
   const float* x = nullptr;
 };
 
-enum class OpKind : int32_t {
-  Embed = 0, Norm, Matmul, Rope, Attention, Activation, Add, LmHead, Count
-};
-const char* op_kind_name(OpKind k);
-
-// One timed operation. Times are CLOCK_MONOTONIC nanoseconds; thread is the OS thread id of the
-// thread that issued the op (the op itself runs on the whole pool).
+// One timed operation. kind is an id of rt::op_kinds() (kinds.h), kind_name its name. Times are
+// CLOCK_MONOTONIC nanoseconds; thread is the OS thread id of the thread that issued the op (the
+// op itself runs on the whole pool).
 struct OpTiming {
   int64_t step = 0;
-  OpKind kind = OpKind::Matmul;
+  int32_t kind = 0;
+  const char* kind_name = "";
   int32_t layer = -1;
   int32_t head = -1;
   int32_t thread = 0;
@@ -87,18 +122,21 @@ struct StepProbe {
 class ProbeSink {
  public:
   virtual ~ProbeSink() = default;
-  virtual bool wants_attention() const { return false; }
+  virtual bool wants_mixer() const { return false; }
+  virtual bool wants_state() const { return false; }
   virtual bool wants_kv() const { return false; }
   virtual bool wants_residual() const { return false; }
   virtual bool wants_op_timings() const { return false; }
-  // With wants_attention(): also the per-row statistics, and for a step whose map starts at
-  // q_pos0 with n_q rows over n_k keys, the 4×4-pooled map (a few percent of attention's time).
+  // With wants_mixer(), for softmax layers: also the per-row statistics, and for a step whose map
+  // starts at q_pos0 with n_q rows over n_k keys, the 4×4-pooled map (a few percent of
+  // attention's time).
   virtual bool wants_attention_stats() const { return false; }
   virtual bool wants_pooled_attention(int64_t /*q_pos0*/, int64_t /*n_q*/, int64_t /*n_k*/) const { return false; }
 
   virtual void on_step_begin(const StepProbe&) {}
   virtual void on_step_end(const StepProbe&) {}
-  virtual void on_attention(const AttentionProbe&) {}
+  virtual void on_mixer(const MixerProbe&) {}
+  virtual void on_state(const StateProbe&) {}
   virtual void on_kv(const KvProbe&) {}
   virtual void on_residual(const ResidualProbe&) {}
   virtual void on_op(const OpTiming&) {}
