@@ -75,7 +75,7 @@ def test_record_info_tile_stats(tmp: Path):
     check("recording does not change the generated text", rc2 == 0 and plain.strip() == out.strip(), (plain, out))
 
     j = info(session)
-    check("info --json has schema_version 1", j.get("schema_version") == 1, j)
+    check("info --json has schema_version 2", j.get("schema_version") == 2, j)
     run = j["runs"][0]
     want_keys = {"id", "model", "arch", "status", "n_tokens", "n_steps", "bytes", "counts"}
     check("info --json run has the documented fields", want_keys <= set(run), run.keys())

@@ -3,6 +3,7 @@
 #include <sys/utsname.h>
 #include <time.h>
 
+#include <cmath>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <thread>
@@ -57,13 +58,20 @@ profiler::RunInfo run_info(rt::Model& model, const RecordRequest& req) {
                             {"seed", req.sampling.seed},
                             {"ignore_eos", req.ignore_eos},
                             {"threads", model.pool().size()},
-                            {"pyramid_first_level", req.pyramid_first_level}};
+                            {"pyramid_first_level", req.pyramid_first_level},
+                            {"factor_dtype", profiler::dtype_name(req.factor_dtype)}};
   r.options_json = options.dump();
   r.machine_json = machine_json(model);
   r.captures = req.captures.to_string();
   r.max_bytes = req.max_bytes;
   r.wall_start_utc = utc_now();
   r.start_ns = rt::monotonic_ns();
+  // Every layer of the models served today is softmax attention over a KV cache; the first
+  // capture of a layer rewrites its row with the mask, window and scale the engine used.
+  for (int32_t l = 0; l < mi.n_layers; ++l)
+    r.layers.push_back({l, "softmax", "kv_cache", mi.n_heads, mi.n_kv_heads, mi.head_dim, mi.head_dim, 0, 0,
+                        model.is_decoder() ? "causal" : "none", 0, 1.0 / std::sqrt(static_cast<double>(mi.head_dim))});
+  for (int32_t k = 0; k < static_cast<int32_t>(rt::OpKind::Count); ++k) r.op_kinds.push_back(rt::op_kind_name(static_cast<rt::OpKind>(k)));
   return r;
 }
 
@@ -100,6 +108,7 @@ RecordResult record_run(rt::Model& model, const RecordRequest& req,
   ro.head_metrics = req.captures.metrics;
   ro.pyramids = req.captures.pyramids;
   ro.pyramid_first_level = req.pyramid_first_level;
+  ro.factor_dtype = req.factor_dtype;
   // With a core to spare the writer runs there; otherwise it borrows one of the engine's.
   ThreadPool& pool = model.pool();
   if (req.lend_core_to_writer && pool.size() > 1 && pool.size() >= ThreadPool::hardware_threads()) ro.borrow_core_from = &pool;
