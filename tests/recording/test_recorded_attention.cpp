@@ -183,7 +183,7 @@ TEST(RecordedAttention, AWriterOnALentCoreRecordsTheSameSession) {
 
   profiler::Db db(lent_path, profiler::Db::Mode::ReadWriteCreate);
   db.exec("ATTACH DATABASE '" + req.session_path + "' AS other");
-  for (const char* table : {"_attention_query", "_attention_key", "_head_metric", "_pyramid_tile", "_kv_occupancy", "_token"}) {
+  for (const char* table : {"_layer", "_mixer_factor", "_head_metric", "_pyramid_tile", "_kv_occupancy", "_token"}) {
     const std::string t = table;
     profiler::Stmt rows = db.prepare("SELECT (SELECT count(*) FROM main." + t + "), (SELECT count(*) FROM other." + t + ")");
     ASSERT_TRUE(rows.step());
