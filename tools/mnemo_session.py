@@ -4,7 +4,7 @@
 Depends only on the standard library (sqlite3) and NumPy. It agrees with the C++ reader
 (profiler/session/src/session_reader.cpp): the same checks on open, the same assembly of a head's
 factors, the same map shape and tile grid. Scores are recomputed in float64 from the recorded
-fp16 factors:
+factors (fp32 by default, fp16 when recorded so; each head's slice checked against its CRC-32):
 
     p[i][j] = exp(q_i · k_j · scale − lse_i)   for j visible to row i under the mask, else 0
 
@@ -20,8 +20,9 @@ API
     first through a read-write connection, as SQLite cannot read the file otherwise; without write
     access to the file and its folder that is a ``SessionError`` saying what to do. Raises ``SessionError`` (a ``ValueError``) naming the
     file when it is missing, empty, not SQLite, an SQLite database without the session
-    ``application_id`` 0x4D4E454D, or of a schema newer than version 1. Usable as a context
-    manager; ``close()`` closes it.
+    ``application_id`` 0x4D4E454D, or of a schema newer than version 2. A version 1 file is read
+    through TEMP views in the version 2 shape (as the C++ reader does: fp16 factors, no
+    checksums). Usable as a context manager; ``close()`` closes it.
 ``runs()``
     One dict per run from the ``run`` view, plus ``n_tokens``, ``n_steps`` and ``prompt_bytes``
     (the prompt's exact bytes: the recorder stores the prompt as given, which need not be UTF-8).
@@ -31,14 +32,21 @@ API
     Dicts from the ``step``, ``_token``, ``head_metric`` and ``_kv_occupancy`` tables. A token's
     ``text`` is its bytes decoded as UTF-8 with ``errors="replace"`` (a token may hold part of a
     character); ``bytes`` holds the raw bytes. A KV row's ``ranges`` is a list of [begin, end).
+``layer(run, layer)``
+    The ``layer`` view's row (mixer kind name, memory, heads, KV heads, dims, mask, window, scale).
+``map_label(run, layer)``
+    What the layer's maps are: ``"softmax probabilities"`` (the only kind this reader recomputes;
+    others raise ``LookupError`` naming the mixer).
 ``factors(run, layer, head)``
     ``HeadFactors``: ``q`` float32 [n_pos, d] (zero rows where no query was recorded), ``lse``
     float32 [n_pos], ``n_k`` int64 [n_pos] (−1 where no query was recorded), ``pos`` (row
     positions), ``row_step``, ``mask`` (``none``/``causal``/``window``), ``window``, ``scale``
     (float32, as the C++ reader uses it), ``kv_head``, ``k`` float32 [n_keys, d]. Assembled from
-    this head's slice of each ``_attention_query`` row (step rows q_pos0 .. q_pos0+n_q−1) and KV
-    head ``head // (n_heads // n_kv_heads)``'s slice of each ``_attention_key`` row (rows pos0 ..
-    pos0+n−1), over the steps committed so far.
+    this head's slice of each ``_mixer_factor`` row of factors ``q`` and ``lse`` (rows at positions
+    pos0 .. pos0+n−1, or the row's ``positions``) and KV head ``head // (n_heads // n_kv_heads)``'s
+    slice of each ``k`` row, over the steps committed so far. A slice whose CRC-32 differs from
+    the recorded one raises ``ValueError`` naming the run, layer, head (or KV head), step, factor
+    and column.
 ``score(run, layer, head, i, j)``
     One probability, float.
 ``row(run, layer, head, i)``
@@ -53,7 +61,8 @@ API
     ``tile_shape(...)`` gives the map and tile extents without computing.
 ``stored_pyramid_tile(run, step, layer, head, level, ty, tx)``
     ``StoredTile`` with ``max`` and ``mean`` float32 [rows, cols] decoded from the
-    ``_pyramid_tile`` row recorded at exactly that step (``LookupError`` when there is none).
+    ``_pyramid_tile`` row recorded at exactly that step (``LookupError`` when there is none),
+    each payload checked against its CRC-32 first (``ValueError`` naming the tile and column).
     Codec ``f16`` is raw little-endian fp16; ``zstd-f16`` is zstd-compressed fp16. Python's
     standard library has no zstd: the module uses the ``zstandard`` package when it is
     importable, else runs the ``zstd`` command (``zstd -d -c``; Debian package ``zstd``).
@@ -89,19 +98,50 @@ import sqlite3
 import subprocess
 import sys
 import urllib.parse
+import zlib
 from dataclasses import dataclass
 from typing import Any, Optional
 
 import numpy as np
 
 APPLICATION_ID = 0x4D4E454D  # "MNEM"
-SCHEMA_VERSION = 1  # the newest schema this reader knows
+SCHEMA_VERSION = 2  # the newest schema this reader knows
 TILE_SIZE = 256
 _CACHED_HEADS = 16
 _MAX_BLOCK_CELLS = 1 << 22  # map cells recomputed at once when pooling
 
 __all__ = ["Session", "SessionError", "HeadFactors", "StoredTile", "TileShape", "APPLICATION_ID", "SCHEMA_VERSION",
            "TILE_SIZE", "decode_tile_blob"]
+
+
+# A version 1 file in the version 2 shape: the same TEMP views as the C++ reader
+# (profiler/session/src/session_file.cpp), created in the connection, never in the file.
+_V1_AS_V2_VIEWS = """
+CREATE TEMP VIEW _mixer_kind AS SELECT 0 AS kind, 'softmax' AS name;
+CREATE TEMP VIEW _layer AS
+  SELECT q.run_id, q.layer, 0 AS mixer, 'kv_cache' AS memory, q.n_heads, q.n_kv_heads, r.head_dim AS key_dim,
+         r.head_dim AS value_dim, 0 AS state_rows, 0 AS state_cols, q.mask, q.window, q.scale
+  FROM main._attention_query AS q JOIN main._run AS r ON r.run_id = q.run_id
+  WHERE q.step = (SELECT max(step) FROM main._attention_query AS n WHERE n.run_id = q.run_id AND n.layer = q.layer);
+CREATE TEMP VIEW _mixer_factor AS
+  SELECT q.run_id, q.layer, q.step, 'q' AS factor, q.n_heads, q.n_q AS n, r.head_dim AS width, 'f16' AS dtype,
+         q.q_pos0 AS pos0, NULL AS positions, q.n_k AS n_keys, NULL AS crc32, q.q AS data
+  FROM main._attention_query AS q JOIN main._run AS r ON r.run_id = q.run_id
+  UNION ALL
+  SELECT q.run_id, q.layer, q.step, 'lse', q.n_heads, q.n_q, 1, 'f32', q.q_pos0, NULL, q.n_k, NULL, q.lse
+  FROM main._attention_query AS q
+  UNION ALL
+  SELECT k.run_id, k.layer, k.step, 'k', k.n_kv_heads, k.n, r.head_dim, 'f16', k.pos0, NULL, 0, NULL, k.k
+  FROM main._attention_key AS k JOIN main._run AS r ON r.run_id = k.run_id;
+CREATE TEMP VIEW layer AS
+  SELECT l.run_id, l.layer, 'softmax' AS mixer, l.memory, l.n_heads, l.n_kv_heads, l.key_dim, l.value_dim, l.state_rows,
+         l.state_cols, l.mask, l.window, l.scale
+  FROM temp._layer AS l;
+"""
+
+# The maps this reader can recompute, by mixer kind, and what their values are.
+MAP_LABELS = {"softmax": "softmax probabilities"}
+_DTYPES = {"f32": "<f4", "f16": "<f2"}
 
 
 class SessionError(ValueError):
@@ -279,6 +319,10 @@ class Session:
         if version < 1:
             self._db.close()
             raise SessionError(f"{p}: invalid session schema version {version}")
+        if version == 1:
+            self._db.execute("PRAGMA query_only = OFF")  # TEMP views only: the file itself stays read-only
+            self._db.executescript(_V1_AS_V2_VIEWS)
+            self._db.execute("PRAGMA query_only = ON")
         n = self._db.execute("SELECT count(*) FROM sqlite_schema WHERE type = 'table' "
                              "AND name IN ('_run', '_step', '_token')").fetchone()[0]
         if n != 3:
@@ -395,59 +439,98 @@ class Session:
             self._cache.pop(next(iter(self._cache)))
         return f
 
+    def layer(self, run: int, layer: int) -> dict:
+        rows = self._rows("SELECT l.run_id, l.layer, m.name AS mixer, l.memory, l.n_heads, l.n_kv_heads, l.key_dim, "
+                          "l.value_dim, l.state_rows, l.state_cols, l.mask, l.window, l.scale FROM _layer AS l "
+                          "JOIN _mixer_kind AS m ON m.kind = l.mixer WHERE l.run_id = ? AND l.layer = ?", (run, layer))
+        if not rows:
+            raise LookupError(f"{self.path}: run {run} describes no layer {layer} (no attention recorded for it, or no "
+                              "such layer)")
+        return rows[0]
+
+    def map_label(self, run: int, layer: int) -> str:
+        mixer = self.layer(run, layer)["mixer"]
+        if mixer not in MAP_LABELS:
+            raise LookupError(f"{self.path}: run {run} layer {layer} has mixer {mixer!r}, which this reader cannot show")
+        return MAP_LABELS[mixer]
+
+    def _factor_slices(self, run: int, layer: int, factor: str, head: int, newest: int, what: str) -> list[tuple]:
+        """(step, n, width, pos0, positions, n_keys, values float32 [n, width]) of a factor's head slice, by step."""
+        out = []
+        for (step, n_heads, n, width, dtype, pos0, positions, n_keys, crc, data) in self._db.execute(
+                "SELECT step, n_heads, n, width, dtype, pos0, positions, n_keys, crc32, data FROM _mixer_factor "
+                "WHERE run_id = ?1 AND layer = ?2 AND factor = ?3 AND step <= ?4 AND ?5 < n_heads ORDER BY step",
+                (run, layer, factor, newest, head)).fetchall():
+            at = f"{what}{f' (KV head {head})' if factor == 'k' else ''} step {step} factor {factor} (column data)"
+            if dtype not in _DTYPES:
+                raise ValueError(f"{at}: unknown dtype {dtype!r}")
+            if n < 0 or width <= 0 or width > 65536 or pos0 < 0 or n_keys < 0 or pos0 + n > (1 << 24) or n_keys > (1 << 24):
+                raise ValueError(f"{at}: impossible extents")
+            size = n * width * np.dtype(_DTYPES[dtype]).itemsize
+            raw = bytes(data) if data is not None else b""
+            if len(raw) < (head + 1) * size:
+                raise ValueError(f"{at}: the value holds {len(raw)} bytes, the row needs {(head + 1) * size}")
+            piece = raw[head * size:(head + 1) * size]
+            if crc is not None:
+                crcs = _blob(crc, n_heads, "<u4", f"{at} crc32")
+                got = zlib.crc32(piece) & 0xFFFFFFFF
+                if got != int(crcs[head]):
+                    raise ValueError(f"{at}: checksum mismatch (CRC-32 {got:08x}, recorded {int(crcs[head]):08x}): the "
+                                     "value is damaged")
+            pos = (np.arange(pos0, pos0 + n, dtype=np.int64) if positions is None
+                   else _blob(positions, n, "<i8", f"{at} positions").astype(np.int64))
+            if len(pos) and (pos.min() < 0 or pos.max() >= (1 << 24)):
+                raise ValueError(f"{at}: impossible positions")
+            values = np.frombuffer(piece, dtype=_DTYPES[dtype]).astype(np.float32).reshape(n, width)
+            out.append((int(step), int(n), int(width), int(pos0), pos, int(n_keys), values))
+        return out
+
     def _load_factors(self, run: int, layer: int, head: int, newest: int) -> HeadFactors:
         what = f"{self.path}: run {run} layer {layer} head {head}"
-        d = self._scalar("SELECT head_dim FROM _run WHERE run_id = ?", (run,))
-        if d is None:
+        if self._scalar("SELECT count(*) FROM _run WHERE run_id = ?", (run,)) == 0:
             raise LookupError(f"{self.path}: no run {run}")
-        d = int(d)
+        desc = self.layer(run, layer)
+        self.map_label(run, layer)  # a kind this reader cannot recompute is named, not guessed at
+        d = int(desc["key_dim"])
         if d <= 0 or d > 4096:
-            raise ValueError(f"{self.path}: run {run} has head_dim {d}")
-        # A row holds every head of the layer, head-major: this head's queries are one slice of each BLOB.
-        qrows = self._db.execute(
-            "SELECT step, n_heads, n_kv_heads, q_pos0, n_q, n_k, mask, window, scale, "
-            "substr(q, ?4 * n_q * ?5 + 1, n_q * ?5), substr(lse, ?4 * n_q * 4 + 1, n_q * 4) FROM _attention_query "
-            "WHERE run_id = ?1 AND layer = ?2 AND step <= ?3 AND ?4 < n_heads ORDER BY step",
-            (run, layer, newest, head, d * 2)).fetchall()
-        if not qrows and newest < 0:
+            raise ValueError(f"{what}: key_dim {d}")
+        n_heads, n_kv_heads = int(desc["n_heads"]), int(desc["n_kv_heads"])
+        if n_kv_heads <= 0 or n_heads % n_kv_heads:
+            raise ValueError(f"{what}: the layer has {n_heads} heads over {n_kv_heads} KV heads")
+        mask, window, scale = str(desc["mask"]), int(desc["window"]), float(np.float32(desc["scale"]))
+        if mask not in ("none", "causal", "window"):
+            raise ValueError(f"{what}: unknown mask {mask!r}")
+        kv_head = head // (n_heads // n_kv_heads)
+        qs = self._factor_slices(run, layer, "q", head, newest, what)
+        if not qs and newest < 0:
             raise LookupError(self._no_committed_step(run))
-        if not qrows:
+        if not qs:
             raise LookupError(f"{what}: no attention factors recorded (capture off, head out of range, or dropped by "
                               "the byte budget)")
-        n_pos = 0
-        for (step, _, _, q_pos0, n_q, n_k, *_rest) in qrows:
-            if q_pos0 < 0 or n_q < 0 or n_k < 0 or q_pos0 + n_q > (1 << 24) or n_k > (1 << 24):
-                raise ValueError(f"{what}: step {step} has impossible extents")
-            n_pos = max(n_pos, q_pos0 + n_q)
+        lses = {s[0]: s for s in self._factor_slices(run, layer, "lse", head, newest, what)}
+        n_pos = max((int(s[4].max()) + 1 for s in qs if len(s[4])), default=0)
         q = np.zeros((n_pos, d), dtype=np.float32)
         lse = np.zeros(n_pos, dtype=np.float32)
         n_k_arr = np.full(n_pos, -1, dtype=np.int64)
         row_step = np.full(n_pos, -1, dtype=np.int64)
-        kv_head, mask, window, scale, max_step = 0, "causal", 0, 1.0, -1
-        for (step, n_heads, n_kv_heads, q_pos0, n_q, n_k, m, w, sc, qb, lb) in qrows:
-            if n_kv_heads <= 0 or n_heads % n_kv_heads:
-                raise ValueError(f"{what}: step {step} has {n_heads} heads over {n_kv_heads} KV heads")
-            # As the C++ reader: the head's kv_head, mask and scale are those of its newest step.
-            kv_head, mask, window, scale = head // (n_heads // n_kv_heads), str(m), int(w), float(np.float32(sc))
-            if mask not in ("none", "causal", "window"):
-                raise ValueError(f"{what}: unknown mask {mask!r}")
-            q[q_pos0:q_pos0 + n_q] = _blob(qb, n_q * d, "<f2", f"{what} q").reshape(n_q, d)
-            lse[q_pos0:q_pos0 + n_q] = _blob(lb, n_q, "<f4", f"{what} lse")
-            n_k_arr[q_pos0:q_pos0 + n_q] = n_k
-            row_step[q_pos0:q_pos0 + n_q] = step
-            max_step = int(step)
-        krows = self._db.execute(
-            "SELECT step, pos0, n, substr(k, ?4 * n * ?5 + 1, n * ?5) FROM _attention_key "
-            "WHERE run_id = ?1 AND layer = ?2 AND step <= ?3 AND ?4 < n_kv_heads ORDER BY step",
-            (run, layer, newest, kv_head, d * 2)).fetchall()
-        n_keys = 0
-        for (_, pos0, n, _) in krows:
-            if pos0 < 0 or n < 0 or pos0 + n > (1 << 24):
-                raise ValueError(f"{what}: key rows with impossible extents")
-            n_keys = max(n_keys, pos0 + n)
-        k = np.zeros((n_keys, d), dtype=np.float32)
-        for (_, pos0, n, kb) in krows:
-            k[pos0:pos0 + n] = _blob(kb, n * d, "<f2", f"{what} k").reshape(n, d)
+        max_step = -1
+        for (step, n, width, _pos0, pos, n_keys, values) in qs:
+            if width != d:
+                raise ValueError(f"{what} step {step}: q rows of width {width}, key_dim {d}")
+            if step not in lses or lses[step][1] != n or lses[step][2] != 1:
+                raise ValueError(f"{what} step {step}: q rows without their lse")
+            q[pos] = values
+            lse[pos] = lses[step][6][:, 0]
+            n_k_arr[pos] = n_keys
+            row_step[pos] = step
+            max_step = step
+        ks = self._factor_slices(run, layer, "k", kv_head, newest, what)
+        n_keys_total = max((int(s[4].max()) + 1 for s in ks if len(s[4])), default=0)
+        k = np.zeros((n_keys_total, d), dtype=np.float32)
+        for (step, _n, width, _pos0, pos, _nk, values) in ks:
+            if width != d:
+                raise ValueError(f"{what} step {step}: keys of width {width}")
+            k[pos] = values
         return HeadFactors(run=run, layer=layer, head=head, kv_head=kv_head, d=d, mask=mask, window=window, scale=scale,
                            max_step=max_step, q=q, lse=lse, n_k=n_k_arr, row_step=row_step, k=k)
 
@@ -542,16 +625,22 @@ class Session:
 
     def stored_pyramid_tile(self, run: int, step: int, layer: int, head: int, level: int, ty: int,
                             tx: int) -> StoredTile:
+        crcs = "max_crc32, mean_crc32" if self.schema_version >= 2 else "NULL, NULL"
         r = self._db.execute(
-            "SELECT rows, cols, codec, max, mean FROM _pyramid_tile WHERE run_id = ? AND layer = ? AND head = ? "
+            f"SELECT rows, cols, codec, max, mean, {crcs} FROM _pyramid_tile WHERE run_id = ? AND layer = ? AND head = ? "
             "AND step = ? AND level = ? AND ty = ? AND tx = ?", (run, layer, head, step, level, ty, tx)).fetchone()
         if r is None:
             raise LookupError(f"{self.path}: no stored pyramid tile for run {run} step {step} layer {layer} head {head} "
                               f"level {level} tile ({ty}, {tx})")
-        rows, cols, codec, mx, mean = r
+        rows, cols, codec, mx, mean, max_crc, mean_crc = r
         if rows <= 0 or cols <= 0 or rows > TILE_SIZE or cols > TILE_SIZE:
             raise ValueError(f"{self.path}: pyramid tile with {rows} × {cols} cells")
-        what = f"{self.path}: pyramid tile of run {run} layer {layer} head {head}"
+        what = f"{self.path}: pyramid tile of run {run} layer {layer} head {head} step {step} level {level} ({ty}, {tx})"
+        for column, payload, crc in (("max", mx, max_crc), ("mean", mean, mean_crc)):
+            got = zlib.crc32(bytes(payload)) & 0xFFFFFFFF
+            if crc is not None and got != int(crc) & 0xFFFFFFFF:
+                raise ValueError(f"{what} column {column}: checksum mismatch (CRC-32 {got:08x}, recorded "
+                                 f"{int(crc) & 0xFFFFFFFF:08x}): the value is damaged")
         return StoredTile(run, layer, head, step, level, ty, tx, rows, cols, codec,
                           decode_tile_blob(mx, codec, rows, cols, what), decode_tile_blob(mean, codec, rows, cols, what))
 
@@ -586,7 +675,8 @@ def _cmd_score(s: Session, a: argparse.Namespace) -> int:
 def _cmd_tile(s: Session, a: argparse.Namespace) -> int:
     t = s.tile(a.run, a.step, a.layer, a.head, a.level, a.ty, a.tx, a.stat)
     np.save(a.out, t.astype(np.float32))
-    print(f"tile level {a.level} ({a.ty}, {a.tx}): {t.shape[0]} × {t.shape[1]} cells -> {a.out}", file=sys.stderr)
+    print(f"{s.map_label(a.run, a.layer)}, tile level {a.level} ({a.ty}, {a.tx}): {t.shape[0]} × {t.shape[1]} cells "
+          f"-> {a.out}", file=sys.stderr)
     return 0
 
 

@@ -53,6 +53,9 @@ int cmd_record(const Argv& argv) {
       .option("--max-bytes", "B", "byte budget for this run (e.g. 200M); past it the recording thins out")
       .option("--label", "TEXT", "a name for the run")
       .option("--pyramid-level", "L", "lowest stored overview level (default 3; lower levels are pooled on request)")
+      .option("--factor-dtype", "f32|f16",
+              "precision of the stored q and k: f32 (default; recomputed scores equal the engine's) or f16 (half the "
+              "bytes; scores within a few 1e-3)")
       .option("--writer-core", "MODE",
               "when the engine's threads fill every core: lend (default; the session writer works on a core the "
               "engine lends it between kernels) or compete (the OS schedules the writer beside the engine)")
@@ -70,6 +73,9 @@ int cmd_record(const Argv& argv) {
   req.sampling = sampling(args, 0.0);
   req.ignore_eos = args.has("ignore-eos");
   req.pyramid_first_level = static_cast<int>(args.integer("pyramid-level", 3, 1, 16));
+  const std::string dtype = args.str("factor-dtype", "f32");
+  if (dtype != "f32" && dtype != "f16") throw UsageError("--factor-dtype must be f32 or f16");
+  req.factor_dtype = profiler::parse_dtype(dtype);
   const std::string writer_core = args.str("writer-core", "lend");
   if (writer_core != "lend" && writer_core != "compete") throw UsageError("--writer-core must be lend or compete");
   req.lend_core_to_writer = writer_core == "lend";

@@ -55,32 +55,34 @@ int64_t write_factors(const std::string& path, int64_t target_bytes, int64_t T, 
   Db db = open_session_for_recording(path);
   SessionWriter w(db);
   std::mt19937 rng(1);
-  // One row per layer and step: 9 heads' queries, 3 KV heads' keys.
-  std::vector<uint16_t> q(static_cast<size_t>(9 * T * 64)), k(static_cast<size_t>(3 * T * 64));
-  for (auto& x : q) x = static_cast<uint16_t>(0x3000 + rng() % 0x0800);
-  for (auto& x : k) x = static_cast<uint16_t>(0x3000 + rng() % 0x0800);
+  // One row per layer, step and factor: 9 heads' queries (fp32, as recorded by default) and
+  // log-sum-exps, 3 KV heads' keys.
+  std::vector<float> q(static_cast<size_t>(9 * T * 64)), k(static_cast<size_t>(3 * T * 64));
+  std::normal_distribution<float> g(0.f, 1.f);
+  for (auto& x : q) x = g(rng);
+  for (auto& x : k) x = g(rng);
   // Records are built once and renumbered, so the figure is the writer's, not the benchmark's copies.
-  AttentionKeyRecord kr{0, 3, 0, 0, T, k}, kr1{0, 3, 0, 0, 1, std::vector<uint16_t>(k.begin(), k.begin() + 3 * 64)};
-  AttentionQueryRecord qr{0, 9, 3, 0, 0, T, T, AttentionMask::Causal, 0, 0.125f, q, std::vector<float>(9 * T, 1.f)};
-  AttentionQueryRecord qr1{0, 9, 3, 0, 0, 1, 1, AttentionMask::Causal, 0, 0.125f,
-                           std::vector<uint16_t>(q.begin(), q.begin() + 9 * 64), std::vector<float>(9, 1.f)};
+  MixerFactorRecord kr{0, 0, "k", 3, T, 64, 0, {}, 0, k},
+      kr1{0, 0, "k", 3, 1, 64, 0, {}, 0, std::vector<float>(k.begin(), k.begin() + 3 * 64)};
+  MixerFactorRecord qr{0, 0, "q", 9, T, 64, 0, {}, T, q},
+      qr1{0, 0, "q", 9, 1, 64, 0, {}, 1, std::vector<float>(q.begin(), q.begin() + 9 * 64)};
+  MixerFactorRecord lr{0, 0, "lse", 9, T, 1, 0, {}, T, std::vector<float>(9 * T, 1.f)},
+      lr1{0, 0, "lse", 9, 1, 1, 0, {}, 1, std::vector<float>(9, 1.f)};
+  const auto bytes = [](const MixerFactorRecord& r) { return static_cast<int64_t>(value_count(r.data) * 4); };
   int64_t written = 0;
   while (written < target_bytes) {
     w.begin_run(bench_run(30, 9, 3, 64));
     for (int64_t step = 0; step <= decode && written < target_bytes; ++step) {
       const int64_t pos0 = step == 0 ? 0 : T + step - 1;
-      AttentionKeyRecord& kk = step == 0 ? kr : kr1;
-      AttentionQueryRecord& qq = step == 0 ? qr : qr1;
       if (!w.in_batch()) w.begin_batch();
-      w.write(StepRecord{step, step == 0 ? "prefill" : "decode", pos0, kk.n, step, step + 1});
-      for (int layer = 0; layer < 30; ++layer) {
-        kk.layer = layer, kk.step = step, kk.pos0 = pos0;
-        w.write(kk);
-        written += static_cast<int64_t>(kk.k.size() * 2);
-        qq.layer = layer, qq.step = step, qq.q_pos0 = pos0, qq.n_k = pos0 + qq.n_q;
-        w.write(qq);
-        written += static_cast<int64_t>(qq.q.size() * 2 + qq.lse.size() * 4);
-      }
+      w.write(StepRecord{step, step == 0 ? "prefill" : "decode", pos0, step == 0 ? T : 1, step, step + 1});
+      for (int layer = 0; layer < 30; ++layer)
+        for (MixerFactorRecord* r : {step == 0 ? &kr : &kr1, step == 0 ? &lr : &lr1, step == 0 ? &qr : &qr1}) {
+          r->layer = layer, r->step = step, r->pos0 = pos0;
+          if (r->factor != "k") r->n_keys = pos0 + r->n;
+          w.write(*r);
+          written += bytes(*r);
+        }
       if (step % commit_every == 0) w.commit_batch();
     }
     w.finish_run(1, "", "[]");
@@ -166,12 +168,15 @@ int cmd_tiles(const std::string& path, int n) {
   const int64_t last = steps.back().step;
   std::mt19937 rng(7);
   std::vector<double> cold, warm, factor_read;
-  // Baseline: reading one head's q blob and its KV head's k blob straight from SQLite.
+  // Baseline: reading one head's q and lse slices and its KV head's k slice straight from SQLite.
   Stmt qb = reader.db().prepare(
-      "SELECT substr(q, ?3 * n_q * ?4 + 1, n_q * ?4), substr(lse, ?3 * n_q * 4 + 1, n_q * 4) FROM _attention_query "
-      "WHERE run_id = ?1 AND layer = ?2");
-  Stmt kb = reader.db().prepare("SELECT substr(k, ?3 * n * ?4 + 1, n * ?4) FROM _attention_key WHERE run_id = ?1 AND layer = ?2");
-  const int64_t row_bytes = int64_t{run.info.head_dim} * 2;
+      "SELECT substr(data, ?3 * n * width * (CASE dtype WHEN 'f16' THEN 2 ELSE 4 END) + 1, "
+      "n * width * (CASE dtype WHEN 'f16' THEN 2 ELSE 4 END)) FROM _mixer_factor "
+      "WHERE run_id = ?1 AND layer = ?2 AND factor IN ('q', 'lse')");
+  Stmt kb = reader.db().prepare(
+      "SELECT substr(data, ?3 * n * width * (CASE dtype WHEN 'f16' THEN 2 ELSE 4 END) + 1, "
+      "n * width * (CASE dtype WHEN 'f16' THEN 2 ELSE 4 END)) FROM _mixer_factor "
+      "WHERE run_id = ?1 AND layer = ?2 AND factor = 'k'");
   for (int i = 0; i < n; ++i) {
     const int32_t layer = static_cast<int32_t>(rng() % run.info.n_layers), head = static_cast<int32_t>(rng() % run.info.n_heads);
     const MapShape shape = reader.map_shape(run.id, last, layer, head);
@@ -189,10 +194,10 @@ int cmd_tiles(const std::string& path, int n) {
     t0 = Clock::now();
     int64_t bytes = 0;
     qb.reset();
-    qb.bind(1, run.id).bind(2, layer).bind(3, head).bind(4, row_bytes);
-    while (qb.step()) bytes += static_cast<int64_t>(qb.blob(0).size() + qb.blob(1).size());
+    qb.bind(1, run.id).bind(2, layer).bind(3, head);
+    while (qb.step()) bytes += static_cast<int64_t>(qb.blob(0).size());
     kb.reset();
-    kb.bind(1, run.id).bind(2, layer).bind(3, head / static_cast<int32_t>(run.info.n_heads / run.info.n_kv_heads)).bind(4, row_bytes);
+    kb.bind(1, run.id).bind(2, layer).bind(3, head / static_cast<int32_t>(run.info.n_heads / run.info.n_kv_heads));
     while (kb.step()) bytes += static_cast<int64_t>(kb.blob(0).size());
     factor_read.push_back(seconds_since(t0) * 1e3);
   }

@@ -1,4 +1,10 @@
-# Turns profiler/schema/v1.sql into a C++ header (a raw string), so the binaries carry their schema.
-file(READ ${SCHEMA_SQL} sql)
-file(WRITE ${OUT_HEADER}.tmp "// Generated from profiler/schema/v1.sql by embed_schema.cmake; do not edit.\n#pragma once\nnamespace mnemo::profiler {\ninline constexpr const char kSchemaV1[] = R\"mnemo_sql(${sql})mnemo_sql\";\n}\n")
+# Turns profiler/schema/v<N>.sql (N = 1 .. LAST_VERSION) into one C++ header of raw strings
+# (kSchemaV1, kSchemaV2, ...), so the binaries carry every schema they read.
+set(body "// Generated from profiler/schema/v*.sql by embed_schema.cmake; do not edit.\n#pragma once\nnamespace mnemo::profiler {\n")
+foreach(v RANGE 1 ${LAST_VERSION})
+  file(READ ${SCHEMA_DIR}/v${v}.sql sql)
+  string(APPEND body "inline constexpr const char kSchemaV${v}[] = R\"mnemo_sql(${sql})mnemo_sql\";\n")
+endforeach()
+string(APPEND body "}\n")
+file(WRITE ${OUT_HEADER}.tmp "${body}")
 file(COPY_FILE ${OUT_HEADER}.tmp ${OUT_HEADER} ONLY_IF_DIFFERENT)

@@ -271,7 +271,7 @@ def check_window(c: Checks, ms, cpp: Cpp, fixture: str, tmp: str) -> None:
     with open(fixture, "rb") as src, open(path, "wb") as dst:
         dst.write(src.read())
     db = sqlite3.connect(path)
-    db.execute("UPDATE _attention_query SET mask = 'window', window = 16 WHERE run_id = 1 AND layer = 3")
+    db.execute("UPDATE _layer SET mask = 'window', window = 16 WHERE run_id = 1 AND layer = 3")
     db.commit()
     db.close()
     with ms.Session(path) as sess:

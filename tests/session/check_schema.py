@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The session schema is data and every column is documented: applies profiler/schema/v1.sql to a
+"""The session schema is data and every column is documented: applies profiler/schema/v2.sql to a
 fresh SQLite database, checks the application id and version, and checks that
 docs/SESSION_FORMAT.md lists exactly the tables, views and columns the schema has."""
 
@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 root = Path(sys.argv[1] if len(sys.argv) > 1 else Path(__file__).resolve().parents[2])
-schema = (root / "profiler" / "schema" / "v1.sql").read_text()
+schema = (root / "profiler" / "schema" / "v2.sql").read_text()
 doc = (root / "docs" / "SESSION_FORMAT.md").read_text()
 
 db = sqlite3.connect(":memory:")
@@ -17,8 +17,8 @@ db.executescript(schema)
 failures = []
 if db.execute("PRAGMA application_id").fetchone()[0] != 0x4D4E454D:
     failures.append("application_id is not 0x4D4E454D")
-if db.execute("PRAGMA user_version").fetchone()[0] != 1:
-    failures.append("user_version is not 1")
+if db.execute("PRAGMA user_version").fetchone()[0] != 2:
+    failures.append("user_version is not 2")
 
 # Documented columns: "### name" sections, then "| `column` |" rows.
 documented = {}

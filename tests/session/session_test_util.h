@@ -58,21 +58,32 @@ struct SyntheticAttention {
       for (auto& x : v) x = round_fp16(1.5f * g(rng));
   }
 
-  AttentionCapture capture(int64_t step, int layer, int64_t q_pos0, int64_t n_q) const {
+  // The factors in `dtype` (the values are fp16-exact, so both dtypes hold them exactly).
+  AttentionCapture capture(int64_t step, int layer, int64_t q_pos0, int64_t n_q, FactorDtype dtype = FactorDtype::F32) const {
     AttentionCapture c;
     c.step = step, c.layer = layer, c.q_pos0 = q_pos0, c.n_q = n_q, c.n_k = q_pos0 + n_q;
     c.n_heads = heads, c.n_kv_heads = kv_heads, c.head_dim = d, c.scale = scale;
+    std::vector<float> qv, kv;
     for (int h = 0; h < heads; ++h)
       for (int64_t i = 0; i < n_q; ++i)
-        for (int t = 0; t < d; ++t) c.q.push_back(mnemo::f32_to_fp16(q[layer * heads + h][(q_pos0 + i) * d + t]));
+        for (int t = 0; t < d; ++t) qv.push_back(q[layer * heads + h][(q_pos0 + i) * d + t]);
     // Each row's log-sum-exp in double from the fp16 factors, as the engine would give it.
     for (int h = 0; h < heads; ++h)
       for (int64_t i = 0; i < n_q; ++i) c.lse.push_back(static_cast<float>(lse(layer, h, q_pos0 + i)));
     c.k_pos0 = q_pos0;
     for (int g = 0; g < kv_heads; ++g)
       for (int64_t p = q_pos0; p < c.n_k; ++p)
-        for (int t = 0; t < d; ++t) c.k.push_back(mnemo::f32_to_fp16(k[layer * kv_heads + g][p * d + t]));
+        for (int t = 0; t < d; ++t) kv.push_back(k[layer * kv_heads + g][p * d + t]);
+    c.q = as_dtype(qv, dtype);
+    c.k = as_dtype(kv, dtype);
     return c;
+  }
+
+  static FactorData as_dtype(const std::vector<float>& v, FactorDtype dtype) {
+    if (dtype == FactorDtype::F32) return v;
+    std::vector<uint16_t> h;
+    for (float x : v) h.push_back(mnemo::f32_to_fp16(x));
+    return h;
   }
 
   // Causal scores of query position i over keys 0..i, in double.

@@ -74,7 +74,7 @@ TEST(BadSessions, ForeignAndNewerDatabasesAreRefused) {
     db.exec("PRAGMA user_version = 7");
   }
   const std::string err = open_error(newer);
-  EXPECT_NE(err.find("newer Mnemoscope (session schema v7; this build reads up to v1)"), std::string::npos) << err;
+  EXPECT_NE(err.find("newer Mnemoscope (session schema v7; this build reads up to v2)"), std::string::npos) << err;
   EXPECT_THROW(open_session_for_recording(newer), SessionError);
 }
 
@@ -86,10 +86,25 @@ TEST(BadSessions, ShortOrMistypedFactorBlobsAreNamed) {
     const char* damage;
     const char* expected;
   } cases[] = {
-      {"short-q.mnemo", "UPDATE _attention_query SET q = substr(q, 1, 100) WHERE layer = 0", "layer 0 head 3 step 0 q"},
-      {"short-lse.mnemo", "UPDATE _attention_query SET lse = zeroblob(8) WHERE layer = 0", "step 0 lse: the value holds 8 bytes"},
-      {"short-k.mnemo", "UPDATE _attention_key SET k = zeroblob(16) WHERE layer = 0", "step 0 k: the value holds 16 bytes"},
-      {"text-q.mnemo", "UPDATE _attention_query SET q = 'not a blob' WHERE layer = 0", "layer 0 head 3 step 0 q"},
+      {"short-q.mnemo", "UPDATE _mixer_factor SET data = substr(data, 1, 100) WHERE layer = 0 AND factor = 'q'",
+       "run 1 layer 0 head 3 step 0 factor q (column data): the value holds 100 bytes"},
+      {"short-lse.mnemo", "UPDATE _mixer_factor SET data = zeroblob(8) WHERE layer = 0 AND factor = 'lse'",
+       "step 0 factor lse (column data): the value holds 8 bytes"},
+      {"short-k.mnemo", "UPDATE _mixer_factor SET data = zeroblob(16) WHERE layer = 0 AND factor = 'k'",
+       "run 1 layer 0 head 3 (KV head 1) step 0 factor k (column data): the value holds 16 bytes"},
+      {"text-q.mnemo", "UPDATE _mixer_factor SET data = 'not a blob' WHERE layer = 0 AND factor = 'q'",
+       "run 1 layer 0 head 3 step 0 factor q"},
+      // One byte changed inside head 3's slice of the queries: the lengths are right, the checksum is not.
+      {"flipped-q.mnemo",
+       "UPDATE _mixer_factor SET data = CAST(substr(data, 1, 3 * length(data) / 4 + 5) || CASE WHEN "
+       "substr(data, 3 * length(data) / 4 + 6, 1) = x'5A' THEN x'A5' ELSE x'5A' END || "
+       "substr(data, 3 * length(data) / 4 + 7) AS BLOB) WHERE layer = 0 AND factor = 'q'",
+       "run 1 layer 0 head 3 step 0 factor q (column data): checksum mismatch"},
+      {"flipped-k.mnemo",
+       "UPDATE _mixer_factor SET data = CAST(substr(data, 1, length(data) / 2 + 9) || CASE WHEN "
+       "substr(data, length(data) / 2 + 10, 1) = x'A5' THEN x'5A' ELSE x'A5' END || "
+       "substr(data, length(data) / 2 + 11) AS BLOB) WHERE layer = 0 AND factor = 'k'",
+       "run 1 layer 0 head 3 (KV head 1) step 0 factor k (column data): checksum mismatch"},
   };
   for (const auto& c : cases) {
     const std::string path = make_session(c.name);

@@ -48,7 +48,7 @@ TEST(LayerFactors, AssemblesHeadsAcrossBlocks) {
   f.keep_keys(0, 0, 5, key_block(0, 5, 1), false);
   f.keep_keys(1, 5, 1, key_block(5, 1, 1), false);
 
-  std::vector<uint16_t> q;
+  std::vector<float> q;  // widened by head_rows
   std::vector<QueryRow> rows;
   for (int h = 0; h < kHeads; ++h) {
     f.head_rows(h, kD, 0, 6, q, rows);
@@ -58,7 +58,7 @@ TEST(LayerFactors, AssemblesHeadsAcrossBlocks) {
       EXPECT_EQ(rows[i].pos, i);
       EXPECT_EQ(rows[i].n_k, i < 5 ? 5 : 6);
       EXPECT_EQ(rows[i].lse, static_cast<float>(h * 1000 + i));
-      for (int t = 0; t < kD; ++t) EXPECT_EQ(mnemo::fp16_to_f32(q[i * kD + t]), RowBlock::value(h, i, t)) << h << " " << i;
+      for (int t = 0; t < kD; ++t) EXPECT_EQ((q[i * kD + t]), RowBlock::value(h, i, t)) << h << " " << i;
     }
   }
   std::vector<float> k;
@@ -78,7 +78,7 @@ TEST(LayerFactors, AssemblesHeadsAcrossBlocks) {
   for (int64_t i = 0; i < 3; ++i) {
     EXPECT_EQ(rows[i].pos, 3 + i);
     EXPECT_EQ(rows[i].lse, static_cast<float>(1003 + i));
-    for (int t = 0; t < kD; ++t) EXPECT_EQ(mnemo::fp16_to_f32(q[i * kD + t]), RowBlock::value(1, 3 + i, t));
+    for (int t = 0; t < kD; ++t) EXPECT_EQ((q[i * kD + t]), RowBlock::value(1, 3 + i, t));
   }
 }
 
@@ -87,7 +87,7 @@ TEST(LayerFactors, GapsSeeNothing) {
   const RowBlock late(4, 2);
   f.keep_rows(0, 4, 2, 6, late.q, late.lse, false);
   f.keep_keys(0, 4, 2, key_block(4, 2, 1), false);
-  std::vector<uint16_t> q;
+  std::vector<float> q;  // widened by head_rows
   std::vector<QueryRow> rows;
   f.head_rows(0, kD, 0, 6, q, rows);
   for (int64_t i = 0; i < 4; ++i) {
@@ -111,7 +111,7 @@ TEST(LayerFactors, RewoundCacheReplacesLaterPositions) {
   f.keep_rows(1, 3, 2, 5, redo.q, redo.lse, false);
   f.keep_keys(1, 3, 2, key_block(3, 2, 2, 0.5f), false);
 
-  std::vector<uint16_t> q;
+  std::vector<float> q;  // widened by head_rows
   std::vector<QueryRow> rows;
   f.head_rows(1, kD, 0, 6, q, rows);
   for (int64_t i = 0; i < 3; ++i) {
@@ -121,7 +121,7 @@ TEST(LayerFactors, RewoundCacheReplacesLaterPositions) {
   for (int64_t i = 3; i < 5; ++i) {
     EXPECT_EQ(rows[i].n_k, 5);
     EXPECT_EQ(rows[i].lse, static_cast<float>(1000 + i) + 0.5f);
-    EXPECT_EQ(mnemo::fp16_to_f32(q[i * kD]), RowBlock::value(1, i, 0) + 0.5f);
+    EXPECT_EQ((q[i * kD]), RowBlock::value(1, i, 0) + 0.5f);
   }
   EXPECT_EQ(rows[5].n_k, 0);  // dropped by the rewind
   std::vector<float> k;
@@ -144,12 +144,12 @@ TEST(LayerFactors, FactorsInTheFileAreReadBackWhenFirstNeededThenCopied) {
   const std::map<int64_t, const RowBlock*> file_rows{{0, &prefill}, {1, &decode}};
   const std::map<int64_t, std::vector<uint16_t>> file_keys{{0, key_block(0, 4, 1)}, {1, key_block(4, 1, 1)}};
   int row_reads = 0, key_reads = 0;
-  const LayerFactors::RowLoader read_rows = [&](int64_t step, std::vector<uint16_t>& q, std::vector<float>& lse) {
+  const LayerFactors::RowLoader read_rows = [&](int64_t step, FactorData& q, std::vector<float>& lse) {
     ++row_reads;
     q = file_rows.at(step)->q;
     lse = file_rows.at(step)->lse;
   };
-  const LayerFactors::KeyLoader read_keys = [&](int64_t step, std::vector<uint16_t>& k) {
+  const LayerFactors::KeyLoader read_keys = [&](int64_t step, FactorData& k) {
     ++key_reads;
     k = file_keys.at(step);
   };
@@ -159,7 +159,7 @@ TEST(LayerFactors, FactorsInTheFileAreReadBackWhenFirstNeededThenCopied) {
   f.keep_keys(0, 0, 4, file_keys.at(0), true);
   f.keep_rows(1, 4, 1, 5, decode.q, decode.lse, true);
   f.keep_keys(1, 4, 1, file_keys.at(1), true);
-  std::vector<uint16_t> q;
+  std::vector<float> q;  // widened by head_rows
   std::vector<QueryRow> rows;
   std::vector<float> k;
   EXPECT_THROW(f.head_rows(0, kD, 0, 5, q, rows), Error) << "kept as places in the file, not loaded";
@@ -172,7 +172,7 @@ TEST(LayerFactors, FactorsInTheFileAreReadBackWhenFirstNeededThenCopied) {
   for (int64_t i = 0; i < 5; ++i) {
     EXPECT_EQ(rows[i].n_k, i < 4 ? 4 : 5);
     EXPECT_EQ(rows[i].lse, static_cast<float>(1000 + i));
-    EXPECT_EQ(mnemo::fp16_to_f32(q[i * kD + 2]), RowBlock::value(1, i, 2));
+    EXPECT_EQ((q[i * kD + 2]), RowBlock::value(1, i, 2));
   }
   f.head_keys(0, kD, 5, k);
   EXPECT_EQ(k[4 * kD + 1], RowBlock::value(0, 4, 1));
@@ -192,12 +192,12 @@ TEST(LayerFactors, AFileThatGivesBackOtherSizesIsAnError) {
   const RowBlock prefill(0, 3);
   LayerFactors f;
   f.keep_rows(7, 0, 3, 3, prefill.q, prefill.lse, true);
-  const auto short_rows = [&](int64_t, std::vector<uint16_t>& q, std::vector<float>& lse) {
-    q.assign(prefill.q.begin(), prefill.q.end() - 1);
+  const auto short_rows = [&](int64_t, FactorData& q, std::vector<float>& lse) {
+    q = std::vector<uint16_t>(prefill.q.begin(), prefill.q.end() - 1);
     lse = prefill.lse;
   };
   try {
-    f.load(short_rows, [](int64_t, std::vector<uint16_t>&) {});
+    f.load(short_rows, [](int64_t, FactorData&) {});
     FAIL() << "a short BLOB was taken";
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("step 7"), std::string::npos) << e.what();

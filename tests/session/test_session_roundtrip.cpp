@@ -38,6 +38,7 @@ RunInfo synthetic_run(const SyntheticAttention& a, const std::string& label) {
   r.captures = "attention,metrics,pyramids,kv,ops";
   r.wall_start_utc = "2026-01-01T00:00:00Z";
   r.start_ns = 1000000;
+  r.op_kinds = {"embed", "norm", "matmul", "rope", "attention"};
   return r;
 }
 
@@ -118,7 +119,7 @@ TEST(SessionRoundTrip, TilesSlicesMetricsAndTimelineMatchGroundTruth) {
   const int64_t run = record(path, a, 300, 6, opt);
 
   SessionReader reader(path);
-  EXPECT_EQ(reader.schema_version(), 1);
+  EXPECT_EQ(reader.schema_version(), 2);
   const RunSummary s = reader.run(run);
   EXPECT_EQ(s.status, "complete");
   EXPECT_EQ(s.n_steps, 7);
@@ -410,7 +411,7 @@ TEST(SessionRoundTrip, AFinishedSessionIsOneFileUnlessAViewerHoldsIt) {
     if (viewer_open) {
       ASSERT_FALSE(ec) << "the log stays while the viewer holds the file";
       EXPECT_EQ(wal_size, 0u) << "but it is emptied";
-      EXPECT_EQ(viewer->pragma_int("user_version"), 1);
+      EXPECT_EQ(viewer->pragma_int("user_version"), 2);
     } else {
       EXPECT_TRUE(ec) << "no log left beside a finished session";
       EXPECT_FALSE(std::filesystem::exists(path + "-shm"));

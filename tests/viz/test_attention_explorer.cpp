@@ -1,10 +1,12 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <filesystem>
 #include <future>
 
 #include "imgui_harness.h"
 #include "mnemo/profiler/session/session_reader.h"
+#include "mnemo/profiler/session/sqlite_db.h"
 #include "mnemo/viz/attention_explorer.h"
 
 namespace mnemo::viz {
@@ -161,6 +163,29 @@ TEST(AttentionExplorer, ZoomPicksFinerLevelsAndStandsInTheCoarseOneMeanwhile) {
   EXPECT_GE(ImGuiHarness::commands_with(dd, head0_overview), 1);
   open->set_value();
   ASSERT_TRUE(h.frames_until(f.host(x), [&] { return f.settled() && !x.wants_redraw(); }));
+}
+
+// A byte changed inside one head's recorded queries: the explorer says which value is damaged
+// instead of drawing whatever the bytes now mean.
+TEST(AttentionExplorer, ADamagedFactorIsAnErrorOverTheMap) {
+  const std::string path = std::filesystem::path(test::demo_session_path()).parent_path() / "damaged.mnemo";
+  std::filesystem::copy_file(test::demo_session_path(), path, std::filesystem::copy_options::overwrite_existing);
+  {
+    profiler::Db db(path, profiler::Db::Mode::ReadWriteCreate);
+    // Head 0's slice is the first quarter of the 4 heads' queries.
+    db.exec("UPDATE _mixer_factor SET data = CAST(substr(data, 1, 40) || CASE WHEN substr(data, 41, 1) = x'5A' THEN x'A5' "
+            "ELSE x'5A' END || substr(data, 42) AS BLOB) WHERE layer = 1 AND step = 0 AND factor = 'q'");
+  }
+  ImGuiHarness h;
+  Fixture f(path);
+  AttentionExplorer x(f.vs);
+  f.vs.layer = 1;
+  f.vs.head = 0;
+  h.frames_until(f.host(x), [&] { return x.map_rows() > 0 && f.settled() && !x.tile_error().empty(); });
+  h.frame(f.host(x));
+  EXPECT_NE(x.tile_error().find("layer 1 head 0 step 0 factor q (column data): checksum mismatch"), std::string::npos)
+      << "'" << x.tile_error() << "'";
+  EXPECT_EQ(field(x.inspection(), "error"), x.tile_error());
 }
 
 TEST(AttentionExplorer, SaysSoWhenTheHeadHasNoAttention) {

@@ -200,6 +200,8 @@ void AttentionExplorer::draw_map(ImDrawList* dl, ImVec2 origin, ImVec2 size) {
   // first, so that it takes the frame's upload budget before finer tiles).
   const TileKey overview{shape_.run, shape_.step, shape_.layer, shape_.head, fit, 0, 0};
   const Tile* overview_tile = tiles.get(overview, Priority::Visible, vs_.scale, vs_.pool);
+  tile_error_.clear();
+  if (overview_tile) label_ = overview_tile->data.label;
   // Map cells [x0, x1) × [y0, y1) from tile t, or the background without one.
   const ImU32 background = vs_.scale.color(0.f);
   auto fill = [&](const Tile* t, double x0, double y0, double x1, double y1) {
@@ -225,8 +227,10 @@ void AttentionExplorer::draw_map(ImDrawList* dl, ImVec2 origin, ImVec2 size) {
         for (int64_t tx = tx0; tx <= tx1; ++tx) {
           const TileKey key{shape_.run, shape_.step, shape_.layer, shape_.head, L, ty, tx};
           const Tile* t = tiles.get(key, Priority::Visible, vs_.scale, vs_.pool);
+          if (t) label_ = t->data.label;
           if (!t) {
-            if (!tiles.error(key)) loading_ = true;
+            if (const std::string* why = tiles.error(key)) tile_error_ = *why;
+            else loading_ = true;
             for (int a = L + 1; a < fit && !t; ++a)
               t = tiles.peek({shape_.run, shape_.step, shape_.layer, shape_.head, a, ty >> (a - L), tx >> (a - L)}, vs_.scale,
                              vs_.pool);
@@ -240,10 +244,13 @@ void AttentionExplorer::draw_map(ImDrawList* dl, ImVec2 origin, ImVec2 size) {
   if (tx1 < tx0) fill(overview_tile, 0, 0, static_cast<double>(shape_.cols), static_cast<double>(shape_.rows));
   if (overview_wanted && !overview_tile) {
     if (const std::string* why = tiles.error(overview))
-      dl->AddText(ImVec2(origin.x + 8, origin.y + 8), ImGui::GetColorU32(ImGuiCol_Text), why->c_str());
+      tile_error_ = *why;
     else
       loading_ = true;
   }
+  // A tile that could not be read is said so over the map, never drawn as if empty.
+  if (!tile_error_.empty())
+    dl->AddText(ImVec2(origin.x + 8, origin.y + 8), ImGui::GetColorU32(ImGuiCol_Text), tile_error_.c_str());
 
   if (tx1 >= tx0) {
     // Prefetch: the ring around the view at this level, and the next finer level's centre.
@@ -396,6 +403,7 @@ void AttentionExplorer::hover(ImVec2 origin, ImVec2 size) {
     }
   }
   inspection_.add("score", score);
+  if (!label_.empty()) inspection_.add("values", label_);
   if (level_ > 0) {
     inspection_.add("cell", "level " + std::to_string(level_) + ": " + std::to_string(1 << level_) + " × " +
                                 std::to_string(1 << level_) + " scores, " + (vs_.pool == Pool::Max ? "max" : "mean"));
@@ -451,6 +459,8 @@ void AttentionExplorer::draw() {
     inspection_.add("step", std::to_string(shape_.step));
     inspection_.add("layer / head", std::to_string(shape_.layer) + " / " + std::to_string(shape_.head));
     inspection_.add("map", std::to_string(shape_.rows) + " queries × " + std::to_string(shape_.cols) + " keys");
+    if (!label_.empty()) inspection_.add("values", label_);
+    if (!tile_error_.empty()) inspection_.add("error", tile_error_);
     if (d) inspection_.add("model", d->summary.info.architecture + " (" + d->summary.info.model_path + ")");
   }
 }

@@ -93,6 +93,7 @@ int64_t write_demo_session(const std::string& path, const DemoOptions& o) {
   info.captures = "attention,metrics,pyramids,kv,ops,memory";
   info.wall_start_utc = "1970-01-01T00:00:00Z";
   info.start_ns = now_ns();
+  info.op_kinds = {"embed", "norm", "matmul", "rope", "attention", "activation", "add", "lm_head"};  // the engine's names
   profiler::Recorder rec(path, info);
 
   std::mt19937_64 rng(o.seed);
@@ -120,16 +121,17 @@ int64_t write_demo_session(const std::string& path, const DemoOptions& o) {
       c.n_heads = o.heads, c.n_kv_heads = o.kv_heads, c.head_dim = d, c.scale = scale;
       c.mask = windowed(l) ? profiler::AttentionMask::Window : profiler::AttentionMask::Causal;
       c.window = windowed(l) ? o.window : 0;
-      c.q.resize(static_cast<size_t>(o.heads * n_q * d));
+      // fp16-rounded values (as an engine computing in fp16 would give), stored as fp32.
+      std::vector<uint16_t> q16(static_cast<size_t>(o.heads * n_q * d));
       c.lse.resize(static_cast<size_t>(o.heads * n_q));
       const profiler::MaskSpec mask{c.mask, c.window};
       for (int h = 0; h < o.heads; ++h) {
         const HeadVectors& hv = heads[static_cast<size_t>(l * o.heads + h)];
         const HeadVectors& kvh = kv[static_cast<size_t>(l * o.kv_heads + h / group)];
-        profiler::f32_to_fp16({hv.q.data() + pos0 * d, static_cast<size_t>(n_q * d)}, c.q.data() + h * n_q * d);
+        profiler::f32_to_fp16({hv.q.data() + pos0 * d, static_cast<size_t>(n_q * d)}, q16.data() + h * n_q * d);
         // The log-sum-exp from the fp16-rounded factors, as an engine computing in fp16 would.
         std::vector<float> qr(static_cast<size_t>(n_q * d)), kr(static_cast<size_t>(n_k * d));
-        profiler::fp16_to_f32({c.q.data() + h * n_q * d, static_cast<size_t>(n_q * d)}, qr.data());
+        profiler::fp16_to_f32({q16.data() + h * n_q * d, static_cast<size_t>(n_q * d)}, qr.data());
         std::vector<uint16_t> kh(static_cast<size_t>(n_k * d));
         profiler::f32_to_fp16({kvh.k.data(), kh.size()}, kh.data());
         profiler::fp16_to_f32(kh, kr.data());
@@ -148,10 +150,15 @@ int64_t write_demo_session(const std::string& path, const DemoOptions& o) {
         }
       }
       c.k_pos0 = pos0;
-      c.k.resize(static_cast<size_t>(o.kv_heads * n_q * d));
+      std::vector<uint16_t> k16(static_cast<size_t>(o.kv_heads * n_q * d));
       for (int g = 0; g < o.kv_heads; ++g)
         profiler::f32_to_fp16({kv[static_cast<size_t>(l * o.kv_heads + g)].k.data() + pos0 * d, static_cast<size_t>(n_q * d)},
-                              c.k.data() + g * n_q * d);
+                              k16.data() + g * n_q * d);
+      std::vector<float> q32(q16.size()), k32(k16.size());
+      profiler::fp16_to_f32(q16, q32.data());
+      profiler::fp16_to_f32(k16, k32.data());
+      c.q = std::move(q32);
+      c.k = std::move(k32);
       rec.submit(std::move(c));
 
       // KV occupancy: windowed layers keep 4 sink positions and the last `window` keys.

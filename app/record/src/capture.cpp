@@ -111,7 +111,7 @@ void ProbeRecorder::on_mixer(const rt::MixerProbe& m) {
   c.scale = a.scale;
   // Buffers first (the recorder's pool is locked to hand them out), then the copies.
   const size_t nq = static_cast<size_t>(a.n_q * a.n_heads * a.head_dim);
-  c.q = recorder_.take_half_buffer(nq);
+  c.q = recorder_.take_factor_buffer(nq);
   const size_t rows = static_cast<size_t>(a.n_q * a.n_heads);
   c.lse = recorder_.take_float_buffer(rows);
   const bool stats = a.row_stats.entropy && a.row_stats.mean_distance && a.row_stats.sink && a.row_stats.effective_keys;
@@ -131,7 +131,16 @@ void ProbeRecorder::on_mixer(const rt::MixerProbe& m) {
   if (sent > a.n_k) sent = 0;  // the cache was reset: send every resident key again
   c.k_pos0 = sent;
   const int64_t n_new = a.n_k - sent;
-  c.k = recorder_.take_half_buffer(static_cast<size_t>(n_new * a.n_kv_heads * a.head_dim));
+  c.k = recorder_.take_factor_buffer(static_cast<size_t>(n_new * a.n_kv_heads * a.head_dim));
+  // The factors as the session stores them: fp32 as the engine computed them, or fp16.
+  float* q32 = std::get_if<std::vector<float>>(&c.q) ? std::get<std::vector<float>>(c.q).data() : nullptr;
+  float* k32 = q32 ? std::get<std::vector<float>>(c.k).data() : nullptr;
+  uint16_t* q16 = q32 ? nullptr : std::get<std::vector<uint16_t>>(c.q).data();
+  uint16_t* k16 = q32 ? nullptr : std::get<std::vector<uint16_t>>(c.k).data();
+  auto store = [](const float* from, int64_t d, float* to32, uint16_t* to16, int64_t at) {
+    if (to32) std::copy_n(from, d, to32 + at);
+    else profiler::f32_to_fp16({from, static_cast<size_t>(d)}, to16 + at);
+  };
   sent = a.n_k;
 
   // Part `part` of `parts` of every copy: the query rows head-major (as the session stores them:
@@ -143,12 +152,12 @@ void ProbeRecorder::on_mixer(const rt::MixerProbe& m) {
     const auto [q0, q1] = range(a.n_heads * a.n_q);
     for (int64_t r = q0; r < q1; ++r) {
       const int64_t h = r / a.n_q, i = r % a.n_q;
-      profiler::f32_to_fp16({a.q + (i * a.n_heads + h) * d, static_cast<size_t>(d)}, c.q.data() + r * d);
+      store(a.q + (i * a.n_heads + h) * d, d, q32, q16, r * d);
     }
     const auto [k0, k1] = range(a.n_kv_heads * n_new);
     for (int64_t r = k0; r < k1; ++r) {
       const int64_t g = r / n_new, j = c.k_pos0 + r % n_new;
-      profiler::f32_to_fp16({a.k + g * a.kv_head_stride + j * d, static_cast<size_t>(d)}, c.k.data() + r * d);
+      store(a.k + g * a.kv_head_stride + j * d, d, k32, k16, r * d);
     }
     auto copy = [&](const float* from, std::vector<float>& to) {
       const auto [b, e] = range(static_cast<int64_t>(to.size()));

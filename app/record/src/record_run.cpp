@@ -3,6 +3,7 @@
 #include <sys/utsname.h>
 #include <time.h>
 
+#include <cmath>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <thread>
@@ -10,6 +11,7 @@
 #include "mnemo/core/blas_core.h"
 #include "mnemo/core/error.h"
 #include "mnemo/kernels/matmul.h"
+#include "mnemo/runtime/kinds.h"
 #include "mnemo/profiler/session/sqlite_db.h"
 #include "mnemo/runtime/generate.h"
 
@@ -58,13 +60,23 @@ profiler::RunInfo run_info(rt::Model& model, const RecordRequest& req) {
                             {"seed", req.sampling.seed},
                             {"ignore_eos", req.ignore_eos},
                             {"threads", model.pool().size()},
-                            {"pyramid_first_level", req.pyramid_first_level}};
+                            {"pyramid_first_level", req.pyramid_first_level},
+                            {"factor_dtype", profiler::dtype_name(req.factor_dtype)}};
   r.options_json = options.dump();
   r.machine_json = machine_json(model);
   r.captures = req.captures.to_string();
   r.max_bytes = req.max_bytes;
   r.wall_start_utc = utc_now();
   r.start_ns = rt::monotonic_ns();
+  // The layers as the plugin described them; the first capture of a softmax layer rewrites its row
+  // with the mask, window and scale the engine used.
+  const auto& layers = model.layers();
+  for (int32_t l = 0; l < static_cast<int32_t>(layers.size()); ++l) {
+    const rt::LayerDesc& d = layers[static_cast<size_t>(l)];
+    r.layers.push_back({l, d.mixer, d.memory, d.n_heads, d.n_kv_heads, d.key_dim, d.value_dim, d.state_rows,
+                        d.state_cols, mask_pattern_name(d.mask.pattern), d.mask.window, d.scale});
+  }
+  r.op_kinds = rt::op_kind_names();
   return r;
 }
 
@@ -103,6 +115,7 @@ RecordResult record_run(rt::Model& model, const RecordRequest& req,
   ro.head_metrics = req.captures.metrics;
   ro.pyramids = req.captures.pyramids;
   ro.pyramid_first_level = req.pyramid_first_level;
+  ro.factor_dtype = req.factor_dtype;
   // With a core to spare the writer runs there; otherwise it borrows one of the engine's.
   ThreadPool& pool = model.pool();
   if (req.lend_core_to_writer && pool.size() > 1 && pool.size() >= ThreadPool::hardware_threads()) ro.borrow_core_from = &pool;

@@ -28,7 +28,8 @@ int64_t now_ns() {
 int64_t capture_bytes(const AttentionCapture& a) {
   const size_t floats = a.lse.size() + a.entropy.size() + a.mean_distance.size() + a.sink.size() + a.effective_keys.size() +
                         a.pooled_max.size() + a.pooled_sum.size();
-  return static_cast<int64_t>(a.q.size() * 2 + a.k.size() * 2 + floats * 4) + 128;
+  const auto bytes = [](const FactorData& d) { return value_count(d) * (dtype_of(d) == FactorDtype::F32 ? 4 : 2); };
+  return static_cast<int64_t>(bytes(a.q) + bytes(a.k) + floats * 4) + 128;
 }
 
 // What the budget lets through, from most to least: everything; no pyramid tiles; no attention
@@ -40,7 +41,7 @@ bool allowed(Tier tier) {
   if (tier == Tier::Full) return true;
   if (std::is_same_v<T, PyramidTileRecord>) return false;
   if (tier == Tier::NoTiles) return true;
-  if (std::is_same_v<T, AttentionQueryRecord> || std::is_same_v<T, AttentionKeyRecord>) return false;
+  if (std::is_same_v<T, MixerFactorRecord> || std::is_same_v<T, StateMatrixRecord>) return false;
   if (tier == Tier::NoFactors) return true;
   return std::is_same_v<T, StepRecord> || std::is_same_v<T, TokenRecord> || std::is_same_v<T, CounterRecord> ||
          std::is_same_v<T, KvRecord>;
@@ -141,6 +142,7 @@ struct Recorder::Impl {
   nlohmann::json degraded = nlohmann::json::array();
   int64_t current_step = 0;
   std::vector<LayerFactors> layers;
+  std::vector<bool> described;  // per layer: its _layer row is written
 
   std::mutex pool_mu;
   // Buffers the writer handed back, by capacity: the engine takes the smallest that fits (a row
@@ -181,10 +183,14 @@ struct Recorder::Impl {
     pooled_bytes += bytes;
     pool.emplace(v.capacity(), std::move(v));
   }
+  void keep(FactorData& d) {
+    if (auto* f = std::get_if<std::vector<float>>(&d)) keep(free_float, *f);
+    else keep(free_half, std::get<std::vector<uint16_t>>(d));
+  }
   void recycle(AttentionCapture& a) {
     std::lock_guard lock(pool_mu);
-    keep(free_half, a.q);
-    keep(free_half, a.k);
+    keep(a.q);
+    keep(a.k);
     for (auto* v : {&a.lse, &a.entropy, &a.mean_distance, &a.sink, &a.effective_keys, &a.pooled_max, &a.pooled_sum})
       keep(free_float, *v);
   }
@@ -373,6 +379,13 @@ std::vector<uint16_t> Recorder::take_half_buffer(size_t n) { return impl_->take_
 
 std::vector<float> Recorder::take_float_buffer(size_t n) { return impl_->take_sized(impl_->free_float, n); }
 
+FactorData Recorder::take_factor_buffer(size_t n) {
+  if (impl_->options.factor_dtype == FactorDtype::F16) return take_half_buffer(n);
+  return take_float_buffer(n);
+}
+
+FactorDtype Recorder::factor_dtype() const { return impl_->options.factor_dtype; }
+
 void Recorder::end_step(int64_t step) { push(StepEnd{step}, 16); }
 
 bool Recorder::wants_pooled_cells(int64_t q_pos0, int64_t n_q, int64_t n_k) const {
@@ -516,8 +529,8 @@ void Recorder::Impl::process(AttentionCapture& a) {
   const int d = a.head_dim;
   const int64_t n_new_k = a.n_k - a.k_pos0;
   if (a.n_heads <= 0 || a.n_kv_heads <= 0 || a.n_heads % a.n_kv_heads || d <= 0 || a.n_q < 0 || n_new_k < 0 ||
-      a.q.size() != static_cast<size_t>(a.n_q * a.n_heads * d) || a.lse.size() != static_cast<size_t>(a.n_q * a.n_heads) ||
-      a.k.size() != static_cast<size_t>(n_new_k * a.n_kv_heads * d))
+      value_count(a.q) != static_cast<size_t>(a.n_q * a.n_heads * d) || a.lse.size() != static_cast<size_t>(a.n_q * a.n_heads) ||
+      value_count(a.k) != static_cast<size_t>(n_new_k * a.n_kv_heads * d) || a.q.index() != a.k.index())
     throw Error("inconsistent attention capture at layer " + std::to_string(a.layer) + ", step " + std::to_string(a.step));
   const int64_t map_rows = a.q_pos0 + a.n_q;
   const LevelRange levels = options.pyramids && a.n_q > 1 ? stored_levels(map_rows, a.n_k, options.pyramid_first_level)
@@ -545,30 +558,46 @@ void Recorder::Impl::process(AttentionCapture& a) {
       step_rows[at] = {a.q_pos0 + i, a.n_k, a.lse[at]};
     }
 
-  // The factors go to the file as the capture holds them (head-major, one row per layer and
-  // step); the buffers move into the records and back, so the engine gets them again for reuse.
-  AttentionKeyRecord keys{a.layer, a.n_kv_heads, a.step, a.k_pos0, n_new_k, std::move(a.k)};
+  // The layer's descriptor, once: the mixer, its heads and dims, mask and scale.
+  if (described.size() <= static_cast<size_t>(a.layer)) described.resize(static_cast<size_t>(a.layer) + 1, false);
+  if (!described[static_cast<size_t>(a.layer)]) {
+    LayerRecord l;
+    l.layer = a.layer, l.n_heads = a.n_heads, l.n_kv_heads = a.n_kv_heads, l.key_dim = d, l.value_dim = d;
+    l.mask = mask_name(a.mask), l.window = a.window, l.scale = a.scale;
+    described[static_cast<size_t>(a.layer)] = write(l);
+  }
+  // The factors go to the file as the capture holds them (head-major, one row per layer, step and
+  // factor); the buffers move into the records and back, so the engine gets them again for reuse.
+  MixerFactorRecord keys{a.layer, a.step, "k", a.n_kv_heads, n_new_k, d, a.k_pos0, {}, 0, std::move(a.k)};
   const bool keys_in_file = options.attention_factors && write(keys);
-  f.keep_keys(a.step, a.k_pos0, n_new_k, keys.k, keys_in_file);
-  a.k = std::move(keys.k);
-  AttentionQueryRecord queries{a.layer, a.n_heads, a.n_kv_heads, a.step,  a.q_pos0,     a.n_q,
-                               a.n_k,   a.mask,    a.window,     a.scale, std::move(a.q), std::move(a.lse)};
-  const bool rows_in_file = options.attention_factors && write(queries);
-  f.keep_rows(a.step, a.q_pos0, a.n_q, a.n_k, queries.q, queries.lse, rows_in_file);
-  a.q = std::move(queries.q);
-  a.lse = std::move(queries.lse);
+  a.k = std::move(keys.data);
+  f.keep_keys(a.step, a.k_pos0, n_new_k, a.k, keys_in_file);
+  MixerFactorRecord lse{a.layer, a.step, "lse", a.n_heads, a.n_q, 1, a.q_pos0, {}, a.n_k, std::move(a.lse)};
+  MixerFactorRecord queries{a.layer, a.step, "q", a.n_heads, a.n_q, d, a.q_pos0, {}, a.n_k, std::move(a.q)};
+  // The lse first: when the byte budget cuts in between, a lone lse row is ignored by readers
+  // (they go by the q rows), where a q row without its lse could not be recomputed.
+  const bool rows_in_file = options.attention_factors && write(lse) && write(queries);
+  a.q = std::move(queries.data);
+  a.lse = std::move(std::get<std::vector<float>>(lse.data));
+  f.keep_rows(a.step, a.q_pos0, a.n_q, a.n_k, a.q, a.lse, rows_in_file);
 
-  std::vector<uint16_t> head_q;
+  std::vector<float> head_q;
   std::vector<QueryRow> head_rows;
-  std::vector<float> kf, qf, p;
+  std::vector<float> kf, p;
   int kf_group = -1;
-  // Without the engine's statistics the scores are recomputed from the fp16 factors, earlier
-  // rows' included: those the file holds are read back once per capture, before the heads.
+  // Without the engine's statistics the scores are recomputed from the factors, earlier rows'
+  // included: those the file holds are read back once per capture, before the heads.
   const bool recompute_metrics = options.head_metrics && !engine_metrics;
   const bool recompute_pyramid = pyramid && !engine_cells;
   if (recompute_metrics || recompute_pyramid)
-    f.load([&](int64_t step, auto& q, auto& lse) { writer->read_query_factors(a.layer, step, q, lse); },
-           [&](int64_t step, auto& k) { writer->read_key_factors(a.layer, step, k); });
+    f.load([&](int64_t step, FactorData& q, std::vector<float>& lse) {
+             writer->read_factor(a.layer, step, "q", q);
+             FactorData l;
+             writer->read_factor(a.layer, step, "lse", l);
+             if (auto* v = std::get_if<std::vector<float>>(&l)) lse = std::move(*v);
+             else throw Error("lse factors of layer " + std::to_string(a.layer) + " are not f32");
+           },
+           [&](int64_t step, FactorData& k) { writer->read_factor(a.layer, step, "k", k); });
   for (int h = 0; h < a.n_heads; ++h) {
     const int g = h / group;
     const std::span<const QueryRow> rows_now(step_rows.data() + h * a.n_q, static_cast<size_t>(a.n_q));
@@ -576,7 +605,7 @@ void Recorder::Impl::process(AttentionCapture& a) {
     std::optional<PyramidBuilder> builder;
     if (pyramid && engine_cells) builder.emplace(map_rows, a.n_k, level2_from_kernel(a, h));
     if (recompute_metrics || recompute_pyramid) {
-      // Without the engine's statistics: the scores again from the fp16 factors. The pyramid pools
+      // Without the engine's statistics: the scores again from the factors. The pyramid pools
       // every row up to this step, earlier ones included.
       if (kf_group != g) f.head_keys(g, d, a.n_k, kf), kf_group = g;
       if (recompute_pyramid) builder.emplace(map_rows, a.n_k, levels.first);
@@ -586,11 +615,10 @@ void Recorder::Impl::process(AttentionCapture& a) {
       constexpr int64_t kChunk = 32;
       for (int64_t r0 = row_begin; r0 < map_rows; r0 += kChunk) {
         const int64_t nr = std::min(kChunk, map_rows - r0);
-        qf.resize(static_cast<size_t>(nr * d));
-        fp16_to_f32({head_q.data() + (r0 - row_begin) * d, static_cast<size_t>(nr * d)}, qf.data());
         p.resize(static_cast<size_t>(nr * a.n_k));
         const std::span<const QueryRow> rows(head_rows.data() + (r0 - row_begin), static_cast<size_t>(nr));
-        attention_probs(qf, rows, kf, 0, a.n_k, d, a.scale, mask, p.data());
+        attention_probs({head_q.data() + (r0 - row_begin) * d, static_cast<size_t>(nr * d)}, rows, kf, 0, a.n_k, d, a.scale,
+                        mask, p.data());
         if (recompute_pyramid) builder->add_rows(r0, nr, p.data(), a.n_k);
         if (recompute_metrics)
           for (int64_t i = std::max<int64_t>(0, a.q_pos0 - r0); i < nr; ++i)

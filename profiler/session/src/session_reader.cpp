@@ -4,7 +4,9 @@
 #include <cstring>
 #include <limits>
 
+#include "mnemo/core/fp16.h"
 #include "mnemo/profiler/session/attention_math.h"
+#include "mnemo/profiler/session/checksum.h"
 #include "mnemo/profiler/session/session_file.h"
 
 namespace mnemo::profiler {
@@ -81,20 +83,98 @@ void check_step(const std::string& path, int64_t run, int64_t step, int64_t pos0
 
 }  // namespace
 
-struct SessionReader::HeadFactors {
+struct SessionReader::HeadMap {
   int64_t run = 0;
-  int32_t layer = 0, head = 0, kv_head = 0;
-  int d = 0;
-  float scale = 1.f;
-  MaskSpec mask;
-  int64_t max_step = -1;          // the newest step loaded
-  int64_t q_first = 0;            // q holds the positions from here on (0 unless loaded for a range)
-  std::vector<float> q;           // [pos - q_first][d]
-  std::vector<QueryRow> rows;     // [pos]; n_k < 0 where the position has no recorded query
-  std::vector<float> k;           // [pos][d]
-  int64_t n_keys = 0;
+  int32_t layer = 0, head = 0;
+  int64_t max_step = -1;  // the newest step loaded
+  std::unique_ptr<MixerMap> map;
+};
 
-  const float* q_row(int64_t pos) const { return q.data() + static_cast<size_t>(pos - q_first) * static_cast<size_t>(d); }
+// Factor rows through _factor_source, a TEMP view the file's opening creates (session_file.cpp):
+// the v2 table itself, or a v1 file's factor columns presented in its shape. A head's slice is
+// read alone (incremental BLOB I/O at the row's rowid) and checked against its CRC-32.
+class SessionReader::Factors final : public FactorSource {
+ public:
+  Factors(const Db& db, int64_t run, int32_t layer, int64_t newest_step, std::string head_what)
+      : db_(db), run_(run), layer_(layer), newest_(newest_step), head_what_(std::move(head_what)) {}
+
+  std::vector<FactorBlock> blocks(const std::string& name, int32_t slice) override {
+    std::vector<FactorBlock> out;
+    Stmt s = db_.prepare(
+        "SELECT step, n_heads, n, width, dtype, pos0, positions, n_keys, crc32, blob_table, blob_column, blob_rowid "
+        "FROM _factor_source WHERE run_id = ?1 AND layer = ?2 AND factor = ?3 AND step <= ?4 AND ?5 < n_heads "
+        "ORDER BY step");
+    s.bind(1, run_).bind(2, layer_).bind(3, name).bind(4, newest_).bind(5, slice);
+    while (s.step()) {
+      FactorBlock b;
+      b.step = s.integer(0), b.factor = name;
+      b.n_heads = static_cast<int32_t>(s.integer(1)), b.n = s.integer(2), b.width = static_cast<int32_t>(s.integer(3));
+      const std::string at = where(b.step, name, slice);
+      try {
+        b.dtype = parse_dtype(s.text(4));
+      } catch (const Error& e) {
+        throw Error(at + ": " + e.what());
+      }
+      const int64_t pos0 = s.integer(5), n_keys = s.integer(7);
+      if (b.n < 0 || b.width <= 0 || b.width > 65536 || pos0 < 0 || n_keys < 0 || pos0 + b.n > kMaxPositions ||
+          n_keys > kMaxPositions)
+        throw Error(at + " has impossible extents");
+      b.n_keys = n_keys;
+      if (s.is_null(6)) {
+        b.positions.resize(static_cast<size_t>(b.n));
+        for (int64_t r = 0; r < b.n; ++r) b.positions[static_cast<size_t>(r)] = pos0 + r;
+      } else {
+        b.positions = blob_as<int64_t>(s.blob(6), static_cast<size_t>(b.n), at + " positions");
+        for (int64_t p : b.positions)
+          if (p < 0 || p >= kMaxPositions) throw Error(at + ": position " + std::to_string(p) + " is impossible");
+      }
+      if (!s.is_null(8)) {
+        b.has_crc = true;
+        b.crc32 = blob_as<uint32_t>(s.blob(8), static_cast<size_t>(b.n_heads), at + " crc32");
+      }
+      b.blob_table = s.text(9), b.blob_column = s.text(10), b.blob_rowid = s.integer(11);
+      out.push_back(std::move(b));
+    }
+    return out;
+  }
+
+  void read(const FactorBlock& b, int32_t slice, std::vector<float>& out) override {
+    const size_t values = static_cast<size_t>(b.n) * static_cast<size_t>(b.width);
+    const size_t bytes = values * (b.dtype == FactorDtype::F32 ? 4 : 2);
+    const std::string at = where(b.step, b.factor, slice) + " (column " + b.blob_column + ")";
+    raw_.resize(bytes);
+    blob_reader(b).read(b.blob_rowid, static_cast<int64_t>(bytes) * slice, raw_, at);
+    if (b.has_crc) verify_crc32(raw_, b.crc32[static_cast<size_t>(slice)], db_.path() + ": " + at);
+    out.resize(values);
+    if (b.dtype == FactorDtype::F32) {
+      if (values) std::memcpy(out.data(), raw_.data(), bytes);
+    } else {
+      fp16_to_f32({reinterpret_cast<const uint16_t*>(raw_.data()), values}, out.data());
+    }
+  }
+
+ private:
+  static constexpr int64_t kMaxPositions = int64_t{1} << 24;
+
+  std::string where(int64_t step, const std::string& factor, int32_t slice) const {
+    // Key-side factors are sliced by KV head; the error names the slice as such.
+    const bool by_kv_head = factor == "k";
+    return head_what_ + (by_kv_head ? " (KV head " + std::to_string(slice) + ")" : "") + " step " + std::to_string(step) +
+           " factor " + factor;
+  }
+  BlobReader& blob_reader(const FactorBlock& b) {
+    auto& r = readers_[b.blob_table + "." + b.blob_column];
+    if (!r) r = std::make_unique<BlobReader>(db_, b.blob_table, b.blob_column);
+    return *r;
+  }
+
+  const Db& db_;
+  int64_t run_;
+  int32_t layer_;
+  int64_t newest_;
+  std::string head_what_;
+  std::map<std::string, std::unique_ptr<BlobReader>> readers_;
+  std::vector<uint8_t> raw_;
 };
 
 // Which query positions one head recorded and how many keys each saw: a map's shape from the
@@ -150,14 +230,13 @@ RunSummary SessionReader::run(int64_t id) const {
   };
   r.n_tokens = scalar("SELECT count(*) FROM _token WHERE run_id = ?");
   r.n_steps = scalar("SELECT count(*) FROM _step WHERE run_id = ?");
-  r.counts.attention_heads = scalar("SELECT coalesce(sum(n_heads), 0) FROM _attention_query WHERE run_id = ?");
+  r.counts.attention_heads = scalar("SELECT coalesce(sum(n_heads), 0) FROM _mixer_factor WHERE run_id = ? AND factor = 'q'");
   r.counts.memory_snapshots = scalar("SELECT count(*) FROM _memory_snapshot WHERE run_id = ?");
   r.counts.kv_snapshots = scalar("SELECT count(*) FROM _kv_occupancy WHERE run_id = ?");
   r.counts.ops = scalar("SELECT count(*) FROM _op WHERE run_id = ?");
   r.counts.kernels = scalar("SELECT count(*) FROM _kernel WHERE run_id = ?");
   // Payload bytes; length() of a BLOB reads its header, not its pages.
-  r.bytes = scalar("SELECT coalesce(sum(length(q) + length(lse) + 64), 0) FROM _attention_query WHERE run_id = ?") +
-            scalar("SELECT coalesce(sum(length(k) + 48), 0) FROM _attention_key WHERE run_id = ?") +
+  r.bytes = scalar("SELECT coalesce(sum(length(data) + 64), 0) FROM _mixer_factor WHERE run_id = ?") +
             scalar("SELECT coalesce(sum(length(max) + length(mean) + 64), 0) FROM _pyramid_tile WHERE run_id = ?") +
             scalar("SELECT coalesce(sum(length(data) + length(norms) + 48), 0) FROM _memory_snapshot WHERE run_id = ?") +
             scalar("SELECT coalesce(sum(length(ranges) + 56), 0) FROM _kv_occupancy WHERE run_id = ?") +
@@ -256,6 +335,46 @@ std::vector<MemorySnapshotRecord> SessionReader::memory_snapshots(int64_t run_id
   return out;
 }
 
+std::vector<StateStatRecord> SessionReader::state_stats(int64_t run_id, std::optional<int32_t> layer) const {
+  std::vector<StateStatRecord> out;
+  if (schema_version_ < 2) return out;
+  Stmt s = db_.prepare(
+      "SELECT layer, head, step, norm, effective_rank FROM _state_stat WHERE run_id = ?1 AND (?2 IS NULL OR layer = ?2) "
+      "ORDER BY step, layer, head");
+  s.bind(1, run_id).bind(2, layer ? std::optional<int64_t>(*layer) : std::nullopt);
+  while (s.step())
+    out.push_back({static_cast<int32_t>(s.integer(0)), static_cast<int32_t>(s.integer(1)), s.integer(2), s.real(3), s.real(4)});
+  return out;
+}
+
+std::vector<StateMatrixRecord> SessionReader::state_matrices(int64_t run_id, int32_t layer, int32_t head) const {
+  std::vector<StateMatrixRecord> out;
+  if (schema_version_ < 2) return out;
+  Stmt s = db_.prepare(
+      "SELECT step, rows, cols, dtype, crc32, data FROM _state_matrix WHERE run_id = ? AND layer = ? AND head = ? ORDER BY step");
+  s.bind(1, run_id).bind(2, layer).bind(3, head);
+  while (s.step()) {
+    StateMatrixRecord m;
+    m.layer = layer, m.head = head, m.step = s.integer(0), m.rows = s.integer(1), m.cols = s.integer(2);
+    const std::string what = db_.path() + ": state matrix of " + head_name(run_id, layer, head) + " step " +
+                             std::to_string(m.step) + " column data";
+    if (m.rows < 0 || m.cols < 0 || m.rows > (int64_t{1} << 16) || m.cols > (int64_t{1} << 16))
+      throw Error(what + ": " + std::to_string(m.rows) + " × " + std::to_string(m.cols) + " cells");
+    verify_crc32(s.blob(5), static_cast<uint32_t>(s.integer(4)), what);
+    const size_t n = static_cast<size_t>(m.rows * m.cols);
+    if (parse_dtype(s.text(3)) == FactorDtype::F32) {
+      m.data = blob_as<float>(s.blob(5), n, what);
+    } else {
+      const auto half = blob_as<uint16_t>(s.blob(5), n, what);
+      std::vector<float> f(n);
+      fp16_to_f32(half, f.data());
+      m.data = std::move(f);
+    }
+    out.push_back(std::move(m));
+  }
+  return out;
+}
+
 int64_t SessionReader::rows_at_step(int64_t run_id, int64_t step) const {
   Stmt s = db_.prepare("SELECT pos0, n_tokens FROM _step WHERE run_id = ? AND step = ?");
   s.bind(1, run_id).bind(2, step);
@@ -299,26 +418,94 @@ int SessionReader::head_dim(int64_t run_id) const {
   return static_cast<int>(d);
 }
 
+const MixerLayer& SessionReader::layer(int64_t run_id, int32_t layer) {
+  const auto key = std::make_pair(run_id, layer);
+  if (const auto it = layers_.find(key); it != layers_.end()) return it->second;
+  Stmt s = db_.prepare(
+      "SELECT m.name, l.memory, l.n_heads, l.n_kv_heads, l.key_dim, l.value_dim, l.state_rows, l.state_cols, l.mask, "
+      "l.window, l.scale FROM _layer AS l JOIN _mixer_kind AS m ON m.kind = l.mixer WHERE l.run_id = ? AND l.layer = ?");
+  s.bind(1, run_id).bind(2, layer);
+  if (!s.step()) {
+    // Layers are described when a run starts; a run without them and without a step (a producer
+    // that describes layers with its first capture) has nothing to show *yet*.
+    if (newest_step(run_id) < 0) {
+      head_dim(run_id);  // throws "no run" for a run that is not there at all
+      throw no_committed_step(run_id);
+    }
+    throw Error(db_.path() + ": run " + std::to_string(run_id) + " layer " + std::to_string(layer) +
+                ": no attention factors recorded (the run describes no such layer)");
+  }
+  MixerLayer l;
+  l.mixer = s.text(0), l.memory = s.text(1);
+  l.n_heads = static_cast<int32_t>(s.integer(2)), l.n_kv_heads = static_cast<int32_t>(s.integer(3));
+  l.key_dim = static_cast<int32_t>(s.integer(4)), l.value_dim = static_cast<int32_t>(s.integer(5));
+  l.state_rows = s.integer(6), l.state_cols = s.integer(7);
+  l.mask = s.text(8), l.window = s.integer(9), l.scale = static_cast<float>(s.real(10));
+  if (l.n_heads <= 0 || l.n_kv_heads <= 0 || l.n_heads > session_limits::kMaxHeads || l.n_heads % l.n_kv_heads != 0)
+    throw Error(db_.path() + ": run " + std::to_string(run_id) + " layer " + std::to_string(layer) + " has " +
+                std::to_string(l.n_heads) + " heads over " + std::to_string(l.n_kv_heads) + " KV heads");
+  return layers_[key] = std::move(l);
+}
+
+const MixerMapKind& SessionReader::kind_of(int64_t run_id, int32_t layer_index) {
+  const MixerLayer& l = layer(run_id, layer_index);
+  const MixerMapKind* kind = MixerMapRegistry::instance().find(l.mixer);
+  if (!kind)
+    throw Error(db_.path() + ": run " + std::to_string(run_id) + " layer " + std::to_string(layer_index) + " has mixer '" +
+                l.mixer + "', which this build cannot show (no map registered for it)");
+  return *kind;
+}
+
+std::string SessionReader::map_label(int64_t run_id, int32_t layer) { return kind_of(run_id, layer).label; }
+
 const SessionReader::HeadRows& SessionReader::head_rows(int64_t run_id, int32_t layer, int32_t head) {
   const int64_t newest = newest_step(run_id);
   if (HeadRows* cached = find_current(rows_cache_, run_id, layer, head, newest)) return *cached;
+  const MixerMapKind& kind = kind_of(run_id, layer);
   auto r = std::make_unique<HeadRows>();
   r->run = run_id, r->layer = layer, r->head = head;
-  r->d = head_dim(run_id);
-  // The columns before the BLOBs: SQLite reads them without touching the BLOBs' overflow pages.
-  Stmt s = db_.prepare(
-      "SELECT step, q_pos0, n_q, n_k FROM _attention_query "
-      "WHERE run_id = ?1 AND layer = ?2 AND step <= ?3 AND ?4 < n_heads ORDER BY step");
-  s.bind(1, run_id).bind(2, layer).bind(3, newest).bind(4, head);
+  r->d = this->layer(run_id, layer).key_dim;
   const std::string what = db_.path() + ": " + head_name(run_id, layer, head);
-  while (s.step()) {
-    const int64_t step = s.integer(0), q_pos0 = s.integer(1), n_q = s.integer(2), n_k = s.integer(3);
-    if (q_pos0 < 0 || n_q < 0 || n_k < 0 || q_pos0 + n_q > session_limits::kMaxPositions || n_k > session_limits::kMaxPositions)
+  auto add_rows = [&](int64_t step, int64_t first, int64_t n, int64_t n_k) {
+    if (first < 0 || n < 0 || n_k < 0 || first + n > session_limits::kMaxPositions || n_k > session_limits::kMaxPositions)
       throw Error(what + ": step " + std::to_string(step) + " has impossible extents");
-    const size_t end = static_cast<size_t>(q_pos0 + n_q);
+    const size_t end = static_cast<size_t>(first + n);
     if (r->n_k.size() < end) r->n_k.resize(end, -1);
-    std::fill_n(r->n_k.begin() + q_pos0, n_q, n_k);
-    r->max_step = step;
+    std::fill_n(r->n_k.begin() + first, n, n_k);
+    r->max_step = std::max(r->max_step, step);
+  };
+  if (!kind.row_factor.empty()) {
+    // The rows' metadata only: SQLite reads these columns without touching the BLOBs' overflow pages.
+    Stmt s = db_.prepare(
+        "SELECT step, pos0, n, n_keys, positions FROM _factor_source "
+        "WHERE run_id = ?1 AND layer = ?2 AND factor = ?3 AND step <= ?4 AND ?5 < n_heads ORDER BY step");
+    s.bind(1, run_id).bind(2, layer).bind(3, kind.row_factor).bind(4, newest).bind(5, head);
+    while (s.step()) {
+      const int64_t step = s.integer(0), pos0 = s.integer(1), n = s.integer(2), n_k = s.integer(3);
+      if (s.is_null(4)) {
+        add_rows(step, pos0, n, n_k);
+        continue;
+      }
+      if (n < 0 || n > (int64_t{1} << 24)) throw Error(what + ": step " + std::to_string(step) + " has impossible extents");
+      for (int64_t p : blob_as<int64_t>(s.blob(4), static_cast<size_t>(n), what + " step " + std::to_string(step) + " positions"))
+        add_rows(step, p, 1, n_k);
+    }
+  } else {
+    // A stored map: rows and columns as its level-0 tiles cover them.
+    Stmt s = db_.prepare(
+        "SELECT step, ty, tx, rows, cols FROM _pyramid_tile WHERE run_id = ?1 AND layer = ?2 AND head = ?3 AND level = 0 "
+        "AND step <= ?4 ORDER BY step, ty, tx");
+    s.bind(1, run_id).bind(2, layer).bind(3, head).bind(4, newest);
+    while (s.step()) {
+      const int64_t ty = s.integer(1), tx = s.integer(2), rows = s.integer(3), cols = s.integer(4);
+      if (ty < 0 || tx < 0 || rows <= 0 || cols <= 0 || rows > kTileSize || cols > kTileSize)
+        throw Error(what + ": stored tile with impossible extents");
+      const int64_t first = ty * kTileSize, n_k = tx * kTileSize + cols;
+      for (int64_t i = first; i < first + rows; ++i) {
+        const int64_t now = i < static_cast<int64_t>(r->n_k.size()) ? r->n_k[static_cast<size_t>(i)] : -1;
+        add_rows(s.integer(0), i, 1, std::max(now, n_k));
+      }
+    }
   }
   if (newest < 0) throw no_committed_step(run_id);  // not the captures' fault: nothing is committed yet
   if (r->max_step < 0)
@@ -328,95 +515,37 @@ const SessionReader::HeadRows& SessionReader::head_rows(int64_t run_id, int32_t 
   return *rows_cache_.front();
 }
 
-SessionReader::HeadFactors& SessionReader::factors(int64_t run_id, int32_t layer, int32_t head) {
+SessionReader::HeadMap& SessionReader::map(int64_t run_id, int32_t layer, int32_t head) {
   const int64_t newest_step = this->newest_step(run_id);
-  if (HeadFactors* cached = find_current(cache_, run_id, layer, head, newest_step)) return *cached;
-  auto f = std::make_unique<HeadFactors>();
-  load_factors(*f, run_id, layer, head, newest_step, 0, std::numeric_limits<int64_t>::max());
-  cache_.push_front(std::move(f));
+  if (HeadMap* cached = find_current(cache_, run_id, layer, head, newest_step)) return *cached;
+  cache_.push_front(make_map(run_id, layer, head, newest_step, 0, std::numeric_limits<int64_t>::max()));
   if (cache_.size() > kCachedHeads) cache_.pop_back();
   return *cache_.front();
 }
 
-SessionReader::HeadFactors& SessionReader::factors_for_rows(int64_t run_id, int32_t layer, int32_t head, int64_t q_begin,
-                                                            int64_t q_end) {
+SessionReader::HeadMap& SessionReader::map_for_rows(int64_t run_id, int32_t layer, int32_t head, int64_t q_begin,
+                                                   int64_t q_end) {
   const int64_t newest_step = this->newest_step(run_id);
-  if (HeadFactors* cached = find_current(cache_, run_id, layer, head, newest_step)) return *cached;
-  // Not cached: the queries of those rows alone, into buffers reused from one call to the next
-  // (an overview of a decode step needs a few rows of each of hundreds of heads).
-  if (!ranged_) ranged_ = std::make_unique<HeadFactors>();
-  load_factors(*ranged_, run_id, layer, head, newest_step, q_begin, q_end);
+  if (HeadMap* cached = find_current(cache_, run_id, layer, head, newest_step)) return *cached;
+  // Not cached: the queries of those rows alone (an overview of a decode step needs a few rows of
+  // each of hundreds of heads).
+  ranged_ = make_map(run_id, layer, head, newest_step, q_begin, q_end);
   return *ranged_;
 }
 
-void SessionReader::load_factors(HeadFactors& f, int64_t run_id, int32_t layer, int32_t head, int64_t newest_step,
-                                 int64_t q_begin, int64_t q_end) {
+std::unique_ptr<SessionReader::HeadMap> SessionReader::make_map(int64_t run_id, int32_t layer, int32_t head,
+                                                                int64_t newest_step, int64_t q_begin, int64_t q_end) {
+  const MixerMapKind& kind = kind_of(run_id, layer);
+  const MixerLayer& l = this->layer(run_id, layer);
   const std::string what = db_.path() + ": " + head_name(run_id, layer, head);
-  f.run = run_id, f.layer = layer, f.head = head;
-  f.d = head_dim(run_id);
-  f.max_step = -1, f.n_keys = 0, f.q_first = q_begin;
-  f.q.clear(), f.rows.clear(), f.k.clear();
-  const size_t d = static_cast<size_t>(f.d);
-  // Sized once: a prefill's rows and then one row per decode step would otherwise copy the whole
-  // head at the first decode row.
-  const int64_t positions = static_cast<int64_t>(head_rows(run_id, layer, head).n_k.size());
-  f.q.reserve(static_cast<size_t>(std::max<int64_t>(0, std::min(q_end, positions) - q_begin)) * d);
-  f.k.reserve(static_cast<size_t>(positions) * d);
-  f.rows.reserve(static_cast<size_t>(positions));
-  // Rows hold every head of the layer, head-major: this head's queries are one slice of each BLOB,
-  // read alone (incremental BLOB I/O) rather than the whole layer's.
-  Stmt s = db_.prepare(
-      "SELECT rowid, step, n_heads, n_kv_heads, q_pos0, n_q, n_k, mask, window, scale FROM _attention_query "
-      "WHERE run_id = ?1 AND layer = ?2 AND step <= ?3 AND ?4 < n_heads ORDER BY step");
-  s.bind(1, run_id).bind(2, layer).bind(3, newest_step).bind(4, head);
-  BlobReader q_blob(db_, "_attention_query", "q"), lse_blob(db_, "_attention_query", "lse");
-  std::vector<uint16_t> half;
-  std::vector<float> lse;
-  while (s.step()) {
-    const int64_t rowid = s.integer(0), step = s.integer(1), n_heads = s.integer(2), n_kv_heads = s.integer(3);
-    const int64_t q_pos0 = s.integer(4), n_q = s.integer(5), n_k = s.integer(6);
-    if (q_pos0 < 0 || n_q < 0 || n_k < 0 || q_pos0 + n_q > session_limits::kMaxPositions || n_k > session_limits::kMaxPositions)
-      throw Error(what + ": step " + std::to_string(step) + " has impossible extents");
-    if (n_kv_heads <= 0 || n_heads % n_kv_heads != 0)
-      throw Error(what + ": step " + std::to_string(step) + " has " + std::to_string(n_heads) + " heads over " +
-                  std::to_string(n_kv_heads) + " KV heads");
-    f.kv_head = static_cast<int32_t>(head / (n_heads / n_kv_heads));
-    f.mask = {parse_mask(s.text(7)), s.integer(8)};
-    f.scale = static_cast<float>(s.real(9));
-    const std::string at_step = head_name(run_id, layer, head) + " step " + std::to_string(step);  // Db adds the path
-    lse.resize(static_cast<size_t>(n_q));
-    lse_blob.read(rowid, head * n_q * 4, bytes_of(lse), at_step + " lse");
-    const size_t end = static_cast<size_t>(q_pos0 + n_q);
-    if (f.rows.size() < end) f.rows.resize(end, QueryRow{0, -1, 0.f});
-    for (int64_t i = 0; i < n_q; ++i) f.rows[static_cast<size_t>(q_pos0 + i)] = {q_pos0 + i, n_k, lse[static_cast<size_t>(i)]};
-    // The queries of the rows in [q_begin, q_end).
-    const int64_t lo = std::max(q_pos0, q_begin), hi = std::min(q_pos0 + n_q, q_end);
-    if (hi > lo) {
-      half.resize(static_cast<size_t>(hi - lo) * d);
-      q_blob.read(rowid, (head * n_q + lo - q_pos0) * static_cast<int64_t>(d * 2), bytes_of(half), at_step + " q");
-      if (f.q.size() < static_cast<size_t>(hi - q_begin) * d) f.q.resize(static_cast<size_t>(hi - q_begin) * d);
-      fp16_to_f32(half, f.q.data() + static_cast<size_t>(lo - q_begin) * d);
-    }
-    f.max_step = step;
-  }
-  if (f.max_step < 0)
-    throw Error(what + ": no attention factors recorded (capture off, head out of range, or dropped by the byte budget)");
-  Stmt k = db_.prepare(
-      "SELECT rowid, step, pos0, n FROM _attention_key "
-      "WHERE run_id = ?1 AND layer = ?2 AND step <= ?3 AND ?4 < n_kv_heads ORDER BY step");
-  k.bind(1, run_id).bind(2, layer).bind(3, newest_step).bind(4, f.kv_head);
-  BlobReader k_blob(db_, "_attention_key", "k");
-  while (k.step()) {
-    const int64_t rowid = k.integer(0), pos0 = k.integer(2), n = k.integer(3);
-    if (pos0 < 0 || n < 0 || pos0 + n > session_limits::kMaxPositions) throw Error(what + ": key rows with impossible extents");
-    half.resize(static_cast<size_t>(n) * d);
-    k_blob.read(rowid, f.kv_head * n * static_cast<int64_t>(d * 2), bytes_of(half),
-                head_name(run_id, layer, head) + " step " + std::to_string(k.integer(1)) + " k");
-    const size_t end = static_cast<size_t>(pos0 + n);
-    if (f.k.size() < end * d) f.k.resize(end * d, 0.f);
-    fp16_to_f32(half, f.k.data() + static_cast<size_t>(pos0) * d);
-    f.n_keys = std::max<int64_t>(f.n_keys, pos0 + n);
-  }
+  if (head < 0 || head >= l.n_heads)
+    throw Error(what + ": the layer has " + std::to_string(l.n_heads) + " heads (no attention factors recorded for this one)");
+  Factors factors(db_, run_id, layer, newest_step, head_name(run_id, layer, head));
+  MixerMapInput in{db_, factors, l, run_id, layer, head, newest_step, q_begin, q_end, what};
+  auto m = std::make_unique<HeadMap>();
+  m->run = run_id, m->layer = layer, m->head = head, m->max_step = newest_step;
+  m->map = kind.make(in);
+  return m;
 }
 
 int64_t SessionReader::keys_seen(const HeadRows& h, int64_t rows) {
@@ -432,50 +561,28 @@ MapShape SessionReader::map_shape(int64_t run_id, int64_t step, int32_t layer, i
 
 MapShape SessionReader::shape_at(const HeadRows& h, int64_t rows) { return {rows, keys_seen(h, rows), h.d}; }
 
-void SessionReader::recompute_pooled(HeadFactors& f, int64_t n_cols, int level, int64_t row_begin, int64_t row_end,
+void SessionReader::recompute_pooled(HeadMap& m, int64_t n_cols, int level, int64_t row_begin, int64_t row_end,
                                      AttentionTile& t) {
   // Pools map rows [row_begin, row_end) of the tile's columns into its cells.
   const int64_t s = int64_t{1} << level;
   const int64_t c0 = t.col0 * s, c1 = std::min(n_cols, (t.col0 + t.cols) * s);
   if (c1 <= c0 || row_end <= row_begin) return;
-  const size_t d = static_cast<size_t>(f.d);
   std::vector<float>& p = pool_scratch_;
   // 128 rows a block: the keys are packed for the product once per block, not per 64 rows.
   constexpr int64_t kChunk = 128;
   for (int64_t r0 = row_begin; r0 < row_end; r0 += kChunk) {
     const int64_t nr = std::min(kChunk, row_end - r0);
-    for (int64_t i = 0; i < nr; ++i)
-      if (f.rows[static_cast<size_t>(r0 + i)].n_k < 0)
-        throw Error(db_.path() + ": " + head_name(f.run, f.layer, f.head) + ": no factors for query position " +
-                    std::to_string(r0 + i));
     p.resize(static_cast<size_t>(nr * (c1 - c0)));
-    const int64_t kc = std::min(c1, f.n_keys);  // keys not recorded read as hidden
-    auto probs_into = [&](float* out) {
-      attention_probs({f.q_row(r0), static_cast<size_t>(nr) * d},
-                      {f.rows.data() + r0, static_cast<size_t>(nr)},
-                      {f.k.data() + static_cast<size_t>(c0) * d, static_cast<size_t>(kc - c0) * d}, c0, kc - c0, f.d,
-                      f.scale, f.mask, out);
-    };
-    if (kc == c1) {
-      probs_into(p.data());  // every column recorded: the rows are the block's
-    } else {
-      std::fill(p.begin(), p.end(), 0.f);
-      if (kc > c0) {
-        std::vector<float> block(static_cast<size_t>(nr * (kc - c0)));
-        probs_into(block.data());
-        for (int64_t i = 0; i < nr; ++i)
-          std::copy_n(block.data() + i * (kc - c0), kc - c0, p.data() + i * (c1 - c0));
-      }
-    }
+    m.map->block(r0, nr, c0, c1, p.data());
     for (int64_t i = 0; i < nr; ++i) {
       const int64_t cell_r = (r0 + i) / s - t.row0;
       if (cell_r < 0 || cell_r >= t.rows) continue;
       const float* row = p.data() + i * (c1 - c0);
       for (int64_t c = 0; c < t.cols; ++c) {
         const int64_t j0 = (t.col0 + c) * s - c0, j1 = std::min(c1, (t.col0 + c + 1) * s) - c0;
-        float m = t.max[static_cast<size_t>(cell_r * t.cols + c)], sum = 0.f;
-        for (int64_t j = j0; j < j1; ++j) m = std::max(m, row[j]), sum += row[j];
-        t.max[static_cast<size_t>(cell_r * t.cols + c)] = m;
+        float mx = t.max[static_cast<size_t>(cell_r * t.cols + c)], sum = 0.f;
+        for (int64_t j = j0; j < j1; ++j) mx = std::max(mx, row[j]), sum += row[j];
+        t.max[static_cast<size_t>(cell_r * t.cols + c)] = mx;
         t.mean[static_cast<size_t>(cell_r * t.cols + c)] += sum;  // a sum until the caller divides
       }
     }
@@ -498,6 +605,7 @@ AttentionTile SessionReader::tile(int64_t run_id, int64_t step, int32_t layer, i
                 std::to_string(cell_cols) + " cells, " + std::to_string(tiles_at_level(shape.rows, level)) + " × " +
                 std::to_string(tiles_at_level(shape.cols, level)) + " tiles)");
   AttentionTile t;
+  t.label = kind_of(run_id, layer).label;
   t.level = level, t.ty = ty, t.tx = tx;
   t.row0 = ty * kTileSize, t.col0 = tx * kTileSize;
   t.rows = std::min(kTileSize, cell_rows - t.row0);
@@ -507,15 +615,25 @@ AttentionTile SessionReader::tile(int64_t run_id, int64_t step, int32_t layer, i
   int64_t covered = 0;
   if (level >= 1) {
     Stmt p = db_.prepare(
-        "SELECT step, rows, cols, codec, max, mean FROM _pyramid_tile WHERE run_id = ? AND layer = ? AND head = ? "
-        "AND level = ? AND ty = ? AND tx = ? AND step <= ? ORDER BY step DESC LIMIT 1");
+        schema_version_ >= 2
+            ? "SELECT step, rows, cols, codec, max, mean, max_crc32, mean_crc32 FROM _pyramid_tile WHERE run_id = ? "
+              "AND layer = ? AND head = ? AND level = ? AND ty = ? AND tx = ? AND step <= ? ORDER BY step DESC LIMIT 1"
+            : "SELECT step, rows, cols, codec, max, mean, NULL, NULL FROM _pyramid_tile WHERE run_id = ? AND layer = ? "
+              "AND head = ? AND level = ? AND ty = ? AND tx = ? AND step <= ? ORDER BY step DESC LIMIT 1");
     p.bind(1, run_id).bind(2, layer).bind(3, head).bind(4, level).bind(5, ty).bind(6, tx).bind(7, step);
     if (p.step()) {
       const int64_t snap_step = p.integer(0), rows = p.integer(1), cols = p.integer(2);
       const TileCodec codec = p.text(3) == "f16" ? TileCodec::F16 : TileCodec::ZstdF16;
       if (rows <= 0 || cols <= 0 || rows > kTileSize || cols > kTileSize)
         throw Error(db_.path() + ": pyramid tile with " + std::to_string(rows) + " × " + std::to_string(cols) + " cells");
-      const std::string what = db_.path() + ": pyramid tile of " + head_name(run_id, layer, head);
+      const std::string what = db_.path() + ": pyramid tile of " + head_name(run_id, layer, head) + " step " +
+                               std::to_string(snap_step) + " level " + std::to_string(level) + " (" + std::to_string(ty) +
+                               ", " + std::to_string(tx) + ")";
+      // Checked before decoding: a damaged tile is named, never shown.
+      if (!p.is_null(6)) {
+        verify_crc32(p.blob(4), static_cast<uint32_t>(p.integer(6)), what + " column max");
+        verify_crc32(p.blob(5), static_cast<uint32_t>(p.integer(7)), what + " column mean");
+      }
       const int64_t snap_rows = rows_at_step(run_id, snap_step);
       const int64_t snap_cols = keys_seen(head_shape, snap_rows);
       if (snap_rows >= shape.rows && snap_cols >= shape.cols && rows == t.rows && cols == t.cols) {
@@ -548,7 +666,7 @@ AttentionTile SessionReader::tile(int64_t run_id, int64_t step, int32_t layer, i
   }
   const int64_t row_begin = std::max(covered, t.row0 * s), row_end = std::min(shape.rows, (t.row0 + t.rows) * s);
   if (row_begin < row_end)
-    recompute_pooled(factors_for_rows(run_id, layer, head, row_begin, row_end), shape.cols, level, row_begin, row_end, t);
+    recompute_pooled(map_for_rows(run_id, layer, head, row_begin, row_end), shape.cols, level, row_begin, row_end, t);
   for (int64_t r = 0; r < t.rows; ++r)
     for (int64_t c = 0; c < t.cols; ++c) {
       const size_t at = static_cast<size_t>(r * t.cols + c);
@@ -559,31 +677,20 @@ AttentionTile SessionReader::tile(int64_t run_id, int64_t step, int32_t layer, i
 }
 
 std::vector<float> SessionReader::row(int64_t run_id, int32_t layer, int32_t head, int64_t query_pos) {
-  HeadFactors& f = factors(run_id, layer, head);
-  if (query_pos < 0 || query_pos >= static_cast<int64_t>(f.rows.size()) || f.rows[static_cast<size_t>(query_pos)].n_k < 0)
-    throw Error(db_.path() + ": " + head_name(run_id, layer, head) + " has no query at position " + std::to_string(query_pos));
-  const QueryRow& r = f.rows[static_cast<size_t>(query_pos)];
-  const int64_t n = std::min(r.n_k, f.n_keys);
-  std::vector<float> p(static_cast<size_t>(r.n_k), 0.f);
-  const size_t d = static_cast<size_t>(f.d);
-  attention_probs({f.q_row(query_pos), d}, {&r, 1}, {f.k.data(), static_cast<size_t>(n) * d},
-                  0, n, f.d, f.scale, f.mask, p.data());
-  return p;
+  return map(run_id, layer, head).map->row(query_pos);
 }
 
 std::vector<float> SessionReader::column(int64_t run_id, int64_t step, int32_t layer, int32_t head, int64_t key_pos) {
+  const HeadRows& rows = head_rows(run_id, layer, head);
   const MapShape shape = map_shape(run_id, step, layer, head);
-  HeadFactors& f = factors(run_id, layer, head);
-  if (key_pos < 0 || key_pos >= std::min(shape.cols, f.n_keys))
+  if (key_pos < 0 || key_pos >= shape.cols)
     throw Error(db_.path() + ": " + head_name(run_id, layer, head) + " has no key at position " + std::to_string(key_pos));
   std::vector<float> out(static_cast<size_t>(shape.rows), 0.f);
-  const size_t d = static_cast<size_t>(f.d);
-  for (int64_t i = 0; i < shape.rows; ++i) {
-    const QueryRow& r = f.rows[static_cast<size_t>(i)];
-    if (r.n_k < 0) continue;
-    attention_probs({f.q_row(i), d}, {&r, 1}, {f.k.data() + static_cast<size_t>(key_pos) * d, d},
-                    key_pos, 1, f.d, f.scale, f.mask, &out[static_cast<size_t>(i)]);
-  }
+  std::vector<int64_t> recorded;
+  for (int64_t i = 0; i < std::min<int64_t>(shape.rows, static_cast<int64_t>(rows.n_k.size())); ++i)
+    if (rows.n_k[static_cast<size_t>(i)] >= 0) recorded.push_back(i);
+  MixerMap& m = *map(run_id, layer, head).map;
+  for (int64_t i : recorded) m.block(i, 1, key_pos, key_pos + 1, &out[static_cast<size_t>(i)]);
   return out;
 }
 

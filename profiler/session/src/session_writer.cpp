@@ -7,6 +7,8 @@
 #include <span>
 #include <tuple>
 
+#include "mnemo/profiler/session/checksum.h"
+
 namespace mnemo::profiler {
 namespace {
 
@@ -36,6 +38,14 @@ const char* mask_name(AttentionMask m) {
   return "causal";
 }
 
+const char* dtype_name(FactorDtype d) { return d == FactorDtype::F16 ? "f16" : "f32"; }
+
+FactorDtype parse_dtype(const std::string& name) {
+  if (name == "f32") return FactorDtype::F32;
+  if (name == "f16") return FactorDtype::F16;
+  throw Error("unknown factor dtype '" + name + "' (f32 or f16)");
+}
+
 AttentionMask parse_mask(const std::string& name) {
   if (name == "none") return AttentionMask::None;
   if (name == "causal") return AttentionMask::Causal;
@@ -46,16 +56,22 @@ AttentionMask parse_mask(const std::string& name) {
 SessionWriter::SessionWriter(Db& db) : db_(db) {
   step_ = db.prepare("INSERT INTO _step (run_id, step, kind, pos0, n_tokens, start_ns, end_ns) VALUES (?,?,?,?,?,?,?)");
   token_ = db.prepare("INSERT INTO _token (run_id, position, token_id, text, step) VALUES (?,?,?,?,?)");
-  query_ = db.prepare(
-      "INSERT INTO _attention_query (run_id, layer, step, n_heads, n_kv_heads, q_pos0, n_q, n_k, mask, window, scale, q, "
-      "lse) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)");
-  key_ = db.prepare("INSERT INTO _attention_key (run_id, layer, step, n_kv_heads, pos0, n, k) VALUES (?,?,?,?,?,?,?)");
+  layer_ = db.prepare(
+      "INSERT OR REPLACE INTO _layer (run_id, layer, mixer, memory, n_heads, n_kv_heads, key_dim, value_dim, state_rows, "
+      "state_cols, mask, window, scale) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)");
+  factor_ = db.prepare(
+      "INSERT INTO _mixer_factor (run_id, layer, step, factor, n_heads, n, width, dtype, pos0, positions, n_keys, crc32, "
+      "data) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)");
+  state_stat_ = db.prepare(
+      "INSERT INTO _state_stat (run_id, layer, head, step, norm, effective_rank) VALUES (?,?,?,?,?,?)");
+  state_matrix_ = db.prepare(
+      "INSERT INTO _state_matrix (run_id, layer, head, step, rows, cols, dtype, crc32, data) VALUES (?,?,?,?,?,?,?,?,?)");
   metric_ = db.prepare(
       "INSERT INTO _head_metric (run_id, layer, head, step, entropy, mean_distance, sink_mass, sparsity) "
       "VALUES (?,?,?,?,?,?,?,?)");
   tile_ = db.prepare(
-      "INSERT INTO _pyramid_tile (run_id, layer, head, step, level, ty, tx, rows, cols, codec, max, mean) "
-      "VALUES (?,?,?,?,?,?,?,?,?,?,?,?)");
+      "INSERT INTO _pyramid_tile (run_id, layer, head, step, level, ty, tx, rows, cols, codec, max_crc32, mean_crc32, "
+      "max, mean) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
   kv_ = db.prepare(
       "INSERT INTO _kv_occupancy (run_id, step, layer, n_resident, capacity, bytes_used, bytes_reserved, ranges) "
       "VALUES (?,?,?,?,?,?,?,?)");
@@ -91,8 +107,36 @@ int64_t SessionWriter::begin_run(const RunInfo& i) {
   s.bind(19, i.max_bytes).bind(20, i.wall_start_utc).bind(21, i.start_ns);
   s.run();
   run_id_ = db_.last_insert_rowid();
+  // Op kinds by name: the producer's ids map onto the session's, so runs of different engines
+  // (or engine versions) share one _op_kind table.
+  op_kinds_.clear();
+  for (const std::string& name : i.op_kinds) op_kinds_.push_back(register_name("_op_kind", name));
+  for (const LayerRecord& l : i.layers) write_one(l);
   t.commit();
   return run_id_;
+}
+
+int64_t SessionWriter::register_name(const char* table, const std::string& name) {
+  db_.prepare(std::string("INSERT OR IGNORE INTO ") + table + " (name) VALUES (?)").bind(1, name).run();
+  Stmt id = db_.prepare(std::string("SELECT kind FROM ") + table + " WHERE name = ?");
+  id.bind(1, name);
+  if (!id.step()) throw SessionError(db_.path(), std::string(table) + ": '" + name + "' was not registered");
+  return id.integer(0);
+}
+
+int64_t SessionWriter::op_kind_id(int32_t producer_kind) {
+  if (producer_kind >= 0 && static_cast<size_t>(producer_kind) < op_kinds_.size()) return op_kinds_[static_cast<size_t>(producer_kind)];
+  // A kind the run did not name is kept under a name that says so rather than dropped.
+  if (producer_kind < 0 || producer_kind > 4096) throw Error("op kind " + std::to_string(producer_kind) + " is impossible");
+  const size_t named = op_kinds_.size();
+  op_kinds_.resize(static_cast<size_t>(producer_kind) + 1, -1);
+  for (size_t k = named; k < op_kinds_.size(); ++k) op_kinds_[k] = register_name("_op_kind", "op kind " + std::to_string(k));
+  return op_kinds_[static_cast<size_t>(producer_kind)];
+}
+
+int64_t SessionWriter::mixer_kind_id(const std::string& name) {
+  if (const auto it = mixer_kinds_.find(name); it != mixer_kinds_.end()) return it->second;
+  return mixer_kinds_[name] = register_name("_mixer_kind", name);
 }
 
 void SessionWriter::begin_batch() {
@@ -119,15 +163,38 @@ void SessionWriter::write_one(const TokenRecord& r) {
   token_.bind_blob(4, {reinterpret_cast<const uint8_t*>(r.text.data()), r.text.size()}).bind(5, r.step).run();
 }
 
-void SessionWriter::write_one(const AttentionQueryRecord& r) {
-  query_.bind(1, run_id_).bind(2, r.layer).bind(3, r.step).bind(4, r.n_heads).bind(5, r.n_kv_heads).bind(6, r.q_pos0);
-  query_.bind(7, r.n_q).bind(8, r.n_k).bind(9, mask_name(r.mask)).bind(10, r.window).bind(11, double{r.scale});
-  query_.bind_blob(12, bytes_of(r.q)).bind_blob(13, bytes_of(r.lse)).run();
+void SessionWriter::write_one(const LayerRecord& r) {
+  layer_.bind(1, run_id_).bind(2, r.layer).bind(3, mixer_kind_id(r.mixer)).bind(4, r.memory).bind(5, r.n_heads);
+  layer_.bind(6, r.n_kv_heads).bind(7, r.key_dim).bind(8, r.value_dim).bind(9, r.state_rows).bind(10, r.state_cols);
+  layer_.bind(11, r.mask).bind(12, r.window).bind(13, r.scale).run();
 }
 
-void SessionWriter::write_one(const AttentionKeyRecord& r) {
-  key_.bind(1, run_id_).bind(2, r.layer).bind(3, r.step).bind(4, r.n_kv_heads).bind(5, r.pos0).bind(6, r.n);
-  key_.bind_blob(7, bytes_of(r.k)).run();
+void SessionWriter::write_one(const MixerFactorRecord& r) {
+  const std::span<const uint8_t> data = std::visit([](const auto& v) { return bytes_of(v); }, r.data);
+  if (r.n_heads <= 0 || data.size() % static_cast<size_t>(r.n_heads) ||
+      (!r.positions.empty() && r.positions.size() != static_cast<size_t>(r.n)))
+    throw Error("factor '" + r.factor + "' of layer " + std::to_string(r.layer) + ", step " + std::to_string(r.step) +
+                " does not split into " + std::to_string(r.n_heads) + " head slices of " + std::to_string(r.n) + " rows");
+  // One checksum per head slice: a reader reads one head's slice alone and checks it alone.
+  const size_t slice = data.size() / static_cast<size_t>(r.n_heads);
+  crcs_.resize(static_cast<size_t>(r.n_heads));
+  for (size_t h = 0; h < crcs_.size(); ++h) crcs_[h] = crc32_of(data.subspan(h * slice, slice));
+  factor_.bind(1, run_id_).bind(2, r.layer).bind(3, r.step).bind(4, r.factor).bind(5, r.n_heads).bind(6, r.n);
+  factor_.bind(7, r.width).bind(8, dtype_name(dtype_of(r.data))).bind(9, r.pos0);
+  if (r.positions.empty()) factor_.bind_null(10);
+  else factor_.bind_blob(10, bytes_of(r.positions));
+  factor_.bind(11, r.n_keys).bind_blob(12, bytes_of(crcs_)).bind_blob(13, data).run();
+}
+
+void SessionWriter::write_one(const StateStatRecord& r) {
+  state_stat_.bind(1, run_id_).bind(2, r.layer).bind(3, r.head).bind(4, r.step).bind(5, r.norm);
+  state_stat_.bind(6, r.effective_rank).run();
+}
+
+void SessionWriter::write_one(const StateMatrixRecord& r) {
+  const std::span<const uint8_t> data = std::visit([](const auto& v) { return bytes_of(v); }, r.data);
+  state_matrix_.bind(1, run_id_).bind(2, r.layer).bind(3, r.head).bind(4, r.step).bind(5, r.rows).bind(6, r.cols);
+  state_matrix_.bind(7, dtype_name(dtype_of(r.data))).bind(8, int64_t{crc32_of(data)}).bind_blob(9, data).run();
 }
 
 void SessionWriter::write_one(const HeadMetricRecord& r) {
@@ -137,7 +204,8 @@ void SessionWriter::write_one(const HeadMetricRecord& r) {
 
 void SessionWriter::write_one(const PyramidTileRecord& r) {
   tile_.bind(1, run_id_).bind(2, r.layer).bind(3, r.head).bind(4, r.step).bind(5, r.level).bind(6, r.ty).bind(7, r.tx);
-  tile_.bind(8, r.rows).bind(9, r.cols).bind(10, codec_name(r.codec)).bind_blob(11, r.max).bind_blob(12, r.mean).run();
+  tile_.bind(8, r.rows).bind(9, r.cols).bind(10, codec_name(r.codec)).bind(11, int64_t{crc32_of(r.max)});
+  tile_.bind(12, int64_t{crc32_of(r.mean)}).bind_blob(13, r.max).bind_blob(14, r.mean).run();
 }
 
 void SessionWriter::write_one(const KvRecord& r) {
@@ -154,7 +222,7 @@ void SessionWriter::write_one(const MemorySnapshotRecord& r) {
 }
 
 void SessionWriter::write_one(const OpRecord& r) {
-  op_.bind(1, run_id_).bind(2, r.op_id).bind(3, r.step).bind(4, r.kind).bind(5, r.layer).bind(6, r.head);
+  op_.bind(1, run_id_).bind(2, r.op_id).bind(3, r.step).bind(4, op_kind_id(r.kind)).bind(5, r.layer).bind(6, r.head);
   op_.bind(7, r.thread).bind(8, r.start_ns).bind(9, r.end_ns).run();
   if (!ops_kept_) return;
   if (ops_.size() < kMaxOpsKept) {
@@ -208,33 +276,25 @@ void copy_blob(std::span<const uint8_t> bytes, std::vector<T>& out, const Db& db
   if (!bytes.empty()) std::memcpy(out.data(), bytes.data(), bytes.size());
 }
 
-// Prepares `sql` (selecting by run, layer and step) on first use and steps onto its row.
-std::string step_onto_factors(Stmt& s, const Db& db, const char* sql, const char* kind, int64_t run, int32_t layer,
-                              int64_t step) {
-  if (!s) s = db.prepare(sql);
-  const std::string what = std::string(kind) + " factors of layer " + std::to_string(layer) + ", step " + std::to_string(step);
-  s.bind(1, run).bind(2, layer).bind(3, step);
-  if (!s.step()) {
-    s.reset();
-    throw SessionError(db.path(), "the run holds no " + what);
-  }
-  return what;
-}
 }  // namespace
 
-void SessionWriter::read_query_factors(int32_t layer, int64_t step, std::vector<uint16_t>& q, std::vector<float>& lse) {
-  const std::string what = step_onto_factors(read_query_, db_, "SELECT q, lse FROM _attention_query WHERE run_id = ? AND layer = ? AND step = ?",
-                                             "query", run_id_, layer, step);
-  copy_blob(read_query_.blob(0), q, db_, what);
-  copy_blob(read_query_.blob(1), lse, db_, what);
-  read_query_.reset();
-}
-
-void SessionWriter::read_key_factors(int32_t layer, int64_t step, std::vector<uint16_t>& k) {
-  const std::string what = step_onto_factors(read_key_, db_, "SELECT k FROM _attention_key WHERE run_id = ? AND layer = ? AND step = ?",
-                                             "key", run_id_, layer, step);
-  copy_blob(read_key_.blob(0), k, db_, what);
-  read_key_.reset();
+void SessionWriter::read_factor(int32_t layer, int64_t step, const std::string& factor, FactorData& out) {
+  if (!read_factor_)
+    read_factor_ = db_.prepare("SELECT dtype, data FROM _mixer_factor WHERE run_id = ? AND layer = ? AND step = ? AND factor = ?");
+  const std::string what = "factor '" + factor + "' of layer " + std::to_string(layer) + ", step " + std::to_string(step);
+  read_factor_.bind(1, run_id_).bind(2, layer).bind(3, step).bind(4, factor);
+  if (!read_factor_.step()) {
+    read_factor_.reset();
+    throw SessionError(db_.path(), "the run holds no " + what);
+  }
+  try {
+    if (parse_dtype(read_factor_.text(0)) == FactorDtype::F32) copy_blob(read_factor_.blob(1), out.emplace<0>(), db_, what);
+    else copy_blob(read_factor_.blob(1), out.emplace<1>(), db_, what);
+  } catch (...) {
+    read_factor_.reset();
+    throw;
+  }
+  read_factor_.reset();
 }
 
 namespace {

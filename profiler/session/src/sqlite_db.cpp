@@ -147,14 +147,15 @@ std::span<const uint8_t> Stmt::blob(int col) const {
   return {p, static_cast<size_t>(sqlite3_column_bytes(st_, col))};
 }
 
-BlobReader::BlobReader(const Db& db, const char* table, const char* column) : db_(db), table_(table), column_(column) {}
+BlobReader::BlobReader(const Db& db, std::string table, std::string column)
+    : db_(db), table_(std::move(table)), column_(std::move(column)) {}
 
 BlobReader::~BlobReader() {
   if (blob_) sqlite3_blob_close(blob_);
 }
 
 void BlobReader::read(int64_t rowid, int64_t offset, std::span<uint8_t> out, const std::string& what) {
-  const int rc = blob_ ? sqlite3_blob_reopen(blob_, rowid) : sqlite3_blob_open(db_.handle(), "main", table_, column_, rowid, 0, &blob_);
+  const int rc = blob_ ? sqlite3_blob_reopen(blob_, rowid) : sqlite3_blob_open(db_.handle(), "main", table_.c_str(), column_.c_str(), rowid, 0, &blob_);
   if (rc != SQLITE_OK) {
     if (blob_) sqlite3_blob_close(blob_);  // a failed reopen leaves the handle aborted
     blob_ = nullptr;

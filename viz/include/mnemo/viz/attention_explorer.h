@@ -38,6 +38,10 @@ class AttentionExplorer : public Canvas {
   void set_view(View v) { view_ = target_ = v, fitted_ = true; }
   void fit();  // the whole map in the canvas, next frame
   int level() const { return level_; }  // the pyramid level drawn last frame
+  // What the drawn tiles hold, as the reader labels the layer's maps ("softmax probabilities"), and
+  // why a tile in view could not be read (a damaged value, factors not recorded), last frame.
+  const std::string& map_label() const { return label_; }
+  const std::string& tile_error() const { return tile_error_; }
   // The map cell (row, column) under a screen position last frame (nullopt outside the map).
   std::optional<std::pair<int64_t, int64_t>> cell_at(ImVec2 screen) const;
   ImVec2 cell_center(int64_t row, int64_t col) const { return to_screen(col + 0.5, row + 0.5); }
@@ -85,6 +89,7 @@ class AttentionExplorer : public Canvas {
   PendingPtr<std::vector<float>> row_;
   uint64_t range_for_ = 0;  // hash of the head whose overview set the colour range
   std::string error_;
+  std::string label_, tile_error_;
 };
 
 }  // namespace mnemo::viz

@@ -28,7 +28,8 @@ struct Captures {
 };
 
 // Converts probes into records and hands them to the recorder. Probe callbacks copy what they
-// need (attention factors become fp16) and return; the recorder's thread does the rest.
+// need (attention factors in the recording's dtype, fp32 by default) and return; the recorder's
+// thread does the rest.
 class ProbeRecorder : public rt::ProbeSink {
  public:
   // pool: the engine's, on whose threads a prefill's captures are converted (the engine waits for

@@ -25,6 +25,7 @@ struct RecordRequest {
   std::optional<int64_t> max_bytes;
   std::string label;
   int pyramid_first_level = 3;
+  profiler::FactorDtype factor_dtype = profiler::FactorDtype::F32;  // of the stored q and k
   // When the engine's pool fills every core, the session writer borrows one of them between
   // kernels (ThreadPool::borrow_core) instead of preempting an engine thread mid-kernel.
   bool lend_core_to_writer = true;

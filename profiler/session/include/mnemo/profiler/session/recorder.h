@@ -40,10 +40,10 @@ struct AttentionCapture {
   AttentionMask mask = AttentionMask::Causal;
   int64_t window = 0;
   float scale = 1.f;
-  std::vector<uint16_t> q;  // fp16 [n_heads][n_q][head_dim], post-RoPE (head-major, as stored)
-  std::vector<float> lse;   // [n_heads][n_q]
-  int64_t k_pos0 = 0;       // keys below were appended this step: positions k_pos0 .. n_k-1
-  std::vector<uint16_t> k;  // fp16 [n_kv_heads][n_k - k_pos0][head_dim]
+  FactorData q;            // [n_heads][n_q][head_dim] fp32 or fp16, post-RoPE (head-major, as stored)
+  std::vector<float> lse;  // [n_heads][n_q]
+  int64_t k_pos0 = 0;      // keys below were appended this step: positions k_pos0 .. n_k-1
+  FactorData k;            // [n_kv_heads][n_k - k_pos0][head_dim], the same dtype as q
   // What the engine's attention kernel gathered on the way, so the writer need not recompute the
   // scores; each empty when not gathered (the writer then recomputes from the factors).
   // Per row, [n_heads][n_q]: entropy (nats), mean distance, sink mass, effective keys (1/Σp²).
@@ -57,6 +57,9 @@ struct RecorderOptions {
   int64_t max_queue_bytes = int64_t{256} << 20;
   std::optional<int64_t> max_bytes;  // the session's budget for this run
   bool attention_factors = true;     // q/k/lse rows
+  // What the producer should convert q and k to (AttentionCapture::q/k): fp32 keeps recomputed
+  // scores equal to the engine's; fp16 halves their bytes (docs/SESSION_FORMAT.md, "Exactness").
+  FactorDtype factor_dtype = FactorDtype::F32;
   bool head_metrics = true;
   bool pyramids = true;
   int pyramid_first_level = 3;       // lower levels are pooled on request from the factors
@@ -105,6 +108,9 @@ class Recorder {
   std::vector<uint16_t> take_half_buffer(size_t n);
   static int64_t capture_size(const AttentionCapture& a);  // what it counts against the queue
   std::vector<float> take_float_buffer(size_t n);
+  // A factor buffer of the recording's factor dtype (RecorderOptions::factor_dtype), sized n.
+  FactorData take_factor_buffer(size_t n);
+  FactorDtype factor_dtype() const;
   void end_step(int64_t step);  // the step is complete: committed within commit_interval_ms
 
   // Whether a step whose rows q_pos0 .. q_pos0+n_q-1 see n_k keys gets pyramid tiles built from

@@ -13,6 +13,19 @@
 
 namespace mnemo::profiler {
 
+// What one layer of a run is (_layer): its token mixer and what it keeps between steps. Kinds,
+// memories and mask patterns are names: the session registers mixer kinds as it meets them.
+struct LayerRecord {
+  int32_t layer = 0;
+  std::string mixer = "softmax";   // registered mixer kind
+  std::string memory = "kv_cache";  // kv_cache | recurrent_state | memory_tokens | none
+  int64_t n_heads = 0, n_kv_heads = 0, key_dim = 0, value_dim = 0;
+  int64_t state_rows = 0, state_cols = 0;  // the recurrent state per head; 0 for a KV cache
+  std::string mask = "causal";              // softmax: registered mask pattern
+  int64_t window = 0;
+  double scale = 1.0;
+};
+
 struct RunInfo {
   std::string label;
   std::string model_path, model_format, architecture;
@@ -25,6 +38,12 @@ struct RunInfo {
   std::optional<int64_t> max_bytes;
   std::string wall_start_utc;  // ISO 8601
   int64_t start_ns = 0;
+  // The producer's op kinds by name, indexed by OpRecord::kind: the session registers each name
+  // (_op_kind) and maps the producer's ids onto its own.
+  std::vector<std::string> op_kinds;
+  // The model's layers as it describes them, written when the run begins; a layer's first
+  // attention capture rewrites its row with what the engine reported (mask, window, scale).
+  std::vector<LayerRecord> layers;
 };
 
 struct StepRecord {
@@ -45,22 +64,45 @@ enum class AttentionMask { None, Causal, Window };
 const char* mask_name(AttentionMask m);
 AttentionMask parse_mask(const std::string& name);  // throws Error for an unknown name
 
-// One head's query factors at one step: rows q_pos0 .. q_pos0+n_q-1 see keys 0 .. n_k-1 under the mask.
-struct AttentionQueryRecord {
-  int32_t layer = 0, n_heads = 0, n_kv_heads = 0;
-  int64_t step = 0, q_pos0 = 0, n_q = 0, n_k = 0;
-  AttentionMask mask = AttentionMask::Causal;
-  int64_t window = 0;
-  float scale = 1.f;
-  std::vector<uint16_t> q;  // fp16 [n_heads][n_q][head_dim], post-RoPE
-  std::vector<float> lse;   // [n_heads][n_q]
+// The precision mixer factors are stored in: fp32 by default (recomputed scores equal the
+// engine's), fp16 on request (half the bytes; docs/SESSION_FORMAT.md states its error).
+enum class FactorDtype { F32, F16 };
+const char* dtype_name(FactorDtype d);
+FactorDtype parse_dtype(const std::string& name);  // throws Error for an unknown name
+
+// A factor's values: fp32 or fp16 bits, as its dtype says.
+using FactorData = std::variant<std::vector<float>, std::vector<uint16_t>>;
+inline FactorDtype dtype_of(const FactorData& d) { return d.index() == 0 ? FactorDtype::F32 : FactorDtype::F16; }
+inline size_t value_count(const FactorData& d) { return std::visit([](const auto& v) { return v.size(); }, d); }
+
+// One named factor of one layer at one step (_mixer_factor), every head: [n_heads][n][width].
+// Row r of each head is the row at position pos0 + r, or positions[r] when positions is not empty
+// (keys have identity: a slot holds the position it was computed for).
+struct MixerFactorRecord {
+  int32_t layer = 0;
+  int64_t step = 0;
+  std::string factor;  // softmax: "q", "k", "lse"
+  int32_t n_heads = 0;
+  int64_t n = 0;
+  int32_t width = 0;
+  int64_t pos0 = 0;
+  std::vector<int64_t> positions;
+  int64_t n_keys = 0;  // query-side factors: keys resident when the rows ran; key side: 0
+  FactorData data;
 };
 
-// Keys appended to one layer's cache at one step, every KV head: positions pos0 .. pos0+n-1.
-struct AttentionKeyRecord {
-  int32_t layer = 0, n_kv_heads = 0;
-  int64_t step = 0, pos0 = 0, n = 0;
-  std::vector<uint16_t> k;  // fp16 [n_kv_heads][n][head_dim]
+// Recurrent state summaries (_state_stat) and full matrices (_state_matrix).
+struct StateStatRecord {
+  int32_t layer = 0, head = 0;
+  int64_t step = 0;
+  double norm = 0, effective_rank = 0;
+};
+
+struct StateMatrixRecord {
+  int32_t layer = 0, head = 0;
+  int64_t step = 0;
+  int64_t rows = 0, cols = 0;
+  FactorData data;  // [rows][cols]
 };
 
 struct HeadMetrics {
@@ -123,8 +165,9 @@ struct CounterRecord {
   double value = 0;
 };
 
-using Record = std::variant<StepRecord, TokenRecord, AttentionQueryRecord, AttentionKeyRecord, HeadMetricRecord,
-                            PyramidTileRecord, KvRecord, MemorySnapshotRecord, OpRecord, KernelRecord, CounterRecord>;
+using Record = std::variant<StepRecord, TokenRecord, LayerRecord, MixerFactorRecord, HeadMetricRecord, PyramidTileRecord,
+                            KvRecord, MemorySnapshotRecord, StateStatRecord, StateMatrixRecord, OpRecord, KernelRecord,
+                            CounterRecord>;
 
 // Bytes a record adds to the file, roughly (payload plus a per-row overhead); the byte budget
 // and the progress line use it.
@@ -133,8 +176,10 @@ int64_t approx_bytes(const T& x) {
   constexpr int64_t kRow = 24;  // key columns and cell headers of one row
   auto n = [](const auto& v) { return static_cast<int64_t>(v.size() * sizeof(v[0])); };
   if constexpr (std::is_same_v<T, Record>) return std::visit([](const auto& r) { return approx_bytes(r); }, x);
-  else if constexpr (std::is_same_v<T, AttentionQueryRecord>) return kRow + 64 + n(x.q) + n(x.lse);
-  else if constexpr (std::is_same_v<T, AttentionKeyRecord>) return kRow + 32 + n(x.k);
+  else if constexpr (std::is_same_v<T, MixerFactorRecord>)
+    return kRow + 64 + n(x.positions) + static_cast<int64_t>(x.n_heads) * 4 +
+           std::visit([&](const auto& v) { return n(v); }, x.data);
+  else if constexpr (std::is_same_v<T, StateMatrixRecord>) return kRow + 48 + std::visit([&](const auto& v) { return n(v); }, x.data);
   else if constexpr (std::is_same_v<T, PyramidTileRecord>) return kRow + 64 + n(x.max) + n(x.mean);
   else if constexpr (std::is_same_v<T, KvRecord>) return kRow + 48 + n(x.ranges);
   else if constexpr (std::is_same_v<T, MemorySnapshotRecord>) return kRow + 48 + n(x.data) + n(x.norms);

@@ -10,7 +10,7 @@
 namespace mnemo::profiler {
 
 inline constexpr int64_t kSessionApplicationId = 0x4D4E454D;  // "MNEM"
-inline constexpr int64_t kSessionSchemaVersion = 1;
+inline constexpr int64_t kSessionSchemaVersion = 2;
 
 // The schema's SQL for a version (profiler/schema/vN.sql, embedded at build time).
 const char* session_schema_sql(int64_t version);
@@ -22,16 +22,18 @@ const char* session_schema_sql(int64_t version);
 std::string session_recording_path(const std::string& path);
 
 // Creates the file with the current schema (at session_recording_path(path); an empty regular file
-// there is replaced), or opens an existing session (migrating an older schema in place) to append
-// runs. An existing file that is not a session is refused and never written to or replaced. Sets
-// WAL, synchronous=NORMAL and 64 KiB pages. Removes staging files left by recorders killed while
-// creating a session of the same name.
+// there is replaced), or opens an existing session of the current schema to append runs (older
+// sessions are read-only: SessionError says so). An existing file that is not a session is refused
+// and never written to or replaced. Sets WAL, synchronous=NORMAL and 64 KiB pages. Removes staging
+// files left by recorders killed while creating a session of the same name.
 Db open_session_for_recording(const std::string& path);
 
 // Opens read-only: never writes to the file, works while a recorder is appending to it. The one
 // exception: a rollback journal left hot by a writer that stopped mid-transaction is played back
 // first (SQLite cannot read the file otherwise), which needs write access to the file and its
-// folder; without it the error says what to do.
+// folder; without it the error says what to do. A file of an older schema is presented in the
+// current shape through TEMP views (v1: _mixer_factor and _layer over _attention_query and
+// _attention_key), which live in the connection, not the file.
 Db open_session_read_only(const std::string& path);
 
 // Throws SessionError unless `db` holds a session this build can read.

@@ -16,6 +16,7 @@
 #include <tuple>
 #include <vector>
 
+#include "mnemo/profiler/session/mixer_map.h"
 #include "mnemo/profiler/session/records.h"
 #include "mnemo/profiler/session/sqlite_db.h"
 
@@ -60,6 +61,7 @@ struct RunSummary {
 // A tile of one head's map at one step. Level 0: `values` are exact probabilities and rows/cols
 // are map cells. Level L: cells pool 2^L × 2^L map cells; `max` and `mean` as _pyramid_tile.
 struct AttentionTile {
+  std::string label;  // what the values are: the layer's MixerMap label ("softmax probabilities", ...)
   int level = 0;
   int64_t ty = 0, tx = 0;
   int64_t row0 = 0, col0 = 0;  // first cell of the tile at its level
@@ -115,6 +117,15 @@ class SessionReader {
   std::vector<CounterRecord> counters(int64_t run_id) const;
   // Memory tokens / recurrent-state summaries (architectures that keep them), in step order.
   std::vector<MemorySnapshotRecord> memory_snapshots(int64_t run_id, std::optional<int32_t> layer = {}) const;
+  // Recurrent state per layer, head and step: norms and effective ranks, and the full matrices
+  // recorded (fp32, checksums verified), in step order.
+  std::vector<StateStatRecord> state_stats(int64_t run_id, std::optional<int32_t> layer = {}) const;
+  std::vector<StateMatrixRecord> state_matrices(int64_t run_id, int32_t layer, int32_t head) const;
+
+  // What a layer is (_layer), and the label of its maps (its MixerMap's). Throws Error for a layer
+  // the run does not describe, or a mixer kind this build has no map for.
+  const MixerLayer& layer(int64_t run_id, int32_t layer);
+  std::string map_label(int64_t run_id, int32_t layer);
 
   // Attention. Throws Error naming what is missing (unknown run/step/layer/head, factors not
   // recorded or dropped by the byte budget, tile outside the map).
@@ -132,27 +143,30 @@ class SessionReader {
   std::vector<TimelineBucket> timeline(int64_t run_id, int64_t thread, int64_t t0_ns, int64_t t1_ns, int64_t n_buckets) const;
 
  private:
-  struct HeadFactors;  // one (run, layer, head): q rows and the KV head's keys, fp32
-  struct HeadRows;     // one (run, layer, head): the keys each recorded query saw, no factors
-  HeadFactors& factors(int64_t run_id, int32_t layer, int32_t head);  // every row, cached
-  // The cached factors when there are, else the queries of rows [q_begin, q_end) alone (and every
-  // key), valid until the next call.
-  HeadFactors& factors_for_rows(int64_t run_id, int32_t layer, int32_t head, int64_t q_begin, int64_t q_end);
-  void load_factors(HeadFactors& f, int64_t run_id, int32_t layer, int32_t head, int64_t newest_step, int64_t q_begin,
-                    int64_t q_end);
+  struct HeadMap;   // one (run, layer, head): its MixerMap over the steps loaded
+  struct HeadRows;  // one (run, layer, head): the keys each recorded query saw, no factors
+  class Factors;    // the FactorSource over this file
+  HeadMap& map(int64_t run_id, int32_t layer, int32_t head);  // every row, cached
+  // The cached map when there is one, else one made for rows [q_begin, q_end) alone, valid until
+  // the next call.
+  HeadMap& map_for_rows(int64_t run_id, int32_t layer, int32_t head, int64_t q_begin, int64_t q_end);
+  std::unique_ptr<HeadMap> make_map(int64_t run_id, int32_t layer, int32_t head, int64_t newest_step, int64_t q_begin,
+                                    int64_t q_end);
+  const MixerMapKind& kind_of(int64_t run_id, int32_t layer);
   const HeadRows& head_rows(int64_t run_id, int32_t layer, int32_t head);
   int head_dim(int64_t run_id) const;
   int64_t rows_at_step(int64_t run_id, int64_t step) const;
   static int64_t keys_seen(const HeadRows& h, int64_t rows);  // keys visible to the first `rows` rows
   static MapShape shape_at(const HeadRows& h, int64_t rows);   // of the map of the first `rows` rows
-  void recompute_pooled(HeadFactors& f, int64_t n_cols, int level, int64_t row_begin, int64_t row_end, AttentionTile& t);
+  void recompute_pooled(HeadMap& m, int64_t n_cols, int level, int64_t row_begin, int64_t row_end, AttentionTile& t);
 
   Db db_;
   int64_t schema_version_ = 0;
-  // Recently used heads' factors (a few MB each), most recent first.
-  std::list<std::unique_ptr<HeadFactors>> cache_;
+  // Recently used heads' maps (a few MB of factors each), most recent first.
+  std::list<std::unique_ptr<HeadMap>> cache_;
   std::list<std::unique_ptr<HeadRows>> rows_cache_;
-  std::unique_ptr<HeadFactors> ranged_;  // factors_for_rows' buffers
+  std::unique_ptr<HeadMap> ranged_;  // map_for_rows' map
+  std::map<std::pair<int64_t, int32_t>, MixerLayer> layers_;
   std::vector<float> pool_scratch_;  // recompute_pooled's block of probabilities, reused
 };
 

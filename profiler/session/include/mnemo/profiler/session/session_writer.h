@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -43,16 +44,22 @@ class SessionWriter {
   // Bytes the file and its log take on disk now.
   int64_t file_bytes() const;
 
-  // Reads back the factors of one layer and step of this run, as written (rows not yet committed
+  // Reads back one factor of one layer and step of this run, as written (rows not yet committed
   // included: the same connection sees them). Throws SessionError when the run holds no such row.
-  void read_query_factors(int32_t layer, int64_t step, std::vector<uint16_t>& q, std::vector<float>& lse);
-  void read_key_factors(int32_t layer, int64_t step, std::vector<uint16_t>& k);
+  void read_factor(int32_t layer, int64_t step, const std::string& factor, FactorData& out);
+
+  // The session's id of a mixer kind, registering the name on first use.
+  int64_t mixer_kind_id(const std::string& name);
 
  private:
+  int64_t register_name(const char* table, const std::string& name);  // _op_kind, _mixer_kind
+  int64_t op_kind_id(int32_t producer_kind);
   void write_one(const StepRecord& r);
   void write_one(const TokenRecord& r);
-  void write_one(const AttentionQueryRecord& r);
-  void write_one(const AttentionKeyRecord& r);
+  void write_one(const LayerRecord& r);
+  void write_one(const MixerFactorRecord& r);
+  void write_one(const StateStatRecord& r);
+  void write_one(const StateMatrixRecord& r);
   void write_one(const HeadMetricRecord& r);
   void write_one(const PyramidTileRecord& r);
   void write_one(const KvRecord& r);
@@ -64,8 +71,11 @@ class SessionWriter {
   Db& db_;
   int64_t run_id_ = 0;
   bool in_batch_ = false;
-  Stmt step_, token_, query_, key_, metric_, tile_, kv_, memory_, op_, kernel_, counter_;
-  Stmt read_query_, read_key_;  // prepared on first use: most runs never read back
+  Stmt step_, token_, layer_, factor_, metric_, tile_, kv_, memory_, state_stat_, state_matrix_, op_, kernel_, counter_;
+  Stmt read_factor_;  // prepared on first use: most runs never read back
+  std::map<std::string, int64_t> mixer_kinds_;
+  std::vector<int64_t> op_kinds_;  // the producer's op kind id -> the session's
+  std::vector<uint32_t> crcs_;     // scratch: a factor row's checksums
   // The run's ops as written, for the level-of-detail pass at finish_run (reading 23k ops back
   // through the time index took 8 ms of a 540-token recording's close). Past kMaxOpsKept the
   // pass reads them back instead, rather than holding more memory.

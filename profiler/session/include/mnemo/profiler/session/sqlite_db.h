@@ -104,7 +104,7 @@ class Stmt {
 // that hold the range are read, where a SELECT of substr() reads the whole value first.
 class BlobReader {
  public:
-  BlobReader(const Db& db, const char* table, const char* column);
+  BlobReader(const Db& db, std::string table, std::string column);
   BlobReader(const BlobReader&) = delete;
   BlobReader& operator=(const BlobReader&) = delete;
   ~BlobReader();
@@ -115,8 +115,8 @@ class BlobReader {
 
  private:
   const Db& db_;
-  const char* table_;
-  const char* column_;
+  std::string table_;
+  std::string column_;
   sqlite3_blob* blob_ = nullptr;
 };
 

@@ -1,0 +1,28 @@
+#include "mnemo/profiler/session/mixer_map.h"
+
+namespace mnemo::profiler {
+
+MixerMapRegistry& MixerMapRegistry::instance() {
+  static MixerMapRegistry* registry = [] {
+    auto* r = new MixerMapRegistry;
+    register_builtin_mixer_maps(*r);
+    return r;
+  }();
+  return *registry;
+}
+
+void MixerMapRegistry::add(const std::string& mixer, MixerMapKind kind) { kinds_[mixer] = std::move(kind); }
+
+const MixerMapKind* MixerMapRegistry::find(const std::string& mixer) const {
+  const auto it = kinds_.find(mixer);
+  return it == kinds_.end() ? nullptr : &it->second;
+}
+
+void register_builtin_mixer_maps(MixerMapRegistry& registry) {
+  register_softmax_map(registry);
+  register_stored_map(registry);
+  // The linear, delta-rule and SSM families register their implicit attention here
+  // (profiler/session/implicit_attention.*).
+}
+
+}  // namespace mnemo::profiler
