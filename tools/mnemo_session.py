@@ -15,7 +15,10 @@ API
 ---
 ``Session(path)``
     Opens the file read-only (``sqlite3.connect(f"file:{path}?mode=ro", uri=True)``, plus
-    ``PRAGMA query_only``) and never writes. Raises ``SessionError`` (a ``ValueError``) naming the
+    ``PRAGMA query_only``) and never writes, with one exception: a rollback journal left hot
+    beside the file by a writer that stopped mid-transaction (``FILE-journal``) is played back
+    first through a read-write connection, as SQLite cannot read the file otherwise; without write
+    access to the file and its folder that is a ``SessionError`` saying what to do. Raises ``SessionError`` (a ``ValueError``) naming the
     file when it is missing, empty, not SQLite, an SQLite database without the session
     ``application_id`` 0x4D4E454D, or of a schema newer than version 1. Usable as a context
     manager; ``close()`` closes it.
@@ -205,6 +208,29 @@ def _blob(b: Any, n: int, dtype: str, what: str) -> np.ndarray:
     return np.frombuffer(bytes(b), dtype=dtype)
 
 
+def _roll_back_interrupted_write(path: str) -> None:
+    """Plays back a hot rollback journal beside `path`, as the C++ reader does: a read-only
+    connection cannot ("attempt to write a readonly database"), a read-write one does it on its
+    first read. A journal a live writer still holds is not hot, and the read then just waits."""
+    journal = path + "-journal"
+    if not os.path.exists(journal) or os.path.getsize(journal) == 0:
+        return
+    folder = os.path.dirname(os.path.abspath(path))
+    if not (os.access(path, os.W_OK) and os.access(folder, os.W_OK)):
+        raise SessionError(f"{path}: a write to it was interrupted and left {journal}, which must be rolled back "
+                           "before the session can be read, and this user may not write the file or its folder: open "
+                           "it once as a user who may (any Mnemoscope tool rolls it back), or copy both files together "
+                           "to a folder you can write and open the copy")
+    try:
+        con = sqlite3.connect("file:" + urllib.parse.quote(os.path.abspath(path)) + "?mode=rw", uri=True, timeout=5)
+        try:
+            con.execute("SELECT count(*) FROM sqlite_schema").fetchone()
+        finally:
+            con.close()
+    except sqlite3.Error as e:
+        raise SessionError(f"{path}: cannot roll back the interrupted write left in {journal} ({e})") from None
+
+
 class Session:
     """A session file opened read-only. Not thread-safe: give each thread its own."""
 
@@ -217,6 +243,7 @@ class Session:
             raise SessionError(f"{p}: a directory, not a Mnemoscope session")
         if os.path.getsize(p) == 0:
             raise SessionError(f"{p}: empty file, not a Mnemoscope session")
+        _roll_back_interrupted_write(p)
         uri = "file:" + urllib.parse.quote(os.path.abspath(p)) + "?mode=ro"
         try:
             self._db = sqlite3.connect(uri, uri=True)
@@ -328,8 +355,16 @@ class Session:
     def _rows_at_step(self, run: int, step: int) -> int:
         v = self._scalar("SELECT pos0 + n_tokens FROM _step WHERE run_id = ? AND step = ?", (run, step))
         if v is None:
+            if self._newest_step(run) < 0:
+                self._run_row(run)  # "no run" for a run that is not there at all
+                raise LookupError(self._no_committed_step(run))
             raise LookupError(f"{self.path}: run {run} has no step {step} (not recorded, or not committed yet)")
         return int(v)
+
+    def _no_committed_step(self, run: int) -> str:
+        # As the C++ reader: not the captures' fault, nothing is committed yet.
+        return (f"{self.path}: run {run} has no committed step yet (it is still being recorded, or its recorder "
+                "stopped before the first step)")
 
     def factors(self, run: int, layer: int, head: int) -> HeadFactors:
         """The head's factors over every step committed so far (cached; reloaded when steps were added)."""
@@ -360,6 +395,8 @@ class Session:
             "substr(q, ?4 * n_q * ?5 + 1, n_q * ?5), substr(lse, ?4 * n_q * 4 + 1, n_q * 4) FROM _attention_query "
             "WHERE run_id = ?1 AND layer = ?2 AND step <= ?3 AND ?4 < n_heads ORDER BY step",
             (run, layer, newest, head, d * 2)).fetchall()
+        if not qrows and newest < 0:
+            raise LookupError(self._no_committed_step(run))
         if not qrows:
             raise LookupError(f"{what}: no attention factors recorded (capture off, head out of range, or dropped by "
                               "the byte budget)")

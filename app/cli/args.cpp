@@ -2,6 +2,8 @@
 
 #include <cctype>
 #include <cerrno>
+#include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <sstream>
 
@@ -141,23 +143,38 @@ std::string Args::required(const std::string& name) const {
   return it->second;
 }
 
-int64_t Args::integer(const std::string& name, int64_t fallback) const {
+int64_t Args::integer(const std::string& name, int64_t fallback, int64_t lo, int64_t hi, const std::string& why) const {
   auto it = values_.find(name);
   if (it == values_.end()) return fallback;
+  const std::string& text = it->second;
   errno = 0;
   char* end = nullptr;
-  const long long v = std::strtoll(it->second.c_str(), &end, 10);
-  if (errno || end == it->second.c_str() || *end) throw UsageError("--" + name + " expects an integer, got '" + it->second + "'");
+  const long long v = std::strtoll(text.c_str(), &end, 10);
+  if (end == text.c_str() || *end || (errno && errno != ERANGE))
+    throw UsageError("--" + name + " expects an integer, got '" + text + "'");
+  // strtoll saturates on overflow (ERANGE): such a value is out of every range.
+  if (errno == ERANGE || v < lo || v > hi)
+    throw UsageError("--" + name + ": " + text + " is out of range (" + std::to_string(lo) + ".." + std::to_string(hi) +
+                     (why.empty() ? "" : "; " + why) + ")");
   return v;
 }
 
-double Args::number(const std::string& name, double fallback) const {
+double Args::number(const std::string& name, double fallback, double lo, double hi, bool lo_open) const {
   auto it = values_.find(name);
   if (it == values_.end()) return fallback;
+  const std::string& text = it->second;
   errno = 0;
   char* end = nullptr;
-  const double v = std::strtod(it->second.c_str(), &end);
-  if (errno || end == it->second.c_str() || *end) throw UsageError("--" + name + " expects a number, got '" + it->second + "'");
+  const double v = std::strtod(text.c_str(), &end);
+  if (end == text.c_str() || *end || (errno && errno != ERANGE))
+    throw UsageError("--" + name + " expects a number, got '" + text + "'");
+  // strtod reads "nan" and "inf"; neither means anything as an option value.
+  if (!std::isfinite(v)) throw UsageError("--" + name + ": " + text + " is not a finite number");
+  if (v < lo || v > hi || (lo_open && v == lo)) {
+    char range[96];
+    std::snprintf(range, sizeof range, "%s%g, %g]", lo_open ? "(" : "[", lo, hi);
+    throw UsageError("--" + name + ": " + text + " is out of range " + range);
+  }
   return v;
 }
 

@@ -28,9 +28,13 @@ class Args {
 
   bool has(const std::string& name) const;  // name without dashes: "threads"
   std::string str(const std::string& name, const std::string& fallback = "") const;
-  // Typed getters throw UsageError naming the option when the value does not parse.
-  int64_t integer(const std::string& name, int64_t fallback) const;
-  double number(const std::string& name, double fallback) const;
+  // Typed getters throw UsageError naming the option when the value does not parse or lies
+  // outside [lo, hi] ("--layer: 4294967296 is out of range (0..29)", followed by `why` when
+  // given), so that no command casts an unchecked number down to a narrower type. The fallback
+  // is returned as it is, unchecked.
+  int64_t integer(const std::string& name, int64_t fallback, int64_t lo, int64_t hi, const std::string& why = "") const;
+  // Finite numbers only (nan and inf are refused by name); `lo_open` excludes lo itself.
+  double number(const std::string& name, double fallback, double lo, double hi, bool lo_open = false) const;
   std::string required(const std::string& name) const;
 
  private:

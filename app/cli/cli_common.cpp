@@ -1,9 +1,11 @@
 #include "cli_common.h"
 
 #include <cstdio>
+#include <limits>
 
 #include "mnemo/core/error.h"
 #include "mnemo/core/mapped_file.h"
+#include "mnemo/core/thread_pool.h"
 
 namespace mnemo::cli {
 
@@ -20,8 +22,9 @@ int parse_or_exit(Args& args, const std::vector<std::string>& argv) {
 }
 
 void add_model_options(Args& args) {
-  args.option("-m,--model", "PATH", "GGUF file or Hugging Face folder")
-      .option("-t,--threads", "N", "worker threads (default: all cores)");
+  const std::string threads = "worker threads (default: all " + std::to_string(ThreadPool::hardware_threads()) +
+                              " cores; at most " + std::to_string(ThreadPool::max_threads()) + ", 4 per core)";
+  args.option("-m,--model", "PATH", "GGUF file or Hugging Face folder").option("-t,--threads", "N", threads);
 }
 
 void add_prompt_options(Args& args) {
@@ -34,31 +37,32 @@ std::string prompt_text(const Args& args) {
 }
 
 void add_sampling_options(Args& args, double default_temperature) {
-  char temperature[96];
-  std::snprintf(temperature, sizeof temperature, "sampling temperature; 0 is greedy (default %g)", default_temperature);
+  char temperature[128];
+  std::snprintf(temperature, sizeof temperature, "sampling temperature, 0..%g; 0 is greedy (default %g)", kMaxTemperature,
+                default_temperature);
   args.option("--temperature", "T", temperature)
       .option("--top-k", "K", "sample from the K most likely tokens; 0 = all (default 40)")
-      .option("--top-p", "P", "sample from the smallest set of mass P (default 0.95)")
-      .option("-s,--seed", "S", "random seed for sampling (default 0)")
+      .option("--top-p", "P", "sample from the smallest set of mass P, in (0, 1] (default 0.95)")
+      .option("-s,--seed", "S", "random seed for sampling, >= 0 (default 0)")
       .flag("--ignore-eos", "keep generating after the end-of-sequence token");
 }
 
 rt::SamplingParams sampling(const Args& args, double default_temperature) {
+  constexpr int64_t kInt32Max = std::numeric_limits<int32_t>::max();
   rt::SamplingParams sp;
-  sp.temperature = static_cast<float>(args.number("temperature", default_temperature));
-  sp.top_k = static_cast<int32_t>(args.integer("top-k", 40));
-  sp.top_p = static_cast<float>(args.number("top-p", 0.95));
-  sp.seed = static_cast<uint64_t>(args.integer("seed", 0));
-  if (sp.temperature < 0 || sp.top_k < 0 || sp.top_p <= 0 || sp.top_p > 1)
-    throw UsageError("--temperature must be >= 0, --top-k >= 0 and --top-p in (0, 1]");
+  sp.temperature = static_cast<float>(args.number("temperature", default_temperature, 0.0, kMaxTemperature));
+  sp.top_k = static_cast<int32_t>(args.integer("top-k", 40, 0, kInt32Max));
+  sp.top_p = static_cast<float>(args.number("top-p", 0.95, 0.0, 1.0, /*lo_open=*/true));
+  sp.seed = static_cast<uint64_t>(args.integer("seed", 0, 0, std::numeric_limits<int64_t>::max()));
   return sp;
 }
 
 std::unique_ptr<rt::Model> open_model(const Args& args) {
   rt::ModelOptions options;
-  const int64_t threads = args.integer("threads", 0);
-  if (threads < 0 || threads > 1024) throw UsageError("--threads must be between 1 and 1024");
-  options.threads = static_cast<int>(threads);
+  // More threads than 4 per core only add switching, and each reserves a stack: refused before
+  // any is started (the pool reports a thread it cannot start as an error, too).
+  options.threads = static_cast<int>(args.integer("threads", 0, 0, ThreadPool::max_threads(),
+                                                  "0 is one per core; at most 4 per core, 1024 in all"));
   return rt::Model::open(args.required("model"), options, rt::PluginRegistry::discover());
 }
 

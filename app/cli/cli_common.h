@@ -2,6 +2,8 @@
 // with the standard options.
 #pragma once
 
+#include <cstdint>
+#include <limits>
 #include <memory>
 #include <string>
 
@@ -21,7 +23,13 @@ void add_model_options(Args& args);
 void add_prompt_options(Args& args);
 std::string prompt_text(const Args& args);
 
-// Adds --temperature, --top-k, --top-p, --seed and --ignore-eos; sampling() checks their ranges.
+// Adds --temperature, --top-k, --top-p, --seed and --ignore-eos; sampling() checks their ranges
+// (finite numbers only: a temperature of nan or inf would make every probability nan).
+inline constexpr double kMaxTemperature = 100.0;  // far past uniform sampling already
+// Tokens a command may be asked to run or generate: far beyond any model's context (each command
+// checks the context itself), small enough that no sum of two counts overflows.
+inline constexpr int64_t kMaxNewTokens = int64_t{1} << 30;
+inline constexpr int64_t kMaxRunId = std::numeric_limits<int64_t>::max();  // run ids count from 1
 void add_sampling_options(Args& args, double default_temperature);
 rt::SamplingParams sampling(const Args& args, double default_temperature);
 std::unique_ptr<rt::Model> open_model(const Args& args);

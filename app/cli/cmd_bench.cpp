@@ -65,8 +65,8 @@ int cmd_bench(const Argv& argv) {
       .flag("--ops", "also time every op and print the split per op kind")
       .flag("--json", "print a JSON object");
   if (int rc = parse_or_exit(args, argv); rc >= 0) return rc;
-  const int64_t T = args.integer("prefill", 512), N = args.integer("decode", 64), R = args.integer("repeat", 3);
-  if (T < 1 || N < 0 || R < 1) throw UsageError("--prefill must be >= 1, --decode >= 0, --repeat >= 1");
+  const int64_t T = args.integer("prefill", 512, 1, kMaxNewTokens), N = args.integer("decode", 64, 0, kMaxNewTokens);
+  const int64_t R = args.integer("repeat", 3, 1, 1000);
 
   const std::string probes = args.str("probes", "none");
   if (probes != "none" && probes != "all") throw UsageError("--probes must be none or all");

@@ -36,7 +36,7 @@ int cmd_export(const Argv& argv) {
   if (!args.has("out")) throw UsageError("--out is required");
   const std::string out = args.str("out");
   std::optional<int64_t> run;
-  if (args.has("run")) run = args.integer("run", 0);
+  if (args.has("run")) run = args.integer("run", 0, 1, kMaxRunId);
 
   profiler::SessionReader reader(args.required("file"));
   if (format == "csv") {

@@ -8,6 +8,7 @@
 #include "cli_common.h"
 #include "commands.h"
 #include "mnemo/core/error.h"
+#include "mnemo/profiler/session/session_file.h"
 #include "mnemo/record/record_run.h"
 #include "mnemo/runtime/probes.h"
 
@@ -45,7 +46,9 @@ int cmd_record(const Argv& argv) {
   add_prompt_options(args);
   add_sampling_options(args, 0.0);
   args.option("-n,--n-predict", "N", "tokens to generate (default 64; encoders run the prompt once)")
-      .option("-o,--out", "FILE", "the session file; an existing session gets a new run")
+      .option("-o,--out", "FILE",
+              "the session file: a new name, an empty file or an existing session, which gets a new run (a symbolic "
+              "link is written through; anything else is refused)")
       .option("--capture", "LIST", "what to record: all (default), none, or attention,metrics,pyramids,kv,ops,memory")
       .option("--max-bytes", "B", "byte budget for this run (e.g. 200M); past it the recording thins out")
       .option("--label", "TEXT", "a name for the run")
@@ -58,17 +61,15 @@ int cmd_record(const Argv& argv) {
 
   record::RecordRequest req;
   req.session_path = args.required("out");
+  profiler::session_recording_path(req.session_path);  // a device, FIFO or folder is refused before the model loads
   req.prompt = prompt_text(args);
-  req.n_new = args.integer("n-predict", 64);
-  if (req.n_new < 0) throw UsageError("--n-predict must be >= 0");
+  req.n_new = args.integer("n-predict", 64, 0, kMaxNewTokens);
   req.captures = record::Captures::parse(args.str("capture", "all"));
   if (args.has("max-bytes")) req.max_bytes = parse_bytes(args.str("max-bytes"));
   req.label = args.str("label");
   req.sampling = sampling(args, 0.0);
   req.ignore_eos = args.has("ignore-eos");
-  const int64_t level = args.integer("pyramid-level", 3);
-  if (level < 1 || level > 16) throw UsageError("--pyramid-level must be between 1 and 16");
-  req.pyramid_first_level = static_cast<int>(level);
+  req.pyramid_first_level = static_cast<int>(args.integer("pyramid-level", 3, 1, 16));
   const std::string writer_core = args.str("writer-core", "lend");
   if (writer_core != "lend" && writer_core != "compete") throw UsageError("--writer-core must be lend or compete");
   req.lend_core_to_writer = writer_core == "lend";

@@ -18,8 +18,7 @@ int cmd_run(const Argv& argv) {
   if (int rc = parse_or_exit(args, argv); rc >= 0) return rc;
 
   const std::string prompt = prompt_text(args);
-  const int64_t n = args.integer("n-predict", 64);
-  if (n < 0) throw UsageError("--n-predict must be >= 0");
+  const int64_t n = args.integer("n-predict", 64, 0, kMaxNewTokens);
   const rt::SamplingParams sp = sampling(args, 0.8);
 
   auto model = open_model(args);

@@ -100,7 +100,7 @@ int cmd_stats(const Argv& argv) {
   if (int rc = parse_or_exit(args, argv); rc >= 0) return rc;
   profiler::SessionReader reader(args.required("file"));
   std::vector<profiler::RunSummary> runs;
-  if (args.has("run")) runs.push_back(reader.run(args.integer("run", 1)));
+  if (args.has("run")) runs.push_back(reader.run(args.integer("run", 1, 1, kMaxRunId)));
   else runs = reader.runs();
   nlohmann::json j = nlohmann::json::array();
   for (size_t i = 0; i < runs.size(); ++i) {

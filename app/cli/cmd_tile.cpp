@@ -6,6 +6,7 @@
 #include "mnemo/core/error.h"
 #include "mnemo/profiler/npy.h"
 #include "mnemo/profiler/png.h"
+#include "mnemo/profiler/session/attention_math.h"
 #include "mnemo/profiler/session/session_reader.h"
 
 namespace mnemo::cli {
@@ -33,10 +34,25 @@ int cmd_tile(const Argv& argv) {
   if (stat != "max" && stat != "mean") throw UsageError("--stat must be max or mean");
 
   profiler::SessionReader reader(args.required("file"));
-  const int64_t run = args.integer("run", 1);
-  const auto t = reader.tile(run, args.integer("step", 0), static_cast<int32_t>(args.integer("layer", -1)),
-                             static_cast<int32_t>(args.integer("head", -1)), static_cast<int>(args.integer("level", 0)),
-                             args.integer("ty", 0), args.integer("tx", 0));
+  // Every number against what the session holds, so that a value out of range is named as such
+  // (exit 2) instead of being cast down or reaching the reader as a wrapped-around row.
+  const int64_t run = args.integer("run", 1, 1, kMaxRunId);
+  const profiler::RunInfo info = reader.run(run).info;
+  const std::string of_run = "run " + std::to_string(run) + " of " + reader.path();
+  const int64_t newest = reader.newest_step(run);
+  if (newest < 0) throw reader.no_committed_step(run);
+  const int64_t step = args.integer("step", 0, 0, newest, of_run + " has committed steps 0.." + std::to_string(newest));
+  const auto layer = static_cast<int32_t>(
+      args.integer("layer", -1, 0, info.n_layers - 1, of_run + " has " + std::to_string(info.n_layers) + " layers"));
+  const auto head = static_cast<int32_t>(
+      args.integer("head", -1, 0, info.n_heads - 1, of_run + " has " + std::to_string(info.n_heads) + " heads per layer"));
+  const int level = static_cast<int>(args.integer("level", 0, 0, profiler::kMaxTileLevel));
+  const profiler::MapShape map = reader.map_shape(run, step, layer, head);
+  const int64_t tiles_y = profiler::tiles_at_level(map.rows, level), tiles_x = profiler::tiles_at_level(map.cols, level);
+  const std::string grid = "the map at step " + std::to_string(step) + " is " + std::to_string(tiles_y) + " × " +
+                           std::to_string(tiles_x) + " tiles at level " + std::to_string(level);
+  const int64_t ty = args.integer("ty", 0, 0, tiles_y - 1, grid), tx = args.integer("tx", 0, 0, tiles_x - 1, grid);
+  const auto t = reader.tile(run, step, layer, head, level, ty, tx);
   const std::vector<float>& values = stat == "max" ? t.max : t.mean;
   const uint64_t shape[2] = {static_cast<uint64_t>(t.rows), static_cast<uint64_t>(t.cols)};
   if (args.has("npy")) {
@@ -47,9 +63,7 @@ int cmd_tile(const Argv& argv) {
     const auto kind = profiler::scale_kind_from_name(args.str("scale", "linear"));
     if (!kind) throw UsageError("--scale must be linear, log or rank");
     opt.scale.kind = *kind;
-    const int64_t up = args.integer("upscale", 2);
-    if (up < 1 || up > 64) throw UsageError("--upscale must be between 1 and 64");
-    opt.upscale = static_cast<uint32_t>(up);
+    opt.upscale = static_cast<uint32_t>(args.integer("upscale", 2, 1, 64));
     opt.colorbar = true;
     profiler::write_heatmap_png(args.str("png"), values, static_cast<uint32_t>(t.rows), static_cast<uint32_t>(t.cols), opt);
   }

@@ -22,6 +22,7 @@
 #include <nlohmann/json.hpp>
 
 #include "mnemo/core/error.h"
+#include "mnemo/core/thread_pool.h"
 #include "mnemo/io/model_file.h"
 #include "mnemo/record/record_run.h"
 #include "mnemo/runtime/model.h"
@@ -84,7 +85,7 @@ RecordPanel::RecordPanel(QWidget* parent) : QWidget(parent) {
   tokens_->setRange(0, 100000);
   tokens_->setValue(32);
   threads_ = new QSpinBox;
-  threads_->setRange(0, 1024);
+  threads_->setRange(0, ThreadPool::max_threads());  // as mnemo --threads
   threads_->setSpecialValueText("all cores");
   temperature_ = new QDoubleSpinBox;
   temperature_->setRange(0, 5);

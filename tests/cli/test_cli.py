@@ -103,6 +103,41 @@ def bad_inputs(tmp: Path, tiny: Path, repo: Path):
     yield "missing path", tmp / "does-not-exist.gguf", "does-not-exist.gguf"
 
 
+def bad_numbers(smol: Path, tmp: Path):
+    """Numbers out of their option's range or not finite: refused by name with exit 2 before anything runs,
+    never cast down to a narrower type (--top-k 4294967296 was 0, "all") or let through (nan, inf)."""
+    model = ["--model", str(smol), "--prompt", "x"]
+    out = str(tmp / "never-written.mnemo")  # were a value let through, the recording would go here
+    cases = [
+        (["run", *model, "--temperature", "nan"], "--temperature: nan is not a finite number"),
+        (["run", *model, "--temperature", "inf"], "--temperature: inf is not a finite number"),
+        (["run", *model, "--temperature", "-1"], "--temperature: -1 is out of range [0, 100]"),
+        (["run", *model, "--top-p", "nan"], "--top-p: nan is not a finite number"),
+        (["run", *model, "--top-p", "0"], "--top-p: 0 is out of range (0, 1]"),
+        (["run", *model, "--top-p", "1.5"], "--top-p: 1.5 is out of range (0, 1]"),
+        (["run", *model, "--top-k", "4294967296"], "--top-k: 4294967296 is out of range (0..2147483647)"),
+        (["run", *model, "--seed", "-1"], "--seed: -1 is out of range"),
+        (["run", *model, "-n", "99999999999999999999"], "--n-predict: 99999999999999999999 is out of range"),
+        (["record", *model, "--out", out, "--temperature", "inf"], "--temperature: inf is not a finite number"),
+        (["record", *model, "--out", out, "--top-p", "nan"], "--top-p: nan is not a finite number"),
+        (["record", *model, "--out", out, "--pyramid-level", "4294967297"], "--pyramid-level: 4294967297 is out of range (1..16)"),
+        (["bench", "--model", str(smol), "--prefill", "9223372036854775807"], "--prefill: 9223372036854775807 is out of range"),
+        (["bench", "--model", str(smol), "--repeat", "0"], "--repeat: 0 is out of range"),
+        (["run", *model, "--threads", "4294967297"], "--threads: 4294967297 is out of range (0.."),
+    ]
+    for args, phrase in cases:
+        rc, out, err = mnemo(args)
+        check(f"refuses {' '.join(args[:1] + args[-2:])}", rc == 2 and phrase in err and "usage" not in err,
+              f"rc={rc} err={err.strip()[:300]!r}")
+    # Under a 4 GB address space (the CLI tests' own limit, ulimit -v 4000000) 500 threads' stacks do
+    # not fit: refused by name, never "terminate called without an active exception".
+    rc, out, err = mnemo(["run", *model, "-n", "1", "--threads", "500"])
+    check("--threads 500 under a 4 GB address space is a clear error", rc in (1, 2) and "thread" in err
+          and "terminate" not in err, f"rc={rc} err={err.strip()[:300]!r}")
+    rc, out, err = mnemo(["run", "--help"])
+    check("run --help documents the --threads limit", "at most" in out and "4 per core" in out, out)
+
+
 SANITIZED = False
 TIME_SCALE = 1
 
@@ -186,6 +221,8 @@ def main():
     check("bad option value", rc == 2 and "--threads expects an integer" in err, err)
     rc, out, err = mnemo(["run", "--prompt", "x"])
     check("missing --model", rc == 2 and "--model" in err, err)
+    with tempfile.TemporaryDirectory() as d:
+        bad_numbers(smol, Path(d))
 
     with tempfile.TemporaryDirectory() as d:
         for label, path, phrase in bad_inputs(Path(d), tiny, repo):

@@ -2,14 +2,21 @@
 
 #include <gtest/gtest.h>
 #include <sched.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <chrono>
+#include <cstdio>
 #include <future>
 #include <map>
 #include <mutex>
 #include <set>
+#include <string>
 #include <vector>
+
+#include "mnemo/core/error.h"
 
 namespace mnemo {
 namespace {
@@ -74,6 +81,47 @@ void finishes_within(std::chrono::seconds limit, Fn fn, const char* what) {
   auto done = std::async(std::launch::async, std::move(fn));
   ASSERT_EQ(done.wait_for(limit), std::future_status::ready) << what << " did not return";
   done.get();
+}
+
+// Threads that cannot be started (`ulimit -v` leaves no room for their stacks, `ulimit -u`) are an
+// error naming how far the pool got, after the workers already started are joined: destroying
+// them unjoined would terminate the process ("terminate called without an active exception").
+// In a child process, whose address space is capped a little above what it uses.
+TEST(ThreadPool, AThreadThatCannotStartIsAnErrorNotATermination) {
+  const pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    long pages = 0;
+    if (std::FILE* f = std::fopen("/proc/self/statm", "r")) {
+      if (std::fscanf(f, "%ld", &pages) != 1) pages = 0;
+      std::fclose(f);
+    }
+    const rlim_t cap = static_cast<rlim_t>(pages) * static_cast<rlim_t>(::sysconf(_SC_PAGESIZE)) + (rlim_t{256} << 20);
+    const struct rlimit limit = {cap, cap};
+    if (pages == 0 || ::setrlimit(RLIMIT_AS, &limit) != 0) ::_exit(10);
+    try {
+      ThreadPool pool(1024);  // 1024 stacks of 2-8 MiB each cannot fit in 256 MiB
+      ::_exit(11);
+    } catch (const Error& e) {
+      std::fprintf(stderr, "%s\n", e.what());
+      if (std::string(e.what()).find("cannot start thread ") != 0 ||
+          std::string(e.what()).find(" of the 1024 asked for") == std::string::npos)
+        ::_exit(12);
+    } catch (...) {
+      ::_exit(13);
+    }
+    // The workers that did start were joined and their stacks freed: a small pool still works.
+    ThreadPool small(4);
+    std::atomic<int> parts{0};
+    small.run([&](int, int) { parts.fetch_add(1); });
+    ::_exit(parts.load() == 4 ? 0 : 14);
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(child, &status, 0), child);
+  ASSERT_FALSE(WIFSIGNALED(status)) << "the child died of signal " << WTERMSIG(status) << " (std::terminate aborts)";
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0) << "10: no limit set, 11: every thread started, 12: wrong message, "
+                                       "13: not a mnemo::Error, 14: a pool afterwards did not run";
 }
 
 TEST(ThreadPoolCoreLoan, APoolOfOneThreadHasNoCoreToLend) {

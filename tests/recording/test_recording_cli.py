@@ -4,6 +4,10 @@ recorder killed with SIGKILL at random moments (repeatedly), a disk that fills u
 (RLIMIT_FSIZE), Ctrl-C, byte budgets, and bad or foreign session files. The session is read back
 with Python's sqlite3 (independent of the C++ reader) as well as through the CLI.
 
+Also: --out paths that are not session files (a FIFO, a folder, a device, links), sessions left with
+a hot journal or without a committed step, SIGKILL in the first moments of a recording, and numbers
+out of range for `mnemo tile`.
+
 usage: test_recording_cli.py --mnemo PATH --repo PATH [--sanitized] [--kills N]"""
 
 import argparse
@@ -12,8 +16,10 @@ import json
 import os
 import random
 import resource
+import shutil
 import signal
 import sqlite3
+import stat
 import struct
 import subprocess
 import sys
@@ -24,6 +30,7 @@ from pathlib import Path
 import numpy as np
 
 PASSED, FAILED = [], []
+mnemo_session = None  # the Python reader, tools/mnemo_session.py: imported in main()
 
 
 def check(name, ok, detail=""):
@@ -109,7 +116,22 @@ def test_record_info_tile_stats(tmp: Path):
     w, h = struct.unpack(">II", data[16:24]) if ok else (0, 0)
     check("tile --png writes a PNG of the map", ok and h > 0 and w > h, err)
     rc, _, err = mnemo("tile", session, "--layer", 99, "--head", 0, "--npy", npy)
-    check("tile of a missing layer is a clear error", rc == 1 and "layer 99" in err and str(session) in err, err)
+    check("tile of a missing layer is refused by name", rc == 2 and "--layer: 99 is out of range (0..29; run 1 of "
+          f"{session} has 30 layers)" in err, err)
+    # Numbers past what the session holds are refused by name (exit 2), never cast down (--layer
+    # 4294967296 was layer 0) or wrapped around (--ty 2^56 - 1 gave a tile "from row -256").
+    for option, value, phrase in (("--layer", 4294967296, "--layer: 4294967296 is out of range (0..29;"),
+                                  ("--head", 9, "--head: 9 is out of range (0..8;"),
+                                  ("--head", -1, "--head: -1 is out of range (0..8;"),
+                                  ("--step", n, f"--step: {n} is out of range (0..{n - 1};"),
+                                  ("--level", 25, "--level: 25 is out of range (0..24)"),
+                                  ("--ty", (1 << 56) - 1, f"--ty: {(1 << 56) - 1} is out of range (0..0; the map at step 0"),
+                                  ("--tx", 1 << 63, f"--tx: {1 << 63} is out of range (0..0;"),
+                                  ("--run", 0, "--run: 0 is out of range (1..")):
+        given = {"--layer": 0, "--head": 0, option: value}
+        rc, _, err = mnemo("tile", session, *[x for kv in given.items() for x in kv], "--npy", npy)
+        check(f"tile {option} {value} is refused by name", rc == 2 and phrase in err and "from row" not in err,
+              (rc, err))
 
     rc, text, err = mnemo("stats", session)
     check("stats prints op kinds and layers", rc == 0 and "matmul" in text and "attention" in text and "layer" in text,
@@ -137,6 +159,168 @@ def test_record_info_tile_stats(tmp: Path):
     check("--max-bytes degrades instead of failing", rc == 0 and run["status"] == "complete" and run["degraded"], run)
     check("--max-bytes keeps the run near its budget", run["bytes"] <= 400_000, run["bytes"])
     check("--max-bytes keeps steps and tokens", run["n_steps"] == 12 and run["n_tokens"] == db_tokens, run)
+
+
+def copy_with_hot_journal(session: Path, dest: Path):
+    """What a writer killed inside a transaction of a rollback-journal session leaves: the file, part
+    of the transaction written into it, and a hot -journal (a recorder killed while switching a
+    session to WAL or back left this). Made without killing anything: the pair is copied while a
+    transaction holds it, after a one-page cache made SQLite sync the journal (which makes it hot)
+    and write changed pages into the file."""
+    src = dest.with_name(dest.name + ".source")
+    shutil.copy(session, src)
+    con = sqlite3.connect(src, isolation_level=None)
+    con.execute("PRAGMA journal_mode = DELETE")
+    con.execute("PRAGMA cache_size = 1")
+    con.execute("BEGIN IMMEDIATE")
+    con.execute("UPDATE _meta SET value = value || ' (interrupted)'")
+    con.execute("CREATE TABLE interrupted (x BLOB)")
+    con.execute("INSERT INTO interrupted SELECT randomblob(60000) FROM "
+                "(WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 40) SELECT i FROM n)")
+    shutil.copy(src, dest)
+    shutil.copy(f"{src}-journal", f"{dest}-journal")
+    con.execute("ROLLBACK")
+    con.close()
+    src.unlink()
+
+
+def python_reader_error(path, read=lambda s: s.runs()):
+    """The Python reader's error for `read` on the session ("" when it succeeds)."""
+    try:
+        with mnemo_session.Session(path) as s:
+            read(s)
+        return ""
+    except Exception as e:  # noqa: BLE001
+        return f"{type(e).__name__}: {e}"
+
+
+def test_hot_journal(tmp: Path, good: Path):
+    for reader in ("mnemo info", "mnemo tile", "the Python reader"):
+        hot = tmp / f"hot-{reader.split()[-1]}.mnemo"
+        copy_with_hot_journal(good, hot)
+        if reader == "mnemo info":
+            rc, out, err = mnemo("info", hot, "--json")
+            ok, detail = rc == 0 and bool(json.loads(out)["runs"]), err
+        elif reader == "mnemo tile":
+            rc, _, err = mnemo("tile", hot, "--layer", 0, "--head", 0, "--npy", tmp / "hot.npy")
+            ok, detail = rc == 0, err
+        else:
+            detail = python_reader_error(hot, lambda s: s.tile(1, 0, 0, 0))
+            ok = not detail
+        check(f"a session with a hot journal opens in {reader}", ok, detail)
+        check(f"{reader} rolled the hot journal back", not Path(f"{hot}-journal").exists() and integrity_ok(hot)
+              and sql(hot, "SELECT (SELECT count(*) FROM _meta WHERE value LIKE '%(interrupted)') + "
+                      "(SELECT count(*) FROM sqlite_schema WHERE name = 'interrupted')") == [(0,)])
+
+
+def test_no_committed_step(tmp: Path, good: Path):
+    """A run with no committed step (killed before its first one, or being recorded): mnemo tile and
+    the Python reader say so rather than blaming the captures."""
+    path = tmp / "no-step.mnemo"
+    shutil.copy(good, path)
+    con = sqlite3.connect(path)
+    tables = [r[0] for r in con.execute("SELECT name FROM sqlite_schema WHERE type = 'table'")]
+    for t in tables:
+        if t != "_run" and "step" in [c[1] for c in con.execute(f"PRAGMA table_info({t})")]:
+            con.execute(f"DELETE FROM {t} WHERE run_id = 1")
+    con.commit()
+    con.close()
+    want = f"{path}: run 1 has no committed step yet"
+    rc, _, err = mnemo("tile", path, "--layer", 0, "--head", 0, "--npy", tmp / "x.npy")
+    check("tile of a run without a committed step says so", rc == 1 and want in err and "capture off" not in err,
+          (rc, err))
+    err = python_reader_error(path, lambda s: s.tile(1, 0, 0, 0))
+    check("the Python reader says so too", err.startswith("LookupError") and want in err, err)
+
+
+def test_out_paths(tmp: Path, good: Path):
+    """--out must be a new name, an empty file or a session, or a symbolic link to a file, which is written
+    through. Anything else is refused before any file is made or renamed (run as root, --out /dev/null
+    replaced /dev/null with a regular file), naming the path and what it is. /dev/null itself is only
+    reached through a link here, so that no failure can replace it."""
+    out = tmp / "out"
+    out.mkdir()
+    fifo = out / "fifo.mnemo"
+    os.mkfifo(fifo)
+    folder = out / "folder.mnemo"
+    folder.mkdir()
+    to_null = out / "to-null.mnemo"
+    to_null.symlink_to("/dev/null")
+    dangling = out / "dangling.mnemo"
+    dangling.symlink_to(out / "nowhere.mnemo")
+    cases = [(fifo, "is a FIFO (named pipe)"), (folder, "is a directory"),
+             (to_null, "is a symbolic link to /dev/null, which is a character device"),
+             (dangling, f"is a symbolic link to {out / 'nowhere.mnemo'}, which does not exist")]
+    device = out / "device.mnemo"
+    try:  # a device node of our own, where this process may make one (CAP_MKNOD)
+        os.mknod(device, 0o600 | stat.S_IFCHR, os.makedev(1, 3))
+        cases.append((device, "is a character device"))
+    except OSError:
+        pass
+    for path, phrase in cases:
+        rc, _, err = mnemo(*record_args(path, 1, "-q"))
+        check(f"record --out {path.name} is refused, naming what it is", rc == 1 and f"{path}: {phrase}" in err
+              and "refusing to record" in err and len(err.strip().splitlines()) == 1, (rc, err))
+    check("the FIFO is still a FIFO", stat.S_ISFIFO(os.lstat(fifo).st_mode))
+    check("the folder is untouched", folder.is_dir() and not any(folder.iterdir()))
+    check("the link to /dev/null is still a link, /dev/null a character device",
+          to_null.is_symlink() and stat.S_ISCHR(os.stat("/dev/null").st_mode))
+    check("nothing was made through the dangling link", dangling.is_symlink() and not (out / "nowhere.mnemo").exists())
+    if device.exists():
+        check("the device node is untouched", stat.S_ISCHR(os.lstat(device).st_mode))
+        device.unlink()
+    check("no staging file was made", not [p.name for p in out.iterdir() if ".creating-" in p.name],
+          sorted(p.name for p in out.iterdir()))
+
+    notes = out / "notes.txt"
+    notes.write_text("my notes\n" * 100)
+    rc, _, err = mnemo(*record_args(notes, 1, "-q"))
+    check("record --out a file that is not a session refuses to replace it",
+          rc == 1 and f"{notes}: not a Mnemoscope session" in err and "refusing to record into it" in err
+          and notes.read_text() == "my notes\n" * 100, (rc, err))
+
+    target = out / "target.mnemo"
+    shutil.copy(good, target)
+    runs_before = len(info(target)["runs"])
+    link = out / "link.mnemo"
+    link.symlink_to(target)
+    rc, _, err = mnemo(*record_args(link, 1, "-q"))
+    check("record --out a link to a session adds a run at its target and keeps the link",
+          rc == 0 and link.is_symlink() and len(info(target)["runs"]) == runs_before + 1, (rc, err))
+    empty = out / "empty.mnemo"
+    empty.touch()
+    link_to_empty = out / "link-to-empty.mnemo"
+    link_to_empty.symlink_to(empty)
+    rc, _, err = mnemo(*record_args(link_to_empty, 1, "-q"))
+    check("record --out a link to an empty file creates the session at its target and keeps the link",
+          rc == 0 and link_to_empty.is_symlink() and len(info(empty)["runs"]) == 1, (rc, err))
+
+
+def test_early_kills(tmp: Path):
+    """SIGKILL in the first moments of a recording, while its session file is being created, renamed
+    into place and opened: whatever is left opens in mnemo info and the Python reader and leaves no
+    journal behind, and the next recording into that name succeeds and leaves no staging file."""
+    for i, delay in enumerate((0.0, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.15, 0.2)):
+        session = tmp / f"early{i}.mnemo"
+        p = subprocess.Popen([MNEMO, *map(str, record_args(session, 3000, "--ignore-eos", "-q"))],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        end = time.time() + 60 * SCALE  # the first file of that name, staging or session
+        while time.time() < end and p.poll() is None and not list(tmp.glob(f"early{i}.mnemo*")):
+            time.sleep(0.0005)
+        time.sleep(delay * SCALE)
+        p.send_signal(signal.SIGKILL)
+        p.wait()
+        name = f"early SIGKILL #{i} (+{delay * 1000:.0f} ms)"
+        left = sorted(q.name for q in tmp.glob(f"early{i}.mnemo*"))
+        if session.exists():
+            rc, _, err = mnemo("info", session, "--json")
+            check(f"{name}: mnemo info opens what was left ({', '.join(left)})", rc == 0, err)
+            err = python_reader_error(session)
+            check(f"{name}: the Python reader opens it", not err, err)
+            check(f"{name}: no journal is left", not Path(f"{session}-journal").exists())
+        rc, _, err = mnemo(*record_args(session, 1, "-q"))
+        left = sorted(q.name for q in tmp.glob(f"early{i}.mnemo*") if ".creating-" in q.name or "journal" in q.name)
+        check(f"{name}: the next recording succeeds and leaves nothing behind", rc == 0 and not left, (rc, err, left))
 
 
 def wait_for_file(path, timeout):
@@ -263,7 +447,7 @@ def test_bad_files(tmp: Path, good: Path):
 
 
 def main():
-    global MNEMO, REPO, SMOLLM, SCALE
+    global MNEMO, REPO, SMOLLM, SCALE, mnemo_session
     ap = argparse.ArgumentParser()
     ap.add_argument("--mnemo", required=True)
     ap.add_argument("--repo", required=True)
@@ -273,6 +457,8 @@ def main():
     MNEMO, REPO = a.mnemo, a.repo
     SMOLLM = f"{REPO}/models/SmolLM2-135M-Instruct.Q4_1.gguf"
     SCALE = 6.0 if a.sanitized else 1.0
+    sys.path.insert(0, f"{REPO}/tools")
+    import mnemo_session  # noqa: E402  the Python reader, tools/mnemo_session.py
     with tempfile.TemporaryDirectory(prefix="mnemo-recording-") as d:
         tmp = Path(d)
         test_record_info_tile_stats(tmp)
@@ -280,6 +466,10 @@ def main():
         test_disk_full(tmp)
         test_interrupt(tmp)
         test_bad_files(tmp, tmp / "main.mnemo")
+        test_out_paths(tmp, tmp / "main.mnemo")
+        test_hot_journal(tmp, tmp / "main.mnemo")
+        test_no_committed_step(tmp, tmp / "main.mnemo")
+        test_early_kills(tmp)
     print(f"{len(PASSED)} passed, {len(FAILED)} failed")
     return 1 if FAILED else 0
 

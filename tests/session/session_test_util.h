@@ -7,6 +7,8 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <random>
 #include <string>
 #include <vector>
@@ -22,6 +24,15 @@ inline std::string temp_path(const std::string& name) {
   const std::string p = (dir / name).string();
   for (const char* suffix : {"", "-wal", "-shm", "-journal"}) std::filesystem::remove(p + suffix);
   return p;
+}
+
+inline std::string bytes_of(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), {}};
+}
+
+inline void write_bytes(const std::string& path, const std::string& data) {
+  std::ofstream(path, std::ios::binary | std::ios::trunc) << data;
 }
 
 inline float round_fp16(float x) { return mnemo::fp16_to_f32(mnemo::f32_to_fp16(x)); }
@@ -94,5 +105,25 @@ struct SyntheticAttention {
     return s;
   }
 };
+
+// The run of a synthetic llama-like model with `a`'s dimensions.
+inline RunInfo synthetic_llama_run(const SyntheticAttention& a) {
+  RunInfo r;
+  r.model_path = "m", r.model_format = "gguf", r.architecture = "llama", r.plugin_id = "t", r.plugin_version = "0";
+  r.n_layers = a.layers, r.n_heads = a.heads, r.n_kv_heads = a.kv_heads, r.head_dim = a.d, r.wall_start_utc = "x";
+  return r;
+}
+
+// A complete session of one run: the prefill of `positions` tokens, every head's factors.
+inline std::string make_session(const std::string& name, int64_t positions = 80) {
+  const std::string path = temp_path(name);
+  const SyntheticAttention a(positions, 1);
+  Recorder rec(path, synthetic_llama_run(a), {});
+  for (int layer = 0; layer < a.layers; ++layer) rec.submit(a.capture(0, layer, 0, positions));
+  rec.submit(StepRecord{0, "prefill", 0, positions, 1, 2});
+  rec.end_step(0);
+  rec.finish();
+  return path;
+}
 
 }  // namespace mnemo::profiler::test

@@ -5,7 +5,8 @@
 #include <sys/stat.h>
 
 #include <filesystem>
-#include <fstream>
+#include <functional>
+#include <limits>
 
 #include "mnemo/profiler/session/session_file.h"
 #include "mnemo/profiler/session/session_reader.h"
@@ -16,28 +17,9 @@ namespace {
 
 namespace fs = std::filesystem;
 
-std::string make_session(const std::string& name, int64_t positions = 80) {
-  const std::string path = test::temp_path(name);
-  const test::SyntheticAttention a(positions, 1);
-  RunInfo r;
-  r.model_path = "m", r.model_format = "gguf", r.architecture = "llama", r.plugin_id = "t", r.plugin_version = "0";
-  r.n_layers = a.layers, r.n_heads = a.heads, r.n_kv_heads = a.kv_heads, r.head_dim = a.d, r.wall_start_utc = "x";
-  Recorder rec(path, r, {});
-  for (int layer = 0; layer < a.layers; ++layer) rec.submit(a.capture(0, layer, 0, positions));
-  rec.submit(StepRecord{0, "prefill", 0, positions, 1, 2});
-  rec.end_step(0);
-  rec.finish();
-  return path;
-}
-
-std::string bytes_of(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), {}};
-}
-
-void write_bytes(const std::string& path, const std::string& data) {
-  std::ofstream(path, std::ios::binary | std::ios::trunc) << data;
-}
+using test::bytes_of;
+using test::make_session;
+using test::write_bytes;
 
 std::string open_error(const std::string& path) {
   try {
@@ -127,6 +109,55 @@ TEST(BadSessions, ShortOrMistypedFactorBlobsAreNamed) {
     EXPECT_THROW(r.row(1, 0, 3, 10), Error) << c.name;
     EXPECT_NO_THROW(r.tile(1, 0, 1, 3, 0, 0, 0)) << c.name << ": another layer is intact";
   }
+}
+
+// Tile coordinates are checked against the map's tile grid before any row is computed from them:
+// ty * 256 wraps around for a huge ty (to row -256 for 2^56 - 1).
+TEST(BadSessions, HugeTileCoordinatesAreOutsideTheMap) {
+  const std::string path = make_session("grid.mnemo", 300);  // 2 × 2 tiles at level 0
+  SessionReader r(path);
+  EXPECT_NO_THROW(r.tile(1, 0, 0, 0, 0, 1, 1));
+  const int64_t wraps_to_minus_one_tile = (int64_t{1} << 56) - 1;
+  for (const auto& [ty, tx] : {std::pair<int64_t, int64_t>{wraps_to_minus_one_tile, 0}, {0, wraps_to_minus_one_tile},
+                               {2, 0}, {0, 2}, {std::numeric_limits<int64_t>::max(), 0}}) {
+    try {
+      const AttentionTile t = r.tile(1, 0, 0, 0, 0, ty, tx);
+      ADD_FAILURE() << "tile (" << ty << ", " << tx << ") gave " << t.rows << " × " << t.cols << " cells from row "
+                    << t.row0 << ", col " << t.col0;
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("is outside the map (300 × 300 cells, 2 × 2 tiles)"), std::string::npos)
+          << e.what();
+    }
+  }
+}
+
+// A run whose recorder has not committed (or never committed) its first step: the reader says
+// so, rather than blaming the captures or the head.
+TEST(BadSessions, ARunWithoutACommittedStepSaysSo) {
+  const std::string path = test::temp_path("no-step.mnemo");
+  const test::SyntheticAttention a(8, 1);
+  Recorder rec(path, test::synthetic_llama_run(a), {});  // recording, before its first step
+  SessionReader r(path);
+  ASSERT_EQ(r.runs().size(), 1u);
+  EXPECT_EQ(r.runs()[0].n_steps, 0);
+  const std::string expected = path + ": run 1 has no committed step yet";
+  for (const auto& read : std::vector<std::function<void()>>{[&] { r.tile(1, 0, 0, 0, 0, 0, 0); },
+                                                              [&] { r.map_shape(1, 0, 1, 2); },
+                                                              [&] { r.row(1, 0, 0, 0); }}) {
+    try {
+      read();
+      ADD_FAILURE() << "no error";
+    } catch (const Error& e) {
+      EXPECT_EQ(std::string(e.what()).rfind(expected, 0), 0u) << e.what();
+    }
+  }
+  EXPECT_THROW(r.tile(2, 0, 0, 0, 0, 0, 0), Error);
+  try {
+    r.map_shape(2, 0, 0, 0);
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("no run 2"), std::string::npos) << e.what();
+  }
+  rec.finish();
 }
 
 TEST(BadSessions, ReadOnlyOpenNeverWrites) {

@@ -166,5 +166,25 @@ TEST(KvView, SaysSoWhenTheRunHasNoKvRecords) {
   EXPECT_EQ(empty.notice(), "No session open");
 }
 
+// A run being recorded that has not committed its first step: not a run without KV records.
+TEST(KvView, ARunWithoutACommittedStepSaysSoRatherThanBlamingTheCaptures) {
+  const auto dir = std::filesystem::temp_directory_path() / ("mnemo-viz-kv-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  const std::string path = (dir / "recording.mnemo").string();
+  profiler::RunInfo info;
+  info.label = "live", info.architecture = "llama", info.model_path = "(none)", info.model_format = "gguf";
+  info.n_layers = 2, info.n_heads = 2, info.n_kv_heads = 1, info.head_dim = 8, info.d_model = 16;
+  info.captures = "all";
+  profiler::Recorder rec(path, info);  // before its first step
+  ImGuiHarness h;
+  Fixture f(path);
+  ASSERT_TRUE(f.vs.has_run());
+  KvView view(f.vs, f.textures);
+  ASSERT_TRUE(h.frames_until(f.host(view), [&] { return view.series() != nullptr && f.settled(); }));
+  h.frame(f.host(view));
+  EXPECT_EQ(view.notice(), "No committed step yet");
+  rec.finish();
+}
+
 }  // namespace
 }  // namespace mnemo::viz

@@ -277,17 +277,26 @@ TEST(ModelOverview, AnotherStepDiscardsThumbnailsStillLoading) {
   EXPECT_EQ(field(o.inspection(), "step"), "9");
 }
 
-TEST(ModelOverview, SaysSoWhenTheRunHasNoAttention) {
+// A session path in this suite's folder, and the run of a small demo model (2 layers × 2 heads).
+std::string overview_session_path(const std::string& name) {
   const auto dir = std::filesystem::temp_directory_path() / ("mnemo-viz-overview-" + std::to_string(::getpid()));
   std::filesystem::create_directories(dir);
-  const std::string path = (dir / "no-attention.mnemo").string();
+  return (dir / name).string();
+}
+
+profiler::RunInfo small_run(const std::string& label, const std::string& captures) {
+  profiler::RunInfo info;
+  info.label = label;
+  info.architecture = "demo";
+  info.n_layers = 2, info.n_heads = 2, info.n_kv_heads = 1, info.head_dim = 8;
+  info.captures = captures;
+  return info;
+}
+
+TEST(ModelOverview, SaysSoWhenTheRunHasNoAttention) {
+  const std::string path = overview_session_path("no-attention.mnemo");
   {
-    profiler::RunInfo info;
-    info.label = "tokens only";
-    info.architecture = "demo";
-    info.n_layers = 2, info.n_heads = 2, info.n_kv_heads = 1, info.head_dim = 8;
-    info.captures = "tokens";
-    profiler::Recorder rec(path, info);
+    profiler::Recorder rec(path, small_run("tokens only", "tokens"));
     for (int64_t p = 0; p < 8; ++p) rec.submit(profiler::TokenRecord{p, 1, " word", 0});
     rec.submit(profiler::StepRecord{0, "prefill", 0, 8, 0, 1});
     rec.end_step(0);
@@ -307,6 +316,22 @@ TEST(ModelOverview, SaysSoWhenTheRunHasNoAttention) {
   ModelOverview empty(none, f.textures);
   h.frame([&] { empty.draw(); });
   EXPECT_STREQ(empty.notice(), "No session open");
+}
+
+// A run that has no committed step yet (being recorded, or its recorder killed before the first
+// step) has no attention *yet*: the overview says that, not that attention was not captured.
+TEST(ModelOverview, ARunWithoutACommittedStepSaysSoRatherThanBlamingTheCaptures) {
+  const std::string path = overview_session_path("no-step-yet.mnemo");
+  profiler::Recorder rec(path, small_run("recording", "attention,metrics"));  // the run row is committed; no step is yet
+  ImGuiHarness h;
+  Fixture f(path);
+  ASSERT_TRUE(f.vs.has_run());
+  ModelOverview o(f.vs, f.textures);
+  const std::string expected = "No committed step yet";
+  EXPECT_TRUE(h.frames_until(f.host(o), [&] { return o.notice() && o.notice() == expected && f.settled(); }))
+      << (o.notice() ? o.notice() : "(no notice)");
+  EXPECT_TRUE(ImGuiHarness::textures(h.frame(f.host(o))).empty());
+  rec.finish();
 }
 
 }  // namespace

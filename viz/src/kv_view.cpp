@@ -602,8 +602,11 @@ void KvView::draw() {
     return;
   }
   if (series_->steps.empty()) {
-    notice("KV occupancy was not recorded for this run",
-           "Record with --capture kv (or all) to see what the cache keeps and evicts.");
+    if (const profiler::RunSummary* summary = vs_.doc->run_summary(vs_.run); summary && summary->n_steps == 0)
+      notice(kNoCommittedStep, kNoCommittedStepDetail);
+    else
+      notice("KV occupancy was not recorded for this run",
+             "Record with --capture kv (or all) to see what the cache keeps and evicts.");
     return;
   }
   vs_.layer = std::clamp(vs_.layer, 0, series_->layers - 1);

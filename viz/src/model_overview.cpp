@@ -581,6 +581,11 @@ void ModelOverview::draw() {
   }
   sync();  // before the toolbar, whose status line tells what arrived
   draw_toolbar();
+  // Before the captures are blamed: a run with no committed step has no attention of any kind yet.
+  if (summary->n_steps == 0) {
+    draw_notice(notice_ = kNoCommittedStep, kNoCommittedStepDetail);
+    return;
+  }
   if (summary->counts.attention_heads == 0) {
     const std::string detail = "This run was recorded without attention (captures: " +
                                (summary->info.captures.empty() ? std::string("none") : summary->info.captures) + ").";

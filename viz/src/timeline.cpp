@@ -619,8 +619,11 @@ void Timeline::draw() {
     return;
   }
   if (meta_->threads.empty()) {
-    notice("No op timings were recorded for this run",
-           "Record with --capture ops (or all) to see what each thread ran.");
+    if (const profiler::RunSummary* summary = vs_.doc->run_summary(vs_.run); summary && summary->n_steps == 0)
+      notice(kNoCommittedStep, kNoCommittedStepDetail);
+    else
+      notice("No op timings were recorded for this run",
+             "Record with --capture ops (or all) to see what each thread ran.");
     return;
   }
   const profiler::RunSummary* summary = vs_.doc->run_summary(vs_.run);

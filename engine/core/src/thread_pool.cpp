@@ -4,6 +4,10 @@
 #include <sched.h>
 
 #include <algorithm>
+#include <exception>
+#include <string>
+
+#include "mnemo/core/error.h"
 
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -32,21 +36,36 @@ int ThreadPool::hardware_threads() {
   return std::max(1u, std::thread::hardware_concurrency());
 }
 
-ThreadPool::ThreadPool(int n_threads) : n_threads_(std::clamp(n_threads, 1, 1024)) {
+int ThreadPool::max_threads() { return std::min(kMaxThreads, 4 * hardware_threads()); }
+
+ThreadPool::ThreadPool(int n_threads) : n_threads_(std::clamp(n_threads, 1, kMaxThreads)) {
   workers_.reserve(static_cast<size_t>(n_threads_ - 1));
-  for (int i = 1; i < n_threads_; ++i) {
-    const bool lender = i == n_threads_ - 1;
-    workers_.emplace_back([this, lender] { worker_loop(lender); });
+  try {
+    for (int i = 1; i < n_threads_; ++i) {
+      const bool lender = i == n_threads_ - 1;
+      workers_.emplace_back([this, lender] { worker_loop(lender); });
+    }
+  } catch (const std::exception& e) {
+    // Out of threads or of address space for their stacks (ulimit -u, ulimit -v). No destructor
+    // runs for a constructor that throws: the workers already started must be stopped and joined
+    // here, or destroying their std::thread objects would terminate the process.
+    const size_t started = workers_.size();
+    stop_workers();
+    throw Error("cannot start thread " + std::to_string(started + 2) + " of the " + std::to_string(n_threads_) +
+                " asked for (" + e.what() + "): ask for fewer threads");
   }
 }
 
-ThreadPool::~ThreadPool() {
+ThreadPool::~ThreadPool() { stop_workers(); }
+
+void ThreadPool::stop_workers() {
   stop_.store(true, std::memory_order_release);
   generation_.fetch_add(1, std::memory_order_acq_rel);
   generation_.notify_all();
   lend_.store(kFree, std::memory_order_release);  // a borrower that never returned must not hang the join
   lend_.notify_all();
   for (auto& w : workers_) w.join();
+  workers_.clear();
 }
 
 bool ThreadPool::borrow_core() {

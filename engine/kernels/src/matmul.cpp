@@ -146,15 +146,12 @@ void gemm_path(ThreadPool& pool, const float* x, int64_t M, int64_t K, const Ten
   ensure_blas_single_threaded();
   const int64_t N = W.rows();
   const int64_t tiles = (N + kColumnAlign - 1) / kColumnAlign;
-  if (pool.core_lent()) {
-    // A core lent to the session writer comes back in the middle of a section. In halves fixed
-    // in advance the caller has taken both by then and the worker idles until the next section
-    // (~3 ms per loan in a recorded SmolLM2 prefill); in eighths taken in turn it finds work.
-    // Smaller sgemm calls repack x more often (~15% slower per column), so only while lent.
-    const int64_t eighth = (tiles + 4 * pool.size() - 1) / (4 * pool.size()) * kColumnAlign;
-    parallel_chunks(pool, N, eighth, [&](int64_t n0, int64_t n1) { gemm_columns(x, M, K, W, row_bytes, bias, y, n0, n1); });
-    return;
-  }
+  // One column range per thread, fixed by N and the pool's size alone, whether or not a core is
+  // lent to the session writer: OpenBLAS's sums depend on the shape of each call (measured on Zen 3
+  // with its Zen kernels: splitting 1536 columns in two calls instead of one changes ~1% of the
+  // outputs in the last bit), so a split that followed the loan's timing made recordings of the
+  // same prompt differ from run to run. Finer ranges while lent saved ~14 ms of a recorded
+  // SmolLM2 prefill; identical runs are worth more.
   pool.run([&](int t, int nt) {
     const int64_t n0 = std::min(N, tiles * t / nt * kColumnAlign);
     const int64_t n1 = std::min(N, tiles * (t + 1) / nt * kColumnAlign);

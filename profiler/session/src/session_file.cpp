@@ -1,13 +1,14 @@
 #include "mnemo/profiler/session/session_file.h"
 
+#include <fcntl.h>
+#include <signal.h>
 #include <sqlite3.h>
 #include <sys/stat.h>
-#include <signal.h>
 #include <unistd.h>
 
 #include <cerrno>
-
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <string>
@@ -82,29 +83,78 @@ void check_session(const Db& db) {
 
 namespace {
 
-// Staging files of recorders killed while creating this session: their process is gone.
-void remove_stale_staging(const std::string& path) {
+// The files SQLite may keep for one database: the file itself, its rollback journal, its log and
+// the log's index.
+constexpr const char* kSqliteFileSuffixes[] = {"", "-journal", "-wal", "-shm"};
+
+void remove_with_sqlite_files(const std::string& path) {
+  for (const char* suffix : kSqliteFileSuffixes) std::remove((path + suffix).c_str());
+}
+
+// Staging files (and their journals) of recorders killed while creating the session at
+// `session_path`: their process is gone. Run before every recording into that name, not only
+// when the name is new: the session a killed creator staged may since have been made by another.
+void remove_stale_staging(const std::string& session_path) {
   namespace fs = std::filesystem;
-  const fs::path target(path);
+  const fs::path target(session_path);
   const std::string prefix = target.filename().string() + ".creating-";
   std::error_code ec;
   const fs::path dir = target.has_parent_path() ? target.parent_path() : fs::path(".");
-  for (const auto& entry : fs::directory_iterator(dir, ec)) {
-    const std::string name = entry.path().filename().string();
+  for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+    const std::string name = it->path().filename().string();
     if (name.rfind(prefix, 0) != 0) continue;
     const long pid = std::strtol(name.c_str() + prefix.size(), nullptr, 10);
-    if (pid > 0 && ::kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH) fs::remove(entry.path(), ec);
+    std::error_code remove_ec;
+    if (pid > 0 && ::kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH) fs::remove(it->path(), remove_ec);
   }
+}
+
+// A file that is not one to write a session into, in words: "a FIFO (named pipe)".
+const char* kind_of(mode_t mode) {
+  if (S_ISDIR(mode)) return "a directory";
+  if (S_ISCHR(mode)) return "a character device";
+  if (S_ISBLK(mode)) return "a block device";
+  if (S_ISFIFO(mode)) return "a FIFO (named pipe)";
+  if (S_ISSOCK(mode)) return "a socket";
+  if (S_ISLNK(mode)) return "a symbolic link";
+  return "not a regular file";
+}
+
+// Where a new session is renamed into place: `path` must still be what it was when checked (absent,
+// or an empty regular file), so that nothing that appeared meanwhile is replaced. Returns false
+// when `path` was created meanwhile (the caller then adopts it or refuses it like any file).
+bool move_into_place(const std::string& staging, const std::string& path, bool replace_empty_file) {
+  if (!replace_empty_file) {
+    if (::renameat2(AT_FDCWD, staging.c_str(), AT_FDCWD, path.c_str(), RENAME_NOREPLACE) == 0) return true;
+    if (errno == EEXIST) return false;
+    if (errno != EINVAL && errno != ENOSYS) return false;  // the caller names the error
+    // A file system without RENAME_NOREPLACE: check again, then rename.
+    struct stat st {};
+    if (::lstat(path.c_str(), &st) == 0) {
+      errno = EEXIST;
+      return false;
+    }
+  } else {
+    struct stat st {};
+    if (::lstat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode) || st.st_size != 0) {
+      errno = EEXIST;
+      return false;
+    }
+  }
+  return std::rename(staging.c_str(), path.c_str()) == 0;
 }
 
 // A new session is built beside its final name and renamed into place, so a process killed at
 // any moment leaves either no session file or a complete empty one, never a half-made one (a
-// killed creator's staging file is removed by the next recording into that name).
-void create_session_file(const std::string& path) {
-  remove_stale_staging(path);
+// killed creator's staging file is removed by the next recording into that folder, a failed
+// one's at once). The staging file is switched to WAL before the rename, so the session never
+// exists under its name in rollback-journal mode: a recorder killed while switching an empty
+// session to WAL left a hot -journal beside it, which read-only openers cannot roll back.
+// Returns false when something else took `path` meanwhile.
+bool create_session_file(const std::string& path, bool replace_empty_file) {
   const std::string staging = path + ".creating-" + std::to_string(::getpid());
-  std::remove(staging.c_str());
-  {
+  remove_with_sqlite_files(staging);
+  try {
     Db db(staging, Db::Mode::ReadWriteCreate);
     db.exec("PRAGMA page_size = 65536");  // must come before the first table
     Transaction t(db);
@@ -113,22 +163,103 @@ void create_session_file(const std::string& path) {
             "('created_utc', strftime('%Y-%m-%dT%H:%M:%SZ', 'now')), "
             "('schema_version', '" + std::to_string(kSessionSchemaVersion) + "')");
     t.commit();
+    // WAL lets viewers read while we write, and a killed recorder loses only uncommitted steps.
+    db.exec("PRAGMA journal_mode = WAL");
+  } catch (const SessionError& e) {
+    remove_with_sqlite_files(staging);  // a full disk must not leave a half-made staging file
+    // The message names the staging file; the user asked for `path`.
+    const std::string problem = std::string(e.what()).substr(e.path().size() + 2);
+    throw SessionError(path, "cannot create the session file: " + problem, e.sqlite_code());
   }
-  if (std::rename(staging.c_str(), path.c_str()) != 0) {
-    std::remove(staging.c_str());
-    throw SessionError(path, std::string("cannot create the session file: ") + std::strerror(errno));
+  // Everything is in the file: the schema was committed before the switch to WAL, and closing the
+  // only connection deleted the (empty) log.
+  const bool moved = move_into_place(staging, path, replace_empty_file);
+  const int move_error = errno;
+  remove_with_sqlite_files(staging);  // all of it when not moved; a log or index closing left behind when moved
+  if (!moved && move_error != EEXIST)
+    throw SessionError(path, std::string("cannot create the session file: ") + std::strerror(move_error));
+  return moved;
+}
+
+// Opens an existing file read-only first, so that a file that is not a session is refused before
+// anything could write to it.
+void check_existing_session(const std::string& path) {
+  try {
+    open_session_read_only(path);
+  } catch (const SessionError& e) {
+    throw SessionError(path, std::string(e.what()).substr(e.path().size() + 2) +
+                                 "; refusing to record into it (an existing file is added to, never replaced)",
+                       e.sqlite_code());
   }
+}
+
+// SQLite refuses to read a database whose rollback journal is hot (left by a writer that stopped
+// mid-transaction) through a read-only connection: the journal must be played back first, which
+// writes. Plays it back through a read-write connection when this process may write the file
+// and its folder; otherwise says what to do. Nothing happens when there is no journal.
+void roll_back_interrupted_write(const std::string& path) {
+  const std::string journal = path + "-journal";
+  int64_t journal_size = 0;
+  if (!file_exists(journal, &journal_size) || journal_size == 0) return;
+  const std::string dir = std::filesystem::path(path).has_parent_path() ? std::filesystem::path(path).parent_path().string() : ".";
+  if (::access(path.c_str(), W_OK) != 0 || ::access(dir.c_str(), W_OK) != 0)
+    throw SessionError(path, "a write to it was interrupted and left " + journal +
+                                 ", which must be rolled back before the session can be read, and this user may "
+                                 "not write the file or its folder: open it once as a user who may (any Mnemoscope "
+                                 "tool rolls it back), or copy both files together to a folder you can write and open "
+                                 "the copy");
+  Db db(path, Db::Mode::ReadWrite);
+  // The first read takes a shared lock, which makes SQLite play a hot journal back (a journal a
+  // live writer still holds is not hot: the read then waits for it like any reader).
+  db.prepare("SELECT count(*) FROM sqlite_schema").step();
 }
 
 }  // namespace
 
-Db open_session_for_recording(const std::string& path) {
-  int64_t size = 0;
-  if (!file_exists(path, &size) || size == 0) create_session_file(path);
+std::string session_recording_path(const std::string& path) {
+  struct stat st {};
+  if (::lstat(path.c_str(), &st) != 0) {
+    if (errno == ENOENT) return path;  // a new session (a missing folder is named when it is created)
+    throw SessionError(path, std::string("cannot inspect: ") + std::strerror(errno));
+  }
+  if (S_ISREG(st.st_mode)) return path;
+  if (!S_ISLNK(st.st_mode))
+    throw SessionError(path, std::string("is ") + kind_of(st.st_mode) +
+                                 ", not a session file: refusing to record into it (give a new name, an empty file "
+                                 "or an existing session)");
+  // A symbolic link is written through: the session is created, or added to, at its target.
+  std::error_code ec;
+  const std::filesystem::path link_text = std::filesystem::read_symlink(path, ec);
+  struct stat target {};
+  if (::stat(path.c_str(), &target) != 0)
+    throw SessionError(path, "is a symbolic link to " + link_text.string() + ", which does not exist: refusing to record "
+                             "through it");
+  if (!S_ISREG(target.st_mode))
+    throw SessionError(path, "is a symbolic link to " + link_text.string() + ", which is " + kind_of(target.st_mode) +
+                                 ", not a session file: refusing to record into it");
+  const std::filesystem::path resolved = std::filesystem::canonical(path, ec);
+  if (ec) throw SessionError(path, "cannot resolve the symbolic link: " + ec.message());
+  return resolved.string();
+}
+
+Db open_session_for_recording(const std::string& requested_path) {
+  const std::string path = session_recording_path(requested_path);
+  remove_stale_staging(path);
+  bool created = false;
+  for (int attempt = 0; !created; ++attempt) {
+    struct stat st {};
+    const bool exists = ::stat(path.c_str(), &st) == 0;
+    if (exists && st.st_size > 0) break;
+    created = create_session_file(path, exists);
+    // Taken meanwhile (another recorder made the session first): look at it again, once.
+    if (!created && attempt > 0) throw SessionError(path, "cannot create the session file: it keeps being replaced");
+    if (!created) session_recording_path(path);
+  }
+  if (!created) check_existing_session(path);
   // Through the VFS that tells the writer thread when SQLite waits for the disk.
-  Db db(path, Db::Mode::ReadWriteCreate, sync_notifying_vfs());
+  Db db(path, Db::Mode::ReadWrite, sync_notifying_vfs());
   check_session(db);
-  // WAL lets viewers read while we write, and a killed recorder loses only uncommitted steps.
+  // A finished session is back in rollback-journal mode (as is one made by an older build).
   db.exec("PRAGMA journal_mode = WAL");
   for (int64_t v = db.pragma_int("user_version"); v < kSessionSchemaVersion; ++v) {
     const char* step = migration_from(v);
@@ -152,6 +283,7 @@ Db open_session_for_recording(const std::string& path) {
 
 Db open_session_read_only(const std::string& path) {
   if (!file_exists(path)) throw SessionError(path, "no such file");
+  roll_back_interrupted_write(path);
   Db db(path, Db::Mode::ReadOnly);
   check_session(db);
   // Pages through a read-only map instead of read() into SQLite's page cache: a cold tile loads a

@@ -214,10 +214,18 @@ std::vector<MemorySnapshotRecord> SessionReader::memory_snapshots(int64_t run_id
 int64_t SessionReader::rows_at_step(int64_t run_id, int64_t step) const {
   Stmt s = db_.prepare("SELECT pos0 + n_tokens FROM _step WHERE run_id = ? AND step = ?");
   s.bind(1, run_id).bind(2, step);
-  if (!s.step())
-    throw Error(db_.path() + ": run " + std::to_string(run_id) + " has no step " + std::to_string(step) +
+  if (s.step()) return s.integer(0);
+  if (newest_step(run_id) < 0) {
+    head_dim(run_id);  // throws "no run" for a run that is not there at all
+    throw no_committed_step(run_id);
+  }
+  throw Error(db_.path() + ": run " + std::to_string(run_id) + " has no step " + std::to_string(step) +
                 " (not recorded, or not committed yet)");
-  return s.integer(0);
+}
+
+Error SessionReader::no_committed_step(int64_t run_id) const {
+  return Error(db_.path() + ": run " + std::to_string(run_id) +
+               " has no committed step yet (it is still being recorded, or its recorder stopped before the first step)");
 }
 
 int64_t SessionReader::newest_step(int64_t run_id) const {
@@ -256,6 +264,7 @@ const SessionReader::HeadRows& SessionReader::head_rows(int64_t run_id, int32_t 
     std::fill_n(r->n_k.begin() + q_pos0, n_q, n_k);
     r->max_step = step;
   }
+  if (newest < 0) throw no_committed_step(run_id);  // not the captures' fault: nothing is committed yet
   if (r->max_step < 0)
     throw Error(what + ": no attention factors recorded (capture off, head out of range, or dropped by the byte budget)");
   rows_cache_.push_front(std::move(r));
@@ -420,18 +429,21 @@ void SessionReader::recompute_pooled(HeadFactors& f, int64_t n_cols, int level, 
 
 AttentionTile SessionReader::tile(int64_t run_id, int64_t step, int32_t layer, int32_t head, int level, int64_t ty,
                                   int64_t tx) {
-  if (level < 0 || level > 24 || ty < 0 || tx < 0) throw Error("tile level must be 0..24 and ty, tx >= 0");
+  if (level < 0 || level > kMaxTileLevel || ty < 0 || tx < 0)
+    throw Error("tile level must be 0.." + std::to_string(kMaxTileLevel) + " and ty, tx >= 0");
   const HeadRows& head_shape = head_rows(run_id, layer, head);  // read before any factors are loaded
   const MapShape shape = shape_at(head_shape, rows_at_step(run_id, step));
   const int64_t s = int64_t{1} << level;
-  const int64_t cell_rows = (shape.rows + s - 1) / s, cell_cols = (shape.cols + s - 1) / s;
+  const int64_t cell_rows = cells_at_level(shape.rows, level), cell_cols = cells_at_level(shape.cols, level);
+  // Against the tile grid before any product: ty * kTileSize overflows for a huge ty.
+  if (ty >= tiles_at_level(shape.rows, level) || tx >= tiles_at_level(shape.cols, level))
+    throw Error(db_.path() + ": tile (" + std::to_string(ty) + ", " + std::to_string(tx) + ") at level " +
+                std::to_string(level) + " is outside the map (" + std::to_string(cell_rows) + " × " +
+                std::to_string(cell_cols) + " cells, " + std::to_string(tiles_at_level(shape.rows, level)) + " × " +
+                std::to_string(tiles_at_level(shape.cols, level)) + " tiles)");
   AttentionTile t;
   t.level = level, t.ty = ty, t.tx = tx;
   t.row0 = ty * kTileSize, t.col0 = tx * kTileSize;
-  if (t.row0 >= cell_rows || t.col0 >= cell_cols)
-    throw Error(db_.path() + ": tile (" + std::to_string(ty) + ", " + std::to_string(tx) + ") at level " +
-                std::to_string(level) + " is outside the map (" + std::to_string(cell_rows) + " × " +
-                std::to_string(cell_cols) + " cells)");
   t.rows = std::min(kTileSize, cell_rows - t.row0);
   t.cols = std::min(kTileSize, cell_cols - t.col0);
 

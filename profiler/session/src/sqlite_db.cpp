@@ -13,7 +13,9 @@ bool SessionError::disk_full() const { return sqlite_code_ == SQLITE_FULL; }
 
 Db::Db(const std::string& path, Mode mode, const char* vfs) : path_(path), read_only_(mode == Mode::ReadOnly) {
   // Read-only opens must never create a file or a journal, even for a path that does not exist.
-  const int flags = read_only_ ? SQLITE_OPEN_READONLY : (SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
+  const int flags = read_only_                   ? SQLITE_OPEN_READONLY
+                    : mode == Mode::ReadWrite ? SQLITE_OPEN_READWRITE
+                                              : (SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
   const int rc = sqlite3_open_v2(path.c_str(), &db_, flags | SQLITE_OPEN_NOMUTEX, vfs);
   if (rc != SQLITE_OK) {
     std::string msg = db_ ? sqlite3_errmsg(db_) : sqlite3_errstr(rc);

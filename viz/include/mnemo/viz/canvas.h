@@ -65,6 +65,12 @@ class Canvas {
 // Shared drawing helpers.
 // A centred message in the remaining content region, for canvases without data to show.
 void draw_notice(const char* message, const char* detail = nullptr);
+// The notice of a run without a committed step (being recorded and not past its first step, or
+// stopped before it): the views give it before they blame the captures for what is missing.
+inline constexpr const char* kNoCommittedStep = "No committed step yet";
+inline constexpr const char* kNoCommittedStepDetail =
+    "This run has no committed step yet: it is still being recorded (the view follows as steps land), or its "
+    "recorder stopped before the first step.";
 // The canvas' standard header: run, step, layer and head pickers. Returns true when any changed.
 bool draw_selection_bar(ViewState& vs, bool with_layer_head = true, bool with_step = true);
 // Rotates the vertices added to `dl` since `first_vertex` by `radians` around `center`.

@@ -8,8 +8,7 @@
 
 namespace mnemo::viz {
 
-// Cells of a map side of `n` cells at level L (a partial block at the edge counts).
-constexpr int64_t cells_at_level(int64_t n, int level) { return (n + (int64_t{1} << level) - 1) >> level; }
+using profiler::cells_at_level;
 
 // The first level whose rows × cols map fits one kTileSize × kTileSize tile.
 constexpr int fit_level_of(int64_t rows, int64_t cols) {

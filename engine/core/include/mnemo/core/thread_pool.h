@@ -21,7 +21,9 @@ namespace mnemo {
 
 class ThreadPool {
  public:
-  explicit ThreadPool(int n_threads);  // n_threads >= 1; 1 means run everything inline
+  // n_threads is clamped to 1..1024; 1 means run everything inline. Throws mnemo::Error naming
+  // the thread that could not be started (after joining those that were).
+  explicit ThreadPool(int n_threads);
   ~ThreadPool();
   ThreadPool(const ThreadPool&) = delete;
   ThreadPool& operator=(const ThreadPool&) = delete;
@@ -38,6 +40,9 @@ class ThreadPool {
   void parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& fn);
 
   static int hardware_threads();  // cores available to this process
+  // The most threads worth asking for: 4 per core, at most 1024. Past one per core threads only
+  // take turns, and each reserves a stack of address space (8 MiB by default).
+  static int max_threads();
 
   // Lends one worker's core to another thread of the process (the session recorder's writer).
   // borrow_core() blocks until the lending worker has finished the part it is on and stepped
@@ -67,7 +72,9 @@ class ThreadPool {
   static bool pin_calling_thread(int cpu);  // the borrower's half of pin_lender()
 
  private:
+  static constexpr int kMaxThreads = 1024;
   void worker_loop(bool lender);
+  void stop_workers();  // stops and joins every worker started
   void run_parts(const std::function<void(int, int)>& fn);
   void step_aside_while_lent();
 

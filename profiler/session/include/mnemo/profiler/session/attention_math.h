@@ -69,6 +69,12 @@ class HeadMetricAccumulator {
 // cells [r·2^L, (r+1)·2^L) × [c·2^L, (c+1)·2^L) inside the map: the max, and the mean over the
 // cells inside the map (hidden cells count as 0).
 inline constexpr int64_t kTileSize = 256;
+inline constexpr int kMaxTileLevel = 24;  // cells of 2^24 × 2^24: past the longest map a session holds
+
+// Cells of a map side of `n` cells at level L (a partial block at the edge counts), and the tiles
+// that hold them.
+constexpr int64_t cells_at_level(int64_t n, int level) { return (n + (int64_t{1} << level) - 1) >> level; }
+constexpr int64_t tiles_at_level(int64_t n, int level) { return (cells_at_level(n, level) + kTileSize - 1) / kTileSize; }
 
 struct PooledLevel {
   int level = 0;

@@ -85,6 +85,11 @@ class SessionReader {
   RunSummary run(int64_t run_id) const;  // throws Error for an unknown run
 
   std::vector<StepRecord> steps(int64_t run_id) const;
+  int64_t newest_step(int64_t run_id) const;  // -1 before the first committed step
+  // The error every reader of attention gives for a run without a committed step (one being
+  // recorded, not past its first step yet, or one whose recorder stopped before it), rather than
+  // blaming the captures.
+  Error no_committed_step(int64_t run_id) const;
   std::vector<TokenRecord> tokens(int64_t run_id) const;
   std::vector<KvRecord> kv(int64_t run_id) const;
   std::vector<HeadMetricRecord> head_metrics(int64_t run_id, std::optional<int64_t> step = {}) const;
@@ -117,7 +122,6 @@ class SessionReader {
   void load_factors(HeadFactors& f, int64_t run_id, int32_t layer, int32_t head, int64_t newest_step, int64_t q_begin,
                     int64_t q_end);
   const HeadRows& head_rows(int64_t run_id, int32_t layer, int32_t head);
-  int64_t newest_step(int64_t run_id) const;  // -1 before the first committed step
   int head_dim(int64_t run_id) const;
   int64_t rows_at_step(int64_t run_id, int64_t step) const;
   static int64_t keys_seen(const HeadRows& h, int64_t rows);  // keys visible to the first `rows` rows

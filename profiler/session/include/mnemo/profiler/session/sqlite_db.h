@@ -34,7 +34,7 @@ std::string sqlite_library_version();  // of the SQLite linked in, e.g. "3.40.1"
 
 class Db {
  public:
-  enum class Mode { ReadOnly, ReadWriteCreate };
+  enum class Mode { ReadOnly, ReadWrite, ReadWriteCreate };  // ReadWrite: an existing file only
 
   Db() = default;
   // vfs: an SQLite VFS name (nullptr: the default one). Throws SessionError.
