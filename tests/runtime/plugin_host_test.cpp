@@ -64,7 +64,7 @@ TEST_F(PluginHost, TransformerPluginIsFoundAndLoads) {
 
 TEST_F(PluginHost, HostIsAbi2) {
   EXPECT_EQ(MNEMO_PLUGIN_ABI_MAJOR, 2);
-  EXPECT_EQ(host_abi(), "2.0");
+  EXPECT_EQ(host_abi(), "2.1");
 }
 
 TEST_F(PluginHost, RefusesAnotherAbiMajorFromMetadataWithoutLoading) {
