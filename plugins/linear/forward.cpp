@@ -37,7 +37,9 @@ class LinearModel final : public mnemo::sdk::Model {
     const Layer& L = def_.layers[static_cast<size_t>(index)];
     if (L.softmax) return L.attention.layer();
     const MixerConfig& c = def_.mixer;
-    return mnemo::sdk::recurrent_layer(c.kind, c.n_heads, c.head_k_dim, c.head_v_dim, c.head_k_dim, c.head_v_dim);
+    const int32_t conv_channels = c.n_heads * (2 * c.head_k_dim + c.head_v_dim);
+    return mnemo::sdk::recurrent_layer(c.kind, c.n_heads, c.head_k_dim, c.head_v_dim, c.head_k_dim, c.head_v_dim,
+                                       c.short_conv, conv_channels);
   }
 
   void forward(const mnemo_forward_args& a) override {
@@ -73,8 +75,16 @@ class LinearModel final : public mnemo::sdk::Model {
     const MixerConfig& c = def_.mixer;
     const int64_t t = x.rows, H = c.n_heads, kd = H * c.head_k_dim, vd = H * c.head_v_dim;
     const Weight none;
-    const View q = host_.scratch(t, kd), k = host_.scratch(t, kd), v = host_.scratch(t, vd), o = host_.scratch(t, vd);
+    // q, k, v side by side in one row, so that the short convolution (when there is one) runs
+    // over all three at once.
+    const View qkv = host_.scratch(t, 2 * kd + vd), o = host_.scratch(t, vd);
+    View q = mnemo::sdk::cols(qkv, 0, kd), k = mnemo::sdk::cols(qkv, kd, kd), v = mnemo::sdk::cols(qkv, 2 * kd, vd);
     host_.matmul_many(x, {{&w.q, &none, q}, {&w.k, &none, k}, {&w.v, &none, v}});
+    if (c.short_conv) {
+      const View conv = host_.scratch(t, 2 * kd + vd);
+      host_.causal_conv1d(l, qkv, w.conv, w.conv_bias, true, conv);
+      q = mnemo::sdk::cols(conv, 0, kd), k = mnemo::sdk::cols(conv, kd, kd), v = mnemo::sdk::cols(conv, 2 * kd, vd);
+    }
     if (c.v_silu) host_.activate(MNEMO_ACT_SILU, v);
     if (c.rope) {
       host_.rope(q, c.n_heads, c.head_k_dim, c.head_k_dim, c.rope_theta, MNEMO_ROPE_NEOX);

@@ -1,7 +1,7 @@
 // Gated DeltaNet (Yang et al., 2025): the delta rule with a decay per head and token,
 // α_t = exp(−exp(A_log) · softplus(a_proj(x) + dt_bias)), q, k through SiLU then L2-normalised,
 // v through SiLU, β = sigmoid(b_proj x), and the output RMSNorm'd per head and gated by
-// swish(g_proj x) (fla's GatedDeltaNet: head_dim keys, expand_v 2; short convolutions refused).
+// swish(g_proj x) (fla's GatedDeltaNet: head_dim keys, expand_v 2; short convolutions as in DeltaNet).
 // With fla's `attn` config it is the hybrid: softmax attention on the layers listed there.
 #include "model.hpp"
 
@@ -16,7 +16,12 @@ LinearModelDef load_gated_deltanet(const Host& host) {
   cfg.feature_map = MNEMO_FEATURE_SILU_L2;
   cfg.v_silu = true;
   cfg.output = mnemo::blocks::hparam_bool(host, "use_gate", true) ? OutputNorm::GatedNorm : OutputNorm::Norm;
-  refuse_short_conv(host, "gated_deltanet", true);
+  // With fla's short convolutions (its default) the SiLU is the convolution's; L2 stays.
+  read_short_conv(host, cfg, true);
+  if (cfg.short_conv) {
+    cfg.feature_map = MNEMO_FEATURE_L2;
+    cfg.v_silu = false;
+  }
   return load_decoder(host, "gated_deltanet", cfg, [](const Host& h, const std::string& p, const MixerConfig& c, int64_t d,
                                                       MixerWeights& w) {
     using mnemo::blocks::require_shape;
@@ -28,6 +33,7 @@ LinearModelDef load_gated_deltanet(const Host& host) {
     if (c.output == OutputNorm::GatedNorm)
       w.output_gate = require_shape(h, p + "g_proj.weight", {int64_t{c.n_heads} * c.head_v_dim, d});
     w.output_norm = load_output_norm(h, p, "o_norm", c);
+    if (c.short_conv) load_short_conv(h, p, c, w);
   });
 }
 

@@ -14,7 +14,7 @@ LinearModelDef load_gla(const Host& host) {
   cfg.output = OutputNorm::GatedNorm;
   if (host.meta_string("feature_map"))
     throw PluginError(MNEMO_ERR_UNSUPPORTED, "GLA with a feature map is not built");
-  refuse_short_conv(host, "gla", false);
+  read_short_conv(host, cfg, false);
   return load_decoder(host, "gla", cfg, [](const Host& h, const std::string& p, const MixerConfig& c, int64_t d, MixerWeights& w) {
     using mnemo::blocks::require_shape;
     load_projections(h, p, c, d, w);
@@ -26,6 +26,7 @@ LinearModelDef load_gla(const Host& host) {
     w.gk_up_bias = require_shape(h, p + "gk_proj.1.bias", {kd});
     w.output_gate = require_shape(h, p + "g_proj.weight", {vd, d});
     w.output_norm = load_output_norm(h, p, "g_norm_swish_gate", c);
+    if (c.short_conv) load_short_conv(h, p, c, w);
   });
 }
 

@@ -28,6 +28,7 @@ struct MixerConfig {
   bool rope = false;             // RetNet: rotary q and k
   float rope_theta = 10000.f;
   float gate_normalizer = 1.f;   // GLA: log gate = logsigmoid(gk) / normalizer
+  int32_t short_conv = 0;        // fla's use_short_conv: width of the causal conv (+SiLU) on q, k, v; 0 none
   OutputNorm output = OutputNorm::Norm;
 };
 
@@ -39,6 +40,7 @@ struct MixerWeights {
   Weight beta;                         // b_proj: delta rules
   Weight a, A_log, dt_bias;            // Gated DeltaNet's decay
   Weight head_log_decay;               // RetNet: log γ_h, computed at load
+  Weight conv, conv_bias;              // short conv: q_conv1d, k_conv1d, v_conv1d as one [2·kd + vd][K] fp32 weight
 };
 
 struct Layer {
@@ -64,8 +66,10 @@ using MixerLoader = void (*)(const Host& host, const std::string& prefix, const 
                              MixerWeights& out);
 LinearModelDef load_decoder(const Host& host, const std::string& architecture, MixerConfig mixer, MixerLoader load_mixer);
 
-// fla's use_short_conv (default true in several layers) is not built here: refuse it by name.
-void refuse_short_conv(const Host& host, const char* architecture, bool fla_default);
+// fla's use_short_conv (its default differs per layer): sets cfg.short_conv to conv_size, and
+// load_short_conv reads the three convolutions of a layer as one.
+void read_short_conv(const Host& host, MixerConfig& cfg, bool fla_default);
+void load_short_conv(const Host& host, const std::string& prefix, const MixerConfig& cfg, MixerWeights& w);
 
 // q_proj, k_proj, v_proj, o_proj (no biases) of a mixer with cfg's heads and widths.
 void load_projections(const Host& host, const std::string& prefix, const MixerConfig& cfg, int64_t d_model, MixerWeights& w);

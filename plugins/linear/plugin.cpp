@@ -2,6 +2,7 @@
 // config names follow flash-linear-attention's models (model.layers.<i>.attn.*, attn_norm,
 // mlp_norm, model.embeddings, model.norm), so that fla checkpoints of these sizes load.
 #include <string>
+#include <utility>
 
 #include "model.hpp"
 
@@ -13,11 +14,27 @@ using mnemo::blocks::hparam_int;
 using mnemo::blocks::hparam_int_or;
 using mnemo::blocks::require_shape;
 
-void refuse_short_conv(const Host& host, const char* architecture, bool fla_default) {
-  if (hparam_bool(host, "use_short_conv", fla_default))
-    throw PluginError(MNEMO_ERR_UNSUPPORTED, std::string(architecture) +
-                                                 " with use_short_conv is not built in the linear plugin yet "
-                                                 "(set \"use_short_conv\": false)");
+void read_short_conv(const Host& host, MixerConfig& cfg, bool fla_default) {
+  if (hparam_bool(host, "use_short_conv", fla_default)) cfg.short_conv = hparam_int_or(host, {"conv_size"}, 4);
+  if (cfg.short_conv == 1) throw PluginError(MNEMO_ERR_INVALID, "conv_size must be at least 2");
+}
+
+void load_short_conv(const Host& host, const std::string& prefix, const MixerConfig& cfg, MixerWeights& w) {
+  // One convolution over [q | k | v] rows: the host keeps one window per layer, and the three
+  // depthwise convolutions are independent per channel, so concatenating them changes nothing.
+  const int64_t kd = int64_t{cfg.n_heads} * cfg.head_k_dim, vd = int64_t{cfg.n_heads} * cfg.head_v_dim, K = cfg.short_conv;
+  const std::pair<const char*, int64_t> parts[] = {{"q_conv1d", kd}, {"k_conv1d", kd}, {"v_conv1d", vd}};
+  float* weight = host.alloc_weight({2 * kd + vd, K}, &w.conv);
+  const bool biased = !host.tensor(prefix + "q_conv1d.bias").empty();
+  float* bias = biased ? host.alloc_weight({2 * kd + vd}, &w.conv_bias) : nullptr;
+  for (const auto& [name, channels] : parts) {
+    host.dequantize(require_shape(host, prefix + name + ".weight", {channels, 1, K}), weight);
+    weight += channels * K;
+    if (biased) {
+      host.dequantize(require_shape(host, prefix + name + ".bias", {channels}), bias);
+      bias += channels;
+    }
+  }
 }
 
 void load_projections(const Host& host, const std::string& prefix, const MixerConfig& cfg, int64_t d, MixerWeights& w) {

@@ -176,9 +176,9 @@ def gla_model(m, vocab):
 
 
 def delta_net_model(m, vocab):
-    H, dk, dv = 4, 8, 8
+    H, dk, dv, K = 4, 8, 8, 4
     cfg = {"model_type": "delta_net", "hidden_size": D, "num_hidden_layers": LAYERS, "num_heads": H, "expand_k": 1,
-           "expand_v": 1, "use_short_conv": False, "use_gate": False, "qk_activation": "silu", "qk_norm": "l2",
+           "expand_v": 1, "use_short_conv": True, "conv_size": K, "use_gate": False, "qk_activation": "silu", "qk_norm": "l2",
            "norm_eps": EPS, "vocab_size": vocab, "tie_word_embeddings": True}
     w = fla_frame(m, vocab)
     del w["lm_head.weight"]
@@ -186,11 +186,11 @@ def delta_net_model(m, vocab):
         p = f"model.layers.{i}.attn."
         qkvo(m, w, p, H, dk, dv)
         w.update({p + "b_proj.weight": m.linear(H, D), p + "o_norm.weight": m.norm(dv)})
+        short_convs(m, w, p, K, H * dk, H * dv)
 
     def mixer(i, x):
         p = f"model.layers.{i}.attn."
-        q, k, v = project(w, p, x, H, dk, dv)
-        q, k, v = l2(F.silu(q)), l2(F.silu(k)), F.silu(v)
+        q, k, v = qkv_activations(w, p, *project(w, p, x, H, dk, dv), short_conv=True)
         beta = torch.sigmoid(x @ w[p + "b_proj.weight"].T)
         o, _ = refs.fla_naive("delta_rule").delta_rule_recurrence(
             *(t.transpose(0, 1)[None] for t in (q, k, v, beta)))
@@ -198,10 +198,10 @@ def delta_net_model(m, vocab):
     return cfg, w, mixer
 
 
-def gated_deltanet_model(m, vocab, attn_layers=()):
-    H, dk, dv = 2, 8, 16
+def gated_deltanet_model(m, vocab, attn_layers=(), short_conv=True):
+    H, dk, dv, K = 2, 8, 16, 4
     cfg = {"model_type": "gated_deltanet", "hidden_size": D, "num_hidden_layers": LAYERS, "num_heads": H,
-           "head_dim": dk, "expand_v": 2, "use_gate": True, "use_short_conv": False, "norm_eps": EPS,
+           "head_dim": dk, "expand_v": 2, "use_gate": True, "use_short_conv": short_conv, "conv_size": K, "norm_eps": EPS,
            "vocab_size": vocab, "tie_word_embeddings": False}
     if attn_layers:
         cfg["attn"] = {"layers": list(attn_layers), "num_heads": 4, "num_kv_heads": 2, "rope_theta": 10000.0}
@@ -217,19 +217,37 @@ def gated_deltanet_model(m, vocab, attn_layers=()):
                   p + "A_log": torch.log(torch.empty(H).uniform_(1, 16, generator=m.g)),
                   p + "dt_bias": m.normal(H, std=0.5) - 2, p + "g_proj.weight": m.linear(H * dv, D),
                   p + "o_norm.weight": m.norm(dv)})
+        if short_conv:
+            short_convs(m, w, p, K, H * dk, H * dv)
 
     def mixer(i, x):
         p = f"model.layers.{i}.attn."
         if i in attn_layers:
             return softmax_attention(w, p, x, 4, 2)
-        q, k, v = project(w, p, x, H, dk, dv)
-        q, k, v = l2(F.silu(q)), l2(F.silu(k)), F.silu(v)
+        q, k, v = qkv_activations(w, p, *project(w, p, x, H, dk, dv), short_conv)
         beta = torch.sigmoid(x @ w[p + "b_proj.weight"].T)
         g = -w[p + "A_log"].exp() * F.softplus(x @ w[p + "a_proj.weight"].T + w[p + "dt_bias"])
         o, _ = refs.fla_naive("gated_delta_rule").naive_recurrent_gated_delta_rule(
             q[None], k[None], v[None], beta[None], g[None], scale=dk ** -0.5)
         return out_norm(w, p, o[0], "o_norm", x)
     return cfg, w, mixer
+
+
+def short_convs(m, w, p, K, kd, vd):
+    w.update({p + "q_conv1d.weight": m.normal(kd, 1, K, std=0.5), p + "k_conv1d.weight": m.normal(kd, 1, K, std=0.5),
+              p + "v_conv1d.weight": m.normal(vd, 1, K, std=0.5)})
+
+
+def qkv_activations(w, p, q, k, v, short_conv):
+    """fla's DeltaNet / GatedDeltaNet: SiLU on q, k, v (inside the short convolutions when there
+    are some: causal depthwise conv then SiLU), then q and k L2-normalised."""
+    if short_conv:
+        T, H = q.shape[:2]
+        q, k, v = (causal_conv(t.reshape(T, -1), w[p + f"{n}_conv1d.weight"], None).view(T, H, -1)
+                   for t, n in ((q, "q"), (k, "k"), (v, "v")))
+    else:
+        q, k, v = F.silu(q), F.silu(k), F.silu(v)
+    return l2(q), l2(k), v
 
 
 def fla_forward(w, mixer, ids):
@@ -344,7 +362,8 @@ MODELS = {
     "gla": (gla_model, fla_forward),
     "delta_net": (delta_net_model, fla_forward),
     "gated_deltanet": (gated_deltanet_model, fla_forward),
-    "hybrid_gated_deltanet": (lambda m, v: gated_deltanet_model(m, v, attn_layers=(1,)), fla_forward),
+    # without short convolutions, so that path is checked too
+    "hybrid_gated_deltanet": (lambda m, v: gated_deltanet_model(m, v, attn_layers=(1,), short_conv=False), fla_forward),
     "mamba": (mamba1_model, mamba_forward),
     "mamba2": (mamba2_model, mamba_forward),
 }
