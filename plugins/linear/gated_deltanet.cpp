@@ -12,6 +12,8 @@ LinearModelDef load_gated_deltanet(const Host& host) {
   cfg.kind = "gated_delta";
   cfg.n_heads = mnemo::blocks::hparam_int(host, {"num_heads"});
   cfg.head_k_dim = mnemo::blocks::hparam_int(host, {"head_dim"});
+  if (const int32_t v_heads = mnemo::blocks::hparam_int_or(host, {"num_v_heads"}, cfg.n_heads); v_heads != cfg.n_heads)
+    throw PluginError(MNEMO_ERR_UNSUPPORTED, "gated_deltanet with num_v_heads != num_heads is not built");
   cfg.head_v_dim = static_cast<int32_t>(cfg.head_k_dim * mnemo::blocks::hparam_float(host, {"expand_v"}, 2.f));
   cfg.feature_map = MNEMO_FEATURE_SILU_L2;
   cfg.v_silu = true;

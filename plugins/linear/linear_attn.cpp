@@ -8,6 +8,7 @@ namespace linear {
 LinearModelDef load_linear_attn(const Host& host) {
   MixerConfig cfg;
   cfg.kind = "linear";
+  refuse_short_conv(host, "linear_attn");
   read_heads(host, cfg, 1.f, 1.f);
   const std::string map = host.meta_string("feature_map").value_or("elu");
   if (map == "elu") cfg.feature_map = MNEMO_FEATURE_ELU_PLUS_ONE;

@@ -70,6 +70,8 @@ LinearModelDef load_decoder(const Host& host, const std::string& architecture, M
 // load_short_conv reads the three convolutions of a layer as one.
 void read_short_conv(const Host& host, MixerConfig& cfg, bool fla_default);
 void load_short_conv(const Host& host, const std::string& prefix, const MixerConfig& cfg, MixerWeights& w);
+// For the architectures that do not wire them (linear_attn, retnet): refused by name.
+void refuse_short_conv(const Host& host, const char* architecture);
 
 // q_proj, k_proj, v_proj, o_proj (no biases) of a mixer with cfg's heads and widths.
 void load_projections(const Host& host, const std::string& prefix, const MixerConfig& cfg, int64_t d_model, MixerWeights& w);

@@ -19,6 +19,11 @@ void read_short_conv(const Host& host, MixerConfig& cfg, bool fla_default) {
   if (cfg.short_conv == 1) throw PluginError(MNEMO_ERR_INVALID, "conv_size must be at least 2");
 }
 
+void refuse_short_conv(const Host& host, const char* architecture) {
+  if (hparam_bool(host, "use_short_conv", false))
+    throw PluginError(MNEMO_ERR_UNSUPPORTED, std::string(architecture) + " with use_short_conv is not built");
+}
+
 void load_short_conv(const Host& host, const std::string& prefix, const MixerConfig& cfg, MixerWeights& w) {
   // One convolution over [q | k | v] rows: the host keeps one window per layer, and the three
   // depthwise convolutions are independent per channel, so concatenating them changes nothing.
@@ -57,6 +62,9 @@ void read_heads(const Host& host, MixerConfig& cfg, float expand_k, float expand
   if (cfg.n_heads <= 0 || kd % cfg.n_heads != 0 || vd % cfg.n_heads != 0)
     throw PluginError(MNEMO_ERR_INVALID, "key width " + std::to_string(kd) + " and value width " + std::to_string(vd) +
                                              " do not split into " + std::to_string(cfg.n_heads) + " heads");
+  if (const int32_t kv = hparam_int_or(host, {"num_kv_heads"}, cfg.n_heads); kv != cfg.n_heads)
+    throw PluginError(MNEMO_ERR_UNSUPPORTED, "shared key/value heads (num_kv_heads " + std::to_string(kv) + " of " +
+                                                 std::to_string(cfg.n_heads) + ") are not built in the linear plugin");
   cfg.head_k_dim = kd / cfg.n_heads;
   cfg.head_v_dim = vd / cfg.n_heads;
 }

@@ -10,6 +10,7 @@ namespace linear {
 LinearModelDef load_retnet(const Host& host) {
   MixerConfig cfg;
   cfg.kind = "retnet";
+  refuse_short_conv(host, "retnet");
   read_heads(host, cfg, 1.f, 2.f);
   cfg.rope = true;
   cfg.output = OutputNorm::GatedNorm;

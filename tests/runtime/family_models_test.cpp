@@ -7,6 +7,8 @@
 
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
+#include <unistd.h>
 #include <fstream>
 #include <map>
 #include <set>
@@ -151,6 +153,30 @@ INSTANTIATE_TEST_SUITE_P(families, FamilyModel,
                          ::testing::Values("linear_attn", "retnet", "gla", "delta_net", "gated_deltanet",
                                            "hybrid_gated_deltanet", "mamba", "mamba2"),
                          [](const auto& info) { return info.param; });
+
+// What a plugin does not build is refused by name at load, never approximated.
+TEST(FamilyModels, UnbuiltVariantsAreRefusedByName) {
+  namespace fs = std::filesystem;
+  const fs::path dir = fs::temp_directory_path() / ("mnemo-families-" + std::to_string(::getpid()));
+  const auto refusal = [&](const std::string& model, const std::string& key, const nlohmann::json& value) {
+    fs::remove_all(dir);
+    fs::copy(kDir + "/" + model, dir, fs::copy_options::recursive);
+    nlohmann::json cfg = nlohmann::json::parse(std::ifstream(dir / "config.json"));
+    cfg[key] = value;
+    std::ofstream(dir / "config.json") << cfg.dump();
+    try {
+      open_test_model(dir.string());
+    } catch (const std::exception& e) {
+      return std::string(e.what());
+    }
+    return std::string();
+  };
+  EXPECT_NE(refusal("linear_attn", "feature_map", "hedgehog").find("feature map 'hedgehog'"), std::string::npos);
+  EXPECT_NE(refusal("retnet", "use_short_conv", true).find("use_short_conv"), std::string::npos);
+  EXPECT_NE(refusal("gla", "num_kv_heads", 2).find("num_kv_heads"), std::string::npos);
+  EXPECT_NE(refusal("gated_deltanet", "num_v_heads", 4).find("num_v_heads"), std::string::npos);
+  fs::remove_all(dir);
+}
 
 }  // namespace
 }  // namespace mnemo::test
