@@ -106,6 +106,12 @@ TEST_P(FamilyModel, PrefillMatchesReferenceLayerByLayer) {
   EXPECT_LT(d.rel_l2, kRel) << "logits, max abs " << d.max_abs;
   RecordProperty("logits_rel_l2", std::to_string(d.rel_l2));
   std::printf("%s: logits rel L2 %.2e, max abs %.2e\n", GetParam().c_str(), d.rel_l2, d.max_abs);
+  if (m_.contains("hf_logits")) {  // Mamba: Hugging Face's own class as a second reference
+    const auto hf = read_npy(kDir + "/" + m_["hf_logits"].get<std::string>());
+    const Diff h = compare(logits, hf.data.data() + (ids_.size() - 1) * vocab_, vocab_);
+    EXPECT_LT(h.rel_l2, kRel) << "logits vs transformers, max abs " << h.max_abs;
+    std::printf("%s: vs transformers rel L2 %.2e\n", GetParam().c_str(), h.rel_l2);
+  }
 
   const auto residual = read_npy(kDir + "/" + m_["residual"].get<std::string>());
   const size_t per_layer = residual.data.size() / static_cast<size_t>(residual.shape[0]);

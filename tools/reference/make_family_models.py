@@ -11,6 +11,10 @@ rule, gated delta rule) and mamba_ssm's selective_scan_ref and ssd_minimal_discr
 OUTDIR/<name>/            config.json, model.safetensors, tokenizer.json
 OUTDIR/expected/<name>.logits.npy     [T][vocab], every position, one pass from a zero state
 OUTDIR/expected/<name>.residual.npy   [layers][T][d], the residual stream after each block
+OUTDIR/expected/<name>.hf_logits.npy  mamba, mamba2: Hugging Face's own MambaForCausalLM /
+                          Mamba2ForCausalLM on the same folder (a second, independent reference),
+                          when transformers is importable (.venv/hf-reference, see
+                          tools/reference/requirements-hf.txt)
 OUTDIR/expected.json      per model: path, input ids, files."""
 
 import json
@@ -313,7 +317,11 @@ def mamba2_model(m, vocab):
     cfg = {"model_type": "mamba2", "architectures": ["Mamba2ForCausalLM"], "hidden_size": D, "state_size": N,
            "num_hidden_layers": LAYERS, "expand": di // D, "head_dim": P, "num_heads": H, "n_groups": G,
            "conv_kernel": K, "use_conv_bias": True, "use_bias": False, "layer_norm_epsilon": EPS, "vocab_size": vocab,
-           "tie_word_embeddings": False, "chunk_size": 64}
+           "tie_word_embeddings": False, "chunk_size": 64,
+           # transformers 4.47 (the last for torch 1.x) clamps Δ ≥ time_step_min in its torch path;
+           # mamba_ssm and later transformers clamp to time_step_limit, (0, inf) by default. 0 here
+           # makes the two references the same model; the plugin follows mamba_ssm.
+           "time_step_min": 0.0}
     w = mamba_frame(m, vocab)
     w["lm_head.weight"] = m.linear(vocab, D, gain=2.0)
     for i in range(LAYERS):
@@ -369,6 +377,28 @@ MODELS = {
 }
 
 
+HF_CLASSES = {"mamba": "MambaForCausalLM", "mamba2": "Mamba2ForCausalLM"}
+
+
+def hf_logits(name, folder, ids):
+    """Logits of Hugging Face's own class for this folder, or None without transformers. The
+    transformers that works with Debian's torch 1.13 lives apart, in .venv/hf-reference."""
+    if name not in HF_CLASSES:
+        return None
+    hf_dir = Path(__file__).resolve().parents[2] / ".venv" / "hf-reference"
+    if hf_dir.is_dir() and str(hf_dir) not in sys.path:
+        sys.path.insert(0, str(hf_dir))
+    try:
+        import transformers
+    except ImportError:
+        print(f"make_family_models: transformers not importable; {name} is checked against mamba_ssm only")
+        return None
+    model = getattr(transformers, HF_CLASSES[name]).from_pretrained(str(folder), torch_dtype=torch.float32).eval()
+    with torch.no_grad():
+        # use_cache=False: HF's MambaCache needs torch 2 (torch._dynamo), and one pass needs no cache.
+        return model(torch.tensor([ids]), use_cache=False).logits[0].numpy().astype(np.float32)
+
+
 def main():
     if len(sys.argv) != 2:
         raise SystemExit("usage: make_family_models.py OUTDIR")
@@ -391,6 +421,14 @@ def main():
         np.save(out / "expected" / f"{name}.residual.npy", residual.numpy().astype(np.float32))
         entries[name] = {"path": name, "model_type": cfg["model_type"], "input_ids": ids,
                          "logits": f"expected/{name}.logits.npy", "residual": f"expected/{name}.residual.npy"}
+        hf = hf_logits(name, out / name, ids)
+        if hf is not None:
+            # The two references must agree before either is used to judge the engine.
+            rel = float(np.linalg.norm(hf - logits.numpy()) / np.linalg.norm(logits.numpy()))
+            if rel > 1e-4:
+                raise SystemExit(f"make_family_models: {name}: HF and the mamba_ssm assembly differ (rel L2 {rel:.2e})")
+            np.save(out / "expected" / f"{name}.hf_logits.npy", hf)
+            entries[name].update({"hf_logits": f"expected/{name}.hf_logits.npy", "hf_vs_reference_rel_l2": rel})
     (out / "expected.json").write_text(json.dumps({"generator": "tools/reference/make_family_models.py",
                                                    "models": entries}, indent=1) + "\n")
     print(f"make_family_models: {len(entries)} models in {out}")
