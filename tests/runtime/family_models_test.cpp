@@ -36,6 +36,14 @@ const nlohmann::json& expected() {
 struct Sink : rt::ProbeSink {
   bool wants_residual() const override { return true; }
   bool wants_mixer() const override { return true; }
+  bool wants_state() const override { return true; }
+  void on_state(const rt::StateProbe& p) override {
+    state_mixer[p.layer] = p.mixer;
+    double ss = 0;
+    for (int64_t i = 0; i < int64_t{p.heads} * p.rows * p.cols; ++i) ss += double{p.state[i]} * p.state[i];
+    state_norm[p.layer] = ss;
+    has_conv[p.layer] = p.conv != nullptr;
+  }
   void on_residual(const rt::ResidualProbe& p) override {
     auto& rows = residual[p.layer];
     rows.insert(rows.end(), p.x, p.x + p.n * p.d);
@@ -73,6 +81,9 @@ struct Sink : rt::ProbeSink {
   std::map<int32_t, std::vector<float>> residual;
   std::map<int32_t, std::set<std::string>> factors;
   std::map<int32_t, std::string> mixer;
+  std::map<int32_t, std::string> state_mixer;
+  std::map<int32_t, double> state_norm;
+  std::map<int32_t, bool> has_conv;
 };
 
 constexpr double kRel = 2e-4;  // relative L2 error allowed against the fp32 reference
@@ -120,6 +131,18 @@ TEST_P(FamilyModel, PrefillMatchesReferenceLayerByLayer) {
     ASSERT_EQ(rows.size(), per_layer);
     const Diff r = compare(rows, residual.data.data() + static_cast<size_t>(layer) * per_layer, per_layer);
     EXPECT_LT(r.rel_l2, kRel) << "residual after layer " << layer << ", max abs " << r.max_abs;
+  }
+  // Every recurrent layer published its state after the step (non-zero after a prefill), with its
+  // convolution window where it has one; softmax layers keep a KV cache, not a state.
+  for (const auto& [layer, kind] : sink.mixer) {
+    if (kind == "softmax") {
+      EXPECT_FALSE(sink.state_mixer.count(layer)) << "layer " << layer;
+      continue;
+    }
+    EXPECT_EQ(sink.state_mixer[layer], kind);
+    EXPECT_GT(sink.state_norm[layer], 0.0) << "layer " << layer;
+    const bool conv = kind == "mamba1" || kind == "mamba2" || GetParam() == "delta_net" || GetParam() == "gated_deltanet";
+    EXPECT_EQ(sink.has_conv[layer], conv) << "layer " << layer;
   }
   // Every recurrent layer published its factors by name (docs/ARCHITECTURE.md, implicit attention).
   for (const auto& [layer, kind] : sink.mixer) {
