@@ -9,7 +9,6 @@
 #include "mnemo/core/error.h"
 #include "mnemo/kernels/linear_attention.h"
 #include "mnemo/kernels/ssm.h"
-#include "mnemo/plugin_abi.h"
 
 namespace mnemo::backend {
 namespace {
@@ -32,15 +31,15 @@ void expect_numel(const TensorView* t, int64_t n, const std::string& what) {
 }
 
 // Applies a feature map to T·H vectors of `dim` floats, in place.
-void feature_map(int map, float* x, int64_t vectors, int64_t dim) {
+void feature_map(FeatureMap map, float* x, int64_t vectors, int64_t dim) {
   switch (map) {
-    case MNEMO_FEATURE_IDENTITY: return;
-    case MNEMO_FEATURE_ELU_PLUS_ONE: kernels::elu_plus_one(x, vectors * dim); return;
-    case MNEMO_FEATURE_SILU_L2:
-    case MNEMO_FEATURE_L2:
+    case FeatureMap::Identity: return;
+    case FeatureMap::EluPlusOne: kernels::elu_plus_one(x, vectors * dim); return;
+    case FeatureMap::SiluL2:
+    case FeatureMap::L2:
       for (int64_t i = 0; i < vectors; ++i) {
         float* v = x + i * dim;
-        if (map == MNEMO_FEATURE_SILU_L2)
+        if (map == FeatureMap::SiluL2)
           for (int64_t d = 0; d < dim; ++d) v[d] = v[d] * sigmoid(v[d]);
         double ss = 0;
         for (int64_t d = 0; d < dim; ++d) ss += double{v[d]} * v[d];
@@ -49,7 +48,6 @@ void feature_map(int map, float* x, int64_t vectors, int64_t dim) {
         for (int64_t d = 0; d < dim; ++d) v[d] *= inv;
       }
       return;
-    default: throw Error("unknown feature map " + std::to_string(map));
   }
 }
 

@@ -403,11 +403,6 @@ RecurrentState& recurrent_memory(Impl& I, int32_t layer, std::initializer_list<s
   return *rs;
 }
 
-TensorView tensor_or_empty(const mnemo_tensor* t, TensorView& keep) {
-  if (t) keep = view_of(*t);
-  return keep;
-}
-
 // A mixer probe of a recurrent layer: query and key positions are this step's tokens (the state
 // carries the past; the reader joins steps), factors as named in docs/ARCHITECTURE.md.
 void publish_recurrent_mixer(Impl& I, int32_t layer, const LayerDesc& L, int64_t t, std::span<const FactorSpan> factors) {
@@ -443,7 +438,13 @@ mnemo_status host_linear_mixer(mnemo_host* h, int32_t layer, const mnemo_linear_
     op.variant = L.mixer;
     op.q = view(a.q), op.k = view(a.k), op.v = view(a.v), op.out = view(a.out);
     op.gate = view(a.gate), op.beta = view(a.beta);
-    op.feature_map = a.feature_map;
+    switch (a.feature_map) {
+      case MNEMO_FEATURE_IDENTITY: op.feature_map = backend::FeatureMap::Identity; break;
+      case MNEMO_FEATURE_ELU_PLUS_ONE: op.feature_map = backend::FeatureMap::EluPlusOne; break;
+      case MNEMO_FEATURE_SILU_L2: op.feature_map = backend::FeatureMap::SiluL2; break;
+      case MNEMO_FEATURE_L2: op.feature_map = backend::FeatureMap::L2; break;
+      default: throw Error("unknown feature map " + std::to_string(a.feature_map));
+    }
     op.scale = a.scale, op.gate_normalizer = a.gate_normalizer;
     op.A_log = a.A_log ? &(A_log = view_of(*a.A_log)) : nullptr;
     op.dt_bias = a.dt_bias ? &(dt_bias = view_of(*a.dt_bias)) : nullptr;

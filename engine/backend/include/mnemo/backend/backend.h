@@ -67,6 +67,9 @@ struct AttentionOp {
   kernels::AttentionPooledMap pooled;
 };
 
+// How a linear mixer maps q and k before its recurrence (the ABI's mnemo_feature_map).
+enum class FeatureMap { Identity, EluPlusOne, SiluL2, L2 };
+
 // The recurrent families' mixers (docs/ARCHITECTURES.md). Inputs are the plugin's raw
 // projections; the backend applies the family's feature map and gate transforms, runs the kernel
 // over the layer's state (chunked for a prefill, recurrent for a decode step) and leaves the state
@@ -75,7 +78,7 @@ struct LinearMixerOp {
   std::string_view variant;  // "linear", "retnet", "gla", "delta", "gated_delta"
   View q, k, v, out;         // [T][H·dk], [T][H·dk], [T][H·dv], [T][H·dv]
   View gate, beta;           // see mnemo_linear_mixer_args; no buffer when not given
-  int feature_map = 0;       // enum mnemo_feature_map
+  FeatureMap feature_map = FeatureMap::Identity;
   float scale = 1.f, gate_normalizer = 1.f;
   const TensorView* A_log = nullptr;           // gated_delta [H]
   const TensorView* dt_bias = nullptr;         // gated_delta [H]
