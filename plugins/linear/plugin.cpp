@@ -90,6 +90,8 @@ LinearModelDef load_decoder(const Host& host, const std::string& architecture, M
     if (*l < 0 || *l >= m.n_layers) throw PluginError(MNEMO_ERR_INVALID, "attn.layers lists layer " + std::to_string(*l));
     softmax[static_cast<size_t>(*l)] = true;
   }
+  if (hparam_bool(host, "attn.qkv_bias", false) || host.meta_int("attn.window_size"))
+    throw PluginError(MNEMO_ERR_UNSUPPORTED, "hybrid attention layers with qkv_bias or window_size are not built");
   const int32_t attn_heads = hparam_int_or(host, {"attn.num_heads"}, mixer.n_heads);
   const int32_t attn_kv_heads = hparam_int_or(host, {"attn.num_kv_heads"}, attn_heads);
   const float attn_theta = hparam_float(host, {"attn.rope_theta"}, 10000.f);

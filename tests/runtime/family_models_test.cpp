@@ -204,6 +204,8 @@ TEST(FamilyModels, UnbuiltVariantsAreRefusedByName) {
   EXPECT_NE(refusal("retnet", "use_short_conv", true).find("use_short_conv"), std::string::npos);
   EXPECT_NE(refusal("gla", "num_kv_heads", 2).find("num_kv_heads"), std::string::npos);
   EXPECT_NE(refusal("gated_deltanet", "num_v_heads", 4).find("num_v_heads"), std::string::npos);
+  const nlohmann::json windowed = {{"layers", {1}}, {"num_heads", 4}, {"num_kv_heads", 2}, {"window_size", 16}};
+  EXPECT_NE(refusal("hybrid_gated_deltanet", "attn", windowed).find("window_size"), std::string::npos);
   fs::remove_all(dir);
 }
 
