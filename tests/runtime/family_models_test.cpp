@@ -51,6 +51,7 @@ struct Sink : rt::ProbeSink {
   void on_mixer(const rt::MixerProbe& p) override {
     const std::string kind = p.mixer;
     mixer[p.layer] = kind;
+    EXPECT_GT(p.scale, 0.f) << kind << ": the implicit attention needs the mixer's scale";
     for (const auto& f : p.factors) {
       factors[p.layer].insert(f.name);
       const std::string name = f.name;

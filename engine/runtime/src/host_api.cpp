@@ -405,7 +405,9 @@ RecurrentState& recurrent_memory(Impl& I, int32_t layer, std::initializer_list<s
 
 // A mixer probe of a recurrent layer: query and key positions are this step's tokens (the state
 // carries the past; the reader joins steps), factors as named in docs/ARCHITECTURE.md.
-void publish_recurrent_mixer(Impl& I, int32_t layer, const LayerDesc& L, int64_t t, std::span<const FactorSpan> factors) {
+// scale multiplies every output (the linear mixers' q·k scale; 1 for the SSMs).
+void publish_recurrent_mixer(Impl& I, int32_t layer, const LayerDesc& L, int64_t t, float scale,
+                             std::span<const FactorSpan> factors) {
   MixerProbe p;
   p.step = I.step;
   p.layer = layer;
@@ -418,7 +420,7 @@ void publish_recurrent_mixer(Impl& I, int32_t layer, const LayerDesc& L, int64_t
   p.q_pos0 = I.positions.front();
   p.query_positions = I.probe_positions;
   p.key_positions = I.probe_positions;
-  p.scale = L.scale;
+  p.scale = scale;
   p.factors = factors;
   I.sink->on_mixer(p);
 }
@@ -463,7 +465,7 @@ mnemo_status host_linear_mixer(mnemo_host* h, int32_t layer, const mnemo_linear_
     // RetNet's log γ_h, once per head (the plugin's fp32 weight).
     if (L.mixer == "retnet" && decay.dtype == DType::F32) factors.push_back({"g", decay.f32(), H, 1, 1, 1, 1});
     if (f.beta) factors.push_back({"beta", f.beta, H, t, 1, 1, H});
-    publish_recurrent_mixer(I, layer, L, t, factors);
+    publish_recurrent_mixer(I, layer, L, t, op.scale, factors);
   });
   return impl(h).failed ? MNEMO_ERR_INVALID : MNEMO_OK;
 }
@@ -521,7 +523,7 @@ mnemo_status host_ssm_scan(mnemo_host* h, int32_t layer, const mnemo_ssm_args* a
     }
     factors.push_back({"B", f.B, 1, t, GN, 0, GN});
     factors.push_back({"C", f.C, 1, t, GN, 0, GN});
-    publish_recurrent_mixer(I, layer, L, t, factors);
+    publish_recurrent_mixer(I, layer, L, t, 1.f, factors);
   });
   return impl(h).failed ? MNEMO_ERR_INVALID : MNEMO_OK;
 }
