@@ -100,9 +100,9 @@ def bad_inputs(tmp: Path, tiny: Path, repo: Path):
     folder = tmp / "hf-unknown-arch"
     shutil.copytree(tiny / "llama-hf", folder)
     cfg = json.loads((folder / "config.json").read_text())
-    cfg["model_type"] = "mamba"
+    cfg["model_type"] = "rwkv7"
     (folder / "config.json").write_text(json.dumps(cfg))
-    yield "unserved architecture", folder, "mamba"
+    yield "unserved architecture", folder, "rwkv7"
     yield "missing path", tmp / "does-not-exist.gguf", "does-not-exist.gguf"
 
 
@@ -220,6 +220,9 @@ def main():
         plugins = {p["id"]: p for p in json.loads(out)["plugins"]}
         t = plugins["transformer"]
         ok = rc == 0 and t["status"] == "ok" and t["abi"] == "2.0" and {"gpt2", "llama", "bert"} <= set(t["architectures"])
+        families = {"linear": {"linear_attn", "retnet", "gla", "delta_net", "gated_deltanet"}, "mamba": {"mamba", "mamba2"}}
+        for pid, archs in families.items():
+            ok = ok and plugins[pid]["status"] == "ok" and plugins[pid]["abi"] == "2.1" and archs == set(plugins[pid]["architectures"])
     except Exception as e:  # noqa: BLE001
         ok, err = False, f"{e}: {out!r}"
     check("plugins --json", ok, err)
@@ -231,7 +234,7 @@ def main():
         env_rc = subprocess.run([MNEMO, "plugins", "--json"], capture_output=True, text=True,
                                 env={**os.environ, "MNEMOSCOPE_PLUGIN_PATH": d})
         plugins = {p["id"]: p for p in json.loads(env_rc.stdout)["plugins"]}
-        ok = (plugins["future"]["status"] == "failed" and "3.1" in plugins["future"]["error"] and "2.0" in plugins["future"]["error"]
+        ok = (plugins["future"]["status"] == "failed" and "3.1" in plugins["future"]["error"] and "2.1" in plugins["future"]["error"]
               and plugins["old"]["status"] == "failed" and "1.1" in plugins["old"]["error"]
               and plugins["transformer"]["status"] == "ok")
         check("plugins reports an incompatible plugin and keeps the others", ok, env_rc.stdout)

@@ -6,6 +6,7 @@
 #include <fstream>
 
 #include "mnemo/core/error.h"
+#include "mnemo/plugin_sdk.hpp"
 #include "test_util.h"
 
 namespace fs = std::filesystem;
@@ -64,9 +65,31 @@ TEST_F(PluginHost, TransformerPluginIsFoundAndLoads) {
   EXPECT_STREQ(loaded->api().id, "transformer");
 }
 
+// A plugin built against 2.1 on a 2.0 host: the SDK sees from struct_size that the table ends
+// before the recurrent mixers and says so, instead of calling past its end.
+TEST(PluginSdk, RecurrentMixersNeedAHostOf21) {
+  mnemo_host_api old{};
+  old.abi_major = 2;
+  old.abi_minor = 0;
+  old.struct_size = offsetof(mnemo_host_api, linear_mixer);
+  const sdk::Host host(&old, nullptr);
+  EXPECT_FALSE(host.has_recurrent_mixers());
+  try {
+    host.ssm_scan(0, mnemo_ssm_args{});
+    ADD_FAILURE() << "ssm_scan ran on a 2.0 host";
+  } catch (const sdk::PluginError& e) {
+    EXPECT_EQ(e.status(), MNEMO_ERR_UNSUPPORTED);
+    EXPECT_NE(std::string(e.what()).find("ABI 2.0 has no recurrent mixers"), std::string::npos) << e.what();
+  }
+  mnemo_host_api current{};
+  current.struct_size = sizeof current;
+  current.ssm_scan = [](mnemo_host*, int32_t, const mnemo_ssm_args*) { return MNEMO_OK; };
+  EXPECT_TRUE(sdk::Host(&current, nullptr).has_recurrent_mixers());
+}
+
 TEST_F(PluginHost, HostIsAbi2) {
   EXPECT_EQ(MNEMO_PLUGIN_ABI_MAJOR, 2);
-  EXPECT_EQ(host_abi(), "2.0");
+  EXPECT_EQ(host_abi(), "2.1");
 }
 
 TEST_F(PluginHost, RefusesAnotherAbiMajorFromMetadataWithoutLoading) {

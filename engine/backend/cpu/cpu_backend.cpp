@@ -13,10 +13,10 @@
 namespace mnemo::backend {
 namespace {
 
-// The ops this backend runs; token mixers of the other families (linear_mixer, ssm_scan,
-// causal_conv1d) join when their kernels do.
-constexpr std::array<std::string_view, 9> kOps = {"embed", "matmul", "norm", "rope", "activation",
-                                                  "add", "copy", "attention", "lm_head"};
+// The ops this backend runs, the recurrent families' mixers included (cpu_mixers.cpp).
+constexpr std::array<std::string_view, 12> kOps = {"embed",     "matmul",       "norm",         "rope",
+                                                   "activation", "add",          "copy",         "attention",
+                                                   "lm_head",    "linear_mixer", "causal_conv1d", "ssm_scan"};
 
 }  // namespace
 

@@ -49,6 +49,9 @@ class CpuBackend final : public Backend {
   void add_bias(const View& y, const TensorView& bias) override;
   void copy(const View& dst, const View& src) override;
   const float* attention(const AttentionOp& op) override;
+  LinearMixerFactors linear_mixer(const LinearMixerOp& op) override;
+  void causal_conv1d(const ConvOp& op) override;
+  SsmFactors ssm_scan(const SsmOp& op) override;
 
  private:
   // Row 0 of a checked view.
@@ -59,6 +62,8 @@ class CpuBackend final : public Backend {
   // finish_output() copies back.
   float* contiguous_output(const View& v, const char* what);
   void finish_output(const View& v, const float* written);
+  // A contiguous scratch copy of a view the op may then change (T rows of cols floats).
+  float* scratch_copy(const View& v, const char* what);
   // An fp32 view of a small tensor (norm weights, biases) stored as f16/bf16; cached.
   const float* as_f32(const TensorView& t);
 

@@ -4,6 +4,8 @@
 // records the first error on the model.
 #include <algorithm>
 #include <cstring>
+#include <span>
+#include <string_view>
 #include <string>
 #include <utility>
 #include <vector>
@@ -25,6 +27,8 @@ struct OpIds {
   int32_t embed = op_kinds().intern("embed"), norm = op_kinds().intern("norm"), matmul = op_kinds().intern("matmul");
   int32_t rope = op_kinds().intern("rope"), attention = op_kinds().intern("attention");
   int32_t activation = op_kinds().intern("activation"), add = op_kinds().intern("add"), copy = op_kinds().intern("copy");
+  int32_t linear_mixer = op_kinds().intern("linear_mixer"), conv = op_kinds().intern("causal_conv1d");
+  int32_t ssm_scan = op_kinds().intern("ssm_scan");
 };
 const OpIds& ops() {
   static const OpIds ids;
@@ -74,16 +78,25 @@ const nlohmann::json* lookup(Impl& I, const char* key) {
   const auto& meta = I.file->metadata();
   if (!meta.is_object()) return nullptr;
   if (auto it = meta.find(key); it != meta.end()) return &*it;
-  // Nested config.json values ("rope_scaling.factor").
+  // Nested config.json values ("rope_scaling.factor"), and elements of lists by index
+  // ("attn.layers.0": fla's hybrids list their attention layers).
   const nlohmann::json* node = &meta;
   std::string k = key;
   size_t start = 0;
   while (start <= k.size()) {
     const size_t dot = std::min(k.find('.', start), k.size());
-    if (!node->is_object()) return nullptr;
-    auto it = node->find(k.substr(start, dot - start));
-    if (it == node->end()) return nullptr;
-    node = &*it;
+    const std::string part = k.substr(start, dot - start);
+    if (node->is_array()) {
+      if (part.empty() || part.size() > 9 || part.find_first_not_of("0123456789") != std::string::npos) return nullptr;
+      const size_t index = std::stoul(part);
+      if (index >= node->size()) return nullptr;
+      node = &(*node)[index];
+    } else {
+      if (!node->is_object()) return nullptr;
+      auto it = node->find(part);
+      if (it == node->end()) return nullptr;
+      node = &*it;
+    }
     start = dot + 1;
   }
   return node;
@@ -378,6 +391,143 @@ mnemo_status host_attention(mnemo_host* h, int32_t layer, mnemo_view q, mnemo_vi
   return impl(h).failed ? MNEMO_ERR_INVALID : MNEMO_OK;
 }
 
+// The layer's recurrent state, checked against the mixer the op runs.
+RecurrentState& recurrent_memory(Impl& I, int32_t layer, std::initializer_list<std::string_view> mixers, const char* op) {
+  if (layer < 0 || layer >= I.info.n_layers) throw Error("layer " + std::to_string(layer) + " out of range");
+  const LayerDesc& L = I.layers[static_cast<size_t>(layer)];
+  RecurrentState* rs = I.memory.state(layer);
+  const bool fits = std::find(mixers.begin(), mixers.end(), std::string_view(L.mixer)) != mixers.end();
+  if (!fits || !rs)
+    throw Error(std::string(op) + " does not run layer " + std::to_string(layer) + ", declared '" + L.mixer + "' with '" +
+                L.memory + "'");
+  return *rs;
+}
+
+// A mixer probe of a recurrent layer: query and key positions are this step's tokens (the state
+// carries the past; the reader joins steps), factors as named in docs/ARCHITECTURE.md.
+// scale multiplies every output (the linear mixers' q·k scale; 1 for the SSMs).
+void publish_recurrent_mixer(Impl& I, int32_t layer, const LayerDesc& L, int64_t t, float scale,
+                             std::span<const FactorSpan> factors) {
+  MixerProbe p;
+  p.step = I.step;
+  p.layer = layer;
+  p.mixer = mixer_kinds().name(L.mixer_id);
+  p.mixer_id = L.mixer_id;
+  p.n_heads = L.n_heads;
+  p.n_kv_heads = L.n_kv_heads;
+  p.n_q = t;
+  p.n_k = t;
+  p.q_pos0 = I.positions.front();
+  p.query_positions = I.probe_positions;
+  p.key_positions = I.probe_positions;
+  p.scale = scale;
+  p.factors = factors;
+  I.sink->on_mixer(p);
+}
+
+mnemo_status host_linear_mixer(mnemo_host* h, int32_t layer, const mnemo_linear_mixer_args* args) {
+  run_op(h, ops().linear_mixer, [&](Impl& I) {
+    if (!args || args->struct_size < sizeof(mnemo_linear_mixer_args))
+      throw Error("linear_mixer's arguments are smaller than ABI 2.1's");
+    RecurrentState& rs = recurrent_memory(I, layer, {"linear", "retnet", "gla", "delta", "gated_delta"}, "linear_mixer");
+    const LayerDesc& L = I.layers[static_cast<size_t>(layer)];
+    if (rs.rows() != L.key_dim || rs.cols() != L.value_dim)
+      throw Error("a linear mixer's state is [heads][key_dim][value_dim]; layer " + std::to_string(layer) + " declares [" +
+                  std::to_string(rs.rows()) + "][" + std::to_string(rs.cols()) + "]");
+    const mnemo_linear_mixer_args& a = *args;
+    TensorView A_log, dt_bias, decay;
+    backend::LinearMixerOp op;
+    op.variant = L.mixer;
+    op.q = view(a.q), op.k = view(a.k), op.v = view(a.v), op.out = view(a.out);
+    op.gate = view(a.gate), op.beta = view(a.beta);
+    switch (a.feature_map) {
+      case MNEMO_FEATURE_IDENTITY: op.feature_map = backend::FeatureMap::Identity; break;
+      case MNEMO_FEATURE_ELU_PLUS_ONE: op.feature_map = backend::FeatureMap::EluPlusOne; break;
+      case MNEMO_FEATURE_SILU_L2: op.feature_map = backend::FeatureMap::SiluL2; break;
+      case MNEMO_FEATURE_L2: op.feature_map = backend::FeatureMap::L2; break;
+      default: throw Error("unknown feature map " + std::to_string(a.feature_map));
+    }
+    op.scale = a.scale, op.gate_normalizer = a.gate_normalizer;
+    op.A_log = a.A_log ? &(A_log = view_of(*a.A_log)) : nullptr;
+    op.dt_bias = a.dt_bias ? &(dt_bias = view_of(*a.dt_bias)) : nullptr;
+    op.head_log_decay = a.head_log_decay ? &(decay = view_of(*a.head_log_decay)) : nullptr;
+    op.state = rs.state();
+    op.n_heads = L.n_heads, op.dk = L.key_dim, op.dv = L.value_dim;
+    // A prefill runs the chunked form; one token at a time is the recurrence itself.
+    op.chunked = op.q.rows > 1;
+    const backend::LinearMixerFactors f = I.backend->linear_mixer(op);
+    if (!I.want_mixer) return;
+    if (!f.q || !f.k) throw Error("backend '" + std::string(I.backend->name()) + "' keeps the mixer's factors off the host");
+    const int64_t t = op.q.rows, H = L.n_heads, dk = L.key_dim;
+    std::vector<FactorSpan> factors = {{"q", f.q, H, t, dk, dk, H * dk}, {"k", f.k, H, t, dk, dk, H * dk}};
+    if (L.mixer == "gla") factors.push_back({"g", f.log_gate, H, t, dk, dk, H * dk});
+    if (L.mixer == "gated_delta") factors.push_back({"g", f.log_gate, H, t, 1, 1, H});
+    // RetNet's log γ_h, once per head (the plugin's fp32 weight).
+    if (L.mixer == "retnet" && decay.dtype == DType::F32) factors.push_back({"g", decay.f32(), H, 1, 1, 1, 1});
+    if (f.beta) factors.push_back({"beta", f.beta, H, t, 1, 1, H});
+    publish_recurrent_mixer(I, layer, L, t, op.scale, factors);
+  });
+  return impl(h).failed ? MNEMO_ERR_INVALID : MNEMO_OK;
+}
+
+mnemo_status host_causal_conv1d(mnemo_host* h, int32_t layer, mnemo_view x, const mnemo_tensor* weight,
+                                const mnemo_tensor* bias, int32_t silu, mnemo_view out) {
+  run_op(h, ops().conv, [&](Impl& I) {
+    RecurrentState& rs = recurrent_memory(I, layer, {"mamba1", "mamba2", "delta", "gated_delta", "linear", "retnet", "gla"},
+                                          "causal_conv1d");
+    if (!rs.conv().buffer) throw Error("layer " + std::to_string(layer) + " declares no convolution");
+    if (!weight) throw Error("causal_conv1d needs a weight");
+    TensorView b;
+    backend::ConvOp op;
+    op.x = view(x), op.out = view(out);
+    op.weight = view_of(*weight);
+    op.bias = bias ? &(b = view_of(*bias)) : nullptr;
+    op.silu = silu != 0;
+    op.window = rs.conv();
+    I.backend->causal_conv1d(op);
+  });
+  return impl(h).failed ? MNEMO_ERR_INVALID : MNEMO_OK;
+}
+
+mnemo_status host_ssm_scan(mnemo_host* h, int32_t layer, const mnemo_ssm_args* args) {
+  run_op(h, ops().ssm_scan, [&](Impl& I) {
+    if (!args || args->struct_size < sizeof(mnemo_ssm_args)) throw Error("ssm_scan's arguments are smaller than ABI 2.1's");
+    RecurrentState& rs = recurrent_memory(I, layer, {"mamba1", "mamba2"}, "ssm_scan");
+    const LayerDesc& L = I.layers[static_cast<size_t>(layer)];
+    const mnemo_ssm_args& a = *args;
+    const bool m1 = L.mixer == "mamba1";
+    TensorView dt_bias, A_log, D;
+    backend::SsmOp op;
+    op.variant = L.mixer;
+    op.x = view(a.x), op.dt = view(a.dt), op.B = view(a.B), op.C = view(a.C), op.z = view(a.z), op.out = view(a.out);
+    op.dt_bias = a.dt_bias ? &(dt_bias = view_of(*a.dt_bias)) : nullptr;
+    op.A_log = a.A_log ? &(A_log = view_of(*a.A_log)) : nullptr;
+    op.D = a.D ? &(D = view_of(*a.D)) : nullptr;
+    // mamba1: the state is [d_inner][d_state], declared as heads × state_rows; mamba2: [H][P][N].
+    op.channels = m1 ? int64_t{rs.heads()} * rs.rows() : L.n_heads;
+    op.head_dim = m1 ? 1 : rs.rows();
+    op.d_state = rs.cols();
+    op.n_groups = a.n_groups > 0 ? a.n_groups : 1;
+    op.state = rs.state();
+    op.chunked = op.x.rows > 1;
+    const backend::SsmFactors f = I.backend->ssm_scan(op);
+    if (!I.want_mixer) return;
+    const int64_t t = op.x.rows, GN = op.n_groups * op.d_state;
+    std::vector<FactorSpan> factors;
+    if (m1) {
+      const int64_t Dn = op.channels;
+      factors = {{"dt", f.dt, 1, t, Dn, 0, Dn}, {"A", f.A, 1, Dn, op.d_state, 0, op.d_state}};
+    } else {
+      const int64_t H = op.channels;
+      factors = {{"dt", f.dt, H, t, 1, 1, H}, {"A", f.A, H, 1, 1, 1, 1}};
+    }
+    factors.push_back({"B", f.B, 1, t, GN, 0, GN});
+    factors.push_back({"C", f.C, 1, t, GN, 0, GN});
+    publish_recurrent_mixer(I, layer, L, t, 1.f, factors);
+  });
+  return impl(h).failed ? MNEMO_ERR_INVALID : MNEMO_OK;
+}
+
 mnemo_view host_memory_view(mnemo_host* h, int32_t layer, const char* part) {
   Impl& I = impl(h);
   if (layer < 0 || layer >= I.memory.n_layers() || !part) return mnemo_view{};
@@ -451,6 +601,9 @@ void fill_host_api(mnemo_host_api& api) {
   api.attention = host_attention;
   api.memory_view = host_memory_view;
   api.probe_residual = host_probe_residual;
+  api.linear_mixer = host_linear_mixer;
+  api.causal_conv1d = host_causal_conv1d;
+  api.ssm_scan = host_ssm_scan;
 }
 
 }  // namespace mnemo::rt

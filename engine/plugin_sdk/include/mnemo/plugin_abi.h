@@ -24,7 +24,7 @@ extern "C" {
 #endif
 
 #define MNEMO_PLUGIN_ABI_MAJOR 2
-#define MNEMO_PLUGIN_ABI_MINOR 0
+#define MNEMO_PLUGIN_ABI_MINOR 1
 
 #if defined(_WIN32)
 #define MNEMO_PLUGIN_EXPORT __declspec(dllexport)
@@ -68,6 +68,13 @@ enum mnemo_norm_kind { MNEMO_NORM_LAYER = 0, MNEMO_NORM_RMS = 1 };
 enum mnemo_activation { MNEMO_ACT_GELU_TANH = 0, MNEMO_ACT_GELU_ERF = 1, MNEMO_ACT_SILU = 2, MNEMO_ACT_RELU = 3 };
 enum mnemo_rope_mode { MNEMO_ROPE_INTERLEAVED = 0, MNEMO_ROPE_NEOX = 1 };
 enum mnemo_model_kind { MNEMO_MODEL_DECODER = 0, MNEMO_MODEL_ENCODER = 1 };
+/* How linear_mixer maps q and k before the recurrence (the probe records them after it). */
+enum mnemo_feature_map {
+  MNEMO_FEATURE_IDENTITY = 0,
+  MNEMO_FEATURE_ELU_PLUS_ONE = 1, /* elu(x) + 1: positive features (Katharopoulos et al.) */
+  MNEMO_FEATURE_SILU_L2 = 2,      /* silu, then each head's vector L2-normalised (DeltaNet) */
+  MNEMO_FEATURE_L2 = 3            /* each head's vector L2-normalised */
+};
 
 #define MNEMO_KIND_NAME_MAX 32 /* kind names are at most 31 bytes plus the terminating zero */
 
@@ -120,6 +127,46 @@ typedef struct mnemo_forward_args {
   mnemo_view hidden; /* [n_tokens][d_model] final hidden states (after the final norm), or none */
 } mnemo_forward_args;
 
+/* ABI 2.1: the arguments of the recurrent families' mixers (mnemo_host_api::linear_mixer and
+ * ssm_scan). The first member is the struct's size as the plugin was built; the host reads no
+ * member past it. Views with no buffer and null tensors are "not given". */
+typedef struct mnemo_linear_mixer_args {
+  uint32_t struct_size;
+  /* Raw projections, [t][n_heads * key_dim] (q, k) and [t][n_heads * value_dim] (v). */
+  mnemo_view q, k, v;
+  int32_t feature_map; /* enum mnemo_feature_map, applied to q and k by the host */
+  float scale;         /* multiplies every output (usually key_dim^-1/2) */
+  /* "gla": [t][n_heads * key_dim] gate logits, log decay = logsigmoid(gate) / gate_normalizer.
+   * "gated_delta": [t][n_heads] raw a, log α = −exp(A_log) · softplus(a + dt_bias). */
+  mnemo_view gate;
+  float gate_normalizer;
+  const mnemo_tensor* A_log;   /* "gated_delta": [n_heads] */
+  const mnemo_tensor* dt_bias; /* "gated_delta": [n_heads] */
+  /* "retnet": [n_heads] log γ_h, fixed per head. */
+  const mnemo_tensor* head_log_decay;
+  /* "delta", "gated_delta": [t][n_heads] logits, β = sigmoid(beta). */
+  mnemo_view beta;
+  mnemo_view out; /* [t][n_heads * value_dim] */
+} mnemo_linear_mixer_args;
+
+typedef struct mnemo_ssm_args {
+  uint32_t struct_size;
+  /* "mamba1": x [t][d_inner], dt [t][d_inner] (dt_proj's output without its bias), dt_bias and
+   *           D [d_inner], A_log [d_inner][d_state], B and C [t][n_groups * d_state], z the gate
+   *           [t][d_inner] (y · silu(z)), or none.
+   * "mamba2": x [t][n_heads * head_dim], dt [t][n_heads] raw, dt_bias, A_log and D [n_heads],
+   *           B and C [t][n_groups * d_state]; z must be none (the gated norm is the block's).
+   * Δ = softplus(dt + dt_bias), A = −exp(A_log). */
+  mnemo_view x, dt;
+  const mnemo_tensor* dt_bias;
+  const mnemo_tensor* A_log;
+  mnemo_view B, C;
+  const mnemo_tensor* D;
+  mnemo_view z;
+  int32_t n_groups;
+  mnemo_view out; /* like x */
+} mnemo_ssm_args;
+
 typedef struct mnemo_host mnemo_host; /* the engine's side of one model instance (opaque) */
 typedef struct mnemo_model mnemo_model; /* the plugin's model (opaque to the host) */
 
@@ -140,7 +187,8 @@ typedef struct mnemo_host_api {
   /* --- the model file ------------------------------------------------------------------- */
   const char* (*file_format)(mnemo_host* h); /* "gguf" or "safetensors" */
   /* Metadata lookups: 1 when found, 0 when absent, -1 when present with another type. Keys are
-   * GGUF keys ("llama.block_count") or config.json keys ("num_hidden_layers"). */
+   * GGUF keys ("llama.block_count") or config.json keys ("num_hidden_layers"); a dotted key walks
+   * nested objects and, since 2.1, lists by index ("attn.layers.0"). */
   int (*meta_int)(mnemo_host* h, const char* key, int64_t* out);
   int (*meta_float)(mnemo_host* h, const char* key, double* out);
   int (*meta_bool)(mnemo_host* h, const char* key, int* out);
@@ -209,6 +257,22 @@ typedef struct mnemo_host_api {
   /* --- probes ---------------------------------------------------------------------------- */
   /* The residual stream [t][d] after block `layer` (rows at the forward's positions). */
   void (*probe_residual)(mnemo_host* h, int32_t layer, mnemo_view x);
+
+  /* --- ABI 2.1: the recurrent families' mixers ------------------------------------------- */
+  /* Each runs a layer declared with the matching mixer and "recurrent_state" memory, continues
+   * from that memory's state (a prefill runs the chunked form, a decode step the recurrent one)
+   * and leaves the state after this step's last token there; reset() clears it. Each publishes
+   * the layer's mixer probe (its named factors) when a sink wants it. */
+  /* "linear", "retnet", "gla", "delta", "gated_delta": the state is [n_heads][key_dim][value_dim]. */
+  mnemo_status (*linear_mixer)(mnemo_host* h, int32_t layer, const mnemo_linear_mixer_args* args);
+  /* The layer's short causal convolution over x [t][conv_channels]: weight [conv_channels][1][K]
+   * or [conv_channels][K] with K = conv_width, bias [conv_channels] or null, then SiLU when silu;
+   * the window of the last K − 1 inputs is the layer's memory ("conv"). */
+  mnemo_status (*causal_conv1d)(mnemo_host* h, int32_t layer, mnemo_view x, const mnemo_tensor* weight,
+                                const mnemo_tensor* bias, int32_t silu, mnemo_view out);
+  /* "mamba1" (selective scan, state [d_inner][d_state]) and "mamba2" (SSD, state
+   * [n_heads][head_dim][d_state]). */
+  mnemo_status (*ssm_scan)(mnemo_host* h, int32_t layer, const mnemo_ssm_args* args);
 } mnemo_host_api;
 
 /* What a plugin exports. */

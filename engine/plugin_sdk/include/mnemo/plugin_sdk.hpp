@@ -72,6 +72,26 @@ inline mnemo_layer_desc softmax_layer(int32_t n_heads, int32_t n_kv_heads, int32
   return d;
 }
 
+// A layer of a recurrent family over a [heads][rows][cols] state (and a convolution window of
+// conv_channels × conv_width when conv_width > 1).
+inline mnemo_layer_desc recurrent_layer(std::string_view mixer, int32_t n_heads, int32_t key_dim, int32_t value_dim,
+                                        int32_t state_rows, int32_t state_cols, int32_t conv_width = 0,
+                                        int32_t conv_channels = 0) {
+  mnemo_layer_desc d{};
+  d.struct_size = sizeof d;
+  set_name(d.mixer, mixer);
+  set_name(d.memory, "recurrent_state");
+  d.n_heads = n_heads;
+  d.n_kv_heads = n_heads;
+  d.key_dim = key_dim;
+  d.value_dim = value_dim;
+  d.state_rows = state_rows;
+  d.state_cols = state_cols;
+  d.conv_width = conv_width;
+  d.conv_channels = conv_width > 1 ? conv_channels : 0;
+  return d;
+}
+
 class Host {
  public:
   Host(const mnemo_host_api* api, mnemo_host* h) : api_(api), h_(h) {}
@@ -205,9 +225,37 @@ class Host {
   // A part of a layer's memory ("state", "conv"); a view with no buffer when it has none.
   View memory_view(int32_t layer, const char* part) const { return api_->memory_view(h_, layer, part); }
   void probe_residual(int32_t layer, const View& x) const { api_->probe_residual(h_, layer, x); }
+
+  // ABI 2.1: the recurrent families' mixers; a host older than 2.1 has no such entries, which
+  // these report instead of calling past the end of its table.
+  bool has_recurrent_mixers() const {
+    return api_->struct_size >= offsetof(mnemo_host_api, ssm_scan) + sizeof(api_->ssm_scan) && api_->ssm_scan;
+  }
+  void linear_mixer(int32_t layer, mnemo_linear_mixer_args args) const {
+    require_recurrent_mixers();
+    args.struct_size = sizeof args;
+    const mnemo_status s = api_->linear_mixer(h_, layer, &args);
+    if (s != MNEMO_OK) throw PluginError(s, "linear mixer failed in layer " + std::to_string(layer));
+  }
+  void causal_conv1d(int32_t layer, const View& x, const Weight& w, const Weight& bias, bool silu, const View& out) const {
+    require_recurrent_mixers();
+    const mnemo_status s = api_->causal_conv1d(h_, layer, x, &w.t, bias.ptr(), silu ? 1 : 0, out);
+    if (s != MNEMO_OK) throw PluginError(s, "causal conv1d failed in layer " + std::to_string(layer));
+  }
+  void ssm_scan(int32_t layer, mnemo_ssm_args args) const {
+    require_recurrent_mixers();
+    args.struct_size = sizeof args;
+    const mnemo_status s = api_->ssm_scan(h_, layer, &args);
+    if (s != MNEMO_OK) throw PluginError(s, "ssm scan failed in layer " + std::to_string(layer));
+  }
   void set_error(const std::string& message) const { api_->set_error(h_, message.c_str()); }
 
  private:
+  void require_recurrent_mixers() const {
+    if (!has_recurrent_mixers())
+      throw PluginError(MNEMO_ERR_UNSUPPORTED, "the host's plugin ABI " + std::to_string(api_->abi_major) + "." +
+                                                   std::to_string(api_->abi_minor) + " has no recurrent mixers (2.1 has)");
+  }
   static void check(mnemo_status s, const char* what) {
     if (s != MNEMO_OK) throw PluginError(s, std::string(what) + " failed");
   }

@@ -67,6 +67,63 @@ struct AttentionOp {
   kernels::AttentionPooledMap pooled;
 };
 
+// How a linear mixer maps q and k before its recurrence (the ABI's mnemo_feature_map).
+enum class FeatureMap { Identity, EluPlusOne, SiluL2, L2 };
+
+// The recurrent families' mixers (docs/ARCHITECTURES.md). Inputs are the plugin's raw
+// projections; the backend applies the family's feature map and gate transforms, runs the kernel
+// over the layer's state (chunked for a prefill, recurrent for a decode step) and leaves the state
+// after the last token there.
+struct LinearMixerOp {
+  std::string_view variant;  // "linear", "retnet", "gla", "delta", "gated_delta"
+  View q, k, v, out;         // [T][H·dk], [T][H·dk], [T][H·dv], [T][H·dv]
+  View gate, beta;           // see mnemo_linear_mixer_args; no buffer when not given
+  FeatureMap feature_map = FeatureMap::Identity;
+  float scale = 1.f, gate_normalizer = 1.f;
+  const TensorView* A_log = nullptr;           // gated_delta [H]
+  const TensorView* dt_bias = nullptr;         // gated_delta [H]
+  const TensorView* head_log_decay = nullptr;  // retnet [H]
+  View state;                                  // [H·dk][dv]
+  int64_t n_heads = 0, dk = 0, dv = 0;
+  bool chunked = false;
+};
+// What a mixer's kernel consumed, in host memory until the next begin_step (for the probes):
+// each [T][heads][dim] unless said otherwise; null when the variant has none.
+struct LinearMixerFactors {
+  const float* q = nullptr;         // after the feature map
+  const float* k = nullptr;
+  const float* log_gate = nullptr;  // gla [T][H][dk], gated_delta [T][H]: per-token log decay
+  const float* beta = nullptr;      // [T][H] after the sigmoid
+};
+
+// The short causal convolution; window is the layer's [C][K−1] memory of the last inputs.
+struct ConvOp {
+  View x, out;  // [T][C]
+  TensorView weight;
+  const TensorView* bias = nullptr;
+  bool silu = false;
+  View window;
+};
+
+struct SsmOp {
+  std::string_view variant;  // "mamba1", "mamba2"
+  View x, dt, B, C, z, out;
+  const TensorView* dt_bias = nullptr;
+  const TensorView* A_log = nullptr;
+  const TensorView* D = nullptr;
+  int64_t channels = 0;  // mamba1: d_inner; mamba2: heads
+  int64_t head_dim = 1;  // mamba2: P
+  int64_t d_state = 0, n_groups = 1;
+  View state;
+  bool chunked = false;
+};
+struct SsmFactors {
+  const float* dt = nullptr;  // Δ after softplus, [T][channels]
+  const float* A = nullptr;   // mamba1 [D][N], mamba2 [H]
+  const float* B = nullptr;   // [T][G][N]
+  const float* C = nullptr;
+};
+
 class Backend {
  public:
   virtual ~Backend() = default;
@@ -108,6 +165,9 @@ class Backend {
   // view itself, or the backend's contiguous copy of a strided one) for the probes; null when
   // they are not on the host.
   virtual const float* attention(const AttentionOp& op) = 0;
+  virtual LinearMixerFactors linear_mixer(const LinearMixerOp& op) = 0;
+  virtual void causal_conv1d(const ConvOp& op) = 0;
+  virtual SsmFactors ssm_scan(const SsmOp& op) = 0;
 };
 
 }  // namespace mnemo::backend

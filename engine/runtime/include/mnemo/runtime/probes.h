@@ -47,7 +47,7 @@ struct MixerProbe {
   std::span<const int64_t> key_positions;      // [n_k]
   std::span<const uint8_t> key_resident;       // [n_k], 1 when the slot is resident
   Mask mask;                                   // softmax
-  float scale = 0.f;                           // softmax
+  float scale = 0.f;                           // softmax; linear mixers: the q·k scale; SSMs: 1
   std::span<const FactorSpan> factors;
 
   // The factor called `name`, or null.
