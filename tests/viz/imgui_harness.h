@@ -90,10 +90,24 @@ inline std::string field(const Inspection& in, const std::string& name) {
   return {};
 }
 
-// A demo session written once per test binary into a temporary folder.
+// A path for a session a test writes, in a folder of its suite named by the process id. A later
+// test process may get that id again: what an earlier one left there (a session of another
+// schema, written by another build) is removed, never appended to.
+inline std::string fresh_session_path(const std::string& suite, const std::string& name) {
+  const auto dir = std::filesystem::temp_directory_path() / ("mnemo-viz-" + suite + "-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  const std::string p = (dir / name).string();
+  for (const char* suffix : {"", "-wal", "-shm", "-journal"}) std::filesystem::remove(p + suffix);
+  return p;
+}
+
+// A demo session written once per test binary into a temporary folder. The folder is named by
+// the process id, which a later test process may get again: what an earlier one left there (a
+// session of another schema, written by another build) is removed first, never appended to.
 inline const std::string& demo_session_path() {
   static const std::string path = [] {
     const auto dir = std::filesystem::temp_directory_path() / ("mnemo-viz-test-" + std::to_string(::getpid()));
+    std::filesystem::remove_all(dir);
     std::filesystem::create_directories(dir);
     const std::string p = (dir / "demo.mnemo").string();
     write_demo_session(p);

@@ -66,11 +66,9 @@ TEST(AttentionExplorer, DrawsTheHeadAndHoverGivesTheExactScore) {
 
 TEST(AttentionExplorer, ZoomPicksFinerLevelsAndStandsInTheCoarseOneMeanwhile) {
   // A map of 700 rows fits one tile at level 2: the overview, with levels 1 and 0 on zoom.
-  const auto dir = std::filesystem::temp_directory_path() / ("mnemo-viz-zoom-" + std::to_string(::getpid()));
-  std::filesystem::create_directories(dir);
   DemoOptions o;
   o.prompt_tokens = 700, o.decode_steps = 2, o.layers = 1, o.heads = 2, o.kv_heads = 1;
-  const std::string path = (dir / "zoom.mnemo").string();
+  const std::string path = test::fresh_session_path("zoom", "zoom.mnemo");
   write_demo_session(path, o);
   ImGuiHarness h(ImVec2(900, 700));
   Fixture f(path);

@@ -18,9 +18,7 @@ using test::ImGuiHarness;
 // content heads differ) and one on a shorter prompt.
 const std::string& compare_session() {
   static const std::string path = [] {
-    const auto dir = std::filesystem::temp_directory_path() / ("mnemo-viz-compare-" + std::to_string(::getpid()));
-    std::filesystem::create_directories(dir);
-    const std::string p = (dir / "compare.mnemo").string();
+    const std::string p = test::fresh_session_path("compare", "compare.mnemo");
     DemoOptions o;
     o.label = "seed 7";
     write_demo_session(p, o);

@@ -16,9 +16,7 @@ using R = KvView::Residency;
 
 // A run with steps and tokens only, as a recording without the kv capture leaves it.
 std::string write_bare_session(const std::string& name) {
-  const auto dir = std::filesystem::temp_directory_path() / ("mnemo-viz-kv-" + std::to_string(::getpid()));
-  std::filesystem::create_directories(dir);
-  const std::string path = (dir / name).string();
+  const std::string path = test::fresh_session_path("kv", name);
   profiler::RunInfo info;
   info.label = "bare", info.architecture = "llama", info.model_path = "(none)", info.model_format = "gguf";
   info.n_layers = 2, info.n_heads = 2, info.n_kv_heads = 1, info.head_dim = 8, info.d_model = 16;
@@ -168,9 +166,7 @@ TEST(KvView, SaysSoWhenTheRunHasNoKvRecords) {
 
 // A run being recorded that has not committed its first step: not a run without KV records.
 TEST(KvView, ARunWithoutACommittedStepSaysSoRatherThanBlamingTheCaptures) {
-  const auto dir = std::filesystem::temp_directory_path() / ("mnemo-viz-kv-" + std::to_string(::getpid()));
-  std::filesystem::create_directories(dir);
-  const std::string path = (dir / "recording.mnemo").string();
+  const std::string path = test::fresh_session_path("kv", "recording.mnemo");
   profiler::RunInfo info;
   info.label = "live", info.architecture = "llama", info.model_path = "(none)", info.model_format = "gguf";
   info.n_layers = 2, info.n_heads = 2, info.n_kv_heads = 1, info.head_dim = 8, info.d_model = 16;

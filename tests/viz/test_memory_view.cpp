@@ -16,18 +16,12 @@ using test::field;
 using test::Fixture;
 using test::ImGuiHarness;
 
-std::filesystem::path test_dir() {
-  const auto dir = std::filesystem::temp_directory_path() / ("mnemo-viz-memory-" + std::to_string(::getpid()));
-  std::filesystem::create_directories(dir);
-  return dir;
-}
-
 // A demo whose decode crosses several 64-token segment boundaries: snapshots of segments 1 to 4.
 const std::string& multi_segment_session() {
   static const std::string path = [] {
     DemoOptions o;
     o.prompt_tokens = 64, o.decode_steps = 200, o.layers = 2, o.heads = 2, o.kv_heads = 1;
-    const std::string p = (test_dir() / "segments.mnemo").string();
+    const std::string p = test::fresh_session_path("memory", "segments.mnemo");
     write_demo_session(p, o);
     return p;
   }();
@@ -192,7 +186,7 @@ TEST(MemoryView, OneSegmentComparesSlots) {
 }
 
 TEST(MemoryView, SaysSoWhenTheRunHasNoMemory) {
-  const std::string path = (test_dir() / "bare.mnemo").string();
+  const std::string path = test::fresh_session_path("memory", "bare.mnemo");
   {
     profiler::RunInfo info;
     info.label = "bare", info.architecture = "llama", info.model_path = "(none)", info.model_format = "gguf";

@@ -278,11 +278,7 @@ TEST(ModelOverview, AnotherStepDiscardsThumbnailsStillLoading) {
 }
 
 // A session path in this suite's folder, and the run of a small demo model (2 layers × 2 heads).
-std::string overview_session_path(const std::string& name) {
-  const auto dir = std::filesystem::temp_directory_path() / ("mnemo-viz-overview-" + std::to_string(::getpid()));
-  std::filesystem::create_directories(dir);
-  return (dir / name).string();
-}
+std::string overview_session_path(const std::string& name) { return test::fresh_session_path("overview", name); }
 
 profiler::RunInfo small_run(const std::string& label, const std::string& captures) {
   profiler::RunInfo info;
@@ -338,14 +334,12 @@ TEST(ModelOverview, ARunWithoutACommittedStepSaysSoRatherThanBlamingTheCaptures)
 // overview size its grid from them and abort. The reader refuses the run naming the file, the run
 // and the field; the overview shows that message and sizes nothing.
 TEST(ModelOverview, ARunClaimingAbsurdCountsShowsTheReadersErrorInsteadOfAborting) {
-  const auto dir = std::filesystem::temp_directory_path() / ("mnemo-viz-overview-" + std::to_string(::getpid()));
-  std::filesystem::create_directories(dir);
   // Columns set to a value; both at once last (the grid would be 2^62 heads).
   const std::vector<std::vector<std::pair<std::string, int64_t>>> cases = {
       {{"n_layers", 100000}}, {{"n_layers", 2147483647}}, {{"n_heads", 2147483647}},
       {{"n_layers", 2147483647}, {"n_heads", 2147483647}}};
   for (size_t i = 0; i < cases.size(); ++i) {
-    const std::string path = (dir / ("absurd" + std::to_string(i) + ".mnemo")).string();
+    const std::string path = overview_session_path("absurd" + std::to_string(i) + ".mnemo");
     write_demo_session(path);
     std::string set;
     for (const auto& [column, value] : cases[i]) set += (set.empty() ? "" : ", ") + column + " = " + std::to_string(value);

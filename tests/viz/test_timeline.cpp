@@ -193,9 +193,7 @@ TEST(Timeline, SummaryTotalsAreTheReadersSums) {
 }
 
 TEST(Timeline, SaysSoWhenTheRunHasNoOps) {
-  const auto dir = std::filesystem::temp_directory_path() / ("mnemo-viz-timeline-" + std::to_string(::getpid()));
-  std::filesystem::create_directories(dir);
-  const std::string path = (dir / "bare.mnemo").string();
+  const std::string path = test::fresh_session_path("timeline", "bare.mnemo");
   {
     profiler::RunInfo info;
     info.label = "bare", info.architecture = "llama", info.model_path = "(none)", info.model_format = "gguf";

@@ -156,11 +156,9 @@ TEST(TokenView, ClickPinsTheQueryAndEscapeOrASecondClickUnpins) {
 }
 
 TEST(TokenView, ThousandsOfTokensCostOnlyTheScreenful) {
-  const auto dir = std::filesystem::temp_directory_path() / ("mnemo-viz-tokens-" + std::to_string(::getpid()));
-  std::filesystem::create_directories(dir);
   DemoOptions o;
   o.prompt_tokens = 4000, o.decode_steps = 1, o.layers = 1, o.heads = 2, o.kv_heads = 1;
-  const std::string path = (dir / "long.mnemo").string();
+  const std::string path = test::fresh_session_path("tokens", "long.mnemo");
   write_demo_session(path, o);
 
   // The same window over the short demo (it fills the window too) and the long one.
