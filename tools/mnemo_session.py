@@ -35,8 +35,10 @@ API
 ``layer(run, layer)``
     The ``layer`` view's row (mixer kind name, memory, heads, KV heads, dims, mask, window, scale).
 ``map_label(run, layer)``
-    What the layer's maps are: ``"softmax probabilities"`` (the only kind this reader recomputes;
-    others raise ``LookupError`` naming the mixer).
+    What the layer's maps are: ``"softmax probabilities"``, ``"implicit attention, exact"`` (linear,
+    retnet, gla, delta, gated_delta, mamba2) or ``"implicit attention, exact, mean over channels"``
+    (mamba1); other kinds raise ``LookupError`` naming the mixer. The recurrent maps are recomputed
+    in float64 from the recorded factors (docs/ARCHITECTURES.md), a head's whole map at once.
 ``factors(run, layer, head)``
     ``HeadFactors``: ``q`` float32 [n_pos, d] (zero rows where no query was recorded), ``lse``
     float32 [n_pos], ``n_k`` int64 [n_pos] (−1 where no query was recorded), ``pos`` (row
@@ -140,8 +142,35 @@ CREATE TEMP VIEW layer AS
 """
 
 # The maps this reader can recompute, by mixer kind, and what their values are.
-MAP_LABELS = {"softmax": "softmax probabilities"}
+MAP_LABELS = {"softmax": "softmax probabilities",
+              **{kind: "implicit attention, exact" for kind in ("linear", "retnet", "gla", "delta", "gated_delta", "mamba2")},
+              "mamba1": "implicit attention, exact, mean over channels"}
+_RECURRENT = frozenset(MAP_LABELS) - {"softmax"}
 _DTYPES = {"f32": "<f4", "f16": "<f2"}
+
+
+def _decay_map(q: np.ndarray, k: np.ndarray, g: np.ndarray, w: np.ndarray, scale: float) -> np.ndarray:
+    """Diagonal decay: A[i][j] = scale · w_j · Σ_d q_i[d] k_j[d] exp(G_i[d] − G_j[d]), j ≤ i, G the cumulative
+    sum of the per-token log decay g ([T, 1] broadcasts over d)."""
+    T = q.shape[0]
+    G = np.cumsum(np.broadcast_to(g, (T, max(g.shape[1], 1))).astype(np.float64), axis=0)
+    out = np.zeros((T, T))
+    for i in range(T):
+        out[i, :i + 1] = scale * w[:i + 1] * ((q[i] * np.exp(G[i] - G[:i + 1])) * k[:i + 1]).sum(axis=1)
+    return out
+
+
+def _delta_map(q: np.ndarray, k: np.ndarray, beta: np.ndarray, alpha: np.ndarray, scale: float) -> np.ndarray:
+    """Delta rule: A[i][j] = scale · β_j q_iᵀ Π_{t=i..j+1} α_t (I − β_t k_t k_tᵀ) k_j, walked forward from each j."""
+    T = q.shape[0]
+    out = np.zeros((T, T))
+    for j in range(T):
+        u = beta[j] * k[j]
+        out[j, j] = scale * (q[j] @ u)
+        for i in range(j + 1, T):
+            u = alpha[i] * (u - beta[i] * k[i] * (k[i] @ u))
+            out[i, j] = scale * (q[i] @ u)
+    return out
 
 
 class SessionError(ValueError):
@@ -164,6 +193,9 @@ class HeadFactors:
     n_k: np.ndarray    # int64 [n_pos]; -1 where the position has no recorded query
     row_step: np.ndarray  # int64 [n_pos]; -1 where none
     k: np.ndarray      # float32 [n_keys, d]
+    # Recurrent mixers: the whole implicit attention map [n_pos, n_pos] (float64), recomputed from
+    # the recorded factors when loaded; q and k are then empty [n_pos, 0].
+    implicit: np.ndarray | None = None
 
     @property
     def n_pos(self) -> int:
@@ -491,6 +523,8 @@ class Session:
             raise LookupError(f"{self.path}: no run {run}")
         desc = self.layer(run, layer)
         self.map_label(run, layer)  # a kind this reader cannot recompute is named, not guessed at
+        if desc["mixer"] in _RECURRENT:
+            return self._load_recurrent(run, layer, head, newest, desc, what)
         d = int(desc["key_dim"])
         if d <= 0 or d > 4096:
             raise ValueError(f"{what}: key_dim {d}")
@@ -534,6 +568,82 @@ class Session:
         return HeadFactors(run=run, layer=layer, head=head, kv_head=kv_head, d=d, mask=mask, window=window, scale=scale,
                            max_step=max_step, q=q, lse=lse, n_k=n_k_arr, row_step=row_step, k=k)
 
+    def _per_token(self, run: int, layer: int, factor: str, head: int, newest: int, what: str,
+                   n_pos: int | None = None) -> tuple[np.ndarray, np.ndarray, int]:
+        """(values float64 [n_pos, width], n_keys int64 [n_pos], max step) of a per-token factor's head slice."""
+        slices = self._factor_slices(run, layer, factor, head, newest, what)
+        if not slices:
+            raise LookupError(f"{what}: no {factor!r} factors recorded (capture off, head out of range, or dropped by "
+                              "the byte budget)")
+        n = max((int(s[4].max()) + 1 for s in slices if len(s[4])), default=0) if n_pos is None else n_pos
+        width = slices[0][2]
+        out = np.zeros((n, width), dtype=np.float64)
+        n_k = np.full(n, -1, dtype=np.int64)
+        for (_step, _n, w, _pos0, pos, n_keys, values) in slices:
+            if w != width or (len(pos) and pos.max() >= n):
+                raise ValueError(f"{what}: factor {factor!r} rows do not match the layer's other factors")
+            out[pos] = values
+            n_k[pos] = n_keys
+        return out, n_k, slices[-1][0]
+
+    def _per_layer(self, run: int, layer: int, factor: str, head: int, newest: int, what: str) -> np.ndarray:
+        slices = self._factor_slices(run, layer, factor, head, newest, what)
+        if not slices:
+            raise LookupError(f"{what}: no {factor!r} factor recorded")
+        return slices[-1][6].astype(np.float64)
+
+    def _load_recurrent(self, run: int, layer: int, head: int, newest: int, desc: dict, what: str) -> HeadFactors:
+        """A recurrent head's implicit attention A[i][j] (o_i = Σ_j A[i][j] v_j), float64."""
+        mixer, scale = desc["mixer"], float(np.float32(desc["scale"]))
+        if not 0 <= head < int(desc["n_heads"]):
+            raise LookupError(f"{what}: the layer has {int(desc['n_heads'])} heads")
+        if self._scalar("SELECT count(*) FROM _mixer_factor WHERE run_id = ? AND layer = ? AND step <= ?",
+                        (run, layer, newest)) == 0 and newest < 0:
+            raise LookupError(self._no_committed_step(run))
+        if mixer in ("mamba1", "mamba2"):
+            B, n_k, max_step = self._per_token(run, layer, "B", 0, newest, what)
+            C = self._per_token(run, layer, "C", 0, newest, what, len(B))[0]
+            N = int(desc["state_cols"])
+            G = B.shape[1] // N
+            if mixer == "mamba2":
+                dt = self._per_token(run, layer, "dt", head, newest, what, len(B))[0][:, 0]
+                A = float(self._per_layer(run, layer, "A", head, newest, what).reshape(-1)[0])
+                g = head // (int(desc["n_heads"]) // G)
+                amap = _decay_map(C[:, g * N:(g + 1) * N], B[:, g * N:(g + 1) * N], (A * dt)[:, None], dt, 1.0)
+            else:
+                dt = self._per_token(run, layer, "dt", 0, newest, what, len(B))[0]
+                A = self._per_layer(run, layer, "A", 0, newest, what)
+                rows = int(desc["state_rows"])
+                D = dt.shape[1]
+                amap = np.zeros((len(B), len(B)))
+                for d in range(head * rows, (head + 1) * rows):
+                    g = d // (D // G)
+                    amap += _decay_map(C[:, g * N:(g + 1) * N], B[:, g * N:(g + 1) * N], dt[:, d:d + 1] * A[d][None, :],
+                                       dt[:, d], 1.0)
+                amap /= rows
+        else:
+            q, n_k, max_step = self._per_token(run, layer, "q", head, newest, what)
+            k = self._per_token(run, layer, "k", head, newest, what, len(q))[0]
+            T = len(q)
+            if mixer in ("delta", "gated_delta"):
+                beta = self._per_token(run, layer, "beta", head, newest, what, T)[0][:, 0]
+                log_alpha = (self._per_token(run, layer, "g", head, newest, what, T)[0][:, 0] if mixer == "gated_delta"
+                             else np.zeros(T))
+                amap = _delta_map(q, k, beta, np.exp(log_alpha), scale)
+            else:
+                if mixer == "retnet":
+                    g = np.full((T, 1), float(self._per_layer(run, layer, "g", head, newest, what).reshape(-1)[0]))
+                elif mixer == "gla":
+                    g = self._per_token(run, layer, "g", head, newest, what, T)[0]
+                else:
+                    g = np.zeros((T, 1))
+                amap = _decay_map(q, k, g, np.ones(T), scale)
+        T = amap.shape[0]
+        return HeadFactors(run=run, layer=layer, head=head, kv_head=head, d=0, mask="causal", window=0, scale=scale,
+                           max_step=max_step, q=np.zeros((T, 0), dtype=np.float32), lse=np.zeros(T, dtype=np.float32),
+                           n_k=n_k, row_step=np.full(T, max_step, dtype=np.int64), k=np.zeros((T, 0), dtype=np.float32),
+                           implicit=amap)
+
     @staticmethod
     def _visible(f: HeadFactors, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
         """Boolean [len(rows), len(cols)]: key j visible to query position i (keys never recorded are hidden)."""
@@ -553,6 +663,10 @@ class Session:
             bad = next(int(r) for r in rows if r >= f.n_pos or f.n_k[r] < 0)
             raise LookupError(f"{self.path}: run {f.run} layer {f.layer} head {f.head}: no factors for query position {bad}")
         out = np.zeros((len(rows), len(cols)), dtype=np.float64)
+        if f.implicit is not None:
+            kc = cols[cols < f.n_pos]
+            out[:, :len(kc)] = f.implicit[np.ix_(rows, kc)]
+            return out
         kc = cols[cols < f.n_keys]
         if len(rows) == 0 or len(kc) == 0:
             return out

@@ -49,7 +49,7 @@ int cmd_record(const Argv& argv) {
       .option("-o,--out", "FILE",
               "the session file: a new name, an empty file or an existing session, which gets a new run (a symbolic "
               "link is written through; anything else is refused)")
-      .option("--capture", "LIST", "what to record: all (default), none, or attention,metrics,pyramids,kv,ops,memory")
+      .option("--capture", "LIST", "what to record: all (default), none, or attention,metrics,pyramids,kv,ops,memory,states (full recurrent states, not in all)")
       .option("--max-bytes", "B", "byte budget for this run (e.g. 200M); past it the recording thins out")
       .option("--label", "TEXT", "a name for the run")
       .option("--pyramid-level", "L", "lowest stored overview level (default 3; lower levels are pooled on request)")

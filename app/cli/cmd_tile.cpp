@@ -44,8 +44,10 @@ int cmd_tile(const Argv& argv) {
   const int64_t step = args.integer("step", 0, 0, newest, of_run + " has committed steps 0.." + std::to_string(newest));
   const auto layer = static_cast<int32_t>(
       args.integer("layer", -1, 0, info.n_layers - 1, of_run + " has " + std::to_string(info.n_layers) + " layers"));
-  const auto head = static_cast<int32_t>(
-      args.integer("head", -1, 0, info.n_heads - 1, of_run + " has " + std::to_string(info.n_heads) + " heads per layer"));
+  // The layer's own heads (a hybrid's or an SSM's layers need not have the run's attention heads).
+  const int32_t layer_heads = reader.layer(run, layer).n_heads;
+  const auto head = static_cast<int32_t>(args.integer(
+      "head", -1, 0, layer_heads - 1, of_run + " layer " + std::to_string(layer) + " has " + std::to_string(layer_heads) + " heads"));
   const int level = static_cast<int>(args.integer("level", 0, 0, profiler::kMaxTileLevel));
   const profiler::MapShape map = reader.map_shape(run, step, layer, head);
   const int64_t tiles_y = profiler::tiles_at_level(map.rows, level), tiles_x = profiler::tiles_at_level(map.cols, level);
@@ -67,7 +69,8 @@ int cmd_tile(const Argv& argv) {
     opt.colorbar = true;
     profiler::write_heatmap_png(args.str("png"), values, static_cast<uint32_t>(t.rows), static_cast<uint32_t>(t.cols), opt);
   }
-  std::fprintf(stderr, "tile level %d (%lld, %lld): %lld × %lld cells from row %lld, col %lld%s\n", t.level,
+  // The map's label first: what the values are (softmax probabilities, implicit attention, ...).
+  std::fprintf(stderr, "%s, tile level %d (%lld, %lld): %lld × %lld cells from row %lld, col %lld%s\n", t.label.c_str(), t.level,
                static_cast<long long>(t.ty), static_cast<long long>(t.tx), static_cast<long long>(t.rows),
                static_cast<long long>(t.cols), static_cast<long long>(t.row0), static_cast<long long>(t.col0),
                t.level > 0 && t.recomputed_rows == 0 ? ", from the stored pyramid" : "");

@@ -20,6 +20,7 @@
 #include "mnemo/profiler/session/session_reader.h"
 #include "mnemo/profiler/session/sqlite_db.h"
 #include "mnemo/record/record_run.h"
+#include "recording_test_util.h"
 #include "mnemo/runtime/generate.h"
 
 namespace mnemo::test {
@@ -39,14 +40,6 @@ struct EngineRows : rt::ProbeSink {
   std::map<std::tuple<int, int, int64_t>, std::vector<float>> rows;
   std::map<int64_t, int64_t> step_of;
 };
-
-std::string temp_session(const std::string& name) {
-  const auto dir = std::filesystem::temp_directory_path() / ("mnemo-rec-" + std::to_string(::getpid()));
-  std::filesystem::create_directories(dir);
-  const std::string p = (dir / name).string();
-  for (const char* s : {"", "-wal", "-shm"}) std::filesystem::remove(p + s);
-  return p;
-}
 
 struct Agreement {
   double max_abs = 0, max_row_sum_err = 0;
@@ -97,7 +90,7 @@ void check_metrics(profiler::SessionReader& reader, int64_t run, const EngineRow
 TEST(RecordedAttention, SmolLM2RowsMatchTheEngine) {
   auto model = open_test_model(models_dir() + "/SmolLM2-135M-Instruct.Q4_1.gguf");
   record::RecordRequest req;
-  req.session_path = temp_session("smollm2.mnemo");
+  req.session_path = temp_session("mnemo-rec", "smollm2.mnemo");
   req.prompt = "The capital of France is Paris, and the capital of Italy is";
   req.n_new = 6;
   req.sampling.temperature = 0;
@@ -105,18 +98,12 @@ TEST(RecordedAttention, SmolLM2RowsMatchTheEngine) {
 
   // The same generation again, unrecorded, with the engine's rows kept.
   EngineRows engine;
-  model->set_probe_sink(&engine);
-  rt::SamplingParams sp;
-  sp.temperature = 0;
-  rt::Sampler sampler(sp);
-  const auto ids = model->tokenizer().encode(req.prompt, true);
-  const auto out = rt::generate(*model, ids, req.n_new, sampler, {});
-  model->set_probe_sink(nullptr);
+  const auto out = generate_with_sink(*model, req, engine);
   EXPECT_EQ(model->tokenizer().decode(out), r.generated_text) << "recording changed the generated text";
 
   profiler::SessionReader reader(req.session_path);
   const Agreement a = compare_all(reader, r.run_id, engine);
-  EXPECT_EQ(a.rows, 30 * 9 * static_cast<int64_t>(ids.size() + req.n_new - 1));
+  EXPECT_EQ(a.rows, 30 * 9 * static_cast<int64_t>(model->tokenizer().encode(req.prompt, true).size() + req.n_new - 1));
   // fp32 factors with the engine's log-sum-exp: the score is the engine's own up to the order of
   // the dot product's sums, so p agrees to float rounding ("exact means exact").
   EXPECT_LT(a.max_abs, 1e-4);
@@ -127,7 +114,7 @@ TEST(RecordedAttention, SmolLM2RowsMatchTheEngine) {
 
   // fp16 factors (--factor-dtype f16): half the bytes; SmolLM2's scores reach ~20, where fp16
   // rounding of q and k moves them by up to ~5e-3, and p by that fraction of itself.
-  req.session_path = temp_session("smollm2-f16.mnemo");
+  req.session_path = temp_session("mnemo-rec", "smollm2-f16.mnemo");
   req.factor_dtype = profiler::FactorDtype::F16;
   const record::RecordResult r16 = record::record_run(*model, req);
   profiler::SessionReader reader16(req.session_path);
@@ -141,7 +128,7 @@ TEST(RecordedAttention, SmolLM2RowsMatchTheEngine) {
 TEST(RecordedAttention, MiniLMEncoderRowsMatchTheEngine) {
   auto model = open_test_model(models_dir() + "/all-MiniLM-L6-v2");
   record::RecordRequest req;
-  req.session_path = temp_session("minilm.mnemo");
+  req.session_path = temp_session("mnemo-rec", "minilm.mnemo");
   req.prompt = "Sessions keep every attention score of every head recomputable.";
   const record::RecordResult r = record::record_run(*model, req);
   EngineRows engine;
@@ -170,11 +157,11 @@ TEST(RecordedAttention, AWriterOnALentCoreRecordsTheSameSession) {
   for (int i = 0; i < 20; ++i) req.prompt += "The capital of France is Paris, and the capital of Italy is Rome. ";
   req.n_new = 8;
   req.sampling.temperature = 0;
-  req.session_path = temp_session("lent.mnemo");
+  req.session_path = temp_session("mnemo-rec", "lent.mnemo");
   req.lend_core_to_writer = true;
   const record::RecordResult lent = record::record_run(*model, req);
   const std::string lent_path = req.session_path;
-  req.session_path = temp_session("competing.mnemo");
+  req.session_path = temp_session("mnemo-rec", "competing.mnemo");
   req.lend_core_to_writer = false;
   const record::RecordResult competing = record::record_run(*model, req);
   EXPECT_GT(lent.stats.core_loans, 0);
@@ -206,7 +193,7 @@ TEST_P(RecordedPyramid, SmolLM2PyramidMatchesPoolingTheEngineRows) {
   // A prompt long enough for stored overview levels (the map exceeds one 256-cell tile).
   auto model = open_test_model(models_dir() + "/SmolLM2-135M-Instruct.Q4_1.gguf");
   record::RecordRequest req;
-  req.session_path = temp_session("smollm2-pyramid-" + std::to_string(level) + ".mnemo");
+  req.session_path = temp_session("mnemo-rec", "smollm2-pyramid-" + std::to_string(level) + ".mnemo");
   req.pyramid_first_level = level;
   for (int i = 0; i < 60; ++i) req.prompt += "Attention maps pool into overviews at every zoom. ";
   req.n_new = 1;

@@ -10,6 +10,7 @@
 #include <string>
 #include <thread>
 
+#include "mnemo/profiler/session/recorder.h"
 #include "mnemo/viz/canvas.h"
 #include "mnemo/viz/demo_session.h"
 #include "mnemo/viz/memory_texture_store.h"
@@ -88,6 +89,17 @@ inline std::string field(const Inspection& in, const std::string& name) {
   for (const auto& [k, v] : in.fields)
     if (k == name) return v;
   return {};
+}
+
+// Ends step `step` of a synthetic recording: its tokens (positions pos0 .. pos0+n−1, text "x"), the
+// step row (prefill first, then decode) and its commit.
+inline void end_synthetic_step(profiler::Recorder& rec, int64_t step, int64_t pos0, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) rec.submit(profiler::TokenRecord{pos0 + i, 1, "x", step});
+  profiler::StepRecord s;
+  s.step = step, s.kind = step ? "decode" : "prefill", s.pos0 = pos0, s.n_tokens = n;
+  s.start_ns = step * 1000, s.end_ns = step * 1000 + 900;
+  rec.submit(s);
+  rec.end_step(step);
 }
 
 // A path for a session a test writes, in a folder of its suite named by the process id. A later

@@ -5,6 +5,7 @@
 #include <future>
 
 #include "imgui_harness.h"
+#include "mnemo/profiler/session/recorder.h"
 #include "mnemo/profiler/session/session_reader.h"
 #include "mnemo/profiler/session/sqlite_db.h"
 #include "mnemo/viz/attention_explorer.h"
@@ -184,6 +185,52 @@ TEST(AttentionExplorer, ADamagedFactorIsAnErrorOverTheMap) {
   EXPECT_NE(x.tile_error().find("layer 1 head 0 step 0 factor q (column data): checksum mismatch"), std::string::npos)
       << "'" << x.tile_error() << "'";
   EXPECT_EQ(field(x.inspection(), "error"), x.tile_error());
+}
+
+// A GLA layer recorded as the recorder stores any recurrent mixer (its probe's factors as they are):
+// the explorer draws its implicit attention through the same tile path, says what the values are,
+// and hover gives the reader's exact value.
+TEST(AttentionExplorer, ShowsARecurrentLayersImplicitAttentionWithItsLabel) {
+  const std::string path = std::filesystem::path(test::demo_session_path()).parent_path() / "gla.mnemo";
+  for (const char* s : {"", "-wal", "-shm"}) std::filesystem::remove(path + s);
+  constexpr int32_t kHeads = 2, kDim = 4;
+  constexpr int64_t kPrefill = 12, kSteps = 3;
+  {
+    profiler::RunInfo info;
+    info.label = "gla", info.architecture = "gla", info.model_path = "(none)", info.model_format = "safetensors";
+    info.n_layers = 1, info.n_heads = kHeads, info.n_kv_heads = kHeads, info.head_dim = kDim, info.d_model = 8;
+    info.captures = "attention,memory";
+    info.layers.push_back({0, "gla", "recurrent_state", kHeads, kHeads, kDim, kDim, kDim, kDim, "none", 0, 0.5});
+    profiler::Recorder rec(path, info);
+    uint32_t seed = 7;
+    auto uniform = [&] { return static_cast<float>((seed = seed * 1664525u + 1013904223u) >> 8) / 16777216.f; };
+    for (int64_t step = 0; step < kSteps; ++step) {
+      const int64_t pos0 = step ? kPrefill + step - 1 : 0, n = step ? 1 : kPrefill;
+      for (const char* name : {"q", "k", "g"}) {
+        std::vector<float> v(static_cast<size_t>(kHeads * n * kDim));
+        for (float& x : v) x = std::string(name) == "g" ? -0.3f * uniform() : uniform() - 0.5f;
+        rec.submit(profiler::MixerFactorRecord{0, step, name, kHeads, n, kDim, pos0, {}, pos0 + n, std::move(v)});
+      }
+      test::end_synthetic_step(rec, step, pos0, n);
+    }
+    rec.finish();
+  }
+  ImGuiHarness h;
+  Fixture f(path);
+  ASSERT_TRUE(f.vs.has_run());
+  AttentionExplorer x(f.vs);
+  f.vs.layer = 0;
+  f.vs.head = 1;
+  ASSERT_TRUE(h.frames_until(f.host(x), [&] { return x.map_rows() > 0 && f.settled() && !x.map_label().empty(); }));
+  EXPECT_EQ(x.map_label(), "implicit attention, exact");
+  EXPECT_EQ(x.map_rows(), kPrefill + kSteps - 1);
+  EXPECT_TRUE(x.tile_error().empty()) << x.tile_error();
+  profiler::SessionReader reader(path);
+  const double score = hovered_score(h, f, x, 13, 5);
+  const auto p = reader.row(f.vs.run, 0, 1, 13);
+  EXPECT_NEAR(score, p[5], 1e-6 * std::max(1.0, std::abs(score)));
+  EXPECT_NE(p[5], 0.f);
+  EXPECT_EQ(field(x.inspection(), "values"), "implicit attention, exact");
 }
 
 TEST(AttentionExplorer, SaysSoWhenTheHeadHasNoAttention) {

@@ -22,14 +22,7 @@ std::string write_bare_session(const std::string& name) {
   info.n_layers = 2, info.n_heads = 2, info.n_kv_heads = 1, info.head_dim = 8, info.d_model = 16;
   info.captures = "";
   profiler::Recorder rec(path, info);
-  for (int64_t step = 0; step < 3; ++step) {
-    rec.submit(profiler::TokenRecord{step, 1, "x", step});
-    profiler::StepRecord s;
-    s.step = step, s.kind = step ? "decode" : "prefill", s.pos0 = step, s.n_tokens = 1;
-    s.start_ns = step * 1000, s.end_ns = step * 1000 + 900;
-    rec.submit(s);
-    rec.end_step(step);
-  }
+  for (int64_t step = 0; step < 3; ++step) test::end_synthetic_step(rec, step, step, 1);
   rec.finish();
   return path;
 }

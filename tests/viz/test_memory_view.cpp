@@ -185,6 +185,41 @@ TEST(MemoryView, OneSegmentComparesSlots) {
   EXPECT_EQ(view.similarity_mode(), MemoryView::Similarity::Slots);
 }
 
+// A recurrent run keeps per-head state statistics, not snapshots: the view draws their lines.
+TEST(MemoryView, ShowsARecurrentLayersStateNormAndRankOverTheSteps) {
+  const std::string path = test::fresh_session_path("memory", "states.mnemo");
+  {
+    profiler::RunInfo info;
+    info.label = "gla", info.architecture = "gla", info.model_path = "(none)", info.model_format = "safetensors";
+    info.n_layers = 2, info.n_heads = 3, info.n_kv_heads = 3, info.head_dim = 4, info.d_model = 12;
+    info.captures = "attention,memory";
+    profiler::Recorder rec(path, info);
+    for (int64_t step = 0; step < 4; ++step) {
+      for (int32_t layer = 0; layer < 2; ++layer)
+        for (int32_t head = 0; head < 3; ++head)
+          rec.submit(profiler::StateStatRecord{layer, head, step, 1.0 + step + 10 * layer, 1.0 + 0.5 * head});
+      test::end_synthetic_step(rec, step, step, 1);
+    }
+    rec.finish();
+  }
+  ImGuiHarness h;
+  Fixture f(path);
+  ASSERT_TRUE(f.vs.has_run());
+  MemoryView view(f.vs, f.textures);
+  f.vs.layer = 1;
+  ASSERT_TRUE(h.frames_until(f.host(view), [&] {
+    return view.state_series() && view.state_series()->layer == 1 && f.settled();
+  }));
+  h.frame(f.host(view));
+  const MemoryView::StateSeries& s = *view.state_series();
+  EXPECT_EQ(s.heads, 3);
+  ASSERT_EQ(s.steps, (std::vector<int64_t>{0, 1, 2, 3}));
+  EXPECT_DOUBLE_EQ(s.norm[2 * 4 + 3], 14.0);  // head 2, step 3 of layer 1
+  EXPECT_DOUBLE_EQ(s.rank[2 * 4 + 3], 2.0);
+  EXPECT_TRUE(view.notice().empty()) << view.notice();
+  EXPECT_EQ(field(view.inspection(), "values"), "state norm (Frobenius) and effective rank (participation ratio)");
+}
+
 TEST(MemoryView, SaysSoWhenTheRunHasNoMemory) {
   const std::string path = test::fresh_session_path("memory", "bare.mnemo");
   {
@@ -193,14 +228,7 @@ TEST(MemoryView, SaysSoWhenTheRunHasNoMemory) {
     info.n_layers = 2, info.n_heads = 2, info.n_kv_heads = 1, info.head_dim = 8, info.d_model = 16;
     info.captures = "attention,kv,ops,memory";
     profiler::Recorder rec(path, info);
-    for (int64_t step = 0; step < 2; ++step) {
-      rec.submit(profiler::TokenRecord{step, 1, "x", step});
-      profiler::StepRecord s;
-      s.step = step, s.kind = step ? "decode" : "prefill", s.pos0 = step, s.n_tokens = 1, s.start_ns = step * 1000,
-      s.end_ns = step * 1000 + 900;
-      rec.submit(s);
-      rec.end_step(step);
-    }
+    for (int64_t step = 0; step < 2; ++step) test::end_synthetic_step(rec, step, step, 1);
     rec.finish();
   }
   ImGuiHarness h;

@@ -102,6 +102,27 @@ std::shared_ptr<const MemoryView::LayerMemory> load_memory(profiler::SessionRead
   return m;
 }
 
+std::shared_ptr<const MemoryView::StateSeries> load_states(profiler::SessionReader& r, int64_t run, int32_t layer) {
+  auto out = std::make_shared<MemoryView::StateSeries>();
+  out->run = run, out->layer = layer;
+  const auto stats = r.state_stats(run, layer);
+  for (const auto& s : stats) {
+    out->heads = std::max(out->heads, s.head + 1);
+    out->steps.push_back(s.step);
+  }
+  std::sort(out->steps.begin(), out->steps.end());
+  out->steps.erase(std::unique(out->steps.begin(), out->steps.end()), out->steps.end());
+  const size_t n = out->steps.size();
+  out->norm.assign(static_cast<size_t>(out->heads) * n, std::nan(""));
+  out->rank = out->norm;
+  for (const auto& s : stats) {
+    const size_t at = static_cast<size_t>(s.head) * n +
+                      static_cast<size_t>(std::lower_bound(out->steps.begin(), out->steps.end(), s.step) - out->steps.begin());
+    out->norm[at] = s.norm, out->rank[at] = s.effective_rank;
+  }
+  return out;
+}
+
 double nice_step(double min_step) {
   if (!(min_step > 0)) return 1;
   const double p = std::pow(10.0, std::floor(std::log10(min_step)));
@@ -178,6 +199,58 @@ void MemoryView::request() {
       [run, layer, kind = kind_](profiler::SessionReader& r) { return load_memory(r, run, layer, kind); });
 }
 
+void MemoryView::request_states() {
+  const RunData* d = vs_.run_data();
+  if (!d || states_pending_ ||
+      (states_run_ == vs_.run && states_layer_ == vs_.layer && states_generation_ == d->generation))
+    return;
+  states_run_ = vs_.run, states_layer_ = vs_.layer, states_generation_ = d->generation;
+  const int64_t run = vs_.run;
+  const int32_t layer = vs_.layer;
+  states_pending_ = vs_.doc->worker().compute<std::shared_ptr<const StateSeries>>(
+      Priority::Visible, [run, layer](profiler::SessionReader& r) { return load_states(r, run, layer); });
+}
+
+// Norm and effective rank of each head's state over the steps: two charts, one line per head.
+void MemoryView::draw_states() {
+  const StateSeries& s = *states_;
+  draw_layer_picker();
+  ImGui::TextWrapped("Recurrent state of layer %d after each step, one line per head (%d heads, %zu steps).", s.layer,
+                     s.heads, s.steps.size());
+  inspection_.add("layer", std::to_string(s.layer));
+  inspection_.add("values", "state norm (Frobenius) and effective rank (participation ratio)");
+  ImDrawList* dl = ImGui::GetWindowDrawList();
+  const ImVec2 avail = ImGui::GetContentRegionAvail(), at = ImGui::GetCursorScreenPos();
+  const float line = ImGui::GetTextLineHeight(), chart_h = std::max(40.f, avail.y * 0.5f - 2 * line - 8);
+  const ImU32 dim = ImGui::GetColorU32(ImGuiCol_TextDisabled), border = ImGui::GetColorU32(ImGuiCol_Border);
+  const size_t n = s.steps.size();
+  auto chart = [&](const std::vector<double>& v, float y0, const char* title) {
+    double hi = 0;
+    for (double x : v)
+      if (std::isfinite(x)) hi = std::max(hi, x);
+    if (hi <= 0) hi = 1;
+    const ImVec2 o(at.x + 8, y0 + line + 2), size(std::max(40.f, avail.x - 16), chart_h);
+    dl->AddText(ImVec2(o.x, y0), dim, (std::string(title) + " (max " + fmt("%.3g", hi) + ")").c_str());
+    dl->AddRect(o, ImVec2(o.x + size.x, o.y + size.y), border);
+    for (int32_t h = 0; h < s.heads; ++h) {
+      const ImU32 color = ImColor::HSV(static_cast<float>(h) / static_cast<float>(std::max(1, s.heads)), 0.65f, 0.95f);
+      std::vector<ImVec2> points;
+      for (size_t i = 0; i < n; ++i) {
+        const double x = v[static_cast<size_t>(h) * n + i];
+        if (!std::isfinite(x)) continue;
+        const float fx = n > 1 ? static_cast<float>(i) / static_cast<float>(n - 1) : 0.5f;
+        points.emplace_back(o.x + fx * size.x, o.y + size.y - static_cast<float>(x / hi) * size.y);
+      }
+      if (points.size() > 1) dl->AddPolyline(points.data(), static_cast<int>(points.size()), color, 0, 1.5f);
+      for (const ImVec2& p : points) dl->AddCircleFilled(p, 2.f, color);
+    }
+    return o.y + size.y;
+  };
+  const float mid = chart(s.norm, at.y, "state norm");
+  chart(s.rank, mid + line, "effective rank");
+  ImGui::Dummy(avail);
+}
+
 // A run without snapshots: say why in words that name the architecture.
 bool MemoryView::explain_missing_memory() {
   const profiler::RunSummary* s = vs_.doc->run_summary(vs_.run);
@@ -192,7 +265,8 @@ bool MemoryView::explain_missing_memory() {
   return true;
 }
 
-void MemoryView::draw_toolbar() {
+// The run and step bar, and the layer shown.
+void MemoryView::draw_layer_picker() {
   draw_selection_bar(vs_, false, false);
   ImGui::SameLine();
   const profiler::RunSummary* s = vs_.doc->run_summary(vs_.run);
@@ -200,6 +274,10 @@ void MemoryView::draw_toolbar() {
   int layer = vs_.layer;
   ImGui::SetNextItemWidth(110);
   if (ImGui::InputInt("layer", &layer)) vs_.layer = std::clamp(layer, 0, std::max(0, layers - 1));
+}
+
+void MemoryView::draw_toolbar() {
+  draw_layer_picker();
   if (memory_ && memory_->kinds.size() > 1) {
     ImGui::SameLine();
     ImGui::SetNextItemWidth(150);
@@ -511,6 +589,18 @@ void MemoryView::draw() {
   if (!vs_.has_run()) {
     const NoRunNotice n = no_run_notice(vs_);
     notice(n.message, n.detail.c_str());
+    return;
+  }
+  // Recurrent runs record their states as statistics (_state_stat), not snapshots: those draw as
+  // lines over the steps.
+  request_states();
+  if (states_pending_ && states_pending_->ready()) {
+    if (auto* v = states_pending_->mutable_value()) states_ = std::move(*v);
+    states_pending_.reset();
+  }
+  const profiler::RunSummary* summary = vs_.doc->run_summary(vs_.run);
+  if (states_ && states_->run == vs_.run && !states_->steps.empty() && summary && summary->counts.memory_snapshots == 0) {
+    draw_states();
     return;
   }
   if (explain_missing_memory()) return;

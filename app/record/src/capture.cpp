@@ -1,6 +1,7 @@
 #include "mnemo/record/capture.h"
 
 #include <algorithm>
+#include <cmath>
 #include <sstream>
 #include <utility>
 
@@ -12,7 +13,7 @@ namespace mnemo::record {
 Captures Captures::parse(const std::string& list) {
   Captures c;
   if (list.empty() || list == "all") return c;
-  c = Captures{false, false, false, false, false, false};
+  c = Captures{false, false, false, false, false, false, false};
   if (list == "none") return c;
   std::stringstream in(list);
   std::string item;
@@ -23,9 +24,10 @@ Captures Captures::parse(const std::string& list) {
     else if (item == "kv") c.kv = true;
     else if (item == "ops") c.ops = true;
     else if (item == "memory") c.memory = true;
-    else if (item == "all") c = Captures{};
+    else if (item == "states") c.states = true;
+    else if (item == "all") c = Captures{.states = c.states};
     else
-      throw UsageError("unknown capture '" + item + "' (choose from attention, metrics, pyramids, kv, ops, memory, all, none)");
+      throw UsageError("unknown capture '" + item + "' (choose from attention, metrics, pyramids, kv, ops, memory, states, all, none)");
   }
   return c;
 }
@@ -43,6 +45,7 @@ std::string Captures::to_string() const {
   add(kv, "kv");
   add(ops, "ops");
   add(memory, "memory");
+  add(states, "states");
   return out;
 }
 
@@ -98,8 +101,82 @@ SoftmaxFactors softmax_factors(const rt::MixerProbe& m) {
 
 }  // namespace
 
+void ProbeRecorder::record_recurrent_mixer(const rt::MixerProbe& m) {
+  const auto layer = static_cast<size_t>(m.layer);
+  if (layer_described_.size() <= layer) layer_described_.resize(layer + 1, false);
+  if (!layer_described_[layer] && layer < layers_.size()) {
+    profiler::LayerRecord l = layers_[layer];
+    l.scale = m.scale;
+    step_records_.push_back(std::move(l));
+    layer_described_[layer] = true;
+  }
+  // Each factor as it is, heads as contiguous slices [heads][rows][cols] in fp32 (the reader's
+  // recomputed map then equals the engine's). A factor with one row per token of the step starts
+  // at the step's first position; the others (Mamba's A, RetNet's log γ) are per layer and
+  // recorded at pos0 0 with every step, so any step's rows hold them.
+  for (const rt::FactorSpan& f : m.factors) {
+    if (!f.data || f.heads <= 0 || f.rows <= 0 || f.cols <= 0)
+      throw Error("layer " + std::to_string(m.layer) + " (" + m.mixer + ") published factor '" + f.name +
+                  "' with no data or an empty shape");
+    profiler::MixerFactorRecord r;
+    r.layer = m.layer, r.step = m.step, r.factor = f.name;
+    r.n_heads = static_cast<int32_t>(f.heads), r.n = f.rows, r.width = static_cast<int32_t>(f.cols);
+    const bool per_token = f.rows == m.n_q;
+    r.pos0 = per_token ? m.q_pos0 : 0;
+    r.n_keys = per_token ? m.q_pos0 + m.n_q : 0;
+    std::vector<float> data(static_cast<size_t>(f.heads * f.rows * f.cols));
+    float* to = data.data();
+    for (int64_t h = 0; h < f.heads; ++h)
+      for (int64_t row = 0; row < f.rows; ++row, to += f.cols) std::copy_n(f.at(h, row), f.cols, to);
+    r.data = std::move(data);
+    step_records_.push_back(std::move(r));
+  }
+}
+
+namespace {
+
+// Frobenius norm and participation ratio (Σσ²)² / Σσ⁴ of a rows × cols matrix, from its Gram
+// matrix on the smaller side (Σσ⁴ = ‖SSᵀ‖²_F): no SVD. The ratio is 1 for a rank-1 matrix and
+// n for n equal singular values; 0 for the zero matrix.
+std::pair<double, double> norm_and_effective_rank(const float* s, int64_t rows, int64_t cols) {
+  double sum_sq = 0;
+  for (int64_t i = 0; i < rows * cols; ++i) sum_sq += static_cast<double>(s[i]) * s[i];
+  if (sum_sq == 0) return {0.0, 0.0};
+  const bool by_rows = rows <= cols;  // Gram over rows: G[a][b] = Σ_c S[a][c] S[b][c]
+  const int64_t n = by_rows ? rows : cols, inner = by_rows ? cols : rows;
+  auto at = [&](int64_t a, int64_t c) { return static_cast<double>(by_rows ? s[a * cols + c] : s[c * cols + a]); };
+  double gram_sq = 0;
+  for (int64_t a = 0; a < n; ++a)
+    for (int64_t b = a; b < n; ++b) {
+      double g = 0;
+      for (int64_t c = 0; c < inner; ++c) g += at(a, c) * at(b, c);
+      gram_sq += (a == b ? 1.0 : 2.0) * g * g;
+    }
+  return {std::sqrt(sum_sq), sum_sq * sum_sq / gram_sq};
+}
+
+}  // namespace
+
+void ProbeRecorder::on_state(const rt::StateProbe& s) {
+  if (!s.state || s.heads <= 0 || s.rows <= 0 || s.cols <= 0) return;
+  const int64_t per_head = int64_t{s.rows} * s.cols;
+  for (int32_t h = 0; h < s.heads; ++h) {
+    const float* m = s.state + h * per_head;
+    if (captures_.memory) {
+      const auto [norm, rank] = norm_and_effective_rank(m, s.rows, s.cols);
+      step_records_.push_back(profiler::StateStatRecord{s.layer, h, s.step, norm, rank});
+    }
+    if (captures_.states)
+      step_records_.push_back(
+          profiler::StateMatrixRecord{s.layer, h, s.step, s.rows, s.cols, std::vector<float>(m, m + per_head)});
+  }
+}
+
 void ProbeRecorder::on_mixer(const rt::MixerProbe& m) {
-  if (!m.is_softmax()) return;
+  if (!m.is_softmax()) {
+    if (captures_.attention) record_recurrent_mixer(m);
+    return;
+  }
   const SoftmaxFactors a = softmax_factors(m);
   profiler::AttentionCapture c;
   c.step = a.step, c.layer = a.layer, c.q_pos0 = a.q_pos0, c.n_q = a.n_q, c.n_k = a.n_k;

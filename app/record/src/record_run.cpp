@@ -119,8 +119,10 @@ RecordResult record_run(rt::Model& model, const RecordRequest& req,
   // With a core to spare the writer runs there; otherwise it borrows one of the engine's.
   ThreadPool& pool = model.pool();
   if (req.lend_core_to_writer && pool.size() > 1 && pool.size() >= ThreadPool::hardware_threads()) ro.borrow_core_from = &pool;
-  profiler::Recorder recorder(req.session_path, run_info(model, req), ro);
+  const profiler::RunInfo info = run_info(model, req);
+  profiler::Recorder recorder(req.session_path, info, ro);
   ProbeRecorder sink(recorder, req.captures, &pool);
+  sink.set_layers(info.layers);
   sink.set_encoder(!decoder);
 
   RecordResult result;

@@ -21,8 +21,7 @@ const MixerMapKind* MixerMapRegistry::find(const std::string& mixer) const {
 void register_builtin_mixer_maps(MixerMapRegistry& registry) {
   register_softmax_map(registry);
   register_stored_map(registry);
-  // The linear, delta-rule and SSM families register their implicit attention here
-  // (profiler/session/implicit_attention.*).
+  register_recurrent_maps(registry);  // linear, retnet, gla, delta, gated_delta, mamba1, mamba2
 }
 
 }  // namespace mnemo::profiler

@@ -476,9 +476,10 @@ const SessionReader::HeadRows& SessionReader::head_rows(int64_t run_id, int32_t 
   };
   if (!kind.row_factor.empty()) {
     // The rows' metadata only: SQLite reads these columns without touching the BLOBs' overflow pages.
+    // A row factor of one head slice (Mamba-1's dt) is shared by every head.
     Stmt s = db_.prepare(
         "SELECT step, pos0, n, n_keys, positions FROM _factor_source "
-        "WHERE run_id = ?1 AND layer = ?2 AND factor = ?3 AND step <= ?4 AND ?5 < n_heads ORDER BY step");
+        "WHERE run_id = ?1 AND layer = ?2 AND factor = ?3 AND step <= ?4 AND (?5 < n_heads OR n_heads = 1) ORDER BY step");
     s.bind(1, run_id).bind(2, layer).bind(3, kind.row_factor).bind(4, newest).bind(5, head);
     while (s.step()) {
       const int64_t step = s.integer(0), pos0 = s.integer(1), n = s.integer(2), n_k = s.integer(3);
@@ -660,8 +661,11 @@ AttentionTile SessionReader::tile(int64_t run_id, int64_t step, int32_t layer, i
       if (snap_cells > 0) covered = std::min(snap_rows, (t.row0 + snap_cells) * s);
     }
   }
+  // Without a snapshot every cell's max starts below any value: implicit attention can be
+  // negative (a cell no row reached reads 0 below).
+  constexpr float kNoValue = -std::numeric_limits<float>::infinity();
   if (t.max.empty()) {
-    t.max.assign(static_cast<size_t>(t.rows * t.cols), 0.f);
+    t.max.assign(static_cast<size_t>(t.rows * t.cols), kNoValue);
     t.mean.assign(t.max.size(), 0.f);
   }
   const int64_t row_begin = std::max(covered, t.row0 * s), row_end = std::min(shape.rows, (t.row0 + t.rows) * s);
@@ -670,6 +674,7 @@ AttentionTile SessionReader::tile(int64_t run_id, int64_t step, int32_t layer, i
   for (int64_t r = 0; r < t.rows; ++r)
     for (int64_t c = 0; c < t.cols; ++c) {
       const size_t at = static_cast<size_t>(r * t.cols + c);
+      if (t.max[at] == kNoValue) t.max[at] = 0.f;
       if (level == 0) t.mean[at] = t.max[at];
       else t.mean[at] /= static_cast<float>(cells_inside(level, t.row0 + r, t.col0 + c, shape.rows, shape.cols));
     }

@@ -1,5 +1,6 @@
 // Memory tokens (or a recurrent state) of one layer, as the run recorded them at each segment
-// boundary: the slots × dimensions contents as a heatmap on a diverging scale centred on 0, each
+// boundary (for runs that record recurrent states as statistics instead, _state_stat: each head's
+// state norm and effective rank over the steps, one line per head): the slots × dimensions contents as a heatmap on a diverging scale centred on 0, each
 // slot's norm as a bar, and how similar the memory is from segment to segment (or slot to slot
 // within one segment). Architectures without memory (a plain transformer) get a notice saying
 // so; the KV view shows what they keep instead.
@@ -29,7 +30,7 @@ class MemoryView : public Canvas {
   const char* id() const override { return "memory"; }
   const char* title() const override { return "Memory"; }
   void draw() override;
-  bool wants_redraw() const override { return pending_ != nullptr; }
+  bool wants_redraw() const override { return pending_ != nullptr || states_pending_ != nullptr; }
 
   // The diverging scale: Moreland's cool–warm ramp (the control points of matplotlib's
   // "coolwarm": blue (59, 76, 192) → light grey (221, 221, 221) → red (180, 4, 38)), interpolated
@@ -58,6 +59,17 @@ class MemoryView : public Canvas {
   };
   enum class Similarity { Segments, Slots };
 
+  // A recurrent layer's state statistics (_state_stat) over the steps: per head, the Frobenius
+  // norm and the effective rank (participation ratio, docs/SESSION_FORMAT.md), drawn as one line
+  // per head for runs that have them.
+  struct StateSeries {
+    int64_t run = -1;
+    int32_t layer = -1, heads = 0;
+    std::vector<int64_t> steps;     // ascending
+    std::vector<double> norm, rank;  // [heads][steps]; NaN where a head has no row at a step
+  };
+  const StateSeries* state_series() const { return states_.get(); }
+
   // For tests: the data shown, the textures, and screen positions (last frame) of cells.
   const LayerMemory* memory() const { return memory_.get(); }
   const Segment* shown_segment() const;
@@ -83,6 +95,9 @@ class MemoryView : public Canvas {
   void notice(const std::string& message, const char* detail = nullptr);
   bool explain_missing_memory();
   void request();
+  void request_states();
+  void draw_states();
+  void draw_layer_picker();
   void draw_toolbar();
   void update_textures(const Segment& seg);
   void upload(Texture& t, int w, int h, const std::vector<uint32_t>& rgba, uint64_t key);
@@ -107,6 +122,11 @@ class MemoryView : public Canvas {
   Similarity mode_ = Similarity::Segments;
   bool mode_chosen_ = false;  // until the user picks, one segment means the slot matrix
   bool per_segment_range_ = false;
+  int64_t states_run_ = -1;
+  int32_t states_layer_ = -1;
+  uint64_t states_generation_ = 0;
+  PendingPtr<std::shared_ptr<const StateSeries>> states_pending_;
+  std::shared_ptr<const StateSeries> states_;
   Texture heat_, sim_;
   Plot heat_plot_, norm_plot_, sim_plot_;
 };

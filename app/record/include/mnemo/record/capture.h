@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "mnemo/core/thread_pool.h"
@@ -18,9 +19,12 @@ struct Captures {
   bool pyramids = true;   // pooled overview levels
   bool kv = true;         // KV cache occupancy per step and layer
   bool ops = true;        // CPU op timings
-  bool memory = true;     // memory tokens / recurrent state, for architectures that keep them
+  bool memory = true;     // memory tokens / recurrent state summaries (_state_stat), for architectures that keep them
+  // Full recurrent state matrices every step (_state_matrix): heads × key_dim × value_dim floats per
+  // layer and step, so only on request ("states"; "all" leaves it off).
+  bool states = false;
 
-  // "all", "none", or a comma-separated subset of attention,metrics,pyramids,kv,ops,memory.
+  // "all", "none", or a comma-separated subset of attention,metrics,pyramids,kv,ops,memory,states.
   // Throws UsageError naming an unknown entry.
   static Captures parse(const std::string& list);
   std::string to_string() const;  // the canonical comma-separated list
@@ -38,6 +42,7 @@ class ProbeRecorder : public rt::ProbeSink {
 
   bool wants_mixer() const override { return captures_.any_attention() && !recorder_.failed(); }
   bool wants_kv() const override { return captures_.kv && !recorder_.failed(); }
+  bool wants_state() const override { return (captures_.memory || captures_.states) && !recorder_.failed(); }
   bool wants_op_timings() const override { return captures_.ops && !recorder_.failed(); }
   bool wants_attention_stats() const override { return captures_.metrics; }
   bool wants_pooled_attention(int64_t q_pos0, int64_t n_q, int64_t n_k) const override {
@@ -45,8 +50,11 @@ class ProbeRecorder : public rt::ProbeSink {
   }
 
   void on_step_end(const rt::StepProbe& s) override;
-  // Softmax layers become schema v1 attention captures; other mixers wait for schema v2.
+  // Softmax layers become attention captures; the recurrent mixers' named factors become
+  // _mixer_factor rows as they are (the reader recomputes their implicit attention).
   void on_mixer(const rt::MixerProbe& m) override;
+  // Per head: Frobenius norm and effective rank (_state_stat); the matrices with `states`.
+  void on_state(const rt::StateProbe& s) override;
   void on_kv(const rt::KvProbe& k) override;
   void on_op(const rt::OpTiming& op) override;
 
@@ -55,15 +63,22 @@ class ProbeRecorder : public rt::ProbeSink {
 
   // Set by whoever runs the model: the kind of the steps that follow (decode after the prefill).
   void set_encoder(bool encoder) { encoder_ = encoder; }
+  // The run's layers as written when it began: a recurrent layer's row is rewritten with the
+  // scale its first probe reports (the descriptor need not carry the q·k scale the kernel used).
+  void set_layers(std::vector<profiler::LayerRecord> layers) { layers_ = std::move(layers); }
   int64_t kv_bytes() const { return kv_bytes_; }
 
  private:
+  void record_recurrent_mixer(const rt::MixerProbe& m);
+
   profiler::Recorder& recorder_;
   Captures captures_;
   ThreadPool* pool_;
   bool encoder_ = false;
   int64_t next_op_id_ = 0;
   int64_t kv_bytes_ = 0;
+  std::vector<profiler::LayerRecord> layers_;
+  std::vector<bool> layer_described_;  // per layer: its row was rewritten from a probe
   std::vector<int64_t> keys_sent_;  // per layer: key positions already handed to the recorder
   std::vector<profiler::Record> step_records_;  // op timings and KV rows of the running step
   // Small attention captures of the running step (a decode step's layers): one queue item per

@@ -108,5 +108,7 @@ class MixerMapRegistry {
 void register_builtin_mixer_maps(MixerMapRegistry& registry);
 void register_softmax_map(MixerMapRegistry& registry);
 void register_stored_map(MixerMapRegistry& registry);
+// The recurrent families' implicit attention (recurrent_map.cpp).
+void register_recurrent_maps(MixerMapRegistry& registry);
 
 }  // namespace mnemo::profiler

@@ -1,0 +1,67 @@
+#!/usr/bin/env python3
+"""Checks tools/mnemo_session.py (the Python session reader, float64 numpy) against the C++ reader
+(`mnemo tile`, float32) on the recurrent families: each tiny model of families.write_models is
+recorded with `mnemo record` (a prefill and decode steps), then every layer's and head's level-0 and
+level-1 tiles at the last step, and the map label, must agree (relative to the tile's largest value:
+1e-5). One line per check; exits 1 on any failure.
+
+Usage: check_family_python_reader.py --mnemo MNEMO --models FAMILY_MODELS_DIR --repo REPO
+"""
+
+import argparse
+import os
+import sqlite3
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+
+FAMILIES = ["linear_attn", "retnet", "gla", "delta_net", "gated_deltanet", "hybrid_gated_deltanet", "mamba", "mamba2"]
+TOL = 1e-5
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--mnemo", required=True)
+    ap.add_argument("--models", required=True)
+    ap.add_argument("--repo", required=True)
+    a = ap.parse_args()
+    sys.path.insert(0, os.path.join(a.repo, "tools"))
+    import mnemo_session  # noqa: E402
+
+    failed = passed = 0
+    with tempfile.TemporaryDirectory(prefix="mnemo-family-py-") as tmp:
+        for name in FAMILIES:
+            session = os.path.join(tmp, name + ".mnemo")
+            subprocess.run([a.mnemo, "record", "-m", os.path.join(a.models, name), "-p", "the state keeps what it saw",
+                            "-n", "4", "-o", session], check=True, capture_output=True)
+            with sqlite3.connect(session) as db:
+                layers = db.execute("SELECT l.layer, l.n_heads, m.name FROM _layer AS l JOIN _mixer_kind AS m "
+                                    "ON m.kind = l.mixer WHERE run_id = 1 ORDER BY layer").fetchall()
+                last = db.execute("SELECT max(step) FROM _step WHERE run_id = 1").fetchone()[0]
+            s = mnemo_session.Session(session)
+            for layer, n_heads, mixer in layers:
+                if mixer == "softmax":
+                    continue  # checked by session.python_reader
+                for head in range(n_heads):
+                    for level in (0, 1):
+                        out = os.path.join(tmp, f"{name}-{layer}-{head}-{level}.npy")
+                        r = subprocess.run([a.mnemo, "tile", session, "--layer", str(layer), "--head", str(head), "--step",
+                                            str(last), "--level", str(level), "--npy", out],
+                                           check=True, capture_output=True, text=True)
+                        want = np.load(out).astype(np.float64)
+                        got = s.tile(1, last, layer, head, level)
+                        scale = max(float(np.abs(want).max()), 1e-30)
+                        err = float(np.abs(got - want).max()) / scale if got.shape == want.shape else float("inf")
+                        label = s.map_label(1, layer)
+                        ok = err <= TOL and r.stderr.startswith(label + ", tile level")
+                        print(f"{'ok' if ok else 'FAIL'} {name} layer {layer} ({mixer}) head {head} level {level}: "
+                              f"{got.shape} relative max |python - C++| {err:.1e}, label {label!r}")
+                        passed, failed = passed + ok, failed + (not ok)
+    print(f"{passed} passed, {failed} failed")
+    return 1 if failed or not passed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
