@@ -102,6 +102,7 @@ import sys
 import urllib.parse
 import zlib
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Optional
 
 import numpy as np
@@ -116,30 +117,9 @@ __all__ = ["Session", "SessionError", "HeadFactors", "StoredTile", "TileShape", 
            "TILE_SIZE", "decode_tile_blob"]
 
 
-# A version 1 file in the version 2 shape: the same TEMP views as the C++ reader
-# (profiler/session/src/session_file.cpp), created in the connection, never in the file.
-_V1_AS_V2_VIEWS = """
-CREATE TEMP VIEW _mixer_kind AS SELECT 0 AS kind, 'softmax' AS name;
-CREATE TEMP VIEW _layer AS
-  SELECT q.run_id, q.layer, 0 AS mixer, 'kv_cache' AS memory, q.n_heads, q.n_kv_heads, r.head_dim AS key_dim,
-         r.head_dim AS value_dim, 0 AS state_rows, 0 AS state_cols, q.mask, q.window, q.scale
-  FROM main._attention_query AS q JOIN main._run AS r ON r.run_id = q.run_id
-  WHERE q.step = (SELECT max(step) FROM main._attention_query AS n WHERE n.run_id = q.run_id AND n.layer = q.layer);
-CREATE TEMP VIEW _mixer_factor AS
-  SELECT q.run_id, q.layer, q.step, 'q' AS factor, q.n_heads, q.n_q AS n, r.head_dim AS width, 'f16' AS dtype,
-         q.q_pos0 AS pos0, NULL AS positions, q.n_k AS n_keys, NULL AS crc32, q.q AS data
-  FROM main._attention_query AS q JOIN main._run AS r ON r.run_id = q.run_id
-  UNION ALL
-  SELECT q.run_id, q.layer, q.step, 'lse', q.n_heads, q.n_q, 1, 'f32', q.q_pos0, NULL, q.n_k, NULL, q.lse
-  FROM main._attention_query AS q
-  UNION ALL
-  SELECT k.run_id, k.layer, k.step, 'k', k.n_kv_heads, k.n, r.head_dim, 'f16', k.pos0, NULL, 0, NULL, k.k
-  FROM main._attention_key AS k JOIN main._run AS r ON r.run_id = k.run_id;
-CREATE TEMP VIEW layer AS
-  SELECT l.run_id, l.layer, 'softmax' AS mixer, l.memory, l.n_heads, l.n_kv_heads, l.key_dim, l.value_dim, l.state_rows,
-         l.state_cols, l.mask, l.window, l.scale
-  FROM temp._layer AS l;
-"""
+# A version 1 file in the version 2 shape: TEMP views, created in the connection, never in the
+# file; the C++ reader embeds the same file.
+_V1_AS_V2_VIEWS_SQL = Path(__file__).resolve().parents[1] / "profiler" / "schema" / "v1_as_v2.sql"
 
 # The maps this reader can recompute, by mixer kind, and what their values are.
 MAP_LABELS = {"softmax": "softmax probabilities",
@@ -353,7 +333,7 @@ class Session:
             raise SessionError(f"{p}: invalid session schema version {version}")
         if version == 1:
             self._db.execute("PRAGMA query_only = OFF")  # TEMP views only: the file itself stays read-only
-            self._db.executescript(_V1_AS_V2_VIEWS)
+            self._db.executescript(_V1_AS_V2_VIEWS_SQL.read_text())
             self._db.execute("PRAGMA query_only = ON")
         n = self._db.execute("SELECT count(*) FROM sqlite_schema WHERE type = 'table' "
                              "AND name IN ('_run', '_step', '_token')").fetchone()[0]

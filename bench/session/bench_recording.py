@@ -14,7 +14,12 @@ measured in the same run:
              --capture none
 
   .venv/bin/python bench/session/bench_recording.py [--reps 3] [--long] [--overhead-only] [--threads N]
-                   [--sets "none;all;all@compete"] [--out report.json]"""
+                   [--sets "none;all;all@compete"] [--out report.json]
+
+A set named old:SET runs --old-mnemo (an earlier build) and is measured against old:none of the
+same rep, so one run compares two builds' overheads and their --capture none speeds.
+--model takes any model mnemo reads (a GGUF file or a safetensors folder), e.g. the recurrent
+families' bench-size models (tools/reference/make_family_models.py --size bench)."""
 
 import argparse
 import json
@@ -39,10 +44,10 @@ def prompt_file(tmp: Path, approx_tokens: int) -> Path:
     return p
 
 
-def record(mnemo, out: Path, prompt: Path, n, capture, extra=()):
+def record(mnemo, out: Path, prompt: Path, n, capture, extra=(), model=MODEL):
     for suffix in ("", "-wal", "-shm"):
         Path(str(out) + suffix).unlink(missing_ok=True)
-    r = subprocess.run(["/usr/bin/time", "-f", "MAXRSS %M", mnemo, "record", "-q", "--model", str(MODEL), "--prompt-file",
+    r = subprocess.run(["/usr/bin/time", "-f", "MAXRSS %M", mnemo, "record", "-q", "--model", str(model), "--prompt-file",
                         str(prompt), "-n", str(n), "--ignore-eos", "--out", str(out), "--capture", capture, *extra],
                        capture_output=True, text=True, check=True)
     m = re.search(r"in ([0-9.]+) s \(prefill ([0-9.]+) s\); writer thread ([0-9.]+) s CPU \(([^)]*)\); back-pressure: (\d+) waits .*; "
@@ -52,6 +57,11 @@ def record(mnemo, out: Path, prompt: Path, n, capture, extra=()):
     return {"wall_s": wall, "prefill_s": prefill, "decode_s": round(wall - prefill - closing, 3), "closing_s": closing,
             "writer_cpu_s": float(m.group(3)), "writer_core": m.group(4), "backpressure_waits": int(m.group(5)),
             "max_rss_mb": rss / 1024, "file_mb": out.stat().st_size / 1e6}
+
+
+def cpu_model():
+    return next((l.split(":", 1)[1].strip() for l in subprocess.run(["lscpu"], capture_output=True, text=True).stdout.splitlines()
+                 if l.startswith("Model name")), "unknown")
 
 
 def info(mnemo, path):
@@ -66,6 +76,8 @@ def bench_session(tool, *args):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--mnemo", default=str(ROOT / "build/bin/mnemo"))
+    ap.add_argument("--old-mnemo", help="an earlier build's mnemo, for sets named old:SET")
+    ap.add_argument("--model", default=str(MODEL), help="the model recorded by the overhead benchmark")
     ap.add_argument("--bench-session", default=str(ROOT / "build/bin/bench_session"))
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--long", action="store_true")
@@ -86,21 +98,32 @@ def main():
         sets = a.sets.split(";")
         if sets[0] != "none":
             ap.error("--sets must start with none (the baseline)")
+        if any(s.startswith("old:") for s in sets) and not (a.old_mnemo and "old:none" in sets):
+            ap.error("sets named old:SET need --old-mnemo and an old:none set (their baseline)")
         runs = {s: [] for s in sets}
         for _ in range(a.reps):
             for s in sets:
-                capture, _, writer_core = s.partition("@")
+                old, _, name = s.rpartition("old:")
+                capture, _, writer_core = name.partition("@")
                 extra = (("--threads", str(a.threads)) if a.threads else ()) + (("--writer-core", writer_core) if writer_core else ())
-                runs[s].append(record(a.mnemo, tmp / "o.mnemo", p512, 64, capture, extra))
+                runs[s].append(record(a.old_mnemo if s.startswith("old:") else a.mnemo, tmp / "o.mnemo", p512, 64, capture,
+                                      extra, a.model))
         j = info(a.mnemo, tmp / "o.mnemo")["runs"][0]
         base = statistics.median(r["wall_s"] for r in runs["none"])
-        report["overhead"] = {"engine_threads": a.threads or "all cores", "prompt_tokens": j["n_tokens"] - 64, "decode_steps": 63, "baseline_wall_s": base, "sets": {
+
+        def against(s):  # each set's own build's baseline
+            return runs["old:none" if s.startswith("old:") else "none"]
+        report["overhead"] = {"cpu": cpu_model(), "model": Path(a.model).name, "engine_threads": a.threads or "all cores",
+                              "prompt_tokens": j["n_tokens"] - 64, "decode_steps": 63, "baseline_wall_s": base, "sets": {
             # Overhead per rep against that rep's own baseline (runs of one rep are back to back, so
             # the machine's drift cancels), then the median over reps.
             s: {"wall_s": statistics.median(r["wall_s"] for r in v),
-                "overhead": statistics.median(r["wall_s"] / b["wall_s"] - 1 for r, b in zip(v, runs["none"])),
-                "overhead_min_max": [min(r["wall_s"] / b["wall_s"] - 1 for r, b in zip(v, runs["none"])),
-                                     max(r["wall_s"] / b["wall_s"] - 1 for r, b in zip(v, runs["none"]))],
+                "overhead": statistics.median(r["wall_s"] / b["wall_s"] - 1 for r, b in zip(v, against(s))),
+                "overhead_min_max": [min(r["wall_s"] / b["wall_s"] - 1 for r, b in zip(v, against(s))),
+                                     max(r["wall_s"] / b["wall_s"] - 1 for r, b in zip(v, against(s)))],
+                # This build against the other, rep by rep (only with old: sets): wall(new) / wall(old) - 1
+                **({"new_vs_old": statistics.median(r["wall_s"] / o["wall_s"] - 1 for r, o in zip(v, runs["old:" + s]))}
+                   if "old:" + s in runs else {}),
                 "writer_cpu_s": statistics.median(r["writer_cpu_s"] for r in v),
                 # Where the wall time goes: the prompt's forward, the decode steps, closing the file.
                 "prefill_s": statistics.median(r["prefill_s"] for r in v),

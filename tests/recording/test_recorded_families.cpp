@@ -191,7 +191,7 @@ TEST_P(RecordedFamily, SessionMapsAndStatesEqualTheEngine) {
     const auto it = engine.states.find({s.layer, s.head, s.step});
     ASSERT_NE(it, engine.states.end()) << "layer " << s.layer << " head " << s.head << " step " << s.step;
     EXPECT_NEAR(s.norm, it->second.first, 1e-9 + 1e-9 * it->second.first);
-    EXPECT_NEAR(s.effective_rank, it->second.second, 1e-6 * std::max(1.0, it->second.second));
+    EXPECT_NEAR(s.effective_rank, it->second.second, 1e-5 * std::max(1.0, it->second.second));  // fp32 Gram (state_stats.h)
     EXPECT_GE(s.effective_rank, s.norm > 0 ? 1.0 - 1e-9 : 0.0);
   }
   // The full matrices were asked for: one per layer, head and step.

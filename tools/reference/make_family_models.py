@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""make_family_models.py OUTDIR: tiny random models of the recurrent families, in the layouts the
+"""make_family_models.py [--size test|bench] OUTDIR: tiny random models of the recurrent families, in the layouts the
 linear and mamba plugins read (flash-linear-attention's model names and fla's model_type names;
 Hugging Face's Mamba and Mamba-2 names), with the reference's outputs.
 
@@ -15,7 +15,9 @@ OUTDIR/expected/<name>.hf_logits.npy  mamba, mamba2: Hugging Face's own MambaFor
                           Mamba2ForCausalLM on the same folder (a second, independent reference),
                           when transformers is importable (.venv/hf-reference, see
                           tools/reference/requirements-hf.txt)
-OUTDIR/expected.json      per model: path, input ids, files."""
+OUTDIR/expected.json      per model: path, input ids, files.
+
+--size bench writes wider models (SIZES) with no expected outputs, for benchmarks."""
 
 import json
 import sys
@@ -32,7 +34,14 @@ from mnemo_ref.writers import write_hf  # noqa: E402
 
 PROMPT_TEXT = "The capital of France is Paris. The quick brown fox jumps over the lazy dog."
 N_TOKENS = 80  # more than one 64-token chunk, so the chunked prefill passes state between chunks
-D, LAYERS, D_FF, EPS = 32, 2, 64, 1e-6
+EPS = 1e-6
+# Sizes: "test" models are tiny, so the tests that compare them with the references run in
+# seconds; "bench" models have the widths of small published models of these families (head
+# dimensions 64-128, Mamba's 16 states per channel, Mamba-2's 64) at 8 layers, so that recording
+# overhead is measured on kernels of a realistic shape (bench/session/bench_recording.py). HS and DS
+# multiply each family's head count and head (and state) dimensions.
+SIZES = {"test": dict(D=32, LAYERS=2, D_FF=64, HS=1, DS=1), "bench": dict(D=512, LAYERS=8, D_FF=1024, HS=2, DS=8)}
+D, LAYERS, D_FF, HS, DS = SIZES["test"].values()
 
 
 class Maker:
@@ -120,7 +129,7 @@ def softmax_attention(w, p, x, H, KV):
 
 
 def linear_attn_model(m, vocab):
-    H, dk, dv = 4, 8, 8
+    H, dk, dv = 4 * HS, 8 * DS, 8 * DS
     cfg = {"model_type": "linear_attn", "hidden_size": D, "num_hidden_layers": LAYERS, "num_heads": H, "expand_k": 1,
            "expand_v": 1, "feature_map": "elu", "norm_eps": EPS, "vocab_size": vocab, "tie_word_embeddings": False}
     w = fla_frame(m, vocab)
@@ -139,7 +148,7 @@ def linear_attn_model(m, vocab):
 
 
 def retnet_model(m, vocab):
-    H, dk, dv = 4, 8, 16
+    H, dk, dv = 4 * HS, 8 * DS, 16 * DS
     cfg = {"model_type": "retnet", "hidden_size": D, "num_hidden_layers": LAYERS, "num_heads": H, "expand_k": 1,
            "expand_v": 2, "norm_eps": EPS, "vocab_size": vocab, "tie_word_embeddings": False}
     w = fla_frame(m, vocab)
@@ -159,7 +168,7 @@ def retnet_model(m, vocab):
 
 
 def gla_model(m, vocab):
-    H, dk, dv, rank = 4, 4, 8, 8
+    H, dk, dv, rank = 4 * HS, 4 * DS, 8 * DS, 8 * DS
     cfg = {"model_type": "gla", "hidden_size": D, "num_hidden_layers": LAYERS, "num_heads": H, "expand_k": 0.5,
            "expand_v": 1, "use_short_conv": False, "norm_eps": EPS, "vocab_size": vocab, "tie_word_embeddings": False}
     w = fla_frame(m, vocab)
@@ -180,7 +189,7 @@ def gla_model(m, vocab):
 
 
 def delta_net_model(m, vocab):
-    H, dk, dv, K = 4, 8, 8, 4
+    H, dk, dv, K = 4 * HS, 8 * DS, 8 * DS, 4
     cfg = {"model_type": "delta_net", "hidden_size": D, "num_hidden_layers": LAYERS, "num_heads": H, "expand_k": 1,
            "expand_v": 1, "use_short_conv": True, "conv_size": K, "use_gate": False, "qk_activation": "silu", "qk_norm": "l2",
            "norm_eps": EPS, "vocab_size": vocab, "tie_word_embeddings": True}
@@ -203,7 +212,7 @@ def delta_net_model(m, vocab):
 
 
 def gated_deltanet_model(m, vocab, attn_layers=(), short_conv=True):
-    H, dk, dv, K = 2, 8, 16, 4
+    H, dk, dv, K = 2 * HS, 8 * DS, 16 * DS, 4
     cfg = {"model_type": "gated_deltanet", "hidden_size": D, "num_hidden_layers": LAYERS, "num_heads": H,
            "head_dim": dk, "expand_v": 2, "use_gate": True, "use_short_conv": short_conv, "conv_size": K, "norm_eps": EPS,
            "vocab_size": vocab, "tie_word_embeddings": False}
@@ -280,7 +289,7 @@ def mamba_frame(m, vocab):
 
 
 def mamba1_model(m, vocab):
-    di, N, K, R = 2 * D, 8, 4, 4
+    di, N, K, R = 2 * D, 8 * HS, 4, 4 * DS
     cfg = {"model_type": "mamba", "architectures": ["MambaForCausalLM"], "hidden_size": D, "state_size": N,
            "num_hidden_layers": LAYERS, "expand": 2, "intermediate_size": di, "conv_kernel": K, "time_step_rank": R,
            "use_conv_bias": True, "use_bias": False, "layer_norm_epsilon": EPS, "vocab_size": vocab,
@@ -311,7 +320,7 @@ def mamba1_model(m, vocab):
 
 
 def mamba2_model(m, vocab):
-    H, P, N, G, K = 4, 16, 8, 1, 4
+    H, P, N, G, K = 4 * HS, 16 * DS, 8 * DS, 1, 4
     di = H * P
     conv_dim = di + 2 * G * N
     cfg = {"model_type": "mamba2", "architectures": ["Mamba2ForCausalLM"], "hidden_size": D, "state_size": N,
@@ -400,9 +409,15 @@ def hf_logits(name, folder, ids):
 
 
 def main():
-    if len(sys.argv) != 2:
-        raise SystemExit("usage: make_family_models.py OUTDIR")
-    out = Path(sys.argv[1])
+    global D, LAYERS, D_FF, HS, DS
+    args = sys.argv[1:]
+    size = "test"
+    if len(args) == 3 and args[0] == "--size" and args[1] in SIZES:
+        size, args = args[1], args[2:]
+    if len(args) != 1:
+        raise SystemExit(f"usage: make_family_models.py [--size {'|'.join(SIZES)}] OUTDIR")
+    D, LAYERS, D_FF, HS, DS = SIZES[size].values()
+    out = Path(args[0])
     (out / "expected").mkdir(parents=True, exist_ok=True)
     torch.set_default_dtype(torch.float32)
     bpe = tiny_tokenizers.train_bpe()
@@ -413,10 +428,13 @@ def main():
     for seed, (name, (make, forward)) in enumerate(MODELS.items()):
         with torch.no_grad():
             cfg, w, mixer = make(Maker(100 + seed), vocab)
+            cfg.update({"torch_dtype": "float32", "max_position_embeddings": 4096 if size == "test" else 16384})
+            write_hf(out / name, cfg, {k: v.numpy() for k, v in w.items()})
+            bpe.save(str(out / name / "tokenizer.json"))
+            if size != "test":  # bench models are for timing; the tests check the test size
+                entries[name] = {"path": name, "model_type": cfg["model_type"]}
+                continue
             logits, residual = forward(w, mixer, torch.tensor(ids))
-        cfg.update({"torch_dtype": "float32", "max_position_embeddings": 4096})
-        write_hf(out / name, cfg, {k: v.numpy() for k, v in w.items()})
-        bpe.save(str(out / name / "tokenizer.json"))
         np.save(out / "expected" / f"{name}.logits.npy", logits.numpy().astype(np.float32))
         np.save(out / "expected" / f"{name}.residual.npy", residual.numpy().astype(np.float32))
         entries[name] = {"path": name, "model_type": cfg["model_type"], "input_ids": ids,

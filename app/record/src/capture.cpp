@@ -133,43 +133,32 @@ void ProbeRecorder::record_recurrent_mixer(const rt::MixerProbe& m) {
   }
 }
 
-namespace {
-
-// Frobenius norm and participation ratio (Σσ²)² / Σσ⁴ of a rows × cols matrix, from its Gram
-// matrix on the smaller side (Σσ⁴ = ‖SSᵀ‖²_F): no SVD. The ratio is 1 for a rank-1 matrix and
-// n for n equal singular values; 0 for the zero matrix.
-std::pair<double, double> norm_and_effective_rank(const float* s, int64_t rows, int64_t cols) {
-  double sum_sq = 0;
-  for (int64_t i = 0; i < rows * cols; ++i) sum_sq += static_cast<double>(s[i]) * s[i];
-  if (sum_sq == 0) return {0.0, 0.0};
-  const bool by_rows = rows <= cols;  // Gram over rows: G[a][b] = Σ_c S[a][c] S[b][c]
-  const int64_t n = by_rows ? rows : cols, inner = by_rows ? cols : rows;
-  auto at = [&](int64_t a, int64_t c) { return static_cast<double>(by_rows ? s[a * cols + c] : s[c * cols + a]); };
-  double gram_sq = 0;
-  for (int64_t a = 0; a < n; ++a)
-    for (int64_t b = a; b < n; ++b) {
-      double g = 0;
-      for (int64_t c = 0; c < inner; ++c) g += at(a, c) * at(b, c);
-      gram_sq += (a == b ? 1.0 : 2.0) * g * g;
-    }
-  return {std::sqrt(sum_sq), sum_sq * sum_sq / gram_sq};
-}
-
-}  // namespace
-
 void ProbeRecorder::on_state(const rt::StateProbe& s) {
   if (!s.state || s.heads <= 0 || s.rows <= 0 || s.cols <= 0) return;
   const int64_t per_head = int64_t{s.rows} * s.cols;
-  for (int32_t h = 0; h < s.heads; ++h) {
-    const float* m = s.state + h * per_head;
-    if (captures_.memory) {
-      const auto [norm, rank] = norm_and_effective_rank(m, s.rows, s.cols);
-      step_records_.push_back(profiler::StateStatRecord{s.layer, h, s.step, norm, rank});
-    }
-    if (captures_.states)
+  if (captures_.memory) {
+    // The engine waits for this every step (a Gated DeltaNet layer: 4 Gram matrices of 64 × 128),
+    // so the heads are spread over its idle threads, each with its own scratch.
+    stats_.resize(static_cast<size_t>(s.heads));
+    const int parts = pool_ && pool_->size() > 1 && s.heads > 1 ? static_cast<int>(std::min<int64_t>(pool_->size(), s.heads)) : 1;
+    if (stat_scratch_.size() < static_cast<size_t>(parts)) stat_scratch_.resize(static_cast<size_t>(parts));
+    auto heads_of_part = [&](int part, int n_parts) {
+      for (int64_t h = s.heads * part / n_parts; h < s.heads * (part + 1) / n_parts; ++h)
+        stats_[static_cast<size_t>(h)] =
+            norm_and_effective_rank(s.state + h * per_head, s.rows, s.cols, stat_scratch_[static_cast<size_t>(part)]);
+    };
+    if (parts > 1) pool_->run(heads_of_part);
+    else heads_of_part(0, 1);
+    for (int32_t h = 0; h < s.heads; ++h)
+      step_records_.push_back(
+          profiler::StateStatRecord{s.layer, h, s.step, stats_[static_cast<size_t>(h)].norm, stats_[static_cast<size_t>(h)].effective_rank});
+  }
+  if (captures_.states)
+    for (int32_t h = 0; h < s.heads; ++h) {
+      const float* m = s.state + h * per_head;
       step_records_.push_back(
           profiler::StateMatrixRecord{s.layer, h, s.step, s.rows, s.cols, std::vector<float>(m, m + per_head)});
-  }
+    }
 }
 
 void ProbeRecorder::on_mixer(const rt::MixerProbe& m) {

@@ -9,6 +9,7 @@
 
 #include "mnemo/core/thread_pool.h"
 #include "mnemo/profiler/session/recorder.h"
+#include "mnemo/record/state_stats.h"
 #include "mnemo/runtime/probes.h"
 
 namespace mnemo::record {
@@ -79,6 +80,8 @@ class ProbeRecorder : public rt::ProbeSink {
   int64_t kv_bytes_ = 0;
   std::vector<profiler::LayerRecord> layers_;
   std::vector<bool> layer_described_;  // per layer: its row was rewritten from a probe
+  std::vector<NormAndRank> stats_;                // per head of the state being recorded
+  std::vector<std::vector<float>> stat_scratch_;  // per part of the engine's pool
   std::vector<int64_t> keys_sent_;  // per layer: key positions already handed to the recorder
   std::vector<profiler::Record> step_records_;  // op timings and KV rows of the running step
   // Small attention captures of the running step (a decode step's layers): one queue item per
