@@ -114,7 +114,8 @@ int main(int argc, char** argv) {
     const Mamba2Factors m2{dt.data(), A.data(), B.data(), C.data(), H, N, 1};
     measure("mamba2_head", N, T, reps, [&](const TileRange& t, float* o, int64_t ld) { mamba2_implicit_attention(m2, 3, t, o, ld); });
   }
-  {  // Mamba-1: D = 1536 channels, N = 16; one channel, and the mean over 16 channels.
+  {  // Mamba-1: D = 1536 channels, N = 16; one channel, and the means over 16 and over 64 channels
+     // (the plugin shows a layer's channels as heads of 64).
     const int64_t D = 1536, N = 16;
     const auto delta = draw(T * D, 9, 0.001f, 0.1f), A = draw(D * N, 10, -16.f, -1.f), B = draw(T * N, 11, 0, 0, true),
                C = draw(T * N, 12, 0, 0, true);
@@ -122,6 +123,8 @@ int main(int argc, char** argv) {
     measure("mamba1_channel", N, T, reps, [&](const TileRange& t, float* o, int64_t ld) { mamba1_implicit_attention(m1, 5, t, o, ld); });
     measure("mamba1_mean16", N, T, reps,
             [&](const TileRange& t, float* o, int64_t ld) { mamba1_mean_implicit_attention(m1, 0, 16, t, o, ld); });
+    measure("mamba1_mean64", N, T, reps,
+            [&](const TileRange& t, float* o, int64_t ld) { mamba1_mean_implicit_attention(m1, 64, 128, t, o, ld); });
   }
   return 0;
 }

@@ -30,12 +30,19 @@ class MambaModel final : public mnemo::sdk::Model {
     return i;
   }
 
-  // Mamba-1: one "head" whose state is [d_inner][d_state]; Mamba-2: heads of [head_dim][d_state].
+  // Mamba-2: heads of [head_dim][d_state]. Mamba-1 has no heads; it shows its channels in groups
+  // of kMamba1ChannelsPerHead as "heads" of [channels][d_state] (one group when d_inner does not
+  // divide), so that a head's map (the mean over its channels, recomputed per tile by the reader)
+  // and its state statistics stay the size of a Mamba-2 head's instead of spanning the layer.
   mnemo_layer_desc layer(int32_t index) const override {
     if (index < 0 || index >= def_.cfg.n_layers) throw PluginError(MNEMO_ERR_INVALID, "no layer " + std::to_string(index));
     const Config& c = def_.cfg;
-    if (c.variant == Variant::Mamba1)
-      return mnemo::sdk::recurrent_layer("mamba1", 1, c.d_state, c.d_inner, c.d_inner, c.d_state, c.conv_kernel, c.conv_dim);
+    if (c.variant == Variant::Mamba1) {
+      constexpr int32_t kMamba1ChannelsPerHead = 64;
+      const int32_t per_head = c.d_inner % kMamba1ChannelsPerHead == 0 ? kMamba1ChannelsPerHead : c.d_inner;
+      return mnemo::sdk::recurrent_layer("mamba1", c.d_inner / per_head, c.d_state, per_head, per_head, c.d_state,
+                                         c.conv_kernel, c.conv_dim);
+    }
     return mnemo::sdk::recurrent_layer("mamba2", c.n_heads, c.d_state, c.head_dim, c.head_dim, c.d_state, c.conv_kernel,
                                        c.conv_dim);
   }

@@ -53,10 +53,14 @@ std::vector<float> scan_map(const Mamba1Layer& m, int64_t d) {
 TEST(Mamba1ImplicitAttention, OneHotInputsGiveEachChannelsColumns) {
   const Mamba1Layer m(150);
   const auto f = m.factors();
-  std::vector<float> mean(m.T * m.T, 0.f);
+  // The mean over every channel, and over channels 1..4 (a head of channels that starts inside a
+  // group and spans groups).
+  std::vector<float> mean(m.T * m.T, 0.f), mean_1_5(m.T * m.T, 0.f);
   for (int64_t d = 0; d < m.D; ++d) {
     const auto want = scan_map(m, d);
     for (size_t x = 0; x < want.size(); ++x) mean[x] += want[x] / static_cast<float>(m.D);
+    if (d >= 1 && d < 5)
+      for (size_t x = 0; x < want.size(); ++x) mean_1_5[x] += want[x] / 4.f;
     for (const int64_t tile : {256, 40}) {
       const auto got = testing::map_from_tiles(
           [&](const TileRange& t, float* out, int64_t ld) { profiler::mamba1_implicit_attention(f, d, t, out, ld); }, 0,
@@ -68,6 +72,12 @@ TEST(Mamba1ImplicitAttention, OneHotInputsGiveEachChannelsColumns) {
       [&](const TileRange& t, float* out, int64_t ld) { profiler::mamba1_mean_implicit_attention(f, 0, m.D, t, out, ld); },
       0, m.T, 0, m.T, 64);
   EXPECT_LT(rel_error(got_mean, mean), kTolerance);
+  for (const int64_t tile : {256, 40}) {
+    const auto got = testing::map_from_tiles(
+        [&](const TileRange& t, float* out, int64_t ld) { profiler::mamba1_mean_implicit_attention(f, 1, 5, t, out, ld); },
+        0, m.T, 0, m.T, tile);
+    EXPECT_LT(rel_error(got, mean_1_5), kTolerance) << "tile " << tile;
+  }
 }
 
 TEST(Mamba1ImplicitAttention, MapTimesInputsGivesTheOutput) {

@@ -9,35 +9,20 @@
 // a reference column r just before it (q_i·exp(G_i − G_r) and k_j·exp(G_r − G_j), one sgemm), and
 // the columns inside the block take each exp(G_i − G_j) directly. A tile wholly below the
 // diagonal is therefore one sgemm of 256 × 256 × dim.
-#include <cblas.h>
-#include <immintrin.h>
-
 #include <algorithm>
 #include <cmath>
-#include <mutex>
 #include <vector>
 
-#include "mnemo/core/simd_math.h"
 #include "mnemo/profiler/session/implicit_attention.h"
+#include "tile_math.h"
 
 namespace mnemo::profiler {
 namespace {
 
+using tile_math::exp_in_place;
+using tile_math::sgemm_nt;
+
 constexpr int64_t kRowBlock = 16;
-
-void exp_in_place(float* x, int64_t n) {
-  int64_t i = 0;
-  for (; i + 8 <= n; i += 8) _mm256_storeu_ps(x + i, simd::exp(_mm256_loadu_ps(x + i)));
-  if (i < n) simd::store_partial(x + i, simd::exp(simd::load_partial(x + i, static_cast<int>(n - i))), static_cast<int>(n - i));
-}
-
-void sgemm_nt(int64_t M, int64_t N, int64_t K, const float* A, const float* B, float* C, int64_t ldc) {
-  static std::once_flag single_threaded;
-  std::call_once(single_threaded, [] { openblas_set_num_threads(1); });  // callers bring their own threads
-  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<blasint>(M), static_cast<blasint>(N),
-              static_cast<blasint>(K), 1.f, A, static_cast<blasint>(K), B, static_cast<blasint>(K), 0.f, C,
-              static_cast<blasint>(ldc));
-}
 
 // How many values G has per token: 0 (no decay), 1 (one per token) or dim (one per key dim).
 int64_t gate_dims(const DecayFactors& f) {
@@ -162,21 +147,6 @@ DecayFactors mamba1_channel_factors(const Mamba1Factors& f, int64_t d) {
 
 void mamba1_implicit_attention(const Mamba1Factors& f, int64_t d, const TileRange& t, float* out, int64_t ld) {
   decay_implicit_attention(mamba1_channel_factors(f, d), t, out, ld);
-}
-
-void mamba1_mean_implicit_attention(const Mamba1Factors& f, int64_t d0, int64_t d1, const TileRange& t, float* out,
-                                    int64_t ld) {
-  for (int64_t i = 0; i < t.rows(); ++i) std::fill(out + i * ld, out + i * ld + t.cols(), 0.f);
-  if (d1 <= d0) return;
-  std::vector<float> one(t.rows() * t.cols());
-  for (int64_t d = d0; d < d1; ++d) {
-    mamba1_implicit_attention(f, d, t, one.data(), t.cols());
-    for (int64_t i = 0; i < t.rows(); ++i)
-      for (int64_t j = 0; j < t.cols(); ++j) out[i * ld + j] += one[i * t.cols() + j];
-  }
-  const float inv = 1.f / static_cast<float>(d1 - d0);
-  for (int64_t i = 0; i < t.rows(); ++i)
-    for (int64_t j = 0; j < t.cols(); ++j) out[i * ld + j] *= inv;
 }
 
 DecayFactors mamba2_head_factors(const Mamba2Factors& f, int64_t h) {

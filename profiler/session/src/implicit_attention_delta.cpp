@@ -12,20 +12,17 @@
 
 #include <algorithm>
 #include <cmath>
-#include <mutex>
 #include <vector>
 
 #include "mnemo/profiler/session/implicit_attention.h"
+#include "tile_math.h"
 
 namespace mnemo::profiler {
 namespace {
 
 constexpr int64_t kJumpChunk = 64;
 
-void single_threaded_blas() {
-  static std::once_flag once;
-  std::call_once(once, [] { openblas_set_num_threads(1); });  // callers bring their own threads
-}
+using tile_math::single_threaded_blas;
 
 float alpha_at(const DeltaFactors& f, int64_t t) { return f.log_alpha ? std::exp(f.log_alpha[t * f.log_alpha_stride]) : 1.f; }
 
