@@ -26,7 +26,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "trace"))
 from check_perfetto import (TYPE_COUNTER, TYPE_INSTANT, TYPE_SLICE_BEGIN, TYPE_SLICE_END,  # noqa: E402
                             Checker, annotations, trace_class, unknown_field_paths)
 
-VIEWS = ["run", "step", "token", "attention_head", "head_metric", "kv_occupancy", "op", "kernel", "counter"]
+VIEWS = ["run", "step", "token", "attention_head", "head_metric", "kv_occupancy", "op", "kernel", "counter", "layer",
+         "mixer_factor", "state_stat", "state_matrix"]
 KV_COUNTER = "kv_occupancy_bytes"
 
 

@@ -3,12 +3,14 @@
 (`mnemo tile`, float32) on the recurrent families: each tiny model of families.write_models is
 recorded with `mnemo record` (a prefill and decode steps), then every layer's and head's level-0 and
 level-1 tiles at the last step, and the map label, must agree (relative to the tile's largest value:
-1e-5). One line per check; exits 1 on any failure.
+1e-5); and the CSV export holds the layers' mixers and every state statistic. One line per check;
+exits 1 on any failure.
 
 Usage: check_family_python_reader.py --mnemo MNEMO --models FAMILY_MODELS_DIR --repo REPO
 """
 
 import argparse
+import csv
 import os
 import sqlite3
 import subprocess
@@ -59,6 +61,20 @@ def main() -> int:
                         print(f"{'ok' if ok else 'FAIL'} {name} layer {layer} ({mixer}) head {head} level {level}: "
                               f"{got.shape} relative max |python - C++| {err:.1e}, label {label!r}")
                         passed, failed = passed + ok, failed + (not ok)
+            # The CSV export carries the family's layers and state statistics (schema v2 views).
+            out = os.path.join(tmp, name + "-csv")
+            subprocess.run([a.mnemo, "export", session, "--format", "csv", "--out", out], check=True, capture_output=True)
+            with sqlite3.connect(session) as db:
+                n_stats = db.execute("SELECT count(*) FROM _state_stat").fetchone()[0]
+            with open(os.path.join(out, "state_stat.csv"), newline="", encoding="utf-8") as f:
+                stat_rows = list(csv.DictReader(f))
+            with open(os.path.join(out, "layer.csv"), newline="", encoding="utf-8") as f:
+                csv_mixers = [r["mixer"] for r in csv.DictReader(f)]
+            ok = (n_stats > 0 and len(stat_rows) == n_stats and all(float(r["norm"]) >= 0 for r in stat_rows)
+                  and csv_mixers == [m for _, _, m in layers])
+            print(f"{'ok' if ok else 'FAIL'} {name} csv export: {len(stat_rows)} state_stat rows of {n_stats}, "
+                  f"layers {csv_mixers}")
+            passed, failed = passed + ok, failed + (not ok)
     print(f"{passed} passed, {failed} failed")
     return 1 if failed or not passed else 0
 

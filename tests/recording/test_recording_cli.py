@@ -379,6 +379,8 @@ def test_v1_session(tmp: Path):
     rc, _, err = mnemo("export", v1, "--format", "csv", "--out", out)
     rows = (out / "attention_head.csv").read_text().count("\n") - 1 if rc == 0 else 0
     check("v1 session: export csv keeps its attention_head rows", rc == 0 and rows == 30 * 9 * 3, err)
+    check("v1 session: export csv has its layers and no state files (v2 views)",
+          rc == 0 and (out / "layer.csv").read_text().count("\n") - 1 == 30 and not (out / "state_stat.csv").exists(), err)
     rc, _, err = python_reader(v1, "tile", "--step", 2, "--layer", 3, "--head", 4, "--out", npy)
     check("v1 session: mnemo_session.py tile agrees", rc == 0 and np.abs(np.load(npy) - want).max() < 1e-5, err)
     rc, _, err = mnemo("record", "--model", SMOLLM, "--prompt", "Hi", "-n", 1, "--out", v1, "-q")

@@ -19,6 +19,7 @@ namespace {
 struct CsvView {
   const char* name;
   const char* order_by;  // rows in a stable, meaningful order (views have none of their own)
+  bool since_v2 = false;  // a version 1 session has no such view: no file for it
 };
 
 constexpr CsvView kViews[] = {
@@ -31,7 +32,18 @@ constexpr CsvView kViews[] = {
     {"op", "run_id, op_id"},
     {"kernel", "run_id, kernel_id"},
     {"counter", "run_id, name, t_ns"},
+    // Schema v2: each layer's mixer and memory, the recorded factors (metadata; the values are
+    // BLOBs the readers decode), the recurrent state's norm and rank, the kept state matrices.
+    {"layer", "run_id, layer"},
+    {"mixer_factor", "run_id, step, layer, factor"},
+    {"state_stat", "run_id, step, layer, head", true},
+    {"state_matrix", "run_id, step, layer, head", true},
 };
+
+bool has_view(const Db& db, const char* view) {
+  Stmt s = db.prepare(std::string("PRAGMA table_info(\"") + view + "\")");
+  return s.step();
+}
 
 std::vector<std::string> view_columns(const Db& db, const char* view) {
   std::vector<std::string> cols;
@@ -157,6 +169,7 @@ CsvExportCounts export_csv(const SessionReader& reader, std::optional<int64_t> r
   make_out_dir(out_dir);
   CsvExportCounts counts;
   for (const CsvView& v : kViews) {
+    if (v.since_v2 && !has_view(reader.db(), v.name)) continue;
     counts.rows += write_view(reader.db(), v, run, std::filesystem::path(out_dir) / (std::string(v.name) + ".csv"));
     ++counts.files;
   }
