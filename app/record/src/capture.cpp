@@ -140,14 +140,15 @@ void ProbeRecorder::on_state(const rt::StateProbe& s) {
     // The engine waits for this every step (a Gated DeltaNet layer: 4 Gram matrices of 64 × 128),
     // so the heads are spread over its idle threads, each with its own scratch.
     stats_.resize(static_cast<size_t>(s.heads));
-    const int parts = pool_ && pool_->size() > 1 && s.heads > 1 ? static_cast<int>(std::min<int64_t>(pool_->size(), s.heads)) : 1;
-    if (stat_scratch_.size() < static_cast<size_t>(parts)) stat_scratch_.resize(static_cast<size_t>(parts));
+    const bool parallel = pool_ && pool_->size() > 1 && s.heads > 1;
+    const size_t parts = parallel ? static_cast<size_t>(pool_->size()) : 1;  // run() hands out pool_->size() parts
+    if (stat_scratch_.size() < parts) stat_scratch_.resize(parts);
     auto heads_of_part = [&](int part, int n_parts) {
       for (int64_t h = s.heads * part / n_parts; h < s.heads * (part + 1) / n_parts; ++h)
         stats_[static_cast<size_t>(h)] =
             norm_and_effective_rank(s.state + h * per_head, s.rows, s.cols, stat_scratch_[static_cast<size_t>(part)]);
     };
-    if (parts > 1) pool_->run(heads_of_part);
+    if (parallel) pool_->run(heads_of_part);
     else heads_of_part(0, 1);
     for (int32_t h = 0; h < s.heads; ++h)
       step_records_.push_back(
