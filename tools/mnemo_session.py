@@ -34,11 +34,18 @@ API
     character); ``bytes`` holds the raw bytes. A KV row's ``ranges`` is a list of [begin, end).
 ``layer(run, layer)``
     The ``layer`` view's row (mixer kind name, memory, heads, KV heads, dims, mask, window, scale).
-``map_label(run, layer)``
+``map_label(run, layer, head=None, channel=None)``
     What the layer's maps are: ``"softmax probabilities"``, ``"implicit attention, exact"`` (linear,
     retnet, gla, delta, gated_delta, mamba2) or ``"implicit attention, exact, mean over channels"``
-    (mamba1); other kinds raise ``LookupError`` naming the mixer. The recurrent maps are recomputed
-    in float64 from the recorded factors (docs/ARCHITECTURES.md), a head's whole map at once.
+    (mamba1); other kinds raise ``LookupError`` naming the mixer. With a ``channel`` (and its
+    ``head``): ``"implicit attention, exact, channel C of head H"``. The recurrent maps are
+    recomputed in float64 from the recorded factors (docs/ARCHITECTURES.md), a head's (or a
+    channel's) whole map at once.
+``channels_per_head(run, layer)``
+    Channel maps a head of the layer offers besides its own (mamba1: ``state_rows``, the channels a
+    head's map averages; 0 for every other kind). ``factors``, ``score``, ``row``, ``tile_shape`` and
+    ``tile`` take ``channel=C`` for channel C's own map (``LookupError`` naming the layer when it has
+    no such channel); ``None`` is the head's map.
 ``factors(run, layer, head)``
     ``HeadFactors``: ``q`` float32 [n_pos, d] (zero rows where no query was recorded), ``lse``
     float32 [n_pos], ``n_k`` int64 [n_pos] (−1 where no query was recorded), ``pos`` (row
@@ -53,7 +60,7 @@ API
     One probability, float.
 ``row(run, layer, head, i)``
     float64 [n_k of row i]: the row's probabilities over keys 0 .. n_k−1.
-``tile(run, step, layer, head, level=0, ty=0, tx=0, stat="max")``
+``tile(run, step, layer, head, level=0, ty=0, tx=0, stat="max", channel=None)``
     float64 [rows, cols], recomputed from the factors (the stored pyramid is not read). The map
     at a step has R = pos0 + n_tokens of the step rows and C = max n_k over rows < R columns.
     Level 0: exact probabilities of rows [ty·256, ty·256+256) ∩ [0, R) and columns
@@ -88,7 +95,7 @@ CLI::
     python tools/mnemo_session.py FILE info
     python tools/mnemo_session.py FILE score --run R --layer L --head H --query I --key J
     python tools/mnemo_session.py FILE tile --run R --step S --layer L --head H \\
-        [--level K --ty Y --tx X --stat max|mean] --out OUT.npy   # float32, like mnemo tile --npy
+        [--channel C --level K --ty Y --tx X --stat max|mean] --out OUT.npy   # float32, like mnemo tile --npy
 """
 
 from __future__ import annotations
@@ -126,6 +133,9 @@ MAP_LABELS = {"softmax": "softmax probabilities",
               **{kind: "implicit attention, exact" for kind in ("linear", "retnet", "gla", "delta", "gated_delta", "mamba2")},
               "mamba1": "implicit attention, exact, mean over channels"}
 _RECURRENT = frozenset(MAP_LABELS) - {"softmax"}
+# Kinds whose heads offer one map per channel, and how many channels a head has (from the layer row).
+CHANNELS_PER_HEAD = {"mamba1": lambda layer: int(layer["state_rows"])}
+CHANNEL_LABEL = "implicit attention, exact"  # before ", channel C of head H"
 _DTYPES = {"f32": "<f4", "f16": "<f2"}
 
 
@@ -341,7 +351,7 @@ class Session:
             self._db.close()
             raise SessionError(f"{p}: damaged session: core tables are missing")
         self.schema_version = int(version)
-        self._cache: dict[tuple[int, int, int], HeadFactors] = {}
+        self._cache: dict[tuple[int, int, int, Optional[int]], HeadFactors] = {}
 
     # -- plumbing -------------------------------------------------------------------------------
 
@@ -436,15 +446,18 @@ class Session:
         return (f"{self.path}: run {run} has no committed step yet (it is still being recorded, or its recorder "
                 "stopped before the first step)")
 
-    def factors(self, run: int, layer: int, head: int) -> HeadFactors:
-        """The head's factors over every step committed so far (cached; reloaded when steps were added)."""
-        key = (int(run), int(layer), int(head))
+    def factors(self, run: int, layer: int, head: int, channel: Optional[int] = None) -> HeadFactors:
+        """The head's factors (or its channel's map) over every step committed so far (cached; reloaded when
+        steps were added)."""
+        if channel is not None:
+            self._check_channel(run, layer, channel)
+        key = (int(run), int(layer), int(head), None if channel is None else int(channel))
         newest = self._newest_step(run)
         f = self._cache.get(key)
         if f is not None and f.max_step >= newest:
             self._cache[key] = self._cache.pop(key)  # most recent last
             return f
-        f = self._load_factors(*key, newest)
+        f = self._load_factors(*key[:3], newest, channel=key[3])
         self._cache.pop(key, None)
         self._cache[key] = f
         while len(self._cache) > _CACHED_HEADS:
@@ -460,11 +473,30 @@ class Session:
                               "such layer)")
         return rows[0]
 
-    def map_label(self, run: int, layer: int) -> str:
+    def map_label(self, run: int, layer: int, head: Optional[int] = None, channel: Optional[int] = None) -> str:
         mixer = self.layer(run, layer)["mixer"]
         if mixer not in MAP_LABELS:
             raise LookupError(f"{self.path}: run {run} layer {layer} has mixer {mixer!r}, which this reader cannot show")
-        return MAP_LABELS[mixer]
+        if channel is None:
+            return MAP_LABELS[mixer]
+        if head is None:
+            raise ValueError("a channel's label names its head: give head=")
+        self._check_channel(run, layer, channel)
+        return f"{CHANNEL_LABEL}, channel {int(channel)} of head {int(head)}"
+
+    def channels_per_head(self, run: int, layer: int) -> int:
+        desc = self.layer(run, layer)
+        per_head = CHANNELS_PER_HEAD.get(desc["mixer"])
+        return max(per_head(desc), 0) if per_head else 0
+
+    def _check_channel(self, run: int, layer: int, channel: int) -> None:
+        n = self.channels_per_head(run, layer)
+        if 0 <= channel < n:
+            return
+        of_layer = f"{self.path}: run {run} layer {layer} (mixer {self.layer(run, layer)['mixer']!r})"
+        if n == 0:
+            raise LookupError(f"{of_layer} has no channel maps: its heads' maps are all there is (no channel {channel})")
+        raise LookupError(f"{of_layer} has no channel {channel}: a head has channels 0..{n - 1}")
 
     def _factor_slices(self, run: int, layer: int, factor: str, head: int, newest: int, what: str) -> list[tuple]:
         """(step, n, width, pos0, positions, n_keys, values float32 [n, width]) of a factor's head slice, by step."""
@@ -497,14 +529,14 @@ class Session:
             out.append((int(step), int(n), int(width), int(pos0), pos, int(n_keys), values))
         return out
 
-    def _load_factors(self, run: int, layer: int, head: int, newest: int) -> HeadFactors:
-        what = f"{self.path}: run {run} layer {layer} head {head}"
+    def _load_factors(self, run: int, layer: int, head: int, newest: int, channel: Optional[int] = None) -> HeadFactors:
+        what = f"{self.path}: run {run} layer {layer} head {head}" + (f" channel {channel}" if channel is not None else "")
         if self._scalar("SELECT count(*) FROM _run WHERE run_id = ?", (run,)) == 0:
             raise LookupError(f"{self.path}: no run {run}")
         desc = self.layer(run, layer)
         self.map_label(run, layer)  # a kind this reader cannot recompute is named, not guessed at
         if desc["mixer"] in _RECURRENT:
-            return self._load_recurrent(run, layer, head, newest, desc, what)
+            return self._load_recurrent(run, layer, head, newest, desc, what, channel)
         d = int(desc["key_dim"])
         if d <= 0 or d > 4096:
             raise ValueError(f"{what}: key_dim {d}")
@@ -572,8 +604,10 @@ class Session:
             raise LookupError(f"{what}: no {factor!r} factor recorded")
         return slices[-1][6].astype(np.float64)
 
-    def _load_recurrent(self, run: int, layer: int, head: int, newest: int, desc: dict, what: str) -> HeadFactors:
-        """A recurrent head's implicit attention A[i][j] (o_i = Σ_j A[i][j] v_j), float64."""
+    def _load_recurrent(self, run: int, layer: int, head: int, newest: int, desc: dict, what: str,
+                        channel: Optional[int] = None) -> HeadFactors:
+        """A recurrent head's implicit attention A[i][j] (o_i = Σ_j A[i][j] v_j), float64; Mamba-1: the mean of
+        the head's channels' maps, or channel `channel`'s own."""
         mixer, scale = desc["mixer"], float(np.float32(desc["scale"]))
         if not 0 <= head < int(desc["n_heads"]):
             raise LookupError(f"{what}: the layer has {int(desc['n_heads'])} heads")
@@ -595,12 +629,13 @@ class Session:
                 A = self._per_layer(run, layer, "A", 0, newest, what)
                 rows = int(desc["state_rows"])
                 D = dt.shape[1]
+                channels = range(head * rows, (head + 1) * rows) if channel is None else [head * rows + channel]
                 amap = np.zeros((len(B), len(B)))
-                for d in range(head * rows, (head + 1) * rows):
+                for d in channels:
                     g = d // (D // G)
                     amap += _decay_map(C[:, g * N:(g + 1) * N], B[:, g * N:(g + 1) * N], dt[:, d:d + 1] * A[d][None, :],
                                        dt[:, d], 1.0)
-                amap /= rows
+                amap /= len(channels)
         else:
             q, n_k, max_step = self._per_token(run, layer, "q", head, newest, what)
             k = self._per_token(run, layer, "k", head, newest, what, len(q))[0]
@@ -658,24 +693,24 @@ class Session:
         out[:, :len(kc)] = np.where(vis, p, 0.0)  # cols is ascending, so the recorded keys come first
         return out
 
-    def score(self, run: int, layer: int, head: int, i: int, j: int) -> float:
-        f = self.factors(run, layer, head)
+    def score(self, run: int, layer: int, head: int, i: int, j: int, channel: Optional[int] = None) -> float:
+        f = self.factors(run, layer, head, channel)
         if i < 0 or i >= f.n_pos or f.n_k[i] < 0:
             raise LookupError(f"{self.path}: run {run} layer {layer} head {head} has no query at position {i}")
         return float(self._probs(f, np.array([i], dtype=np.int64), np.array([j], dtype=np.int64))[0, 0])
 
-    def row(self, run: int, layer: int, head: int, i: int) -> np.ndarray:
-        f = self.factors(run, layer, head)
+    def row(self, run: int, layer: int, head: int, i: int, channel: Optional[int] = None) -> np.ndarray:
+        f = self.factors(run, layer, head, channel)
         if i < 0 or i >= f.n_pos or f.n_k[i] < 0:
             raise LookupError(f"{self.path}: run {run} layer {layer} head {head} has no query at position {i}")
         return self._probs(f, np.array([i], dtype=np.int64), np.arange(int(f.n_k[i]), dtype=np.int64))[0]
 
     def tile_shape(self, run: int, step: int, layer: int, head: int, level: int = 0, ty: int = 0,
-                   tx: int = 0) -> TileShape:
+                   tx: int = 0, channel: Optional[int] = None) -> TileShape:
         if level < 0 or level > 24 or ty < 0 or tx < 0:
             raise ValueError("tile level must be 0..24 and ty, tx >= 0")
         R = self._rows_at_step(run, step)
-        f = self.factors(run, layer, head)
+        f = self.factors(run, layer, head, channel)
         nk = f.n_k[:min(R, f.n_pos)]
         C = int(nk.max()) if len(nk) else 0
         C = max(C, 0)
@@ -688,11 +723,11 @@ class Session:
         return TileShape(R, C, level, row0, col0, min(TILE_SIZE, cell_rows - row0), min(TILE_SIZE, cell_cols - col0))
 
     def tile(self, run: int, step: int, layer: int, head: int, level: int = 0, ty: int = 0, tx: int = 0,
-             stat: str = "max") -> np.ndarray:
+             stat: str = "max", channel: Optional[int] = None) -> np.ndarray:
         if stat not in ("max", "mean"):
             raise ValueError("stat must be max or mean")
-        t = self.tile_shape(run, step, layer, head, level, ty, tx)
-        f = self.factors(run, layer, head)
+        t = self.tile_shape(run, step, layer, head, level, ty, tx, channel)
+        f = self.factors(run, layer, head, channel)
         s = 1 << level
         c_begin, c_end = t.col0 * s, min(t.map_cols, (t.col0 + t.cols) * s)
         cols = np.arange(c_begin, c_end, dtype=np.int64)
@@ -767,9 +802,9 @@ def _cmd_score(s: Session, a: argparse.Namespace) -> int:
 
 
 def _cmd_tile(s: Session, a: argparse.Namespace) -> int:
-    t = s.tile(a.run, a.step, a.layer, a.head, a.level, a.ty, a.tx, a.stat)
+    t = s.tile(a.run, a.step, a.layer, a.head, a.level, a.ty, a.tx, a.stat, a.channel)
     np.save(a.out, t.astype(np.float32))
-    print(f"{s.map_label(a.run, a.layer)}, tile level {a.level} ({a.ty}, {a.tx}): {t.shape[0]} × {t.shape[1]} cells "
+    print(f"{s.map_label(a.run, a.layer, a.head, a.channel)}, tile level {a.level} ({a.ty}, {a.tx}): {t.shape[0]} × {t.shape[1]} cells "
           f"-> {a.out}", file=sys.stderr)
     return 0
 
@@ -788,6 +823,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     sc.add_argument("--query", type=int, required=True, help="query position")
     sc.add_argument("--key", type=int, required=True, help="key position")
     tl.add_argument("--step", type=int, default=0, help="step (default 0)")
+    tl.add_argument("--channel", type=int, default=None,
+                    help="one channel's own map instead of the head's (layers whose maps have channels: mamba1)")
     tl.add_argument("--level", type=int, default=0, help="0 exact cells, K pools 2^K x 2^K (default 0)")
     tl.add_argument("--ty", type=int, default=0)
     tl.add_argument("--tx", type=int, default=0)

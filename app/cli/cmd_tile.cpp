@@ -18,6 +18,7 @@ int cmd_tile(const Argv& argv) {
       .option("--step", "S", "step (default 0, the prefill)")
       .option("--layer", "L", "layer")
       .option("--head", "H", "head")
+      .option("--channel", "C", "one channel's own map instead of the head's (layers whose maps have channels: Mamba-1)")
       .option("--level", "K", "zoom level: 0 exact cells, K pools 2^K × 2^K (default 0)")
       .option("--tx", "X", "tile column (default 0)")
       .option("--ty", "Y", "tile row (default 0)")
@@ -48,13 +49,22 @@ int cmd_tile(const Argv& argv) {
   const int32_t layer_heads = reader.layer(run, layer).n_heads;
   const auto head = static_cast<int32_t>(args.integer(
       "head", -1, 0, layer_heads - 1, of_run + " layer " + std::to_string(layer) + " has " + std::to_string(layer_heads) + " heads"));
+  // A channel of the head, where the layer's map kind has channels; refused by name elsewhere.
+  int64_t channel = -1;
+  if (args.has("channel")) {
+    const int64_t channels = reader.channels_per_head(run, layer);
+    const std::string of_layer = of_run + " layer " + std::to_string(layer) + " (mixer '" + reader.layer(run, layer).mixer + "')";
+    if (channels == 0)
+      throw UsageError("--channel: " + of_layer + " has no channel maps; leave --channel out for the head's map");
+    channel = args.integer("channel", -1, 0, channels - 1, of_layer + " has " + std::to_string(channels) + " channels per head");
+  }
   const int level = static_cast<int>(args.integer("level", 0, 0, profiler::kMaxTileLevel));
   const profiler::MapShape map = reader.map_shape(run, step, layer, head);
   const int64_t tiles_y = profiler::tiles_at_level(map.rows, level), tiles_x = profiler::tiles_at_level(map.cols, level);
   const std::string grid = "the map at step " + std::to_string(step) + " is " + std::to_string(tiles_y) + " × " +
                            std::to_string(tiles_x) + " tiles at level " + std::to_string(level);
   const int64_t ty = args.integer("ty", 0, 0, tiles_y - 1, grid), tx = args.integer("tx", 0, 0, tiles_x - 1, grid);
-  const auto t = reader.tile(run, step, layer, head, level, ty, tx);
+  const auto t = reader.tile(run, step, layer, head, level, ty, tx, channel);
   const std::vector<float>& values = stat == "max" ? t.max : t.mean;
   const uint64_t shape[2] = {static_cast<uint64_t>(t.rows), static_cast<uint64_t>(t.cols)};
   if (args.has("npy")) {

@@ -12,10 +12,12 @@
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
+#include <limits>
 #include <map>
 #include <set>
 
 #include "../runtime/test_util.h"
+#include "mnemo/kernels/ssm.h"
 #include "mnemo/profiler/session/implicit_attention.h"
 #include "mnemo/profiler/session/session_reader.h"
 #include "mnemo/record/record_run.h"
@@ -197,6 +199,113 @@ TEST_P(RecordedFamily, SessionMapsAndStatesEqualTheEngine) {
   // The full matrices were asked for: one per layer, head and step.
   const auto& [first_layer, first] = *engine.layers.begin();
   EXPECT_EQ(reader.state_matrices(run, first_layer, 0).size(), static_cast<size_t>(step + 1));
+}
+
+// Channel d's map [T][T] from the engine's own selective scan, not from any implicit-attention
+// formula: T copies of channel d (its Δ and A row, its group's B and C, as the engine's probe
+// published them), copy j fed x_t = [t == j], so output i of copy j is A_d[i][j].
+std::vector<float> scan_channel_map(const EngineLayer& l, int64_t d, int64_t N, int64_t T) {
+  const EngineFactor &dt = l.factors.at("dt"), &A = l.factors.at("A"), &B = l.factors.at("B"), &C = l.factors.at("C");
+  const int64_t D = dt.cols, G = B.cols / N, g = d / (D / G);
+  std::vector<float> x(static_cast<size_t>(T * T), 0.f), delta(x.size()), a(static_cast<size_t>(T * N)),
+      b(static_cast<size_t>(T * N)), c(b.size()), state(a.size(), 0.f), out(x.size());
+  for (int64_t t = 0; t < T; ++t) {
+    std::copy_n(&B.values[static_cast<size_t>(t * B.cols + g * N)], N, &b[static_cast<size_t>(t * N)]);
+    std::copy_n(&C.values[static_cast<size_t>(t * C.cols + g * N)], N, &c[static_cast<size_t>(t * N)]);
+  }
+  for (int64_t j = 0; j < T; ++j) {
+    x[static_cast<size_t>(j * T + j)] = 1.f;
+    std::copy_n(&A.values[static_cast<size_t>(d * N)], N, &a[static_cast<size_t>(j * N)]);
+    for (int64_t t = 0; t < T; ++t) delta[static_cast<size_t>(t * T + j)] = dt.values[static_cast<size_t>(t * D + d)];
+  }
+  kernels::SelectiveScanArgs s;
+  s.x = x.data(), s.delta = delta.data(), s.A = a.data(), s.B = b.data(), s.C = c.data();
+  s.T = T, s.D = T, s.N = N, s.G = 1, s.state = state.data(), s.out = out.data();
+  ThreadPool pool(2);
+  kernels::selective_scan(pool, s);
+  return out;
+}
+
+// Mamba-1's per-channel view, recorded: the reader's map of channel c of a head (level 0, and a
+// pooled level) equals the engine's scan driven by one-hot inputs through that channel, is labelled
+// as that channel's, and the head's map (the default view) is the mean of its channels' maps.
+TEST(RecordedMamba1, ChannelMapsEqualTheScanAndAverageToTheHeadsMap) {
+  auto model = open_test_model(kFamilyDir + "/mamba");
+  record::RecordRequest req;
+  req.session_path = temp_session("mnemo-fam", "mamba-channels.mnemo");
+  req.prompt = "each channel of a selective scan decays on its own";
+  req.n_new = 4;
+  req.sampling.temperature = 0;
+  req.captures = record::Captures::parse("attention");
+  const record::RecordResult r = record::record_run(*model, req);
+  EngineProbes engine;
+  generate_with_sink(*model, req, engine);
+  ASSERT_FALSE(engine.layers.empty());
+
+  profiler::SessionReader reader(req.session_path);
+  const int64_t run = r.run_id, step = reader.newest_step(run);
+  double worst_scan = 0, worst_mean = 0;
+  int64_t channels_checked = 0;
+  for (const auto& [layer, l] : engine.layers) {
+    const profiler::MixerLayer& desc = reader.layer(run, layer);
+    ASSERT_EQ(desc.mixer, "mamba1");
+    const int64_t per_head = reader.channels_per_head(run, layer);
+    ASSERT_EQ(per_head, desc.state_rows) << "a Mamba-1 head offers one map per channel of its state";
+    ASSERT_GT(per_head, 1);
+    EXPECT_THROW(reader.tile(run, step, layer, 0, 0, 0, 0, per_head), Error);
+    EXPECT_THROW(reader.row(run, layer, 0, 0, -2), Error);
+    for (int32_t h = 0; h < desc.n_heads; ++h) {
+      const profiler::MapShape shape = reader.map_shape(run, step, layer, h);
+      EXPECT_EQ(shape.channels_per_head, per_head);
+      const int64_t T = shape.rows;
+      const profiler::AttentionTile head_map = reader.tile(run, step, layer, h, 0, 0, 0);
+      EXPECT_EQ(head_map.label, "implicit attention, exact, mean over channels");
+      std::vector<double> mean(static_cast<size_t>(T * T), 0.0);
+      for (int64_t c = 0; c < per_head; ++c) {
+        const profiler::AttentionTile t = reader.tile(run, step, layer, h, 0, 0, 0, c);
+        ASSERT_EQ(t.rows, T);
+        ASSERT_EQ(t.cols, T);
+        EXPECT_EQ(t.label, "implicit attention, exact, channel " + std::to_string(c) + " of head " + std::to_string(h));
+        EXPECT_EQ(reader.map_label(run, layer, h, c), t.label);
+        const std::vector<float> want = scan_channel_map(l, h * per_head + c, desc.state_cols, T);
+        double scale = 0;
+        for (float v : want) scale = std::max(scale, static_cast<double>(std::abs(v)));
+        ASSERT_GT(scale, 0.0) << "channel " << c;
+        for (size_t i = 0; i < want.size(); ++i) {
+          worst_scan = std::max(worst_scan, std::abs(double{t.max[i]} - want[i]) / scale);
+          mean[i] += t.max[i] / static_cast<double>(per_head);
+        }
+        // A row and a pooled level of the channel go through the same map.
+        const std::vector<float> row = reader.row(run, layer, h, T - 1, c);
+        ASSERT_EQ(static_cast<int64_t>(row.size()), T);
+        for (int64_t j = 0; j < T; ++j)
+          EXPECT_NEAR(row[static_cast<size_t>(j)], t.max[static_cast<size_t>((T - 1) * T + j)], 1e-6 * scale);
+        const profiler::AttentionTile pooled = reader.tile(run, step, layer, h, 1, 0, 0, c);
+        EXPECT_EQ(pooled.label, t.label);
+        EXPECT_EQ(pooled.recomputed_rows, T);
+        for (int64_t i = 0; i < pooled.rows; ++i)
+          for (int64_t j = 0; j < pooled.cols; ++j) {
+            float mx = -std::numeric_limits<float>::infinity();
+            for (int64_t a = 2 * i; a < std::min(T, 2 * i + 2); ++a)
+              for (int64_t b = 2 * j; b < std::min(T, 2 * j + 2); ++b) mx = std::max(mx, t.max[static_cast<size_t>(a * T + b)]);
+            EXPECT_EQ(pooled.max[static_cast<size_t>(i * pooled.cols + j)], mx) << "channel " << c << " cell " << i << ", " << j;
+          }
+        ++channels_checked;
+      }
+      // Relative to the head map's largest value; the head's map sums the same float channel maps
+      // in float, so only that sum's rounding may differ.
+      double head_scale = 0;
+      for (float v : head_map.max) head_scale = std::max(head_scale, static_cast<double>(std::abs(v)));
+      ASSERT_GT(head_scale, 0.0);
+      for (size_t i = 0; i < mean.size(); ++i)
+        worst_mean = std::max(worst_mean, std::abs(mean[i] - head_map.max[i]) / head_scale);
+    }
+  }
+  EXPECT_LE(worst_scan, 1e-5) << "channel maps vs the engine's one-hot scan, relative to each map's largest value";
+  EXPECT_LE(worst_mean, 1e-6) << "the mean of the channel maps vs the head's map";
+  std::printf("mamba: %lld channel maps, max |channel map − one-hot scan| / max = %.2e, max |mean of channels − head| / max "
+              "= %.2e\n",
+              static_cast<long long>(channels_checked), worst_scan, worst_mean);
 }
 
 INSTANTIATE_TEST_SUITE_P(Families, RecordedFamily,

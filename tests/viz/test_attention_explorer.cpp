@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cfloat>
 #include <filesystem>
 #include <future>
 
@@ -187,34 +188,76 @@ TEST(AttentionExplorer, ADamagedFactorIsAnErrorOverTheMap) {
   EXPECT_EQ(field(x.inspection(), "error"), x.tile_error());
 }
 
-// A GLA layer recorded as the recorder stores any recurrent mixer (its probe's factors as they are):
-// the explorer draws its implicit attention through the same tile path, says what the values are,
-// and hover gives the reader's exact value.
-TEST(AttentionExplorer, ShowsARecurrentLayersImplicitAttentionWithItsLabel) {
+// A recurrent layer's session as the recorder stores any recurrent mixer (its probe's factors as
+// they are): one layer, a 12-token prefill and 2 decode steps, uniform pseudo-random factors.
+constexpr int64_t kPrefill = 12, kSteps = 3;
+
+// GLA: q, k, g per head and token.
+std::string write_gla_session() {
   const std::string path = std::filesystem::path(test::demo_session_path()).parent_path() / "gla.mnemo";
   for (const char* s : {"", "-wal", "-shm"}) std::filesystem::remove(path + s);
   constexpr int32_t kHeads = 2, kDim = 4;
-  constexpr int64_t kPrefill = 12, kSteps = 3;
-  {
-    profiler::RunInfo info;
-    info.label = "gla", info.architecture = "gla", info.model_path = "(none)", info.model_format = "safetensors";
-    info.n_layers = 1, info.n_heads = kHeads, info.n_kv_heads = kHeads, info.head_dim = kDim, info.d_model = 8;
-    info.captures = "attention,memory";
-    info.layers.push_back({0, "gla", "recurrent_state", kHeads, kHeads, kDim, kDim, kDim, kDim, "none", 0, 0.5});
-    profiler::Recorder rec(path, info);
-    uint32_t seed = 7;
-    auto uniform = [&] { return static_cast<float>((seed = seed * 1664525u + 1013904223u) >> 8) / 16777216.f; };
-    for (int64_t step = 0; step < kSteps; ++step) {
-      const int64_t pos0 = step ? kPrefill + step - 1 : 0, n = step ? 1 : kPrefill;
-      for (const char* name : {"q", "k", "g"}) {
-        std::vector<float> v(static_cast<size_t>(kHeads * n * kDim));
-        for (float& x : v) x = std::string(name) == "g" ? -0.3f * uniform() : uniform() - 0.5f;
-        rec.submit(profiler::MixerFactorRecord{0, step, name, kHeads, n, kDim, pos0, {}, pos0 + n, std::move(v)});
-      }
-      test::end_synthetic_step(rec, step, pos0, n);
+  profiler::RunInfo info;
+  info.label = "gla", info.architecture = "gla", info.model_path = "(none)", info.model_format = "safetensors";
+  info.n_layers = 1, info.n_heads = kHeads, info.n_kv_heads = kHeads, info.head_dim = kDim, info.d_model = 8;
+  info.captures = "attention,memory";
+  info.layers.push_back({0, "gla", "recurrent_state", kHeads, kHeads, kDim, kDim, kDim, kDim, "none", 0, 0.5});
+  profiler::Recorder rec(path, info);
+  uint32_t seed = 7;
+  auto uniform = [&] { return static_cast<float>((seed = seed * 1664525u + 1013904223u) >> 8) / 16777216.f; };
+  for (int64_t step = 0; step < kSteps; ++step) {
+    const int64_t pos0 = step ? kPrefill + step - 1 : 0, n = step ? 1 : kPrefill;
+    for (const char* name : {"q", "k", "g"}) {
+      std::vector<float> v(static_cast<size_t>(kHeads * n * kDim));
+      for (float& x : v) x = std::string(name) == "g" ? -0.3f * uniform() : uniform() - 0.5f;
+      rec.submit(profiler::MixerFactorRecord{0, step, name, kHeads, n, kDim, pos0, {}, pos0 + n, std::move(v)});
     }
-    rec.finish();
+    test::end_synthetic_step(rec, step, pos0, n);
   }
+  rec.finish();
+  return path;
+}
+
+// Mamba-1 with 2 heads of 3 channels (D = 6, d_state N = 4, one group): Δ per token and channel,
+// B and C per token (one slice, shared), A [D][N] per layer with every step, as the engine publishes them.
+constexpr int32_t kMambaHeads = 2;
+constexpr int64_t kMambaChannels = 3, kMambaState = 4;
+std::string write_mamba1_session() {
+  const std::string path = std::filesystem::path(test::demo_session_path()).parent_path() / "mamba1.mnemo";
+  for (const char* s : {"", "-wal", "-shm"}) std::filesystem::remove(path + s);
+  constexpr int64_t D = kMambaHeads * kMambaChannels, N = kMambaState;
+  profiler::RunInfo info;
+  info.label = "mamba", info.architecture = "mamba", info.model_path = "(none)", info.model_format = "safetensors";
+  info.n_layers = 1, info.n_heads = kMambaHeads, info.n_kv_heads = kMambaHeads, info.head_dim = N, info.d_model = 8;
+  info.captures = "attention,memory";
+  info.layers.push_back({0, "mamba1", "recurrent_state", kMambaHeads, kMambaHeads, N, kMambaChannels, kMambaChannels, N,
+                         "none", 0, 1.0});
+  profiler::Recorder rec(path, info);
+  uint32_t seed = 11;
+  auto uniform = [&] { return static_cast<float>((seed = seed * 1664525u + 1013904223u) >> 8) / 16777216.f; };
+  std::vector<float> A(static_cast<size_t>(D * N));
+  for (float& a : A) a = -0.1f - 1.5f * uniform();
+  for (int64_t step = 0; step < kSteps; ++step) {
+    const int64_t pos0 = step ? kPrefill + step - 1 : 0, n = step ? 1 : kPrefill;
+    std::vector<float> dt(static_cast<size_t>(n * D));
+    for (float& x : dt) x = 0.05f + 0.6f * uniform();
+    rec.submit(profiler::MixerFactorRecord{0, step, "dt", 1, n, static_cast<int32_t>(D), pos0, {}, pos0 + n, std::move(dt)});
+    for (const char* name : {"B", "C"}) {
+      std::vector<float> v(static_cast<size_t>(n * N));
+      for (float& x : v) x = uniform() - 0.5f;
+      rec.submit(profiler::MixerFactorRecord{0, step, name, 1, n, static_cast<int32_t>(N), pos0, {}, pos0 + n, std::move(v)});
+    }
+    rec.submit(profiler::MixerFactorRecord{0, step, "A", 1, D, static_cast<int32_t>(N), 0, {}, 0, A});
+    test::end_synthetic_step(rec, step, pos0, n);
+  }
+  rec.finish();
+  return path;
+}
+
+// The explorer draws a GLA layer's implicit attention through the same tile path, says what the
+// values are, and hover gives the reader's exact value; the layer has no channels, so no selector.
+TEST(AttentionExplorer, ShowsARecurrentLayersImplicitAttentionWithItsLabel) {
+  const std::string path = write_gla_session();
   ImGuiHarness h;
   Fixture f(path);
   ASSERT_TRUE(f.vs.has_run());
@@ -231,6 +274,59 @@ TEST(AttentionExplorer, ShowsARecurrentLayersImplicitAttentionWithItsLabel) {
   EXPECT_NEAR(score, p[5], 1e-6 * std::max(1.0, std::abs(score)));
   EXPECT_NE(p[5], 0.f);
   EXPECT_EQ(field(x.inspection(), "values"), "implicit attention, exact");
+
+  // No channel maps: no selector, and a channel asked for anyway is not shown.
+  EXPECT_EQ(x.channels_per_head(), 0);
+  EXPECT_FALSE(x.channel_selector_shown());
+  x.set_channel(1);
+  ASSERT_TRUE(h.frames_until(f.host(x), [&] { return f.settled() && !x.map_label().empty(); }));
+  h.frame(f.host(x));
+  EXPECT_FALSE(x.channel_selector_shown());
+  EXPECT_EQ(x.map_label(), "implicit attention, exact");
+  EXPECT_TRUE(x.tile_error().empty()) << x.tile_error();
+}
+
+// A Mamba-1 layer offers one map per channel: the explorer shows a channel selector, draws the head's
+// map (mean over channels) until a channel is chosen, then that channel's own map, and says which in
+// its label; hover gives the chosen map's exact value.
+TEST(AttentionExplorer, OffersAMamba1LayersChannelMapsWithTheirLabels) {
+  const std::string path = write_mamba1_session();
+  ImGuiHarness h;
+  Fixture f(path);
+  ASSERT_TRUE(f.vs.has_run());
+  AttentionExplorer x(f.vs);
+  f.vs.layer = 0;
+  f.vs.head = 1;
+  ASSERT_TRUE(h.frames_until(f.host(x), [&] { return x.map_rows() > 0 && f.settled() && !x.map_label().empty(); }));
+  EXPECT_TRUE(x.tile_error().empty()) << x.tile_error();
+  EXPECT_EQ(x.channels_per_head(), kMambaChannels);
+  EXPECT_TRUE(x.channel_selector_shown());
+  EXPECT_EQ(x.channel(), -1);
+  EXPECT_EQ(x.map_label(), "implicit attention, exact, mean over channels");
+  profiler::SessionReader reader(path);
+  const auto mean_row = reader.row(f.vs.run, 0, 1, 13);
+  double score = hovered_score(h, f, x, 13, 5);
+  EXPECT_NEAR(score, mean_row[5], 1e-6 * std::max(1.0, std::abs(score)));
+  EXPECT_EQ(field(x.inspection(), "values"), "implicit attention, exact, mean over channels");
+
+  x.set_channel(2);
+  const std::string channel_label = "implicit attention, exact, channel 2 of head 1";
+  ASSERT_TRUE(h.frames_until(f.host(x), [&] { return f.settled() && x.map_label() == channel_label; }));
+  EXPECT_TRUE(x.channel_selector_shown());
+  EXPECT_TRUE(x.tile_error().empty()) << x.tile_error();
+  const auto channel_row = reader.row(f.vs.run, 0, 1, 13, 2);
+  EXPECT_NE(channel_row[5], mean_row[5]) << "a channel's map is not the head's";
+  h.io().MousePos = ImVec2(-FLT_MAX, -FLT_MAX);  // hover anew: the row asked for is the channel's
+  h.frame(f.host(x));
+  score = hovered_score(h, f, x, 13, 5);
+  EXPECT_NEAR(score, channel_row[5], 1e-6 * std::max(1.0, std::abs(score)));
+  EXPECT_EQ(field(x.inspection(), "values"), channel_label);
+
+  // Back to the head's map.
+  x.set_channel(-1);
+  ASSERT_TRUE(h.frames_until(f.host(x), [&] {
+    return f.settled() && x.map_label() == "implicit attention, exact, mean over channels";
+  }));
 }
 
 TEST(AttentionExplorer, SaysSoWhenTheHeadHasNoAttention) {

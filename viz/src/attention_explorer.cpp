@@ -69,7 +69,7 @@ void AttentionExplorer::update_shape() {
   if (shape_pending_ && shape_pending_->ready()) {
     if (const auto* s = shape_pending_->value()) {
       Shape next = shape_asked_;
-      next.rows = s->rows, next.cols = s->cols;
+      next.rows = s->rows, next.cols = s->cols, next.channels = s->channels_per_head;
       next.fit_level = fit_level_of(s->rows, s->cols);
       // A new head or run starts fitted; a new step of the same head keeps the view.
       if (next.run != shape_.run || next.layer != shape_.layer || next.head != shape_.head) fitted_ = false;
@@ -80,6 +80,28 @@ void AttentionExplorer::update_shape() {
       error_ = shape_pending_->error();
     }
     shape_pending_.reset();
+  }
+}
+
+TileKey AttentionExplorer::tile_key(int level, int64_t ty, int64_t tx) const {
+  return {shape_.run, shape_.step, shape_.layer, shape_.head, level, ty, tx, shown_channel()};
+}
+
+void AttentionExplorer::draw_channel_selector() {
+  // Only where the layer's map kind has channels; the label beside it says which map is drawn.
+  channel_selector_shown_ = shape_.channels > 0;
+  if (!channel_selector_shown_) return;
+  int c = static_cast<int>(shown_channel());
+  ImGui::SetNextItemWidth(150);
+  if (ImGui::SliderInt("channel", &c, -1, static_cast<int>(shape_.channels - 1), c < 0 ? "mean over channels" : "channel %d",
+                       ImGuiSliderFlags_AlwaysClamp))
+    channel_ = c;
+  if (ImGui::IsItemHovered())
+    ImGui::SetTooltip("The head's map (mean over its %lld channels), or one channel's own map (Ctrl+click to type)",
+                      static_cast<long long>(shape_.channels));
+  if (!label_.empty()) {
+    ImGui::SameLine();
+    ImGui::TextDisabled("%s", label_.c_str());
   }
 }
 
@@ -112,11 +134,12 @@ void AttentionExplorer::draw_toolbar() {
     ImGui::TextDisabled("%lld × %lld  ·  level %d  ·  %.3g px/cell", static_cast<long long>(shape_.rows),
                         static_cast<long long>(shape_.cols), level_, view_.zoom);
   }
+  draw_channel_selector();
 }
 
 void AttentionExplorer::update_auto_range() {
   if (!vs_.auto_range || shape_.rows == 0) return;
-  const TileKey overview{shape_.run, shape_.step, shape_.layer, shape_.head, shape_.fit_level, 0, 0};
+  const TileKey overview = tile_key(shape_.fit_level, 0, 0);
   const uint64_t id = TileKeyHash{}(overview) ^ static_cast<uint64_t>(vs_.pool);
   if (id == range_for_) return;
   const Tile* t = vs_.doc->tiles().get(overview, Priority::Visible, vs_.scale, vs_.pool);
@@ -198,9 +221,10 @@ void AttentionExplorer::draw_map(ImDrawList* dl, ImVec2 origin, ImVec2 size) {
 
   // The whole map at the overview level: the stand-in for everything still loading (asked for
   // first, so that it takes the frame's upload budget before finer tiles).
-  const TileKey overview{shape_.run, shape_.step, shape_.layer, shape_.head, fit, 0, 0};
+  const TileKey overview = tile_key(fit, 0, 0);
   const Tile* overview_tile = tiles.get(overview, Priority::Visible, vs_.scale, vs_.pool);
   tile_error_.clear();
+  label_.clear();  // what this frame draws says what it is (another channel's tiles may still be loading)
   if (overview_tile) label_ = overview_tile->data.label;
   // Map cells [x0, x1) × [y0, y1) from tile t, or the background without one.
   const ImU32 background = vs_.scale.color(0.f);
@@ -225,15 +249,14 @@ void AttentionExplorer::draw_map(ImDrawList* dl, ImVec2 origin, ImVec2 size) {
       ty0 = static_cast<int64_t>(r0 / span), ty1 = static_cast<int64_t>((r1 - 1e-9) / span);
       for (int64_t ty = ty0; ty <= ty1; ++ty)
         for (int64_t tx = tx0; tx <= tx1; ++tx) {
-          const TileKey key{shape_.run, shape_.step, shape_.layer, shape_.head, L, ty, tx};
+          const TileKey key = tile_key(L, ty, tx);
           const Tile* t = tiles.get(key, Priority::Visible, vs_.scale, vs_.pool);
           if (t) label_ = t->data.label;
           if (!t) {
             if (const std::string* why = tiles.error(key)) tile_error_ = *why;
             else loading_ = true;
             for (int a = L + 1; a < fit && !t; ++a)
-              t = tiles.peek({shape_.run, shape_.step, shape_.layer, shape_.head, a, ty >> (a - L), tx >> (a - L)}, vs_.scale,
-                             vs_.pool);
+              t = tiles.peek(tile_key(a, ty >> (a - L), tx >> (a - L)), vs_.scale, vs_.pool);
             if (!t) t = overview_tile, overview_wanted = true;
           }
           const double x0 = tx * span, y0 = ty * span;
@@ -260,12 +283,12 @@ void AttentionExplorer::draw_map(ImDrawList* dl, ImVec2 origin, ImVec2 size) {
       for (int64_t tx = tx0 - 1; tx <= tx1 + 1; ++tx) {
         if (ty < 0 || tx < 0 || ty > max_ty || tx > max_tx) continue;
         if (ty >= ty0 && ty <= ty1 && tx >= tx0 && tx <= tx1) continue;
-        tiles.prefetch({shape_.run, shape_.step, shape_.layer, shape_.head, L, ty, tx});
+        tiles.prefetch(tile_key(L, ty, tx));
       }
     if (L > 0) {
       const double fine_span = static_cast<double>(kTile << (L - 1));
-      tiles.prefetch({shape_.run, shape_.step, shape_.layer, shape_.head, L - 1, static_cast<int64_t>(view_.cy / fine_span),
-                      static_cast<int64_t>(view_.cx / fine_span)});
+      tiles.prefetch(
+          tile_key(L - 1, static_cast<int64_t>(view_.cy / fine_span), static_cast<int64_t>(view_.cx / fine_span)));
     }
   }
   // Cell grid when cells are large enough to tell apart.
@@ -374,13 +397,13 @@ void AttentionExplorer::hover(ImVec2 origin, ImVec2 size) {
   dl->PopClipRect();
 
   // The exact score: one query row, recomputed on the worker (any level, any zoom).
-  const RowKey want{shape_.run, shape_.layer, shape_.head, q};
+  const RowKey want{shape_.run, shape_.layer, shape_.head, shown_channel(), q};
   if (!(want == row_key_)) {
     row_key_ = want;
-    const int64_t run = want.run;
+    const int64_t run = want.run, channel = want.channel;
     const int32_t layer = want.layer, head = want.head;
     row_ = vs_.doc->worker().compute<std::vector<float>>(
-        Priority::Now, [=](profiler::SessionReader& r) { return r.row(run, layer, head, q); });
+        Priority::Now, [=](profiler::SessionReader& r) { return r.row(run, layer, head, q, channel); });
   }
   const RunData* d = vs_.run_data();
   inspection_.clear();

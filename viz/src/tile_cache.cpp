@@ -14,7 +14,7 @@ size_t mix(size_t h, uint64_t v) { return h ^ (v + 0x9e3779b97f4a7c15ull + (h <<
 size_t TileKeyHash::operator()(const TileKey& k) const {
   size_t h = 0;
   for (uint64_t v : {uint64_t(k.run), uint64_t(k.step), uint64_t(k.layer), uint64_t(k.head), uint64_t(k.level),
-                     uint64_t(k.ty), uint64_t(k.tx)})
+                     uint64_t(k.ty), uint64_t(k.tx), uint64_t(k.channel)})
     h = mix(h, v);
   return h;
 }
@@ -79,7 +79,7 @@ TileCache::Entry& TileCache::request(const TileKey& key, Priority p) {
         return;
       }
       try {
-        out->set(r.tile(key.run, key.step, key.layer, key.head, key.level, key.ty, key.tx));
+        out->set(r.tile(key.run, key.step, key.layer, key.head, key.level, key.ty, key.tx, key.channel));
       } catch (const std::exception& ex) {
         out->fail(ex.what());
       }

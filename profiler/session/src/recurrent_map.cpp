@@ -6,7 +6,8 @@
 //                          log γ, one per head)                  → decay_implicit_attention
 //   delta, gated_delta     q, k, beta (and g, the log α per token) → delta_implicit_attention
 //   mamba2                 dt (per head), A (per head), B, C        → mamba2_implicit_attention
-//   mamba1                 dt, A, B, C per channel; a head is the mean of its channels' maps
+//   mamba1                 dt, A, B, C per channel; a head's map is the mean of its channels' maps,
+//                          and each channel's own map is offered (channels_per_head = state_rows)
 //
 // A factor with one head slice (Mamba's B and C, Mamba-1's dt and A) is shared by every head.
 #include <algorithm>
@@ -26,6 +27,7 @@ class RecurrentMap final : public MixerMap {
   RecurrentMap(const MixerMapInput& in, Family family) : in_(in), what_(in.what), family_(family) {
     const MixerLayer& l = in.layer;
     const int32_t h = in.head;
+    if (in.channel >= 0 && family != Family::Mamba1) throw Error(what_ + ": the layer's maps have no channels");
     switch (family) {
       case Family::Linear:
       case Family::Retnet:
@@ -65,6 +67,9 @@ class RecurrentMap final : public MixerMap {
         load_bc(N);
         m1_ = {dt_.data(), A_.data(), B_.data(), C_.data(), D, N, groups_};
         d0_ = h * channels_per_head, d1_ = d0_ + channels_per_head;
+        if (in.channel >= channels_per_head)
+          throw Error(what_ + ": no channel " + std::to_string(in.channel) + " (a head has " +
+                      std::to_string(channels_per_head) + " channels)");
         break;
       }
     }
@@ -100,7 +105,10 @@ class RecurrentMap final : public MixerMap {
         return;
       }
       case Family::Mamba2: mamba2_implicit_attention(m2_, in_.head, t, out, cols); return;
-      case Family::Mamba1: mamba1_mean_implicit_attention(m1_, d0_, d1_, t, out, cols); return;
+      case Family::Mamba1:
+        if (in_.channel >= 0) mamba1_implicit_attention(m1_, d0_ + in_.channel, t, out, cols);
+        else mamba1_mean_implicit_attention(m1_, d0_, d1_, t, out, cols);
+        return;
     }
   }
 
@@ -175,25 +183,28 @@ class RecurrentMap final : public MixerMap {
   int64_t d0_ = 0, d1_ = 0;
 };
 
-void add(MixerMapRegistry& registry, const std::string& mixer, const std::string& label, const std::string& row_factor,
-         Family family) {
-  registry.add(mixer, {label, row_factor, [family](const MixerMapInput& in) -> std::unique_ptr<MixerMap> {
-                         return std::make_unique<RecurrentMap>(in, family);
-                       }});
+MixerMapKind kind(const std::string& label, const std::string& row_factor, Family family) {
+  return {label, row_factor, [family](const MixerMapInput& in) -> std::unique_ptr<MixerMap> {
+            return std::make_unique<RecurrentMap>(in, family);
+          }};
 }
 
 }  // namespace
 
 void register_recurrent_maps(MixerMapRegistry& registry) {
   const std::string exact = "implicit attention, exact";
-  add(registry, "linear", exact, "q", Family::Linear);
-  add(registry, "retnet", exact, "q", Family::Retnet);
-  add(registry, "gla", exact, "q", Family::Gla);
-  add(registry, "delta", exact, "q", Family::Delta);
-  add(registry, "gated_delta", exact, "q", Family::GatedDelta);
-  add(registry, "mamba2", exact, "dt", Family::Mamba2);
-  // Mamba-1 mixes per channel; a head's map is the mean over its channels.
-  add(registry, "mamba1", exact + ", mean over channels", "dt", Family::Mamba1);
+  registry.add("linear", kind(exact, "q", Family::Linear));
+  registry.add("retnet", kind(exact, "q", Family::Retnet));
+  registry.add("gla", kind(exact, "q", Family::Gla));
+  registry.add("delta", kind(exact, "q", Family::Delta));
+  registry.add("gated_delta", kind(exact, "q", Family::GatedDelta));
+  registry.add("mamba2", kind(exact, "dt", Family::Mamba2));
+  // Mamba-1 mixes per channel: a head's map is the mean over its channels (state_rows of them, the
+  // rows of its state), and each channel's own map is exact too.
+  MixerMapKind mamba1 = kind(exact + ", mean over channels", "dt", Family::Mamba1);
+  mamba1.channels_per_head = [](const MixerLayer& l) { return l.state_rows; };
+  mamba1.channel_label = exact;
+  registry.add("mamba1", std::move(mamba1));
 }
 
 }  // namespace mnemo::profiler

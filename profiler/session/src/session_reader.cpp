@@ -29,13 +29,14 @@ std::vector<T> blob_as(std::span<const uint8_t> b, size_t expected, const std::s
   return v;
 }
 
-// A head's cached entry loaded up to the newest step, moved to the front; a stale one (a recording
-// added steps since) is dropped so that the caller loads it again.
+// A head's (or one of its channels') cached entry loaded up to the newest step, moved to the front;
+// a stale one (a recording added steps since) is dropped so that the caller loads it again.
 template <class Entry>
-Entry* find_current(std::list<std::unique_ptr<Entry>>& cache, int64_t run, int32_t layer, int32_t head, int64_t newest) {
+Entry* find_current(std::list<std::unique_ptr<Entry>>& cache, int64_t run, int32_t layer, int32_t head, int64_t channel,
+                    int64_t newest) {
   for (auto it = cache.begin(); it != cache.end(); ++it) {
     const Entry& e = **it;
-    if (e.run != run || e.layer != layer || e.head != head) continue;
+    if (e.run != run || e.layer != layer || e.head != head || e.channel != channel) continue;
     if (e.max_step < newest) {
       cache.erase(it);
       return nullptr;
@@ -46,8 +47,9 @@ Entry* find_current(std::list<std::unique_ptr<Entry>>& cache, int64_t run, int32
   return nullptr;
 }
 
-std::string head_name(int64_t run, int32_t layer, int32_t head) {
-  return "run " + std::to_string(run) + " layer " + std::to_string(layer) + " head " + std::to_string(head);
+std::string head_name(int64_t run, int32_t layer, int32_t head, int64_t channel = -1) {
+  return "run " + std::to_string(run) + " layer " + std::to_string(layer) + " head " + std::to_string(head) +
+         (channel >= 0 ? " channel " + std::to_string(channel) : "");
 }
 
 // One count of a run as the file claims it, refused outside [0, max] (session_limits says why).
@@ -86,6 +88,7 @@ void check_step(const std::string& path, int64_t run, int64_t step, int64_t pos0
 struct SessionReader::HeadMap {
   int64_t run = 0;
   int32_t layer = 0, head = 0;
+  int64_t channel = -1;   // the head's map, or one channel's
   int64_t max_step = -1;  // the newest step loaded
   std::unique_ptr<MixerMap> map;
 };
@@ -182,6 +185,7 @@ class SessionReader::Factors final : public FactorSource {
 struct SessionReader::HeadRows {
   int64_t run = 0;
   int32_t layer = 0, head = 0;
+  static constexpr int64_t channel = -1;  // a head's channels all have its rows
   int d = 0;
   int64_t max_step = -1;     // the newest step loaded
   std::vector<int64_t> n_k;  // [pos]; -1 where the position has no recorded query
@@ -458,9 +462,29 @@ const MixerMapKind& SessionReader::kind_of(int64_t run_id, int32_t layer_index) 
 
 std::string SessionReader::map_label(int64_t run_id, int32_t layer) { return kind_of(run_id, layer).label; }
 
+std::string SessionReader::map_label(int64_t run_id, int32_t layer, int32_t head, int64_t channel) {
+  check_channel(run_id, layer, channel);
+  return profiler::map_label(kind_of(run_id, layer), head, channel);
+}
+
+int64_t SessionReader::channels_per_head(int64_t run_id, int32_t layer) {
+  return profiler::channels_per_head(kind_of(run_id, layer), this->layer(run_id, layer));
+}
+
+void SessionReader::check_channel(int64_t run_id, int32_t layer, int64_t channel) {
+  if (channel == -1) return;
+  const int64_t n = channels_per_head(run_id, layer);
+  if (channel >= 0 && channel < n) return;
+  const std::string of_layer = db_.path() + ": run " + std::to_string(run_id) + " layer " + std::to_string(layer) +
+                               " (mixer '" + this->layer(run_id, layer).mixer + "')";
+  if (n == 0) throw Error(of_layer + " has no channel maps: its heads' maps are all there is (no channel " +
+                          std::to_string(channel) + ")");
+  throw Error(of_layer + " has no channel " + std::to_string(channel) + ": a head has channels 0.." + std::to_string(n - 1));
+}
+
 const SessionReader::HeadRows& SessionReader::head_rows(int64_t run_id, int32_t layer, int32_t head) {
   const int64_t newest = newest_step(run_id);
-  if (HeadRows* cached = find_current(rows_cache_, run_id, layer, head, newest)) return *cached;
+  if (HeadRows* cached = find_current(rows_cache_, run_id, layer, head, -1, newest)) return *cached;
   const MixerMapKind& kind = kind_of(run_id, layer);
   auto r = std::make_unique<HeadRows>();
   r->run = run_id, r->layer = layer, r->head = head;
@@ -516,35 +540,37 @@ const SessionReader::HeadRows& SessionReader::head_rows(int64_t run_id, int32_t 
   return *rows_cache_.front();
 }
 
-SessionReader::HeadMap& SessionReader::map(int64_t run_id, int32_t layer, int32_t head) {
+SessionReader::HeadMap& SessionReader::map(int64_t run_id, int32_t layer, int32_t head, int64_t channel) {
   const int64_t newest_step = this->newest_step(run_id);
-  if (HeadMap* cached = find_current(cache_, run_id, layer, head, newest_step)) return *cached;
-  cache_.push_front(make_map(run_id, layer, head, newest_step, 0, std::numeric_limits<int64_t>::max()));
+  if (HeadMap* cached = find_current(cache_, run_id, layer, head, channel, newest_step)) return *cached;
+  cache_.push_front(make_map(run_id, layer, head, channel, newest_step, 0, std::numeric_limits<int64_t>::max()));
   if (cache_.size() > kCachedHeads) cache_.pop_back();
   return *cache_.front();
 }
 
-SessionReader::HeadMap& SessionReader::map_for_rows(int64_t run_id, int32_t layer, int32_t head, int64_t q_begin,
-                                                   int64_t q_end) {
+SessionReader::HeadMap& SessionReader::map_for_rows(int64_t run_id, int32_t layer, int32_t head, int64_t channel,
+                                                   int64_t q_begin, int64_t q_end) {
   const int64_t newest_step = this->newest_step(run_id);
-  if (HeadMap* cached = find_current(cache_, run_id, layer, head, newest_step)) return *cached;
+  if (HeadMap* cached = find_current(cache_, run_id, layer, head, channel, newest_step)) return *cached;
   // Not cached: the queries of those rows alone (an overview of a decode step needs a few rows of
   // each of hundreds of heads).
-  ranged_ = make_map(run_id, layer, head, newest_step, q_begin, q_end);
+  ranged_ = make_map(run_id, layer, head, channel, newest_step, q_begin, q_end);
   return *ranged_;
 }
 
 std::unique_ptr<SessionReader::HeadMap> SessionReader::make_map(int64_t run_id, int32_t layer, int32_t head,
-                                                                int64_t newest_step, int64_t q_begin, int64_t q_end) {
+                                                                int64_t channel, int64_t newest_step, int64_t q_begin,
+                                                                int64_t q_end) {
   const MixerMapKind& kind = kind_of(run_id, layer);
   const MixerLayer& l = this->layer(run_id, layer);
-  const std::string what = db_.path() + ": " + head_name(run_id, layer, head);
+  const std::string what = db_.path() + ": " + head_name(run_id, layer, head, channel);
   if (head < 0 || head >= l.n_heads)
     throw Error(what + ": the layer has " + std::to_string(l.n_heads) + " heads (no attention factors recorded for this one)");
-  Factors factors(db_, run_id, layer, newest_step, head_name(run_id, layer, head));
-  MixerMapInput in{db_, factors, l, run_id, layer, head, newest_step, q_begin, q_end, what};
+  check_channel(run_id, layer, channel);
+  Factors factors(db_, run_id, layer, newest_step, head_name(run_id, layer, head, channel));
+  MixerMapInput in{db_, factors, l, run_id, layer, head, newest_step, q_begin, q_end, what, channel};
   auto m = std::make_unique<HeadMap>();
-  m->run = run_id, m->layer = layer, m->head = head, m->max_step = newest_step;
+  m->run = run_id, m->layer = layer, m->head = head, m->channel = channel, m->max_step = newest_step;
   m->map = kind.make(in);
   return m;
 }
@@ -557,7 +583,9 @@ int64_t SessionReader::keys_seen(const HeadRows& h, int64_t rows) {
 }
 
 MapShape SessionReader::map_shape(int64_t run_id, int64_t step, int32_t layer, int32_t head) {
-  return shape_at(head_rows(run_id, layer, head), rows_at_step(run_id, step));
+  MapShape shape = shape_at(head_rows(run_id, layer, head), rows_at_step(run_id, step));
+  shape.channels_per_head = channels_per_head(run_id, layer);
+  return shape;
 }
 
 MapShape SessionReader::shape_at(const HeadRows& h, int64_t rows) { return {rows, keys_seen(h, rows), h.d}; }
@@ -592,9 +620,10 @@ void SessionReader::recompute_pooled(HeadMap& m, int64_t n_cols, int level, int6
 }
 
 AttentionTile SessionReader::tile(int64_t run_id, int64_t step, int32_t layer, int32_t head, int level, int64_t ty,
-                                  int64_t tx) {
+                                  int64_t tx, int64_t channel) {
   if (level < 0 || level > kMaxTileLevel || ty < 0 || tx < 0)
     throw Error("tile level must be 0.." + std::to_string(kMaxTileLevel) + " and ty, tx >= 0");
+  check_channel(run_id, layer, channel);
   const HeadRows& head_shape = head_rows(run_id, layer, head);  // read before any factors are loaded
   const MapShape shape = shape_at(head_shape, rows_at_step(run_id, step));
   const int64_t s = int64_t{1} << level;
@@ -606,7 +635,7 @@ AttentionTile SessionReader::tile(int64_t run_id, int64_t step, int32_t layer, i
                 std::to_string(cell_cols) + " cells, " + std::to_string(tiles_at_level(shape.rows, level)) + " × " +
                 std::to_string(tiles_at_level(shape.cols, level)) + " tiles)");
   AttentionTile t;
-  t.label = kind_of(run_id, layer).label;
+  t.label = profiler::map_label(kind_of(run_id, layer), head, channel);
   t.level = level, t.ty = ty, t.tx = tx;
   t.row0 = ty * kTileSize, t.col0 = tx * kTileSize;
   t.rows = std::min(kTileSize, cell_rows - t.row0);
@@ -614,7 +643,7 @@ AttentionTile SessionReader::tile(int64_t run_id, int64_t step, int32_t layer, i
 
   // Rows up to `covered` come from the newest stored pyramid tile at or before this step.
   int64_t covered = 0;
-  if (level >= 1) {
+  if (level >= 1 && channel < 0) {  // the stored pyramid is of the head's map, never of a channel's
     Stmt p = db_.prepare(
         schema_version_ >= 2
             ? "SELECT step, rows, cols, codec, max, mean, max_crc32, mean_crc32 FROM _pyramid_tile WHERE run_id = ? "
@@ -670,7 +699,8 @@ AttentionTile SessionReader::tile(int64_t run_id, int64_t step, int32_t layer, i
   }
   const int64_t row_begin = std::max(covered, t.row0 * s), row_end = std::min(shape.rows, (t.row0 + t.rows) * s);
   if (row_begin < row_end)
-    recompute_pooled(map_for_rows(run_id, layer, head, row_begin, row_end), shape.cols, level, row_begin, row_end, t);
+    recompute_pooled(map_for_rows(run_id, layer, head, channel, row_begin, row_end), shape.cols, level, row_begin, row_end,
+                     t);
   for (int64_t r = 0; r < t.rows; ++r)
     for (int64_t c = 0; c < t.cols; ++c) {
       const size_t at = static_cast<size_t>(r * t.cols + c);
@@ -681,11 +711,12 @@ AttentionTile SessionReader::tile(int64_t run_id, int64_t step, int32_t layer, i
   return t;
 }
 
-std::vector<float> SessionReader::row(int64_t run_id, int32_t layer, int32_t head, int64_t query_pos) {
-  return map(run_id, layer, head).map->row(query_pos);
+std::vector<float> SessionReader::row(int64_t run_id, int32_t layer, int32_t head, int64_t query_pos, int64_t channel) {
+  return map(run_id, layer, head, channel).map->row(query_pos);
 }
 
-std::vector<float> SessionReader::column(int64_t run_id, int64_t step, int32_t layer, int32_t head, int64_t key_pos) {
+std::vector<float> SessionReader::column(int64_t run_id, int64_t step, int32_t layer, int32_t head, int64_t key_pos,
+                                         int64_t channel) {
   const HeadRows& rows = head_rows(run_id, layer, head);
   const MapShape shape = map_shape(run_id, step, layer, head);
   if (key_pos < 0 || key_pos >= shape.cols)
@@ -694,14 +725,14 @@ std::vector<float> SessionReader::column(int64_t run_id, int64_t step, int32_t l
   std::vector<int64_t> recorded;
   for (int64_t i = 0; i < std::min<int64_t>(shape.rows, static_cast<int64_t>(rows.n_k.size())); ++i)
     if (rows.n_k[static_cast<size_t>(i)] >= 0) recorded.push_back(i);
-  MixerMap& m = *map(run_id, layer, head).map;
+  MixerMap& m = *map(run_id, layer, head, channel).map;
   for (int64_t i : recorded) m.block(i, 1, key_pos, key_pos + 1, &out[static_cast<size_t>(i)]);
   return out;
 }
 
 std::vector<std::pair<int64_t, float>> SessionReader::top_k(int64_t run_id, int32_t layer, int32_t head,
-                                                            int64_t query_pos, int k) {
-  const std::vector<float> p = row(run_id, layer, head, query_pos);
+                                                            int64_t query_pos, int k, int64_t channel) {
+  const std::vector<float> p = row(run_id, layer, head, query_pos, channel);
   std::vector<std::pair<int64_t, float>> out;
   for (size_t j = 0; j < p.size(); ++j) out.emplace_back(static_cast<int64_t>(j), p[j]);
   const size_t n = std::min(out.size(), static_cast<size_t>(std::max(k, 0)));

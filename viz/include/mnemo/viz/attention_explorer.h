@@ -3,7 +3,8 @@
 // tiles it has as textures, stands in the nearest coarser tile for those still loading, and
 // prefetches the ring around the view and the next finer level. Hovering a cell shows the
 // query and key tokens and the exact score (recomputed from the factors when the tile under
-// the pointer is pooled).
+// the pointer is pooled). A layer whose map kind offers channel maps (Mamba-1) gets a channel
+// selector: the head's map (its kind's default view, the mean over channels) or one channel's.
 #pragma once
 
 #include <cstdint>
@@ -45,6 +46,12 @@ class AttentionExplorer : public Canvas {
   // The map cell (row, column) under a screen position last frame (nullopt outside the map).
   std::optional<std::pair<int64_t, int64_t>> cell_at(ImVec2 screen) const;
   ImVec2 cell_center(int64_t row, int64_t col) const { return to_screen(col + 0.5, row + 0.5); }
+  // Channel maps a head of the shown layer offers (0: none, and no selector), the channel chosen
+  // (−1: the head's map), and whether last frame drew the selector.
+  int64_t channels_per_head() const { return shape_.channels; }
+  int64_t channel() const { return channel_; }
+  void set_channel(int64_t channel) { channel_ = channel; }
+  bool channel_selector_shown() const { return channel_selector_shown_; }
   int64_t map_rows() const { return shape_.rows; }
   int64_t map_cols() const { return shape_.cols; }
   int fit_level() const { return shape_.fit_level; }
@@ -54,10 +61,15 @@ class AttentionExplorer : public Canvas {
     int64_t run = -1, step = -1;
     int32_t layer = -1, head = -1;
     int64_t rows = 0, cols = 0;
-    int fit_level = 0;  // the first level whose map fits one tile
+    int64_t channels = 0;  // channel maps per head (MapShape::channels_per_head)
+    int fit_level = 0;     // the first level whose map fits one tile
     bool operator==(const Shape&) const = default;
   };
   void draw_toolbar();
+  void draw_channel_selector();
+  // The channel whose map is drawn: the one chosen while the layer has it, else −1 (the head's).
+  int64_t shown_channel() const { return channel_ >= 0 && channel_ < shape_.channels ? channel_ : -1; }
+  TileKey tile_key(int level, int64_t ty, int64_t tx) const;
   void update_shape();
   void handle_input(ImVec2 origin, ImVec2 size);
   void draw_map(ImDrawList* dl, ImVec2 origin, ImVec2 size);
@@ -82,6 +94,7 @@ class AttentionExplorer : public Canvas {
   struct RowKey {
     int64_t run = -1;
     int32_t layer = -1, head = -1;
+    int64_t channel = -1;
     int64_t query = -1;
     bool operator==(const RowKey&) const = default;
   };
@@ -90,6 +103,8 @@ class AttentionExplorer : public Canvas {
   uint64_t range_for_ = 0;  // hash of the head whose overview set the colour range
   std::string error_;
   std::string label_, tile_error_;
+  int64_t channel_ = -1;
+  bool channel_selector_shown_ = false;
 };
 
 }  // namespace mnemo::viz

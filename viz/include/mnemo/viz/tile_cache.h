@@ -22,6 +22,7 @@ struct TileKey {
   int32_t layer = 0, head = 0;
   int level = 0;
   int64_t ty = 0, tx = 0;
+  int64_t channel = -1;  // one channel's map (kinds with channels), −1 the head's
   friend bool operator==(const TileKey&, const TileKey&) = default;
 };
 

@@ -4,6 +4,12 @@
 // (`mnemo tile`, the views) go through this interface and never know the family; they show the
 // map's label ("softmax probabilities", "implicit attention, exact", ...).
 //
+// A kind whose heads mix per channel (Mamba-1: every channel has its own decay) declares how many
+// channels a head has (MixerMapKind::channels_per_head); the head's map is then its default view (a
+// mean over the channels, say, labelled so) and each channel's own map is asked for by
+// MixerMapInput::channel. The reader, `mnemo tile --channel` and the explorer's channel selector
+// offer channels wherever a kind declares them, never by family.
+//
 // Built in: `softmax` (exp(q·k·scale − lse), recomputed from the recorded factors) and `stored`
 // (level-0 tiles stored as they are, for a mixer whose map is recorded rather than recomputed).
 // Adding a kind (profiler/session/implicit_attention.*: diagonal decay, delta rule, SSM): write a
@@ -75,6 +81,9 @@ struct MixerMapInput {
   int64_t newest_step = -1;
   int64_t row_begin = 0, row_end = std::numeric_limits<int64_t>::max();
   std::string what;
+  // One channel's map, 0-based within the head (< the kind's channels_per_head, which the reader
+  // checks before make() is called); −1 for the head's own map, the kind's default view.
+  int64_t channel = -1;
 };
 
 class MixerMap {
@@ -89,10 +98,20 @@ class MixerMap {
 };
 
 struct MixerMapKind {
-  std::string label;       // what the map's values are, shown by the views and `mnemo tile`
+  std::string label;       // what a head's map's values are, shown by the views and `mnemo tile`
   std::string row_factor;  // the factor whose rows are the map's rows ("" when the kind has none: stored)
   std::function<std::unique_ptr<MixerMap>(const MixerMapInput&)> make;
+  // Channels a head of `layer` has, each with its own map (null or 0: a head's map is all there is).
+  std::function<int64_t(const MixerLayer&)> channels_per_head = nullptr;
+  // What one channel's map is, before "channel c of head h" ("implicit attention, exact").
+  std::string channel_label = {};
 };
+
+// Channels a head of `layer` offers under `kind` (0 when the kind declares none).
+int64_t channels_per_head(const MixerMapKind& kind, const MixerLayer& layer);
+// What a map's values are: the kind's label for a head's map (channel −1), else
+// "<channel_label>, channel c of head h".
+std::string map_label(const MixerMapKind& kind, int32_t head, int64_t channel);
 
 class MixerMapRegistry {
  public:

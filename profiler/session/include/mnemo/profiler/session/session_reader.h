@@ -74,6 +74,7 @@ struct MapShape {
   int64_t rows = 0;  // query positions up to and including the step
   int64_t cols = 0;  // keys resident at the step
   int head_dim = 0;
+  int64_t channels_per_head = 0;  // channel maps the layer's kind offers per head (0: none)
 };
 
 struct TimelineBucket {
@@ -122,18 +123,32 @@ class SessionReader {
   std::vector<StateStatRecord> state_stats(int64_t run_id, std::optional<int32_t> layer = {}) const;
   std::vector<StateMatrixRecord> state_matrices(int64_t run_id, int32_t layer, int32_t head) const;
 
-  // What a layer is (_layer), and the label of its maps (its MixerMap's). Throws Error for a layer
-  // the run does not describe, or a mixer kind this build has no map for.
+  // What a layer is (_layer), and the label of its heads' maps (its MixerMap's). Throws Error for a
+  // layer the run does not describe, or a mixer kind this build has no map for.
   const MixerLayer& layer(int64_t run_id, int32_t layer);
   std::string map_label(int64_t run_id, int32_t layer);
+  // The label of one channel's map ("implicit attention, exact, channel 3 of head 0"), or of the
+  // head's map for channel −1; throws Error as check_channel() does.
+  std::string map_label(int64_t run_id, int32_t layer, int32_t head, int64_t channel);
+  // Channel maps a head of the layer offers (MixerMapKind::channels_per_head; 0: none).
+  int64_t channels_per_head(int64_t run_id, int32_t layer);
+  // Throws Error naming the file, run, layer and mixer when `channel` is not −1 and the layer's heads
+  // have no such channel (none at all, or fewer).
+  void check_channel(int64_t run_id, int32_t layer, int64_t channel);
 
   // Attention. Throws Error naming what is missing (unknown run/step/layer/head, factors not
-  // recorded or dropped by the byte budget, tile outside the map).
+  // recorded or dropped by the byte budget, tile outside the map). `channel` ≥ 0 asks for that
+  // channel's own map instead of the head's (kinds with channels_per_head; check_channel()); such a
+  // map is recomputed at every level (a stored pyramid holds the head's map).
   MapShape map_shape(int64_t run_id, int64_t step, int32_t layer, int32_t head);
-  AttentionTile tile(int64_t run_id, int64_t step, int32_t layer, int32_t head, int level, int64_t ty, int64_t tx);
-  std::vector<float> row(int64_t run_id, int32_t layer, int32_t head, int64_t query_pos);  // over its keys
-  std::vector<float> column(int64_t run_id, int64_t step, int32_t layer, int32_t head, int64_t key_pos);  // over rows
-  std::vector<std::pair<int64_t, float>> top_k(int64_t run_id, int32_t layer, int32_t head, int64_t query_pos, int k);
+  AttentionTile tile(int64_t run_id, int64_t step, int32_t layer, int32_t head, int level, int64_t ty, int64_t tx,
+                     int64_t channel = -1);
+  std::vector<float> row(int64_t run_id, int32_t layer, int32_t head, int64_t query_pos,
+                         int64_t channel = -1);  // over its keys
+  std::vector<float> column(int64_t run_id, int64_t step, int32_t layer, int32_t head, int64_t key_pos,
+                            int64_t channel = -1);  // over rows
+  std::vector<std::pair<int64_t, float>> top_k(int64_t run_id, int32_t layer, int32_t head, int64_t query_pos, int k,
+                                               int64_t channel = -1);
 
   // Ops: those overlapping [t0, t1) (on one thread, or all with thread < 0), and a timeline of
   // n_buckets equal buckets over [t0, t1) built from the level-of-detail table where it is coarse
@@ -143,15 +158,15 @@ class SessionReader {
   std::vector<TimelineBucket> timeline(int64_t run_id, int64_t thread, int64_t t0_ns, int64_t t1_ns, int64_t n_buckets) const;
 
  private:
-  struct HeadMap;   // one (run, layer, head): its MixerMap over the steps loaded
+  struct HeadMap;   // one (run, layer, head, channel): its MixerMap over the steps loaded
   struct HeadRows;  // one (run, layer, head): the keys each recorded query saw, no factors
   class Factors;    // the FactorSource over this file
-  HeadMap& map(int64_t run_id, int32_t layer, int32_t head);  // every row, cached
+  HeadMap& map(int64_t run_id, int32_t layer, int32_t head, int64_t channel);  // every row, cached
   // The cached map when there is one, else one made for rows [q_begin, q_end) alone, valid until
   // the next call.
-  HeadMap& map_for_rows(int64_t run_id, int32_t layer, int32_t head, int64_t q_begin, int64_t q_end);
-  std::unique_ptr<HeadMap> make_map(int64_t run_id, int32_t layer, int32_t head, int64_t newest_step, int64_t q_begin,
-                                    int64_t q_end);
+  HeadMap& map_for_rows(int64_t run_id, int32_t layer, int32_t head, int64_t channel, int64_t q_begin, int64_t q_end);
+  std::unique_ptr<HeadMap> make_map(int64_t run_id, int32_t layer, int32_t head, int64_t channel, int64_t newest_step,
+                                    int64_t q_begin, int64_t q_end);
   const MixerMapKind& kind_of(int64_t run_id, int32_t layer);
   const HeadRows& head_rows(int64_t run_id, int32_t layer, int32_t head);
   int head_dim(int64_t run_id) const;
