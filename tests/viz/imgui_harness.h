@@ -5,10 +5,12 @@
 #include <imgui.h>
 
 #include <chrono>
+#include <cmath>
 #include <filesystem>
 #include <functional>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "mnemo/profiler/session/recorder.h"
 #include "mnemo/viz/canvas.h"
@@ -111,6 +113,82 @@ inline std::string fresh_session_path(const std::string& suite, const std::strin
   const std::string p = (dir / name).string();
   for (const char* suffix : {"", "-wal", "-shm", "-journal"}) std::filesystem::remove(p + suffix);
   return p;
+}
+
+// A recurrent run recorded as the recorder stores any recurrent mixer (its probe's factors as they
+// are, seeded uniform values): layer 0 has mixer `mixer` ("gla": q, k and a per-dimension log
+// decay g; "mamba2": dt and A per head, B and C shared), and with `softmax_layer` a layer 1 of
+// softmax attention (q, k and the exact log-sum-exp), as in a hybrid; layer 0's state statistics
+// (norm 1 + step + head, rank 1 + head / 2) after every step. A prefill of
+// RecurrentSession::kPrefill tokens, then decode steps, RecurrentSession::kSteps in all.
+struct RecurrentSession {
+  static constexpr int32_t kHeads = 2, kDim = 4;
+  static constexpr int64_t kPrefill = 12, kSteps = 3;
+  static constexpr int64_t kRows = kPrefill + kSteps - 1;  // query positions at the last step
+};
+inline void write_recurrent_session(const std::string& path, const std::string& mixer = "gla", bool softmax_layer = false) {
+  constexpr int32_t H = RecurrentSession::kHeads, D = RecurrentSession::kDim;
+  for (const char* s : {"", "-wal", "-shm", "-journal"}) std::filesystem::remove(path + s);
+  profiler::RunInfo info;
+  info.label = mixer + (softmax_layer ? " + softmax" : ""), info.architecture = mixer, info.model_path = "(none)";
+  info.model_format = "safetensors";
+  info.n_layers = softmax_layer ? 2 : 1, info.n_heads = H, info.n_kv_heads = H, info.head_dim = D, info.d_model = H * D;
+  info.captures = "attention,memory";
+  // mamba2: key_dim and state_cols are d_state (N = D), one group of B and C.
+  info.layers.push_back({0, mixer, "recurrent_state", H, H, D, D, D, D, "none", 0, 0.5});
+  if (softmax_layer) info.layers.push_back({1, "softmax", "kv_cache", H, H, D, D, 0, 0, "causal", 0, 0.5});
+  profiler::Recorder rec(path, info);
+  uint32_t seed = 7;
+  auto uniform = [&] { return static_cast<float>((seed = seed * 1664525u + 1013904223u) >> 8) / 16777216.f; };
+  auto values = [&](size_t n, float lo, float hi) {
+    std::vector<float> v(n);
+    for (float& x : v) x = lo + (hi - lo) * uniform();
+    return v;
+  };
+  std::vector<float> softmax_k;  // [position][head][D], every key so far
+  for (int64_t step = 0; step < RecurrentSession::kSteps; ++step) {
+    const int64_t pos0 = step ? RecurrentSession::kPrefill + step - 1 : 0, n = step ? 1 : RecurrentSession::kPrefill;
+    const auto per_token = [&](const char* name, int32_t heads, int32_t width, float lo, float hi) {
+      rec.submit(profiler::MixerFactorRecord{0, step, name, heads, n, width, pos0, {}, pos0 + n,
+                                             values(static_cast<size_t>(heads * n * width), lo, hi)});
+    };
+    if (mixer == "mamba2") {
+      per_token("dt", H, 1, 0.05f, 0.5f);
+      rec.submit(profiler::MixerFactorRecord{0, step, "A", H, 1, 1, 0, {}, 0, std::vector<float>{-0.5f, -1.5f}});
+      per_token("B", 1, D, -1.f, 1.f);
+      per_token("C", 1, D, -1.f, 1.f);
+    } else {
+      per_token("q", H, D, -0.5f, 0.5f);
+      per_token("k", H, D, -0.5f, 0.5f);
+      per_token("g", H, D, -0.3f, 0.f);
+    }
+    if (softmax_layer) {
+      const std::vector<float> q = values(static_cast<size_t>(H * n * D), -1.f, 1.f);
+      const std::vector<float> k = values(static_cast<size_t>(H * n * D), -1.f, 1.f);  // [head][n][D]
+      for (int64_t r = 0; r < n; ++r)
+        for (int32_t h = 0; h < H; ++h)
+          for (int32_t d = 0; d < D; ++d) softmax_k.push_back(k[static_cast<size_t>((h * n + r) * D + d)]);
+      std::vector<float> lse(static_cast<size_t>(H * n));
+      for (int32_t h = 0; h < H; ++h)
+        for (int64_t r = 0; r < n; ++r) {
+          double sum = 0;
+          for (int64_t j = 0; j <= pos0 + r; ++j) {
+            float dot = 0.f;  // in float, as the reader recomputes it
+            for (int32_t d = 0; d < D; ++d)
+              dot += q[static_cast<size_t>((h * n + r) * D + d)] * softmax_k[static_cast<size_t>((j * H + h) * D + d)];
+            sum += std::exp(static_cast<double>(dot * 0.5f));
+          }
+          lse[static_cast<size_t>(h * n + r)] = static_cast<float>(std::log(sum));
+        }
+      rec.submit(profiler::MixerFactorRecord{1, step, "q", H, n, D, pos0, {}, pos0 + n, q});
+      rec.submit(profiler::MixerFactorRecord{1, step, "k", H, n, D, pos0, {}, 0, k});
+      rec.submit(profiler::MixerFactorRecord{1, step, "lse", H, n, 1, pos0, {}, pos0 + n, lse});
+    }
+    for (int32_t h = 0; h < H; ++h)  // the recurrent layer's state after the step
+      rec.submit(profiler::StateStatRecord{0, h, step, 1.0 + static_cast<double>(step + h), 1.0 + 0.5 * h});
+    end_synthetic_step(rec, step, pos0, n);
+  }
+  rec.finish();
 }
 
 // A demo session written once per test binary into a temporary folder. The folder is named by

@@ -188,35 +188,8 @@ TEST(AttentionExplorer, ADamagedFactorIsAnErrorOverTheMap) {
   EXPECT_EQ(field(x.inspection(), "error"), x.tile_error());
 }
 
-// A recurrent layer's session as the recorder stores any recurrent mixer (its probe's factors as
-// they are): one layer, a 12-token prefill and 2 decode steps, uniform pseudo-random factors.
-constexpr int64_t kPrefill = 12, kSteps = 3;
-
-// GLA: q, k, g per head and token.
-std::string write_gla_session() {
-  const std::string path = std::filesystem::path(test::demo_session_path()).parent_path() / "gla.mnemo";
-  for (const char* s : {"", "-wal", "-shm"}) std::filesystem::remove(path + s);
-  constexpr int32_t kHeads = 2, kDim = 4;
-  profiler::RunInfo info;
-  info.label = "gla", info.architecture = "gla", info.model_path = "(none)", info.model_format = "safetensors";
-  info.n_layers = 1, info.n_heads = kHeads, info.n_kv_heads = kHeads, info.head_dim = kDim, info.d_model = 8;
-  info.captures = "attention,memory";
-  info.layers.push_back({0, "gla", "recurrent_state", kHeads, kHeads, kDim, kDim, kDim, kDim, "none", 0, 0.5});
-  profiler::Recorder rec(path, info);
-  uint32_t seed = 7;
-  auto uniform = [&] { return static_cast<float>((seed = seed * 1664525u + 1013904223u) >> 8) / 16777216.f; };
-  for (int64_t step = 0; step < kSteps; ++step) {
-    const int64_t pos0 = step ? kPrefill + step - 1 : 0, n = step ? 1 : kPrefill;
-    for (const char* name : {"q", "k", "g"}) {
-      std::vector<float> v(static_cast<size_t>(kHeads * n * kDim));
-      for (float& x : v) x = std::string(name) == "g" ? -0.3f * uniform() : uniform() - 0.5f;
-      rec.submit(profiler::MixerFactorRecord{0, step, name, kHeads, n, kDim, pos0, {}, pos0 + n, std::move(v)});
-    }
-    test::end_synthetic_step(rec, step, pos0, n);
-  }
-  rec.finish();
-  return path;
-}
+// The synthetic sessions step as test::RecurrentSession does: a 12-token prefill, then decode steps.
+constexpr int64_t kPrefill = test::RecurrentSession::kPrefill, kSteps = test::RecurrentSession::kSteps;
 
 // Mamba-1 with 2 heads of 3 channels (D = 6, d_state N = 4, one group): Δ per token and channel,
 // B and C per token (one slice, shared), A [D][N] per layer with every step, as the engine publishes them.
@@ -257,7 +230,8 @@ std::string write_mamba1_session() {
 // The explorer draws a GLA layer's implicit attention through the same tile path, says what the
 // values are, and hover gives the reader's exact value; the layer has no channels, so no selector.
 TEST(AttentionExplorer, ShowsARecurrentLayersImplicitAttentionWithItsLabel) {
-  const std::string path = write_gla_session();
+  const std::string path = std::filesystem::path(test::demo_session_path()).parent_path() / "gla.mnemo";
+  test::write_recurrent_session(path, "gla");
   ImGuiHarness h;
   Fixture f(path);
   ASSERT_TRUE(f.vs.has_run());
@@ -274,6 +248,20 @@ TEST(AttentionExplorer, ShowsARecurrentLayersImplicitAttentionWithItsLabel) {
   EXPECT_NEAR(score, p[5], 1e-6 * std::max(1.0, std::abs(score)));
   EXPECT_NE(p[5], 0.f);
   EXPECT_EQ(field(x.inspection(), "values"), "implicit attention, exact");
+
+  // Its weights have both signs: the scale diverges about 0, so a negative cell is blue, not the
+  // colour of an empty one.
+  EXPECT_TRUE(f.vs.scale.is_signed());
+  const auto last = reader.row(f.vs.run, 0, 1, kPrefill + kSteps - 2);
+  const auto negative = std::min_element(last.begin(), last.end()) - last.begin();
+  ASSERT_LT(last[static_cast<size_t>(negative)], 0.f);
+  const auto textures = ImGuiHarness::textures(h.frame(f.host(x)));
+  ASSERT_FALSE(textures.empty());
+  const auto* img = f.textures.find(textures.front());
+  ASSERT_NE(img, nullptr);
+  const uint32_t px = img->at(static_cast<int>(negative), static_cast<int>(kPrefill + kSteps - 2));
+  EXPECT_EQ(px, f.vs.scale.color(last[static_cast<size_t>(negative)]));
+  EXPECT_GT(static_cast<int>((px >> 16) & 0xff), static_cast<int>(px & 0xff)) << "blue over red";
 
   // No channel maps: no selector, and a channel asked for anyway is not shown.
   EXPECT_EQ(x.channels_per_head(), 0);

@@ -26,6 +26,45 @@ TEST(ColorScale, LinearMapsTheRangeOntoTheColormap) {
   EXPECT_NEAR(s.value_at(0.25f), 0.5f, 1e-6);
 }
 
+// A signed map (implicit attention) is diverging about 0 on linear and log scales: negative
+// weights are blue, never the colour of "no attention".
+TEST(ColorScale, SignedMapsDivergeAboutZero) {
+  ColorScale s;
+  s.set_kind(profiler::ScaleKind::Linear);
+  s.set_range(-2.f, 2.f);
+  const uint32_t sequential_low = s.color(-2.f);
+  s.set_signed(true);
+  EXPECT_TRUE(s.is_signed());
+  EXPECT_FLOAT_EQ(s.position(-2.f), 0.f);
+  EXPECT_FLOAT_EQ(s.position(0.f), 0.5f);
+  EXPECT_FLOAT_EQ(s.position(1.f), 0.75f);
+  EXPECT_FLOAT_EQ(s.value_at(0.5f), 0.f);
+  EXPECT_FLOAT_EQ(s.value_at(0.f), -2.f);
+  auto red = [](uint32_t p) { return static_cast<int>(p & 0xff); };
+  auto blue = [](uint32_t p) { return static_cast<int>((p >> 16) & 0xff); };
+  EXPECT_GT(blue(s.color(-2.f)), red(s.color(-2.f)) + 60);
+  EXPECT_GT(red(s.color(2.f)), blue(s.color(2.f)) + 60);
+  EXPECT_EQ(s.color(0.f), diverging_color(0.f));
+  EXPECT_NE(s.color(-2.f), sequential_low);
+  std::vector<float> v = {-2.f, -0.5f, 0.f, 0.5f, 2.f};
+  std::vector<uint32_t> px(v.size());
+  s.colorize(v, px);
+  for (size_t i = 0; i < v.size(); ++i) EXPECT_EQ(px[i], s.color(v[i])) << i;
+
+  // Log: decades of the magnitude from the floor, on either side of 0.
+  s.set_kind(profiler::ScaleKind::Log);
+  s.set_log_floor(1e-3f);
+  s.set_range(1e-3f, 1.f);
+  EXPECT_FLOAT_EQ(s.position(0.f), 0.5f);
+  EXPECT_NEAR(s.position(-1e-2f), 0.5f - 0.5f / 3.f, 1e-5);
+  EXPECT_NEAR(s.position(1.f), 1.f, 1e-6);
+  EXPECT_NEAR(s.value_at(0.f), -1.f, 1e-5);
+  EXPECT_GT(blue(s.color(-0.5f)), red(s.color(-0.5f)));
+  // Rank orders signed values itself: unchanged.
+  s.set_kind(profiler::ScaleKind::Rank);
+  EXPECT_FALSE(s.is_signed());
+}
+
 TEST(ColorScale, ColorizeAgreesWithColorForEveryKind) {
   std::vector<float> v;
   for (int i = 0; i < 500; ++i) v.push_back(std::pow(10.f, -6.f + 6.f * static_cast<float>(i) / 499.f));

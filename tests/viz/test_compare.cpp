@@ -6,6 +6,8 @@
 #include "mnemo/profiler/session/session_reader.h"
 #include "mnemo/viz/attention_explorer.h"
 #include "mnemo/viz/compare.h"
+#include "mnemo/viz/model_overview.h"
+#include "mnemo/viz/token_view.h"
 
 namespace mnemo::viz {
 namespace {
@@ -164,6 +166,103 @@ TEST(Compare, SideBySideLinksHeadsAndCursors) {
   EXPECT_EQ(f.right.cursor_key, 60);
   EXPECT_TRUE(f.right.cursor_linked);
   EXPECT_EQ(f.canvas.inspection().title.rfind("Left", 0), 0u);
+}
+
+// Two sessions compared, each side a whole Fixture (its own document), in the views that show a
+// layer's map: the explorer, the overview and the tokens.
+struct TwoSessions {
+  test::Fixture left, right;
+  CompareCanvas canvas;
+  TwoSessions(const std::string& left_path, const std::string& right_path)
+      : left(left_path), right(right_path),
+        canvas(left.vs, right.vs,
+               [this](const std::string& view, ViewState& vs) -> std::unique_ptr<Canvas> {
+                 if (view == "attention") return std::make_unique<AttentionExplorer>(vs);
+                 if (view == "overview") return std::make_unique<ModelOverview>(vs, &vs == &left.vs ? left.textures : right.textures);
+                 if (view == "tokens") return std::make_unique<TokenView>(vs);
+                 return nullptr;
+               },
+               {"attention", "overview", "tokens"}, left.textures) {}
+  std::function<void()> host() {
+    return [this] {
+      for (test::Fixture* f : {&left, &right}) f->doc.poll(), f->doc.tiles().begin_frame();
+      canvas.draw();
+      for (test::Fixture* f : {&left, &right}) f->doc.tiles().end_frame();
+    };
+  }
+  bool settled() { return left.settled() && right.settled() && !canvas.wants_redraw(); }
+};
+
+// A hybrid (GLA layer 0, softmax layer 1) beside a Mamba-2 run: each side draws its own layer's
+// map through the reader and names it, in every side-by-side view.
+TEST(Compare, SideBySideShowsEachSidesKindOfMapWithItsLabel) {
+  const std::string hybrid = test::fresh_session_path("compare", "hybrid.mnemo");
+  const std::string mamba2 = test::fresh_session_path("compare", "mamba2.mnemo");
+  test::write_recurrent_session(hybrid, "gla", true);
+  test::write_recurrent_session(mamba2, "mamba2");
+  ImGuiHarness h(ImVec2(1400, 800));
+  TwoSessions s(hybrid, mamba2);
+  ASSERT_TRUE(s.left.vs.has_run() && s.right.vs.has_run());
+  const std::string implicit = "implicit attention, exact", softmax = "softmax probabilities";
+
+  s.canvas.set_mode("attention");
+  s.left.vs.layer = 1;  // the softmax layer; the Mamba-2 run has one layer, its 0 follows
+  h.frame(s.host());  // makes the pair of explorers
+  auto* la = dynamic_cast<AttentionExplorer*>(s.canvas.side(0));
+  auto* ra = dynamic_cast<AttentionExplorer*>(s.canvas.side(1));
+  ASSERT_TRUE(la && ra);
+  ASSERT_TRUE(h.frames_until(s.host(), [&] { return !la->map_label().empty() && !ra->map_label().empty() && s.settled(); }));
+  EXPECT_EQ(s.right.vs.layer, 0);
+  EXPECT_EQ(la->map_label(), softmax);
+  EXPECT_EQ(ra->map_label(), implicit);
+  EXPECT_EQ(ra->map_rows(), test::RecurrentSession::kRows);
+  EXPECT_TRUE(ra->tile_error().empty()) << ra->tile_error();
+  s.left.vs.layer = 0;  // the GLA layer
+  ASSERT_TRUE(h.frames_until(s.host(), [&] { return la->map_label() == implicit && s.settled(); }));
+
+  s.canvas.set_mode("overview");
+  h.frame(s.host());
+  auto* lo = dynamic_cast<ModelOverview*>(s.canvas.side(0));
+  auto* ro = dynamic_cast<ModelOverview*>(s.canvas.side(1));
+  ASSERT_TRUE(lo && ro);
+  auto loaded = [](const ModelOverview* o) {
+    return o->layers() > 0 && o->thumbnails_loaded() == static_cast<size_t>(o->layers() * o->heads());
+  };
+  ASSERT_TRUE(h.frames_until(s.host(), [&] { return loaded(lo) && loaded(ro) && s.settled(); }));
+  EXPECT_EQ(lo->notice(), nullptr) << lo->notice();
+  EXPECT_EQ(ro->notice(), nullptr) << ro->notice();
+  EXPECT_EQ(lo->values_label(), "values: " + implicit + " (L0); " + softmax + " (L1)");
+  EXPECT_EQ(ro->values_label(), "values: " + implicit);
+  ASSERT_NE(ro->thumbnail(0, 1), nullptr);
+  EXPECT_GT(ro->thumbnail(0, 1)->peak, 0.f);
+
+  s.canvas.set_mode("tokens");
+  h.frame(s.host());
+  auto* lt = dynamic_cast<TokenView*>(s.canvas.side(0));
+  auto* rt = dynamic_cast<TokenView*>(s.canvas.side(1));
+  ASSERT_TRUE(lt && rt);
+  s.left.vs.layer = 1;
+  ASSERT_TRUE(h.frames_until(s.host(), [&] { return lt->map_label() == softmax && rt->map_label() == implicit && s.settled(); }));
+}
+
+// The difference map says what it subtracts: the same quantity, or a softmax layer's
+// probabilities against a recurrent layer's implicit attention.
+TEST(Compare, DifferenceMapNamesWhatItSubtracts) {
+  const std::string hybrid = test::fresh_session_path("compare", "hybrid-diff.mnemo");
+  const std::string gla = test::fresh_session_path("compare", "gla-diff.mnemo");
+  test::write_recurrent_session(hybrid, "gla", true);
+  test::write_recurrent_session(gla, "gla");
+  ImGuiHarness h;
+  TwoSessions s(hybrid, gla);
+  s.canvas.set_mode("difference");
+  s.left.vs.layer = 1;
+  ASSERT_TRUE(h.frames_until(s.host(), [&] { return !s.canvas.difference_label().empty() && s.settled(); }));
+  EXPECT_EQ(s.canvas.difference_problem(), "");
+  EXPECT_EQ(s.canvas.difference_label(), "left: softmax probabilities, right: implicit attention, exact (different quantities)");
+  s.left.vs.layer = 0;
+  ASSERT_TRUE(h.frames_until(s.host(), [&] {
+    return s.canvas.difference_label() == "both implicit attention, exact" && s.settled();
+  }));
 }
 
 TEST(Compare, NeedsTwoRuns) {

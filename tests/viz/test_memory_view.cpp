@@ -220,6 +220,29 @@ TEST(MemoryView, ShowsARecurrentLayersStateNormAndRankOverTheSteps) {
   EXPECT_EQ(field(view.inspection(), "values"), "state norm (Frobenius) and effective rank (participation ratio)");
 }
 
+// A hybrid's softmax layer keeps no state while its recurrent layer does: the view names the layers
+// with state instead of saying the run has none, and the recurrent layer draws its lines.
+TEST(MemoryView, AHybridsSoftmaxLayerNamesTheLayersWithState) {
+  const std::string path = test::fresh_session_path("memory", "hybrid.mnemo");
+  test::write_recurrent_session(path, "gla", true);
+  ImGuiHarness h;
+  Fixture f(path);
+  ASSERT_TRUE(f.vs.has_run());
+  MemoryView view(f.vs, f.textures);
+  f.vs.layer = 1;
+  const std::string expected = "Layer 1 keeps no recurrent state (layers with state: 0)";
+  EXPECT_TRUE(h.frames_until(f.host(view), [&] { return view.notice() == expected && f.settled(); })) << view.notice();
+  f.vs.layer = 0;
+  ASSERT_TRUE(h.frames_until(f.host(view), [&] {
+    return view.state_series() && view.state_series()->layer == 0 && view.notice().empty() && f.settled();
+  }));
+  const MemoryView::StateSeries& s = *view.state_series();
+  EXPECT_EQ(s.heads, test::RecurrentSession::kHeads);
+  ASSERT_EQ(s.steps, (std::vector<int64_t>{0, 1, 2}));
+  EXPECT_DOUBLE_EQ(s.norm[1 * 3 + 2], 4.0);  // head 1, step 2: 1 + step + head
+  EXPECT_EQ(s.layers_with_state, (std::vector<int32_t>{0}));
+}
+
 TEST(MemoryView, SaysSoWhenTheRunHasNoMemory) {
   const std::string path = test::fresh_session_path("memory", "bare.mnemo");
   {

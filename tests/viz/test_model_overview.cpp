@@ -289,6 +289,59 @@ profiler::RunInfo small_run(const std::string& label, const std::string& capture
   return info;
 }
 
+// A recurrent run (no softmax anywhere, Mamba-2's factors have no 'q'): every head's thumbnail is
+// its implicit attention, as the reader's MixerMap gives it, and the toolbar says so.
+TEST(ModelOverview, ShowsARecurrentRunsImplicitAttentionWithItsLabel) {
+  for (const char* mixer : {"gla", "mamba2"}) {
+    SCOPED_TRACE(mixer);
+    const std::string path = overview_session_path(std::string(mixer) + ".mnemo");
+    test::write_recurrent_session(path, mixer);
+    ImGuiHarness h;
+    Fixture f(path);
+    ASSERT_TRUE(f.vs.has_run());
+    ModelOverview o(f.vs, f.textures);
+    ASSERT_TRUE(h.frames_until(f.host(o), [&] { return all_loaded(o) && f.settled(); }));
+    ImDrawData* dd = h.frame(f.host(o));
+    EXPECT_EQ(o.notice(), nullptr) << o.notice();
+    ASSERT_NE(o.atlas(), nullptr);
+    EXPECT_GE(ImGuiHarness::commands_with(dd, o.atlas()), 1);
+    profiler::SessionReader reader(path);
+    const int64_t step = last_step(reader, f.vs.run);
+    for (int32_t head = 0; head < test::RecurrentSession::kHeads; ++head) {
+      const Expected e = expected_thumbnail(reader, f.vs.run, step, 0, head);
+      const auto* t = o.thumbnail(0, head);
+      ASSERT_NE(t, nullptr) << "head " << head;
+      EXPECT_EQ(t->map_rows, test::RecurrentSession::kRows);
+      EXPECT_FLOAT_EQ(t->peak, e.peak);
+      EXPECT_GT(t->peak, 0.f);
+      EXPECT_EQ(t->label, "implicit attention, exact");
+    }
+    EXPECT_EQ(o.values_label(), "values: implicit attention, exact");
+    h.io().MousePos = *o.thumbnail_center(0, 1);
+    h.frame(f.host(o));
+    EXPECT_EQ(field(o.inspection(), "values"), "implicit attention, exact");
+    h.io().MousePos = ImVec2(-FLT_MAX, -FLT_MAX);
+  }
+}
+
+// A hybrid (a recurrent layer and a softmax layer): each layer's thumbnails are its own kind of
+// map, and the toolbar names each label with its layers.
+TEST(ModelOverview, AHybridNamesEachLayersKindOfMap) {
+  const std::string path = overview_session_path("hybrid.mnemo");
+  test::write_recurrent_session(path, "gla", true);
+  ImGuiHarness h;
+  Fixture f(path);
+  ModelOverview o(f.vs, f.textures);
+  ASSERT_TRUE(h.frames_until(f.host(o), [&] { return all_loaded(o) && f.settled(); }));
+  h.frame(f.host(o));
+  EXPECT_EQ(o.notice(), nullptr) << o.notice();
+  ASSERT_NE(o.thumbnail(0, 0), nullptr);
+  ASSERT_NE(o.thumbnail(1, 0), nullptr);
+  EXPECT_EQ(o.thumbnail(0, 0)->label, "implicit attention, exact");
+  EXPECT_EQ(o.thumbnail(1, 0)->label, "softmax probabilities");
+  EXPECT_EQ(o.values_label(), "values: implicit attention, exact (L0); softmax probabilities (L1)");
+}
+
 TEST(ModelOverview, SaysSoWhenTheRunHasNoAttention) {
   const std::string path = overview_session_path("no-attention.mnemo");
   {

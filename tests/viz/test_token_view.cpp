@@ -207,6 +207,44 @@ TEST(TokenView, ThousandsOfTokensCostOnlyTheScreenful) {
   EXPECT_NEAR(t.top_keys().front().second, p[3499], 1e-6);
 }
 
+// A recurrent run: pointing at a token shades the keys by the layer's implicit attention (the
+// reader's MixerMap rows) and the legend says that is what the weights are; a hybrid's softmax
+// layer says softmax probabilities.
+TEST(TokenView, ShadesARecurrentLayersImplicitAttentionAndSaysSo) {
+  for (const char* mixer : {"gla", "mamba2"}) {
+    SCOPED_TRACE(mixer);
+    const std::string path = test::fresh_session_path("tokens", std::string(mixer) + ".mnemo");
+    test::write_recurrent_session(path, mixer, true);
+    ImGuiHarness h;
+    Fixture f(path);
+    ASSERT_TRUE(f.vs.has_run());
+    TokenView t(f.vs);
+    t.set_top_k(0);  // the only orange in the text is the shading
+    f.vs.layer = 0, f.vs.head = 1;
+    ASSERT_TRUE(h.frames_until(f.host(t), [&] { return t.lines() > 0 && !t.map_label().empty(); }));
+    EXPECT_EQ(t.map_label(), "implicit attention, exact");
+    EXPECT_EQ(field(t.inspection(), "values"), "implicit attention, exact");
+    const int64_t query = test::RecurrentSession::kRows - 1;
+    hover_token(h, f, t, query);
+    profiler::SessionReader reader(path);
+    const auto p = reader.row(f.vs.run, 0, 1, query);
+    ASSERT_EQ(p.size(), static_cast<size_t>(query + 1));
+    for (int64_t k = 0; k <= query; ++k) EXPECT_NEAR(t.weight(k), p[static_cast<size_t>(k)], 1e-6) << k;
+    const int64_t strongest = std::max_element(p.begin(), p.end()) - p.begin();
+    ASSERT_GT(p[static_cast<size_t>(strongest)], 0.f);
+    EXPECT_EQ(t.top_keys().front().first, strongest);
+    EXPECT_GE(shading_alpha(h.frame(f.host(t)), *t.token_rect(strongest)), 230);
+    EXPECT_EQ(field(t.inspection(), "values"), "implicit attention, exact");
+    EXPECT_EQ(field(t.inspection(), "weights"), "") << "no error for the query";
+
+    f.vs.layer = 1;  // the hybrid's softmax layer
+    ASSERT_TRUE(h.frames_until(f.host(t), [&] { return t.map_label() == "softmax probabilities" && !t.top_keys().empty(); }));
+    const auto s = reader.row(f.vs.run, 1, 1, query);
+    for (int64_t k = 0; k <= query; ++k) EXPECT_NEAR(t.weight(k), s[static_cast<size_t>(k)], 1e-6) << k;
+    h.io().MousePos = ImVec2(-FLT_MAX, -FLT_MAX);
+  }
+}
+
 TEST(TokenView, SaysSoWithoutASession) {
   ImGuiHarness h;
   ViewState none;

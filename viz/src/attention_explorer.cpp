@@ -73,6 +73,8 @@ void AttentionExplorer::update_shape() {
       next.fit_level = fit_level_of(s->rows, s->cols);
       // A new head or run starts fitted; a new step of the same head keeps the view.
       if (next.run != shape_.run || next.layer != shape_.layer || next.head != shape_.head) fitted_ = false;
+      // Another layer may have another mixer (a hybrid): its tiles bring its own label.
+      if (next.run != shape_.run || next.layer != shape_.layer) label_.clear();
       shape_ = next;
     } else {
       shape_ = Shape{};
@@ -88,7 +90,8 @@ TileKey AttentionExplorer::tile_key(int level, int64_t ty, int64_t tx) const {
 }
 
 void AttentionExplorer::draw_channel_selector() {
-  // Only where the layer's map kind has channels; the label beside it says which map is drawn.
+  // Only where the layer's map kind has channels; the label the toolbar draws next says which map
+  // is drawn.
   channel_selector_shown_ = shape_.channels > 0;
   if (!channel_selector_shown_) return;
   int c = static_cast<int>(shown_channel());
@@ -99,10 +102,6 @@ void AttentionExplorer::draw_channel_selector() {
   if (ImGui::IsItemHovered())
     ImGui::SetTooltip("The head's map (mean over its %lld channels), or one channel's own map (Ctrl+click to type)",
                       static_cast<long long>(shape_.channels));
-  if (!label_.empty()) {
-    ImGui::SameLine();
-    ImGui::TextDisabled("%s", label_.c_str());
-  }
 }
 
 void AttentionExplorer::draw_toolbar() {
@@ -135,6 +134,14 @@ void AttentionExplorer::draw_toolbar() {
                         static_cast<long long>(shape_.cols), level_, view_.zoom);
   }
   draw_channel_selector();
+  if (shape_.rows > 0 && !label_.empty()) {
+    // What the map is (softmax probabilities, a recurrent layer's implicit attention), in plain
+    // text: the colours alone would not say which. On the next line when it does not fit.
+    const std::string what = vs_.scale.is_signed() ? label_ + "  ·  signed: blue < 0 < red" : label_;
+    ImGui::SameLine(0, 14.f);
+    if (ImGui::GetContentRegionAvail().x < ImGui::CalcTextSize(what.c_str()).x) ImGui::NewLine();
+    ImGui::TextUnformatted(what.c_str());
+  }
 }
 
 void AttentionExplorer::update_auto_range() {
@@ -146,11 +153,19 @@ void AttentionExplorer::update_auto_range() {
   if (!t) return;
   const auto& v = (vs_.pool == Pool::Max || t->data.level == 0) ? t->data.max : t->data.mean;
   vs_.scale.set_sample(v);
-  float hi = 0.f;
-  for (float x : v) hi = std::max(hi, x);
-  if (hi > 0.f) {
-    if (vs_.scale.kind() == profiler::ScaleKind::Log) vs_.scale.set_range(vs_.scale.log_floor(), hi);
-    else vs_.scale.set_range(0.f, hi);
+  float lo = 0.f, hi = 0.f;
+  for (float x : v)
+    if (std::isfinite(x)) lo = std::min(lo, x), hi = std::max(hi, x);
+  // A pooled overview's maxima hide negative cells next to positive ones; its means show them.
+  for (float x : t->data.mean)
+    if (std::isfinite(x)) lo = std::min(lo, x);
+  // A map with negative weights (implicit attention) is drawn on a diverging scale about 0: on a
+  // sequential one from 0 its negative half would look like no attention at all.
+  vs_.scale.set_signed(lo < 0.f);
+  const float top = std::max(hi, -lo);
+  if (top > 0.f) {
+    if (vs_.scale.kind() == profiler::ScaleKind::Log) vs_.scale.set_range(vs_.scale.log_floor(), top);
+    else vs_.scale.set_range(lo < 0.f ? -top : 0.f, top);
   }
   range_for_ = id;
 }
@@ -353,11 +368,12 @@ void AttentionExplorer::draw_axes(ImDrawList* dl, ImVec2 origin, ImVec2 size) {
 void AttentionExplorer::draw_color_bar(ImDrawList* dl, ImVec2 at, float height) {
   const float w = 14.f;
   const int n = 64;
+  const bool is_signed = vs_.scale.is_signed();
   for (int i = 0; i < n; ++i) {
     const float t0 = static_cast<float>(i) / n, t1 = static_cast<float>(i + 1) / n;
     const profiler::Rgb8 c = vs_.scale.colormap().map((t0 + t1) * 0.5f);
     dl->AddRectFilled(ImVec2(at.x, at.y + height * (1 - t1)), ImVec2(at.x + w, at.y + height * (1 - t0) + 1),
-                      IM_COL32(c.r, c.g, c.b, 255));
+                      is_signed ? diverging_color(t0 + t1 - 1.f) : IM_COL32(c.r, c.g, c.b, 255));
   }
   dl->AddRect(at, ImVec2(at.x + w, at.y + height), ImGui::GetColorU32(ImGuiCol_Border));
   const ImU32 text = ImGui::GetColorU32(ImGuiCol_Text);
@@ -370,6 +386,8 @@ void AttentionExplorer::draw_color_bar(ImDrawList* dl, ImVec2 at, float height) 
   }
   dl->AddText(ImVec2(at.x, at.y + height + 4), ImGui::GetColorU32(ImGuiCol_TextDisabled),
               ColorScale::kind_name(vs_.scale.kind()));
+  if (is_signed)  // blue below 0, red above
+    dl->AddText(ImVec2(at.x, at.y + height + 4 + ImGui::GetTextLineHeight()), ImGui::GetColorU32(ImGuiCol_TextDisabled), "signed");
 }
 
 void AttentionExplorer::hover(ImVec2 origin, ImVec2 size) {
@@ -434,7 +452,8 @@ void AttentionExplorer::hover(ImVec2 origin, ImVec2 size) {
   ImGui::BeginTooltip();
   ImGui::Text("query %s", quoted_token(d, q).c_str());
   ImGui::Text("key   %s", quoted_token(d, k).c_str());
-  ImGui::Text("p = %s", score.c_str());
+  ImGui::Text("score %s", score.c_str());
+  if (!label_.empty()) ImGui::TextDisabled("%s", label_.c_str());
   ImGui::EndTooltip();
 }
 

@@ -66,7 +66,8 @@ bool draw_selection_bar(ViewState& vs, bool with_layer_head, bool with_step) {
     ImGui::SetNextItemWidth(110);
     int head = vs.head;
     if (ImGui::InputInt("head", &head)) {
-      vs.head = std::clamp<int>(head, 0, std::max<int>(0, static_cast<int>(current->info.n_heads) - 1));
+      const int heads = d ? d->heads : static_cast<int>(current->info.n_heads);
+      vs.head = std::clamp<int>(head, 0, std::max<int>(0, heads - 1));
       changed = true;
     }
   }

@@ -42,6 +42,22 @@ void ColorScale::set_log_floor(float floor) {
   ++version_;
 }
 
+void ColorScale::set_signed(bool is_signed) {
+  if (is_signed == signed_) return;
+  signed_ = is_signed;
+  ++version_;
+}
+
+float ColorScale::signed_position(float v) const {
+  const float m = std::max(std::abs(lo_), std::abs(hi_));
+  if (!(m > 0.f)) return 0.5f;
+  if (kind_ == profiler::ScaleKind::Linear) return std::clamp(0.5f + 0.5f * v / m, 0.f, 1.f);
+  // Log: the magnitude's decades from the floor to m, on either side of 0.
+  const float f = std::max(log_floor_, 1e-30f), a = std::log10(f), b = std::log10(std::max(m, f * 10.f));
+  const float mag = std::abs(v) <= f ? 0.f : std::clamp((std::log10(std::abs(v)) - a) / (b - a), 0.f, 1.f);
+  return 0.5f + 0.5f * (v < 0 ? -mag : mag);
+}
+
 void ColorScale::set_sample(std::span<const float> values) {
   sample_.clear();
   for (float v : values)
@@ -56,6 +72,7 @@ void ColorScale::set_sample(std::span<const float> values) {
 
 float ColorScale::position(float v) const {
   if (!std::isfinite(v)) return NAN;
+  if (is_signed()) return signed_position(v);
   switch (kind_) {
     case profiler::ScaleKind::Linear:
       return std::clamp((v - lo_) / (hi_ - lo_), 0.f, 1.f);
@@ -77,13 +94,14 @@ float ColorScale::position(float v) const {
 }
 
 uint32_t ColorScale::color(float v) const {
+  if (is_signed()) return std::isfinite(v) ? diverging_color(2.f * signed_position(v) - 1.f) : kBadColor;
   const float t = position(v);
   return std::isnan(t) ? kBadColor : lut_[profiler::Colormap::index(t)];
 }
 
 void ColorScale::colorize(std::span<const float> values, std::span<uint32_t> out) const {
   const size_t n = std::min(values.size(), out.size());
-  if (kind_ == profiler::ScaleKind::Linear) {
+  if (kind_ == profiler::ScaleKind::Linear && !is_signed()) {
     // The hot path of a pan: one multiply-add per cell.
     const float inv = 1.f / (hi_ - lo_);
     for (size_t i = 0; i < n; ++i) {
@@ -97,6 +115,14 @@ void ColorScale::colorize(std::span<const float> values, std::span<uint32_t> out
 
 float ColorScale::value_at(float t) const {
   t = std::clamp(t, 0.f, 1.f);
+  if (is_signed()) {
+    const float m = std::max(std::abs(lo_), std::abs(hi_)), u = 2.f * t - 1.f;
+    if (kind_ == profiler::ScaleKind::Linear) return u * m;
+    if (u == 0.f) return 0.f;
+    const float f = std::max(log_floor_, 1e-30f), a = std::log10(f), b = std::log10(std::max(m, f * 10.f));
+    const float mag = std::pow(10.f, a + std::abs(u) * (b - a));
+    return u < 0 ? -mag : mag;
+  }
   switch (kind_) {
     case profiler::ScaleKind::Linear:
       return lo_ + t * (hi_ - lo_);

@@ -63,6 +63,7 @@ struct CompareCanvas::Diff {
   int64_t rows = 0, cols = 0;
   int level = 0;
   std::vector<float> lv, rv;  // the two sides' cells
+  std::string left_label, right_label;  // what each side's map is
   float max_abs = 0.f;
   ImTextureID texture = nullptr;
   int tex_w = 0, tex_h = 0;
@@ -119,7 +120,9 @@ void CompareCanvas::link_selection() {
   auto copy = [](const ViewState& from, ViewState& to) {
     const profiler::RunSummary* s = to.has_run() ? to.doc->run_summary(to.run) : nullptr;
     to.layer = s ? std::min<int32_t>(from.layer, static_cast<int32_t>(std::max<int64_t>(1, s->info.n_layers) - 1)) : from.layer;
-    to.head = s ? std::min<int32_t>(from.head, static_cast<int32_t>(std::max<int64_t>(1, s->info.n_heads) - 1)) : from.head;
+    const RunData* d = to.run_data();
+    const int64_t heads = d ? d->heads : s ? s->info.n_heads : 0;
+    to.head = s ? std::min<int32_t>(from.head, static_cast<int32_t>(std::max<int64_t>(1, heads) - 1)) : from.head;
     to.step = from.step;
   };
   if (!same(l, last_left_)) copy(left_, right_);
@@ -209,6 +212,7 @@ void CompareCanvas::draw_side_by_side() {
 
 void CompareCanvas::draw_difference() {
   diff_problem_.clear();
+  diff_label_.clear();
   const RunData* ld = left_.run_data();
   const RunData* rd = right_.run_data();
   if (!ld || !rd) {
@@ -260,6 +264,7 @@ void CompareCanvas::draw_difference() {
     const auto& av = (d.pool == Pool::Max || level == 0) ? a->data.max : a->data.mean;
     const auto& bv = (d.pool == Pool::Max || level == 0) ? b->data.max : b->data.mean;
     d.rows = std::min(a->data.rows, b->data.rows), d.cols = std::min(a->data.cols, b->data.cols), d.level = level;
+    d.left_label = a->data.label, d.right_label = b->data.label;
     d.lv.assign(static_cast<size_t>(d.rows * d.cols), 0.f);
     d.rv = d.lv;
     d.max_abs = 0.f;
@@ -285,6 +290,14 @@ void CompareCanvas::draw_difference() {
                       d.level == 0 ? "exact scores" : ("cells pool " + std::to_string(1 << d.level) + " × " +
                                                          std::to_string(1 << d.level) + " scores (" +
                                                          (d.pool == Pool::Max ? "max" : "mean") + ")").c_str());
+  // What is subtracted: the same quantity on both sides, or (a softmax layer against a recurrent
+  // one) two different ones, which the header says rather than letting the colours imply a like
+  // for like difference.
+  diff_label_ = d.left_label == d.right_label
+                    ? "both " + d.left_label
+                    : "left: " + d.left_label + ", right: " + d.right_label + " (different quantities)";
+  if (d.left_label == d.right_label) ImGui::TextUnformatted(diff_label_.c_str());
+  else ImGui::TextColored(ImVec4(0.95f, 0.7f, 0.3f, 1.f), "%s", diff_label_.c_str());
   // The map fitted into the canvas; the wheel zooms about the pointer, a drag pans.
   const ImVec2 avail = ImGui::GetContentRegionAvail();
   const ImVec2 origin = ImGui::GetCursorScreenPos();
@@ -335,6 +348,7 @@ void CompareCanvas::draw_difference() {
       inspection_.add("left", a);
       inspection_.add("right", b);
       inspection_.add("left − right", diff);
+      inspection_.add("values", diff_label_);
       left_.cursor_query = r * s, left_.cursor_key = c * s;
       ImGui::BeginTooltip();
       ImGui::Text("left %s  right %s  Δ %s", a, b, diff);

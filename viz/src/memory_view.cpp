@@ -105,7 +105,14 @@ std::shared_ptr<const MemoryView::LayerMemory> load_memory(profiler::SessionRead
 std::shared_ptr<const MemoryView::StateSeries> load_states(profiler::SessionReader& r, int64_t run, int32_t layer) {
   auto out = std::make_shared<MemoryView::StateSeries>();
   out->run = run, out->layer = layer;
-  const auto stats = r.state_stats(run, layer);
+  // Every layer's rows: a layer without state (a hybrid's softmax layer) is told apart from a run
+  // without any.
+  std::vector<profiler::StateStatRecord> stats = r.state_stats(run);
+  for (const auto& s : stats) out->layers_with_state.push_back(s.layer);
+  std::sort(out->layers_with_state.begin(), out->layers_with_state.end());
+  out->layers_with_state.erase(std::unique(out->layers_with_state.begin(), out->layers_with_state.end()),
+                               out->layers_with_state.end());
+  std::erase_if(stats, [&](const profiler::StateStatRecord& s) { return s.layer != layer; });
   for (const auto& s : stats) {
     out->heads = std::max(out->heads, s.head + 1);
     out->steps.push_back(s.step);
@@ -219,9 +226,16 @@ void MemoryView::draw_states() {
                      s.heads, s.steps.size());
   inspection_.add("layer", std::to_string(s.layer));
   inspection_.add("values", "state norm (Frobenius) and effective rank (participation ratio)");
+  auto head_color = [&](int32_t h) { return ImColor::HSV(static_cast<float>(h) / static_cast<float>(std::max(1, s.heads)), 0.65f, 0.95f); };
+  // Which line is which head, in the lines' colours.
+  ImGui::TextDisabled("heads:");
+  for (int32_t h = 0; h < s.heads && h < 64; ++h) {
+    ImGui::SameLine();
+    ImGui::TextColored(head_color(h), "H%d", h);
+  }
   ImDrawList* dl = ImGui::GetWindowDrawList();
   const ImVec2 avail = ImGui::GetContentRegionAvail(), at = ImGui::GetCursorScreenPos();
-  const float line = ImGui::GetTextLineHeight(), chart_h = std::max(40.f, avail.y * 0.5f - 2 * line - 8);
+  const float line = ImGui::GetTextLineHeight(), chart_h = std::max(40.f, avail.y * 0.5f - 3 * line - 8);
   const ImU32 dim = ImGui::GetColorU32(ImGuiCol_TextDisabled), border = ImGui::GetColorU32(ImGuiCol_Border);
   const size_t n = s.steps.size();
   auto chart = [&](const std::vector<double>& v, float y0, const char* title) {
@@ -233,7 +247,7 @@ void MemoryView::draw_states() {
     dl->AddText(ImVec2(o.x, y0), dim, (std::string(title) + " (max " + fmt("%.3g", hi) + ")").c_str());
     dl->AddRect(o, ImVec2(o.x + size.x, o.y + size.y), border);
     for (int32_t h = 0; h < s.heads; ++h) {
-      const ImU32 color = ImColor::HSV(static_cast<float>(h) / static_cast<float>(std::max(1, s.heads)), 0.65f, 0.95f);
+      const ImU32 color = head_color(h);
       std::vector<ImVec2> points;
       for (size_t i = 0; i < n; ++i) {
         const double x = v[static_cast<size_t>(h) * n + i];
@@ -244,10 +258,16 @@ void MemoryView::draw_states() {
       if (points.size() > 1) dl->AddPolyline(points.data(), static_cast<int>(points.size()), color, 0, 1.5f);
       for (const ImVec2& p : points) dl->AddCircleFilled(p, 2.f, color);
     }
-    return o.y + size.y;
+    // The steps along the bottom: the first and the last.
+    if (n > 0) {
+      const std::string first = "step " + std::to_string(s.steps.front()), last = "step " + std::to_string(s.steps.back());
+      dl->AddText(ImVec2(o.x, o.y + size.y + 1), dim, first.c_str());
+      if (n > 1) dl->AddText(ImVec2(o.x + size.x - ImGui::CalcTextSize(last.c_str()).x, o.y + size.y + 1), dim, last.c_str());
+    }
+    return o.y + size.y + line;
   };
-  const float mid = chart(s.norm, at.y, "state norm");
-  chart(s.rank, mid + line, "effective rank");
+  const float mid = chart(s.norm, at.y, "state norm (Frobenius)");
+  chart(s.rank, mid + line, "effective rank (participation ratio)");
   ImGui::Dummy(avail);
 }
 
@@ -601,6 +621,16 @@ void MemoryView::draw() {
   const profiler::RunSummary* summary = vs_.doc->run_summary(vs_.run);
   if (states_ && states_->run == vs_.run && !states_->steps.empty() && summary && summary->counts.memory_snapshots == 0) {
     draw_states();
+    return;
+  }
+  if (states_ && states_->run == vs_.run && states_->layer == vs_.layer && !states_->layers_with_state.empty() && summary &&
+      summary->counts.memory_snapshots == 0) {
+    // A hybrid's softmax layer: other layers of the run have state, this one keeps a KV cache.
+    std::string with;
+    for (int32_t l : states_->layers_with_state) with += (with.empty() ? "" : ", ") + std::to_string(l);
+    draw_layer_picker();
+    notice("Layer " + std::to_string(vs_.layer) + " keeps no recurrent state (layers with state: " + with + ")",
+           "Its mixer attends over a KV cache: see the KV cache view. Pick a layer with state above.");
     return;
   }
   if (explain_missing_memory()) return;

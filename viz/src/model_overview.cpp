@@ -47,7 +47,7 @@ ModelOverview::Thumbnail make_thumbnail(profiler::SessionReader& r, int64_t run,
   const int level = fit_level_of(shape.rows, shape.cols);
   const profiler::AttentionTile tile = r.tile(run, step, layer, head, level, 0, 0);
   ModelOverview::Thumbnail t;
-  t.level = level, t.map_rows = shape.rows, t.map_cols = shape.cols;
+  t.level = level, t.map_rows = shape.rows, t.map_cols = shape.cols, t.label = tile.label;
   const int64_t side = std::max<int64_t>({tile.rows, tile.cols, 1});
   t.pool = static_cast<int>((side + ModelOverview::kThumbMax - 1) / ModelOverview::kThumbMax);
   t.w = static_cast<int>((tile.cols + t.pool - 1) / t.pool);
@@ -64,6 +64,20 @@ ModelOverview::Thumbnail make_thumbnail(profiler::SessionReader& r, int64_t run,
   if (t.full_scale > 0.f)
     for (float& v : t.values) v = std::min(1.f, v / t.full_scale);
   return t;
+}
+
+// "L0–2, L5": layers as runs of consecutive indices.
+std::string layer_ranges(const std::vector<int32_t>& layers) {
+  std::string out;
+  for (size_t i = 0; i < layers.size();) {
+    size_t j = i;
+    while (j + 1 < layers.size() && layers[j + 1] == layers[j] + 1) ++j;
+    if (!out.empty()) out += ", ";
+    out += "L" + std::to_string(layers[i]);
+    if (j > i) out += "–" + std::to_string(layers[j]);
+    i = j + 1;
+  }
+  return out;
 }
 
 }  // namespace
@@ -195,7 +209,8 @@ void ModelOverview::sync() {
   Key want;
   want.run = vs_.run, want.step = vs_.shown_step();
   want.layers = s ? static_cast<int32_t>(s->info.n_layers) : 0;
-  want.heads = s ? static_cast<int32_t>(s->info.n_heads) : 0;
+  const RunData* d = vs_.run_data();
+  want.heads = d ? d->heads : s ? static_cast<int32_t>(s->info.n_heads) : 0;
   if (!(want == key_)) restart(want);
 
   loading_ = false;
@@ -235,6 +250,30 @@ void ModelOverview::sync() {
     }
   }
   update_atlas();
+  update_values_label();
+}
+
+void ModelOverview::update_values_label() {
+  // Each layer's label from its first thumbnail in; labels in the order of their first layer.
+  std::vector<std::pair<std::string, std::vector<int32_t>>> groups;
+  for (int32_t l = 0; l < layers_; ++l)
+    for (int32_t h = 0; h < heads_; ++h) {
+      const Slot& s = slots_[slot_of(l, h)];
+      if (!s.thumb || s.thumb->label.empty()) continue;
+      auto it = std::find_if(groups.begin(), groups.end(), [&](const auto& g) { return g.first == s.thumb->label; });
+      if (it == groups.end()) groups.emplace_back(s.thumb->label, std::vector<int32_t>{l});
+      else it->second.push_back(l);
+      break;
+    }
+  values_label_.clear();
+  if (groups.empty()) return;
+  values_label_ = "values: ";
+  if (groups.size() == 1) {
+    values_label_ += groups.front().first;
+    return;
+  }
+  for (size_t i = 0; i < groups.size(); ++i)
+    values_label_ += (i ? "; " : "") + groups[i].first + " (" + layer_ranges(groups[i].second) + ")";
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -325,6 +364,12 @@ void ModelOverview::draw_toolbar() {
   }
   next_group(kLegendWidth + ImGui::CalcTextSize("each head's own full scale (linear)").x);
   draw_legend();
+  if (!values_label_.empty()) {
+    // What the maps are: softmax probabilities, a recurrent layer's implicit attention, or both.
+    next_group(ImGui::CalcTextSize(values_label_.c_str()).x);
+    ImGui::AlignTextToFramePadding();
+    ImGui::TextUnformatted(values_label_.c_str());
+  }
   const size_t n = slots_.size();
   if (loaded_ < n && loading_) {
     char status[64];
@@ -544,6 +589,7 @@ void ModelOverview::inspect_head(int32_t layer, int32_t head) {
   if (slot.thumb) {
     const Thumbnail& t = *slot.thumb;
     inspection_.add("map", std::to_string(t.map_rows) + " queries × " + std::to_string(t.map_cols) + " keys");
+    if (!t.label.empty()) inspection_.add("values", t.label);
     inspection_.add("thumbnail", std::to_string(t.w) + " × " + std::to_string(t.h) + " px: level " + std::to_string(t.level) +
                                      ", max of " + std::to_string(t.pool) + " × " + std::to_string(t.pool) + " cells");
     inspection_.add("peak score", format_value(t.peak));

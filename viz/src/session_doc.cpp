@@ -1,5 +1,6 @@
 #include "mnemo/viz/session_doc.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 
@@ -11,6 +12,14 @@ RunData load_run(profiler::SessionReader& r, int64_t run_id) {
   d.summary = r.run(run_id);
   d.tokens = r.tokens(run_id);
   d.steps = r.steps(run_id);
+  d.heads = static_cast<int32_t>(d.summary.info.n_heads);
+  for (int64_t l = 0; l < d.summary.info.n_layers; ++l) {
+    try {
+      d.heads = std::max(d.heads, r.layer(run_id, static_cast<int32_t>(l)).n_heads);
+    } catch (const std::exception&) {
+      // A layer the run does not describe (yet): the run's own count stands for it.
+    }
+  }
   return d;
 }
 

@@ -169,17 +169,44 @@ void TokenView::request_rows() {
     }
   const profiler::RunSummary* s = vs_.doc->run_summary(vs_.run);
   const int32_t first_head = all_heads_ ? 0 : vs_.head;
-  const int32_t last_head = all_heads_ ? static_cast<int32_t>(s ? s->info.n_heads : 1) - 1 : vs_.head;
+  const RunData* d = vs_.run_data();
+  const int32_t last_head = all_heads_ ? (d ? d->heads : static_cast<int32_t>(s ? s->info.n_heads : 1)) - 1 : vs_.head;
   const int64_t run = want.run, query = want.query;
   const int32_t layer = want.layer;
+  const bool all = all_heads_;
   pending_for_ = want;
   pending_ = vs_.doc->worker().compute<Rows>(Priority::Now, [=, wanted = wanted_](profiler::SessionReader& r) {
     // The pointer moved on while this waited: the newer query's job is behind it.
     if (wanted->load() != ticket) throw std::runtime_error("stale");
+    // All heads of the layer: as many as the layer has (a hybrid's layers differ).
+    int32_t last = last_head;
+    if (all) {
+      try {
+        last = std::min(last, r.layer(run, layer).n_heads - 1);
+      } catch (const std::exception&) {
+        // A layer the run does not describe: the run's count; the rows say what is missing.
+      }
+    }
     Rows rows;
-    for (int32_t h = first_head; h <= last_head; ++h) rows.push_back(r.row(run, layer, h, query));
+    for (int32_t h = first_head; h <= last; ++h) rows.push_back(r.row(run, layer, h, query));
     return rows;
   });
+}
+
+void TokenView::request_label() {
+  const std::pair<int64_t, int32_t> want{vs_.run, vs_.layer};
+  if (want != label_for_) {
+    label_for_ = want, label_.clear();
+    const int64_t run = want.first;
+    const int32_t layer = want.second;
+    label_pending_ = vs_.doc->worker().compute<std::string>(
+        Priority::Visible, [=](profiler::SessionReader& r) { return r.map_label(run, layer); });
+  }
+  if (label_pending_ && label_pending_->ready()) {
+    // A layer the reader cannot show says why when a token is pointed at (its rows fail the same way).
+    if (const std::string* l = label_pending_->value()) label_ = *l;
+    label_pending_.reset();
+  }
 }
 
 void TokenView::combine_rows() {
@@ -231,7 +258,8 @@ void TokenView::draw_toolbar() {
 
   // Legend: the shading, and which tokens the model wrote.
   const char* shading = "opacity √(weight / strongest)";
-  next_group(80 + ImGui::CalcTextSize(shading).x + 18 + ImGui::CalcTextSize("generated").x);
+  next_group(80 + ImGui::CalcTextSize(shading).x + (label_.empty() ? 0.f : ImGui::CalcTextSize(label_.c_str()).x + 30) + 18 +
+             ImGui::CalcTextSize("generated").x);
   const ImVec2 at = ImGui::GetCursorScreenPos();
   const float h = ImGui::GetTextLineHeight();
   ImDrawList* dl = ImGui::GetWindowDrawList();
@@ -242,6 +270,13 @@ void TokenView::draw_toolbar() {
   ImGui::SameLine(0, 4);
   ImGui::AlignTextToFramePadding();
   ImGui::TextDisabled("%s", shading);
+  if (!label_.empty()) {
+    // What the weights are: softmax probabilities or a recurrent layer's implicit attention.
+    ImGui::SameLine(0, 4);
+    ImGui::TextDisabled("of");
+    ImGui::SameLine(0, 4);
+    ImGui::TextUnformatted(label_.c_str());
+  }
   ImGui::SameLine(0, 18);
   ImGui::TextColored(ImGui::ColorConvertU32ToFloat4(kGenerated), "generated");
 
@@ -316,15 +351,17 @@ void TokenView::inspect() {
                                   " prompt, " + std::to_string(generated) + " generated)");
     inspection_.add("lines", std::to_string(lines()));
     inspection_.add("heads", "layer " + std::to_string(vs_.layer) + (all_heads_ ? ", all heads" : ", head " + std::to_string(vs_.head)));
+    if (!label_.empty()) inspection_.add("values", label_);
     return;
   }
   inspection_.title = "Token attention";
   inspection_.add("query", quoted_token(d, *query_) + (pinned_ ? " (pinned)" : ""));
   const profiler::RunSummary* s = vs_.doc->run_summary(vs_.run);
   inspection_.add("layer", std::to_string(vs_.layer));
-  inspection_.add("heads", all_heads_ ? "all " + std::to_string(s ? s->info.n_heads : 0) + ", " +
+  inspection_.add("heads", all_heads_ ? "all " + std::to_string(d ? d->heads : s ? s->info.n_heads : 0) + ", " +
                                             (combine_ == Combine::Mean ? "mean" : "max")
                                       : "head " + std::to_string(vs_.head));
+  if (!label_.empty()) inspection_.add("values", label_);
   if (!error_.empty()) {
     inspection_.add("weights", error_);
     return;
@@ -359,6 +396,7 @@ void TokenView::draw() {
     loading_ = false;
     return;
   }
+  request_label();
   draw_toolbar();
   if (measured_run_ != vs_.run || measured_generation_ != d->generation || measured_font_ != ImGui::GetFontSize()) {
     // A query row never changes once recorded: a reload of the same run keeps pins and rows.
@@ -392,7 +430,7 @@ void TokenView::draw() {
   query_ = pinned_ ? pinned_ : hovered_;
   request_rows();
   // Before the rows are taken: a result landing between the two must still get its frame.
-  loading_ = pending_ && !pending_->ready();
+  loading_ = (pending_ && !pending_->ready()) || label_pending_ != nullptr;
   combine_rows();
 
   ImDrawList* dl = ImGui::GetWindowDrawList();

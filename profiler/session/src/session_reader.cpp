@@ -234,7 +234,11 @@ RunSummary SessionReader::run(int64_t id) const {
   };
   r.n_tokens = scalar("SELECT count(*) FROM _token WHERE run_id = ?");
   r.n_steps = scalar("SELECT count(*) FROM _step WHERE run_id = ?");
-  r.counts.attention_heads = scalar("SELECT coalesce(sum(n_heads), 0) FROM _mixer_factor WHERE run_id = ? AND factor = 'q'");
+  // Every (layer, step) with factors, whatever the mixer names them (Mamba's have no 'q'), counts the
+  // layer's heads; a layer the run does not describe counts its widest factor's head slices.
+  r.counts.attention_heads = scalar(
+      "SELECT coalesce(sum(coalesce(l.n_heads, f.slices)), 0) FROM (SELECT layer, max(n_heads) AS slices FROM _mixer_factor "
+      "WHERE run_id = ?1 GROUP BY layer, step) AS f LEFT JOIN _layer AS l ON l.run_id = ?1 AND l.layer = f.layer");
   r.counts.memory_snapshots = scalar("SELECT count(*) FROM _memory_snapshot WHERE run_id = ?");
   r.counts.kv_snapshots = scalar("SELECT count(*) FROM _kv_occupancy WHERE run_id = ?");
   r.counts.ops = scalar("SELECT count(*) FROM _op WHERE run_id = ?");

@@ -29,6 +29,12 @@ class ColorScale {
   void set_colormap(const profiler::Colormap& m);
   void set_range(float lo, float hi);  // linear and log; hi > lo
   void set_log_floor(float floor);     // > 0
+  // A signed map (a recurrent layer's implicit attention mixes with negative weights): linear and
+  // log scales become diverging, blue below 0, near-white at 0, red above, symmetric about 0 up
+  // to max(|lo|, |hi|) (log: sign × log10 of the magnitude from the floor up). Rank is unchanged
+  // (its sample orders signed values already).
+  void set_signed(bool is_signed);
+  bool is_signed() const { return signed_ && kind_ != profiler::ScaleKind::Rank; }
   // The values rank is taken against (finite ones kept, sorted); also sets the range to them.
   void set_sample(std::span<const float> values);
   bool has_sample() const { return !sample_.empty(); }
@@ -46,6 +52,8 @@ class ColorScale {
   profiler::ScaleKind kind_ = profiler::ScaleKind::Linear;
   const profiler::Colormap* map_;
   float lo_ = 0.f, hi_ = 1.f, log_floor_ = 1e-4f;
+  bool signed_ = false;
+  float signed_position(float v) const;  // in [0, 1], 0.5 at v = 0
   std::vector<float> sample_;  // sorted
   uint32_t lut_[profiler::Colormap::kSize];
   uint64_t version_ = 1;

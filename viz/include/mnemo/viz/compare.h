@@ -34,6 +34,10 @@ class CompareCanvas : public Canvas {
   Canvas* side(int i) const;  // the side's canvas in the current side-by-side mode (0 left, 1 right)
   // Why the difference map cannot be drawn (token sequences differ, no attention), or "".
   const std::string& difference_problem() const { return diff_problem_; }
+  // What the difference map subtracts, as its header says: both sides' map labels ("softmax
+  // probabilities", "implicit attention, exact"), and that they differ when they do; "" before it
+  // was drawn.
+  const std::string& difference_label() const { return diff_label_; }
 
  private:
   struct Pair {
@@ -62,7 +66,7 @@ class CompareCanvas : public Canvas {
   // The difference map: both heads' overview tiles, subtracted, as one texture.
   struct Diff;
   std::unique_ptr<Diff> diff_;
-  std::string diff_problem_;
+  std::string diff_problem_, diff_label_;
   // Metric deltas: both runs' head metrics at the shown step.
   struct Deltas;
   std::unique_ptr<Deltas> deltas_;

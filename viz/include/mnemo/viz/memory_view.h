@@ -67,6 +67,7 @@ class MemoryView : public Canvas {
     int32_t layer = -1, heads = 0;
     std::vector<int64_t> steps;     // ascending
     std::vector<double> norm, rank;  // [heads][steps]; NaN where a head has no row at a step
+    std::vector<int32_t> layers_with_state;  // of the whole run, ascending (a hybrid's recurrent layers)
   };
   const StateSeries* state_series() const { return states_.get(); }
 

@@ -54,6 +54,7 @@ class ModelOverview : public Canvas {
     float full_scale = 0;         // what maps to 1 (head_full_scale)
     int level = 0, pool = 1;      // the overview's pyramid level; tile cells per pixel side
     int64_t map_rows = 0, map_cols = 0;
+    std::string label;            // what the head's map is, as the reader labels it
   };
   enum class Arrange { Grid, Ranked };
 
@@ -75,6 +76,9 @@ class ModelOverview : public Canvas {
   // The atlas pixel where a head's thumbnail starts.
   std::pair<int, int> atlas_origin(int32_t layer, int32_t head) const;
   const char* notice() const { return notice_; }  // the message drawn instead of heads, or nullptr
+  // What the thumbnails are, as the toolbar says it: "values: softmax probabilities", or for a
+  // model whose layers differ (a hybrid) each label with its layers; "" before any arrived.
+  const std::string& values_label() const { return values_label_; }
 
   void set_metric(HeadMetric m) { metric_ = m, range_user_ = false; }
   void set_arrange(Arrange a) { arrange_ = a; }
@@ -101,6 +105,7 @@ class ModelOverview : public Canvas {
   void sync();  // restarts loads when the run or step changed; takes what arrived
   void restart(const Key& key);
   void update_atlas();
+  void update_values_label();
   void color_thumbnail(size_t slot);
   void draw_toolbar();
   void draw_legend();
@@ -150,6 +155,7 @@ class ModelOverview : public Canvas {
   std::vector<std::pair<int32_t, int32_t>> order_;
   std::vector<CellRect> cells_;        // drawn last frame
   const char* notice_ = nullptr;
+  std::string values_label_;
 };
 
 }  // namespace mnemo::viz

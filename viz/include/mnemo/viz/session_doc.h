@@ -21,6 +21,10 @@ struct RunData {
   std::vector<profiler::TokenRecord> tokens;  // by position
   std::vector<profiler::StepRecord> steps;    // by step
   uint64_t generation = 0;  // bumped at every reload (the recording added steps)
+  // Heads to offer: the most of any layer (_layer), or the run's n_heads when that is more. A
+  // model's layers may differ (a hybrid's softmax layers have more heads than its recurrent ones)
+  // and a recurrent run may not state a run-wide count (Mamba-1: one head per layer, n_heads 0).
+  int32_t heads = 0;
 
   int64_t last_step() const { return steps.empty() ? -1 : steps.back().step; }
   // The token text at a position, printable (control bytes escaped), or "" when unknown.

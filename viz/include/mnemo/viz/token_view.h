@@ -47,6 +47,9 @@ class TokenView : public Canvas {
   std::optional<std::pair<ImVec2, ImVec2>> token_rect(int64_t position) const;
   std::optional<ImVec2> token_center(int64_t position) const;
   int64_t drawn_tokens() const { return drawn_; }  // tokens drawn last frame
+  // What the weights are, as the reader labels the layer's maps ("softmax probabilities",
+  // "implicit attention, exact", ...); "" until it arrived. Drawn in the legend.
+  const std::string& map_label() const { return label_; }
   size_t lines() const { return line_first_.empty() ? 0 : line_first_.size() - 1; }
 
  private:
@@ -75,6 +78,7 @@ class TokenView : public Canvas {
   void lay_out(float width);
   int64_t token_at(ImVec2 local) const;
   void request_rows();
+  void request_label();
   void combine_rows();
   void draw_text(ImDrawList* dl, ImVec2 origin, int64_t line0, int64_t line1);
   void draw_links(ImDrawList* dl, ImVec2 origin);
@@ -110,6 +114,10 @@ class TokenView : public Canvas {
   // Bumped at every new query: a queued job for an older one skips its work.
   std::shared_ptr<std::atomic<uint64_t>> wanted_ = std::make_shared<std::atomic<uint64_t>>(0);
   std::string error_;
+  // The label of the shown layer's maps, asked for once per (run, layer).
+  std::pair<int64_t, int32_t> label_for_{-1, -1};
+  PendingPtr<std::string> label_pending_;
+  std::string label_;
   // What is shown for the current query: combined weights, their largest, the top keys.
   RowsKey shown_;
   Combine shown_combine_ = Combine::Mean;
