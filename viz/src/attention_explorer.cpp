@@ -134,12 +134,13 @@ void AttentionExplorer::draw_toolbar() {
                         static_cast<long long>(shape_.cols), level_, view_.zoom);
   }
   draw_channel_selector();
-  if (shape_.rows > 0 && !label_.empty()) {
+  if (shape_.rows > 0) {
     // What the map is (softmax probabilities, a recurrent layer's implicit attention), in plain
-    // text: the colours alone would not say which. On the next line when it does not fit.
-    const std::string what = vs_.scale.is_signed() ? label_ + "  ·  signed: blue < 0 < red" : label_;
-    ImGui::SameLine(0, 14.f);
-    if (ImGui::GetContentRegionAvail().x < ImGui::CalcTextSize(what.c_str()).x) ImGui::NewLine();
+    // text: the colours alone would not say which. On a line of its own, drawn before the first
+    // tile brings the label too, so that the map below never moves when it arrives.
+    const std::string what = label_.empty()                ? std::string("…")
+                             : vs_.scale.is_signed() ? label_ + "  ·  signed: blue < 0 < red"
+                                                     : label_;
     ImGui::TextUnformatted(what.c_str());
   }
 }
