@@ -154,7 +154,9 @@ int launch(MainWindow& window, const LaunchOptions& o) {
     else ws.show_run(first, run, true);
     const auto* s = first->run_summary(run);
     if (o.layer) vs.layer = std::min<int>(*o.layer, static_cast<int>(s->info.n_layers) - 1);
-    if (o.head) vs.head = std::min<int>(*o.head, static_cast<int>(s->info.n_heads) - 1);
+    // Not clamped by the run's n_heads (a Mamba-1 run states none; a hybrid's layers differ): the
+    // canvas clamps the head to the most of any layer once the run's layers are read.
+    if (o.head) vs.head = *o.head;
     if (o.step) vs.step = *o.step;
     ws.secondary().layer = vs.layer, ws.secondary().head = vs.head, ws.secondary().step = vs.step;
   }
