@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <sstream>
 #include <utility>
 
@@ -162,14 +163,80 @@ void ProbeRecorder::on_state(const rt::StateProbe& s) {
     }
 }
 
+// Keys have identity: slot j of a probe holds the key of position key_positions[j] (of position j
+// when the probe gives no positions), resident when key_resident[j] is 1 (every slot when it gives
+// none), and the session stores each position's key once, at the first step that holds it: a
+// capture's new keys are the positions k_pos0 .. n_k-1. After an eviction the slots are fewer
+// than the positions and need not be in position order, so the new keys are found by position,
+// never by counting slots. Only the step counter says the memory was emptied (Model::reset()
+// starts again at step 0): a probe whose step does not follow its layer's last one starts the
+// layer's keys over, so an eviction, which makes the slots fewer, is never taken for a reset.
+// One scan over the slots (two when there are new keys and something was evicted): nothing next to
+// the engine's attention, which reads every slot's key.
+int64_t ProbeRecorder::new_keys(const rt::MixerProbe& m, bool& slots_are_positions) {
+  const auto layer = static_cast<size_t>(m.layer);
+  if (layer_keys_.size() <= layer) layer_keys_.resize(layer + 1);
+  LayerKeys& keys = layer_keys_[layer];
+  // Positions below `sent` went with earlier captures; none after a reset (or before the layer's first probe).
+  const int64_t sent = m.step == keys.last_step + 1 ? keys.next_position : 0;
+  const auto n_k = static_cast<size_t>(m.n_k);
+  const bool positioned = !m.key_positions.empty(), resident_given = !m.key_resident.empty();
+  auto where = [&] { return "softmax probe of layer " + std::to_string(m.layer) + ", step " + std::to_string(m.step); };
+  if ((positioned && m.key_positions.size() != n_k) || (resident_given && m.key_resident.size() != n_k))
+    throw Error(where() + ": " + std::to_string(m.key_positions.size()) + " key positions and " +
+                std::to_string(m.key_resident.size()) + " residency flags for " + std::to_string(m.n_k) + " slots");
+  auto position = [&](size_t j) { return positioned ? m.key_positions[j] : static_cast<int64_t>(j); };
+  auto resident = [&](size_t j) { return !resident_given || m.key_resident[j] != 0; };
+
+  int64_t first = INT64_MAX, last = -1, count = 0;
+  slots_are_positions = true;
+  for (size_t j = 0; j < n_k; ++j) {
+    const int64_t p = position(j);
+    const bool here = resident(j);
+    slots_are_positions = slots_are_positions && here && p == static_cast<int64_t>(j);
+    if (!here || p < sent) continue;
+    first = std::min(first, p), last = std::max(last, p), ++count;
+  }
+  keys.last_step = m.step;
+  keys.next_position = sent;
+  new_key_slots_.assign(static_cast<size_t>(count), -1);
+  if (count == 0) return sent;
+  // The session stores a capture's new keys as one run of positions: a gap or a position held by
+  // two slots would put keys at positions that are not theirs.
+  auto not_contiguous = [&] {
+    return Error(where() + ": its " + std::to_string(count) + " new keys hold positions " + std::to_string(first) + " .. " +
+                 std::to_string(last) + ", not that many distinct contiguous positions; the session stores a step's new " +
+                 "keys by position, one run of them");
+  };
+  if (last - first + 1 != count) throw not_contiguous();
+  if (slots_are_positions) {  // nothing evicted: the new keys are the last slots
+    for (int64_t i = 0; i < count; ++i) new_key_slots_[static_cast<size_t>(i)] = first + i;
+  } else {
+    for (size_t j = 0; j < n_k; ++j) {
+      const int64_t p = position(j);
+      if (!resident(j) || p < sent) continue;
+      int64_t& slot = new_key_slots_[static_cast<size_t>(p - first)];
+      if (slot >= 0) throw not_contiguous();
+      slot = static_cast<int64_t>(j);
+    }
+  }
+  keys.next_position = last + 1;
+  return first;
+}
+
 void ProbeRecorder::on_mixer(const rt::MixerProbe& m) {
   if (!m.is_softmax()) {
     if (captures_.attention) record_recurrent_mixer(m);
     return;
   }
   const SoftmaxFactors a = softmax_factors(m);
+  bool slots_are_positions = true;
   profiler::AttentionCapture c;
-  c.step = a.step, c.layer = a.layer, c.q_pos0 = a.q_pos0, c.n_q = a.n_q, c.n_k = a.n_k;
+  c.k_pos0 = new_keys(m, slots_are_positions);
+  const auto n_new = static_cast<int64_t>(new_key_slots_.size());
+  // The capture's keys are positions 0 .. n_k-1 (those of earlier captures, then the new ones):
+  // the engine's slot count while nothing was evicted.
+  c.step = a.step, c.layer = a.layer, c.q_pos0 = a.q_pos0, c.n_q = a.n_q, c.n_k = c.k_pos0 + n_new;
   c.n_heads = a.n_heads, c.n_kv_heads = a.n_kv_heads, c.head_dim = a.head_dim;
   c.mask = a.mask.pattern == MaskPattern::None     ? profiler::AttentionMask::None
            : a.mask.pattern == MaskPattern::Window ? profiler::AttentionMask::Window
@@ -188,16 +255,15 @@ void ProbeRecorder::on_mixer(const rt::MixerProbe& m) {
     c.sink = recorder_.take_float_buffer(rows);
     c.effective_keys = recorder_.take_float_buffer(rows);
   }
-  const size_t cells = a.pooled.max && a.pooled.sum ? static_cast<size_t>(a.n_heads * ((a.n_q + 3) / 4) * ((a.n_k + 3) / 4)) : 0;
+  // The engine pools its map by slot: a map by position only while every slot holds its own position.
+  const bool cells_by_position = slots_are_positions && c.n_k == a.n_k;
+  const size_t cells = a.pooled.max && a.pooled.sum && cells_by_position
+                           ? static_cast<size_t>(a.n_heads * ((a.n_q + 3) / 4) * ((a.n_k + 3) / 4))
+                           : 0;
   if (cells) {
     c.pooled_max = recorder_.take_float_buffer(cells);
     c.pooled_sum = recorder_.take_float_buffer(cells);
   }
-  if (keys_sent_.size() <= static_cast<size_t>(a.layer)) keys_sent_.resize(static_cast<size_t>(a.layer) + 1, 0);
-  int64_t& sent = keys_sent_[static_cast<size_t>(a.layer)];
-  if (sent > a.n_k) sent = 0;  // the cache was reset: send every resident key again
-  c.k_pos0 = sent;
-  const int64_t n_new = a.n_k - sent;
   c.k = recorder_.take_factor_buffer(static_cast<size_t>(n_new * a.n_kv_heads * a.head_dim));
   // The factors as the session stores them: fp32 as the engine computed them, or fp16.
   float* q32 = std::get_if<std::vector<float>>(&c.q) ? std::get<std::vector<float>>(c.q).data() : nullptr;
@@ -208,11 +274,10 @@ void ProbeRecorder::on_mixer(const rt::MixerProbe& m) {
     if (to32) std::copy_n(from, d, to32 + at);
     else profiler::f32_to_fp16({from, static_cast<size_t>(d)}, to16 + at);
   };
-  sent = a.n_k;
 
   // Part `part` of `parts` of every copy: the query rows head-major (as the session stores them:
-  // the writer then moves the buffer instead of reordering it), the new keys, the statistics and
-  // the pooled cells.
+  // the writer then moves the buffer instead of reordering it), the new keys (gathered from their
+  // slots into position order), the statistics and the pooled cells.
   auto copy_part = [&](int part, int parts) {
     auto range = [&](int64_t n) { return std::pair<int64_t, int64_t>{n * part / parts, n * (part + 1) / parts}; };
     const int64_t d = a.head_dim;
@@ -223,8 +288,8 @@ void ProbeRecorder::on_mixer(const rt::MixerProbe& m) {
     }
     const auto [k0, k1] = range(a.n_kv_heads * n_new);
     for (int64_t r = k0; r < k1; ++r) {
-      const int64_t g = r / n_new, j = c.k_pos0 + r % n_new;
-      store(a.k + g * a.kv_head_stride + j * d, d, k32, k16, r * d);
+      const int64_t g = r / n_new, slot = new_key_slots_[static_cast<size_t>(r % n_new)];
+      store(a.k + g * a.kv_head_stride + slot * d, d, k32, k16, r * d);
     }
     auto copy = [&](const float* from, std::vector<float>& to) {
       const auto [b, e] = range(static_cast<int64_t>(to.size()));
@@ -265,12 +330,18 @@ void ProbeRecorder::on_kv(const rt::KvProbe& k) {
 }
 
 void ProbeRecorder::on_op(const rt::OpTiming& op) {
-  // Schema v1's _op_kind table holds the first eight kinds (their registry ids are the table's);
-  // ops of later kinds (copy, ...) are left out until schema v2 records kinds by name.
-  constexpr int32_t kSchemaV1OpKinds = 8;
-  if (op.kind < 0 || op.kind >= kSchemaV1OpKinds) return;
+  if (op.kind < 0) return;  // no kind: the engine failed to register it and has said so
+  // RunInfo names the kinds registered when the run began; before the first op of each kind its
+  // name goes too, for kinds registered since (a plugin's, a family's ops: the writer keeps a
+  // kind nobody named under a placeholder).
+  const auto kind = static_cast<size_t>(op.kind);
+  if (op_kinds_named_.size() <= kind) op_kinds_named_.resize(kind + 1, false);
+  if (!op_kinds_named_[kind] && op.kind_name && *op.kind_name) {
+    step_records_.push_back(profiler::OpKindRecord{op.kind, op.kind_name});
+    op_kinds_named_[kind] = true;
+  }
   step_records_.push_back(profiler::OpRecord{next_op_id_++, op.step, op.kind, op.layer, op.head, op.thread,
-                                      op.start_ns, op.end_ns});
+                                             op.start_ns, op.end_ns});
 }
 
 }  // namespace mnemo::record

@@ -111,6 +111,7 @@ int64_t SessionWriter::begin_run(const RunInfo& i) {
   // (or engine versions) share one _op_kind table.
   op_kinds_.clear();
   for (const std::string& name : i.op_kinds) op_kinds_.push_back(register_name("_op_kind", name));
+  op_kind_names_ = i.op_kinds;
   for (const LayerRecord& l : i.layers) write_one(l);
   t.commit();
   return run_id_;
@@ -125,13 +126,23 @@ int64_t SessionWriter::register_name(const char* table, const std::string& name)
 }
 
 int64_t SessionWriter::op_kind_id(int32_t producer_kind) {
-  if (producer_kind >= 0 && static_cast<size_t>(producer_kind) < op_kinds_.size()) return op_kinds_[static_cast<size_t>(producer_kind)];
-  // A kind the run did not name is kept under a name that says so rather than dropped.
+  const auto kind = static_cast<size_t>(producer_kind);
+  if (producer_kind >= 0 && kind < op_kinds_.size() && op_kinds_[kind] >= 0) return op_kinds_[kind];
+  // A kind nobody named (RunInfo::op_kinds, OpKindRecord) is kept under a name that says so rather
+  // than dropped.
   if (producer_kind < 0 || producer_kind > 4096) throw Error("op kind " + std::to_string(producer_kind) + " is impossible");
-  const size_t named = op_kinds_.size();
-  op_kinds_.resize(static_cast<size_t>(producer_kind) + 1, -1);
-  for (size_t k = named; k < op_kinds_.size(); ++k) op_kinds_[k] = register_name("_op_kind", "op kind " + std::to_string(k));
-  return op_kinds_[static_cast<size_t>(producer_kind)];
+  if (op_kinds_.size() <= kind) op_kinds_.resize(kind + 1, -1), op_kind_names_.resize(kind + 1);
+  return op_kinds_[kind] = register_name("_op_kind", "op kind " + std::to_string(kind));
+}
+
+void SessionWriter::write_one(const OpKindRecord& r) {
+  if (r.kind < 0 || r.kind > 4096 || r.name.empty())
+    throw Error("op kind " + std::to_string(r.kind) + " named '" + r.name + "' is impossible");
+  const auto kind = static_cast<size_t>(r.kind);
+  if (op_kinds_.size() <= kind) op_kinds_.resize(kind + 1, -1), op_kind_names_.resize(kind + 1);
+  if (op_kind_names_[kind] == r.name) return;  // named so already (by RunInfo::op_kinds)
+  op_kinds_[kind] = register_name("_op_kind", r.name);
+  op_kind_names_[kind] = r.name;
 }
 
 int64_t SessionWriter::mixer_kind_id(const std::string& name) {

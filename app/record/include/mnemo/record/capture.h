@@ -52,11 +52,15 @@ class ProbeRecorder : public rt::ProbeSink {
 
   void on_step_end(const rt::StepProbe& s) override;
   // Softmax layers become attention captures; the recurrent mixers' named factors become
-  // _mixer_factor rows as they are (the reader recomputes their implicit attention).
+  // _mixer_factor rows as they are (the reader recomputes their implicit attention). A softmax
+  // capture carries the keys no earlier capture of the layer carried, by position (see
+  // new_keys); throws mnemo::Error, naming the layer and step, when they are not contiguous.
   void on_mixer(const rt::MixerProbe& m) override;
   // Per head: Frobenius norm and effective rank (_state_stat); the matrices with `states`.
   void on_state(const rt::StateProbe& s) override;
   void on_kv(const rt::KvProbe& k) override;
+  // Every op, of any kind, by the kind's name: the first op of each kind in the run is preceded by
+  // an OpKindRecord, so a kind registered after the run began is stored by name too.
   void on_op(const rt::OpTiming& op) override;
 
   // Hands the recorder what the running step gathered so far (a step that failed midway).
@@ -71,6 +75,16 @@ class ProbeRecorder : public rt::ProbeSink {
 
  private:
   void record_recurrent_mixer(const rt::MixerProbe& m);
+  // The keys of a softmax probe that no earlier capture of its layer carried: fills
+  // new_key_slots_ with their slots in position order and returns the first one's position.
+  // slots_are_positions: whether slot j holds position j for every slot (nothing evicted or moved).
+  int64_t new_keys(const rt::MixerProbe& m, bool& slots_are_positions);
+
+  // Per softmax layer: what the captures so far carried.
+  struct LayerKeys {
+    int64_t next_position = 0;  // keys at positions below it were handed to the recorder
+    int64_t last_step = -1;     // the step of the layer's last probe
+  };
 
   profiler::Recorder& recorder_;
   Captures captures_;
@@ -82,7 +96,9 @@ class ProbeRecorder : public rt::ProbeSink {
   std::vector<bool> layer_described_;  // per layer: its row was rewritten from a probe
   std::vector<NormAndRank> stats_;                // per head of the state being recorded
   std::vector<std::vector<float>> stat_scratch_;  // per part of the engine's pool
-  std::vector<int64_t> keys_sent_;  // per layer: key positions already handed to the recorder
+  std::vector<LayerKeys> layer_keys_;
+  std::vector<int64_t> new_key_slots_;  // new_keys(): the slot of each new key, by position
+  std::vector<bool> op_kinds_named_;    // per op kind id: its OpKindRecord was submitted
   std::vector<profiler::Record> step_records_;  // op timings and KV rows of the running step
   // Small attention captures of the running step (a decode step's layers): one queue item per
   // step instead of one lock and one writer wake-up per layer.

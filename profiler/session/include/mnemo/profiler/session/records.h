@@ -144,9 +144,17 @@ struct MemorySnapshotRecord {
 
 struct OpRecord {
   int64_t op_id = 0, step = 0;
-  int32_t kind = 0;  // _op_kind.kind
+  int32_t kind = 0;  // the producer's op kind id, named by RunInfo::op_kinds or an OpKindRecord
   int32_t layer = -1, head = -1, thread = 0;
   int64_t start_ns = 0, end_ns = 0;
+};
+
+// The name of the producer's op kind `kind`, for a kind RunInfo::op_kinds does not name (one
+// registered after the run began): submitted before the first op of the kind, the session
+// registers the name in _op_kind and stores the kind's ops under it.
+struct OpKindRecord {
+  int32_t kind = 0;
+  std::string name;
 };
 
 struct KernelRecord {
@@ -166,8 +174,8 @@ struct CounterRecord {
 };
 
 using Record = std::variant<StepRecord, TokenRecord, LayerRecord, MixerFactorRecord, HeadMetricRecord, PyramidTileRecord,
-                            KvRecord, MemorySnapshotRecord, StateStatRecord, StateMatrixRecord, OpRecord, KernelRecord,
-                            CounterRecord>;
+                            KvRecord, MemorySnapshotRecord, StateStatRecord, StateMatrixRecord, OpRecord, OpKindRecord,
+                            KernelRecord, CounterRecord>;
 
 // Bytes a record adds to the file, roughly (payload plus a per-row overhead); the byte budget
 // and the progress line use it.
@@ -186,6 +194,7 @@ int64_t approx_bytes(const T& x) {
   else if constexpr (std::is_same_v<T, TokenRecord>) return kRow + 16 + n(x.text);
   else if constexpr (std::is_same_v<T, KernelRecord>) return kRow + 56 + n(x.name);
   else if constexpr (std::is_same_v<T, CounterRecord>) return kRow + 16 + n(x.name);
+  else if constexpr (std::is_same_v<T, OpKindRecord>) return kRow + 8 + n(x.name);
   else return kRow + 40;
 }
 

@@ -65,6 +65,7 @@ class SessionWriter {
   void write_one(const KvRecord& r);
   void write_one(const MemorySnapshotRecord& r);
   void write_one(const OpRecord& r);
+  void write_one(const OpKindRecord& r);
   void write_one(const KernelRecord& r);
   void write_one(const CounterRecord& r);
 
@@ -75,6 +76,7 @@ class SessionWriter {
   Stmt read_factor_;  // prepared on first use: most runs never read back
   std::map<std::string, int64_t> mixer_kinds_;
   std::vector<int64_t> op_kinds_;  // the producer's op kind id -> the session's
+  std::vector<std::string> op_kind_names_;  // the producer's op kind id -> its name ("" when unnamed)
   std::vector<uint32_t> crcs_;     // scratch: a factor row's checksums
   // The run's ops as written, for the level-of-detail pass at finish_run (reading 23k ops back
   // through the time index took 8 ms of a 540-token recording's close). Past kMaxOpsKept the
