@@ -49,7 +49,7 @@ def record(mnemo, out: Path, prompt: Path, n, capture, extra=(), model=MODEL):
         Path(str(out) + suffix).unlink(missing_ok=True)
     r = subprocess.run(["/usr/bin/time", "-f", "MAXRSS %M", mnemo, "record", "-q", "--model", str(model), "--prompt-file",
                         str(prompt), "-n", str(n), "--ignore-eos", "--out", str(out), "--capture", capture, *extra],
-                       capture_output=True, text=True, check=True)
+                       capture_output=True, text=True, errors="replace", check=True)  # a random model's text need not be UTF-8
     m = re.search(r"in ([0-9.]+) s \(prefill ([0-9.]+) s\); writer thread ([0-9.]+) s CPU \(([^)]*)\); back-pressure: (\d+) waits .*; "
                   r"closing ([0-9.]+) s", r.stderr)
     rss = int(re.search(r"MAXRSS (\d+)", r.stderr).group(1))
