@@ -50,12 +50,15 @@ struct Recorder : rt::ProbeSink {
         double sum = 0;
         for (int64_t j = 0; j < p.n_k; ++j) {
           sum += row[static_cast<size_t>(j)];
-          if (!visible(p.mask, p.query_positions[static_cast<size_t>(i)], p.key_positions[static_cast<size_t>(j)], true))
+          if (!visible(p.mask, p.query_positions[static_cast<size_t>(i)], p.key_positions[static_cast<size_t>(j)], true)) {
             EXPECT_EQ(row[static_cast<size_t>(j)], 0.f);
+          }
         }
         EXPECT_NEAR(sum, 1.0, 1e-5);
       }
-    if (p.layer == 2) EXPECT_EQ(p.mask.window, 2);
+    if (p.layer == 2) {
+      EXPECT_EQ(p.mask.window, 2);
+    }
   }
   void on_state(const rt::StateProbe& s) override {
     states.emplace_back(s.state, s.state + s.heads * s.rows * s.cols);
