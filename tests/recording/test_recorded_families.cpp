@@ -127,17 +127,25 @@ std::vector<float> engine_map(const EngineLayer& l, int32_t h, const profiler::M
   return out;
 }
 
+// A greedy recording of `prompt` and n_new tokens into a fresh session `file` of this suite.
+record::RecordRequest greedy_request(const std::string& file, const std::string& prompt, int64_t n_new,
+                                     const std::string& captures) {
+  record::RecordRequest req;
+  req.session_path = temp_session("mnemo-fam", file);
+  req.prompt = prompt;
+  req.n_new = n_new;
+  req.sampling.temperature = 0;
+  req.captures = record::Captures::parse(captures);
+  return req;
+}
+
 class RecordedFamily : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(RecordedFamily, SessionMapsAndStatesEqualTheEngine) {
   const std::string name = GetParam();
   auto model = open_test_model(kFamilyDir + "/" + name);
-  record::RecordRequest req;
-  req.session_path = temp_session("mnemo-fam", name + ".mnemo");
-  req.prompt = "the state of a recurrent layer keeps what it saw";
-  req.n_new = 5;
-  req.sampling.temperature = 0;
-  req.captures = record::Captures::parse("attention,memory,states");
+  const record::RecordRequest req =
+      greedy_request(name + ".mnemo", "the state of a recurrent layer keeps what it saw", 5, "attention,memory,states");
   const record::RecordResult r = record::record_run(*model, req);
 
   EngineProbes engine;
@@ -231,12 +239,8 @@ std::vector<float> scan_channel_map(const EngineLayer& l, int64_t d, int64_t N, 
 // as that channel's, and the head's map (the default view) is the mean of its channels' maps.
 TEST(RecordedMamba1, ChannelMapsEqualTheScanAndAverageToTheHeadsMap) {
   auto model = open_test_model(kFamilyDir + "/mamba");
-  record::RecordRequest req;
-  req.session_path = temp_session("mnemo-fam", "mamba-channels.mnemo");
-  req.prompt = "each channel of a selective scan decays on its own";
-  req.n_new = 4;
-  req.sampling.temperature = 0;
-  req.captures = record::Captures::parse("attention");
+  const record::RecordRequest req =
+      greedy_request("mamba-channels.mnemo", "each channel of a selective scan decays on its own", 4, "attention");
   const record::RecordResult r = record::record_run(*model, req);
   EngineProbes engine;
   generate_with_sink(*model, req, engine);

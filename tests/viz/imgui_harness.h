@@ -93,6 +93,21 @@ inline std::string field(const Inspection& in, const std::string& name) {
   return {};
 }
 
+// The run a synthetic session describes: a model at "(none)" of `architecture`, its shapes, and
+// the captures it claims.
+struct SyntheticShape {
+  int64_t layers = 0, heads = 0, kv_heads = 0, head_dim = 0, d_model = 0;
+};
+inline profiler::RunInfo synthetic_run(const std::string& label, const std::string& architecture, const std::string& format,
+                                       SyntheticShape shape, const std::string& captures) {
+  profiler::RunInfo info;
+  info.label = label, info.architecture = architecture, info.model_path = "(none)", info.model_format = format;
+  info.n_layers = shape.layers, info.n_heads = shape.heads, info.n_kv_heads = shape.kv_heads, info.head_dim = shape.head_dim;
+  info.d_model = shape.d_model;
+  info.captures = captures;
+  return info;
+}
+
 // Ends step `step` of a synthetic recording: its tokens (positions pos0 .. pos0+n−1, text "x"), the
 // step row (prefill first, then decode) and its commit.
 inline void end_synthetic_step(profiler::Recorder& rec, int64_t step, int64_t pos0, int64_t n) {
@@ -129,11 +144,8 @@ struct RecurrentSession {
 inline void write_recurrent_session(const std::string& path, const std::string& mixer = "gla", bool softmax_layer = false) {
   constexpr int32_t H = RecurrentSession::kHeads, D = RecurrentSession::kDim;
   for (const char* s : {"", "-wal", "-shm", "-journal"}) std::filesystem::remove(path + s);
-  profiler::RunInfo info;
-  info.label = mixer + (softmax_layer ? " + softmax" : ""), info.architecture = mixer, info.model_path = "(none)";
-  info.model_format = "safetensors";
-  info.n_layers = softmax_layer ? 2 : 1, info.n_heads = H, info.n_kv_heads = H, info.head_dim = D, info.d_model = H * D;
-  info.captures = "attention,memory";
+  profiler::RunInfo info = synthetic_run(mixer + (softmax_layer ? " + softmax" : ""), mixer, "safetensors",
+                                         {softmax_layer ? 2 : 1, H, H, D, H * D}, "attention,memory");
   // mamba2: key_dim and state_cols are d_state (N = D), one group of B and C.
   info.layers.push_back({0, mixer, "recurrent_state", H, H, D, D, D, D, "none", 0, 0.5});
   if (softmax_layer) info.layers.push_back({1, "softmax", "kv_cache", H, H, D, D, 0, 0, "causal", 0, 0.5});

@@ -199,10 +199,8 @@ std::string write_mamba1_session() {
   const std::string path = std::filesystem::path(test::demo_session_path()).parent_path() / "mamba1.mnemo";
   for (const char* s : {"", "-wal", "-shm"}) std::filesystem::remove(path + s);
   constexpr int64_t D = kMambaHeads * kMambaChannels, N = kMambaState;
-  profiler::RunInfo info;
-  info.label = "mamba", info.architecture = "mamba", info.model_path = "(none)", info.model_format = "safetensors";
-  info.n_layers = 1, info.n_heads = kMambaHeads, info.n_kv_heads = kMambaHeads, info.head_dim = N, info.d_model = 8;
-  info.captures = "attention,memory";
+  profiler::RunInfo info =
+      test::synthetic_run("mamba", "mamba", "safetensors", {1, kMambaHeads, kMambaHeads, N, 8}, "attention,memory");
   info.layers.push_back({0, "mamba1", "recurrent_state", kMambaHeads, kMambaHeads, N, kMambaChannels, kMambaChannels, N,
                          "none", 0, 1.0});
   profiler::Recorder rec(path, info);
@@ -227,6 +225,13 @@ std::string write_mamba1_session() {
   return path;
 }
 
+// Points the explorer at layer 0, head 1 of the fixture's run; true once its map and label are in.
+bool shows_layer0_head1(ImGuiHarness& h, Fixture& f, AttentionExplorer& x) {
+  f.vs.layer = 0;
+  f.vs.head = 1;
+  return h.frames_until(f.host(x), [&] { return x.map_rows() > 0 && f.settled() && !x.map_label().empty(); });
+}
+
 // The explorer draws a GLA layer's implicit attention through the same tile path, says what the
 // values are, and hover gives the reader's exact value; the layer has no channels, so no selector.
 TEST(AttentionExplorer, ShowsARecurrentLayersImplicitAttentionWithItsLabel) {
@@ -236,9 +241,7 @@ TEST(AttentionExplorer, ShowsARecurrentLayersImplicitAttentionWithItsLabel) {
   Fixture f(path);
   ASSERT_TRUE(f.vs.has_run());
   AttentionExplorer x(f.vs);
-  f.vs.layer = 0;
-  f.vs.head = 1;
-  ASSERT_TRUE(h.frames_until(f.host(x), [&] { return x.map_rows() > 0 && f.settled() && !x.map_label().empty(); }));
+  ASSERT_TRUE(shows_layer0_head1(h, f, x));
   EXPECT_EQ(x.map_label(), "implicit attention, exact");
   EXPECT_EQ(x.map_rows(), kPrefill + kSteps - 1);
   EXPECT_TRUE(x.tile_error().empty()) << x.tile_error();
@@ -283,9 +286,7 @@ TEST(AttentionExplorer, OffersAMamba1LayersChannelMapsWithTheirLabels) {
   Fixture f(path);
   ASSERT_TRUE(f.vs.has_run());
   AttentionExplorer x(f.vs);
-  f.vs.layer = 0;
-  f.vs.head = 1;
-  ASSERT_TRUE(h.frames_until(f.host(x), [&] { return x.map_rows() > 0 && f.settled() && !x.map_label().empty(); }));
+  ASSERT_TRUE(shows_layer0_head1(h, f, x));
   EXPECT_TRUE(x.tile_error().empty()) << x.tile_error();
   EXPECT_EQ(x.channels_per_head(), kMambaChannels);
   EXPECT_TRUE(x.channel_selector_shown());

@@ -17,11 +17,7 @@ using R = KvView::Residency;
 // A run with steps and tokens only, as a recording without the kv capture leaves it.
 std::string write_bare_session(const std::string& name) {
   const std::string path = test::fresh_session_path("kv", name);
-  profiler::RunInfo info;
-  info.label = "bare", info.architecture = "llama", info.model_path = "(none)", info.model_format = "gguf";
-  info.n_layers = 2, info.n_heads = 2, info.n_kv_heads = 1, info.head_dim = 8, info.d_model = 16;
-  info.captures = "";
-  profiler::Recorder rec(path, info);
+  profiler::Recorder rec(path, test::synthetic_run("bare", "llama", "gguf", {2, 2, 1, 8, 16}, ""));
   for (int64_t step = 0; step < 3; ++step) test::end_synthetic_step(rec, step, step, 1);
   rec.finish();
   return path;
@@ -160,11 +156,7 @@ TEST(KvView, SaysSoWhenTheRunHasNoKvRecords) {
 // A run being recorded that has not committed its first step: not a run without KV records.
 TEST(KvView, ARunWithoutACommittedStepSaysSoRatherThanBlamingTheCaptures) {
   const std::string path = test::fresh_session_path("kv", "recording.mnemo");
-  profiler::RunInfo info;
-  info.label = "live", info.architecture = "llama", info.model_path = "(none)", info.model_format = "gguf";
-  info.n_layers = 2, info.n_heads = 2, info.n_kv_heads = 1, info.head_dim = 8, info.d_model = 16;
-  info.captures = "all";
-  profiler::Recorder rec(path, info);  // before its first step
+  profiler::Recorder rec(path, test::synthetic_run("live", "llama", "gguf", {2, 2, 1, 8, 16}, "all"));  // before its first step
   ImGuiHarness h;
   Fixture f(path);
   ASSERT_TRUE(f.vs.has_run());

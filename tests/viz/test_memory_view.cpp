@@ -189,11 +189,7 @@ TEST(MemoryView, OneSegmentComparesSlots) {
 TEST(MemoryView, ShowsARecurrentLayersStateNormAndRankOverTheSteps) {
   const std::string path = test::fresh_session_path("memory", "states.mnemo");
   {
-    profiler::RunInfo info;
-    info.label = "gla", info.architecture = "gla", info.model_path = "(none)", info.model_format = "safetensors";
-    info.n_layers = 2, info.n_heads = 3, info.n_kv_heads = 3, info.head_dim = 4, info.d_model = 12;
-    info.captures = "attention,memory";
-    profiler::Recorder rec(path, info);
+    profiler::Recorder rec(path, test::synthetic_run("gla", "gla", "safetensors", {2, 3, 3, 4, 12}, "attention,memory"));
     for (int64_t step = 0; step < 4; ++step) {
       for (int32_t layer = 0; layer < 2; ++layer)
         for (int32_t head = 0; head < 3; ++head)
@@ -246,11 +242,7 @@ TEST(MemoryView, AHybridsSoftmaxLayerNamesTheLayersWithState) {
 TEST(MemoryView, SaysSoWhenTheRunHasNoMemory) {
   const std::string path = test::fresh_session_path("memory", "bare.mnemo");
   {
-    profiler::RunInfo info;
-    info.label = "bare", info.architecture = "llama", info.model_path = "(none)", info.model_format = "gguf";
-    info.n_layers = 2, info.n_heads = 2, info.n_kv_heads = 1, info.head_dim = 8, info.d_model = 16;
-    info.captures = "attention,kv,ops,memory";
-    profiler::Recorder rec(path, info);
+    profiler::Recorder rec(path, test::synthetic_run("bare", "llama", "gguf", {2, 2, 1, 8, 16}, "attention,kv,ops,memory"));
     for (int64_t step = 0; step < 2; ++step) test::end_synthetic_step(rec, step, step, 1);
     rec.finish();
   }
