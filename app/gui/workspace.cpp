@@ -82,7 +82,7 @@ void Workspace::end_frame() {
 
 bool Workspace::settled() const {
   for (const auto& d : docs_)
-    if (d->loading() || !d->worker().idle() || d->tiles().loading() > 0) return false;
+    if (!d->settled()) return false;
   return true;
 }
 

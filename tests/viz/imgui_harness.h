@@ -240,7 +240,7 @@ struct Fixture {
       doc.tiles().end_frame();
     };
   }
-  bool settled() { return doc.worker().idle() && doc.tiles().loading() == 0; }
+  bool settled() { return doc.settled(); }
 };
 
 }  // namespace mnemo::viz::test

@@ -66,7 +66,7 @@ TEST(Compare, DifferenceMapIsLeftMinusRightOfTheSameHead) {
   CompareFixture f(1, 2);
   f.canvas.set_mode("difference");
   f.left.layer = 1, f.left.head = 3;  // content-like: differs between seeds
-  ASSERT_TRUE(h.frames_until(f.host(), [&] { return !f.canvas.wants_redraw() && f.doc.worker().idle(); }));
+  ASSERT_TRUE(h.frames_until(f.host(), [&] { return !f.canvas.wants_redraw() && f.doc.settled(); }));
   EXPECT_EQ(f.canvas.difference_problem(), "");
   EXPECT_EQ(f.right.layer, 1);  // the right side follows the left's head
   EXPECT_EQ(f.right.head, 3);
@@ -113,7 +113,7 @@ TEST(Compare, NoDifferenceMapWhenTheTokensDiffer) {
   ImGuiHarness h;
   CompareFixture f(1, 3);
   f.canvas.set_mode("difference");
-  h.frames_until(f.host(), [&] { return !f.canvas.wants_redraw() && f.doc.worker().idle(); });
+  h.frames_until(f.host(), [&] { return !f.canvas.wants_redraw() && f.doc.settled(); });
   h.frame(f.host());
   EXPECT_NE(f.canvas.difference_problem().find("rows"), std::string::npos) << f.canvas.difference_problem();
 }
@@ -150,7 +150,7 @@ TEST(Compare, SideBySideLinksHeadsAndCursors) {
   ImGuiHarness h(ImVec2(1400, 800));
   CompareFixture f(1, 2);
   f.canvas.set_mode("attention");
-  ASSERT_TRUE(h.frames_until(f.host(), [&] { return !f.canvas.wants_redraw() && f.doc.worker().idle(); }));
+  ASSERT_TRUE(h.frames_until(f.host(), [&] { return !f.canvas.wants_redraw() && f.doc.settled(); }));
   f.right.head = 2;  // the right side changes head: the left follows
   h.frame(f.host());
   EXPECT_EQ(f.left.head, 2);

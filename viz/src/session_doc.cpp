@@ -60,6 +60,13 @@ void SessionDoc::request_runs() {
 
 bool SessionDoc::loading() const { return !runs_loaded_ && !error_; }
 
+bool SessionDoc::settled() const {
+  if (loading() || runs_pending_ || !worker_->idle() || tiles_->loading() > 0) return false;
+  for (const auto& [id, slot] : run_data_)
+    if (slot.loading) return false;
+  return true;
+}
+
 std::optional<std::string> SessionDoc::error() const {
   if (error_) return error_;
   if (worker_->open_failed()) return worker_->open_error();

@@ -51,6 +51,9 @@ class SessionDoc {
   // The run's tokens and steps, or nullptr while they load (requested on first call).
   const RunData* run(int64_t run_id);
   bool live() const;  // some run is still being recorded
+  // Nothing is being read, and nothing read is waiting for poll() to take it. A finished load
+  // leaves the worker idle before poll() takes it: only this says the views have all they asked for.
+  bool settled() const;
   uint64_t generation() const { return generation_; }  // bumped when anything reloaded
 
   // How often incomplete runs are re-read.
