@@ -18,6 +18,7 @@ int cmd_info(const Argv& args);
 int cmd_tile(const Argv& args);
 int cmd_stats(const Argv& args);
 int cmd_export(const Argv& args);
+int cmd_eval(const Argv& args);
 
 // Shared by commands that load a model.
 struct ModelArgs;

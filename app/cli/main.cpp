@@ -25,6 +25,7 @@ constexpr const char* kUsage =
     "  tile         write one tile of a head's attention map as .npy or .png\n"
     "  stats        where a recorded run spent its time, per op kind and layer\n"
     "  export       write a session as a Perfetto or Chrome JSON trace, or as CSV files\n"
+    "  eval         a task model's accuracy on a memory task's held-out sets (assets/tasks)\n"
     "\n"
     "Run 'mnemo <command> --help' for a command's options. --model takes a GGUF file or a\n"
     "Hugging Face folder (config.json, *.safetensors, tokenizer files).\n";
@@ -57,6 +58,7 @@ int main(int argc, char** argv) {
     if (command == "tile") return cmd_tile(rest);
     if (command == "stats") return cmd_stats(rest);
     if (command == "export") return cmd_export(rest);
+    if (command == "eval") return cmd_eval(rest);
     std::fprintf(stderr, "mnemo: unknown command '%s'\n\n%s", command.c_str(), kUsage);
     return 2;
   } catch (const mnemo::UsageError& e) {

@@ -177,6 +177,33 @@ SANITIZED = False
 TIME_SCALE = 1
 
 
+def eval_bad_inputs(tiny: Path, repo: Path, tmp: Path):
+    """`mnemo eval`: one clear error for a model that is not a task model, an unknown task or
+    length, and held-out files that are malformed or whose answers lie past their text."""
+    tasks_dir = repo / "assets" / "tasks"
+    llama = tiny / "llama-hf"
+    rc, _, err = mnemo(["eval", "--model", str(llama), "--task", "mqar", "--tasks-dir", str(tasks_dir), "--n", "1",
+                        "--length", "4"])
+    check("eval refuses a model whose tokenizer is not the tasks'", rc == 1 and "not a task model" in err, err)
+    rc, _, err = mnemo(["eval", "--model", str(llama), "--task", "nope", "--tasks-dir", str(tasks_dir)])
+    check("eval names an unknown task", rc == 1 and "no held-out sets of a task named 'nope'" in err, err)
+    rc, _, err = mnemo(["eval", "--model", str(llama), "--task", "mqar", "--tasks-dir", str(tasks_dir), "--length", "5"])
+    check("eval lists the lengths there are", rc == 2 and "lengths 4, 8, 16, 32, 64" in err, err)
+    (tmp / "mqar").mkdir()
+    bad = tmp / "mqar" / "heldout-4.jsonl"
+    for label, text, phrase in [
+            ("not JSON", "{not json\n", "heldout-4.jsonl:1: not a JSON object"),
+            ("no answers field", json.dumps({"task": "mqar", "length": 4, "text": "k1 v1"}) + "\n", ":1: an example needs"),
+            ("answers out of order", json.dumps({"task": "mqar", "length": 4, "text": "k1 v1 k1 v1",
+                                                 "answers": [3, 1]}) + "\n", "ascending"),
+            ("mixed lengths", json.dumps({"task": "mqar", "length": 4, "text": "k1 v1", "answers": [1]}) + "\n" +
+             json.dumps({"task": "mqar", "length": 8, "text": "k1 v1", "answers": [1]}) + "\n", ":2: an example of mqar"),
+            ("empty", "", "no examples")]:
+        bad.write_text(text)
+        rc, _, err = mnemo(["eval", "--model", str(llama), "--task", "mqar", "--tasks-dir", str(tmp)])
+        check(f"eval: held-out file {label}", rc == 1 and phrase in err and str(bad) in err, err)
+
+
 def main():
     global MNEMO, SANITIZED, TIME_SCALE
     ap = argparse.ArgumentParser()
@@ -276,6 +303,8 @@ def main():
         check("run passes over a broken plugin that claims the architecture", p.returncode == 0, p.stderr.strip()[:400])
 
     check_absurd_sessions(tiny)
+    with tempfile.TemporaryDirectory() as d:
+        eval_bad_inputs(tiny, repo, Path(d))
 
     with tempfile.TemporaryDirectory() as d:
         for label, path, phrase in bad_inputs(Path(d), tiny, repo):

@@ -6,7 +6,8 @@ The dependency direction (docs/ARCHITECTURE.md):
   plugin_sdk (C ABI + adapter) ← plugins, runtime
   profiler (sessions) and viz (canvases) never see the engine's internals; viz reads sessions
   through the profiler's reader only. app/record is the one bridge that sees both the engine's
-  probes and the profiler's recorder (and no SQLite: it goes through the recorder).
+  probes and the profiler's recorder (and no SQLite: it goes through the recorder). app/tasks
+  scores task models through the runtime and sees no profiler.
   profiler builds without Qt or ImGui; viz draws with ImGui but never calls Qt or a graphics API
   (pixels go through its TextureStore); app/gui, the Qt shell, reaches SQLite only through the
   profiler.
@@ -36,6 +37,9 @@ RULES = {
     "profiler": (["mnemo/core/", "mnemo/profiler/"], QT_IMGUI_GL),
     "app/record": (["mnemo/core/", "mnemo/kernels/", "mnemo/backend/", "mnemo/io/", "mnemo/tokenizer/", "mnemo/runtime/",
                     "mnemo/plugin_abi.h", "mnemo/plugin_sdk.hpp", "mnemo/profiler/", "mnemo/record/"], FOREIGN_GUI),
+    # app/tasks: the memory tasks' held-out sets, scored through the engine (no profiler).
+    "app/tasks": (["mnemo/core/", "mnemo/kernels/", "mnemo/backend/", "mnemo/io/", "mnemo/tokenizer/", "mnemo/runtime/",
+                   "mnemo/plugin_abi.h", "mnemo/plugin_sdk.hpp", "mnemo/tasks/"], FOREIGN_GUI),
     "viz": (["mnemo/core/", "mnemo/profiler/", "mnemo/viz/"], QT_GL_SQLITE),
     "app/gui": (["mnemo/core/", "mnemo/io/", "mnemo/runtime/", "mnemo/plugin_abi.h", "mnemo/profiler/", "mnemo/record/",
                  "mnemo/viz/"], SQLITE_CUDA),

@@ -1,0 +1,89 @@
+#include "mnemo/tasks/task_set.h"
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <regex>
+
+#include <nlohmann/json.hpp>
+
+#include "mnemo/core/error.h"
+
+namespace mnemo::tasks {
+namespace {
+
+// Far past the sets tools/train/tasks.py writes (~1 MB, 200 lines): a bigger file is not one.
+constexpr std::uintmax_t kMaxFileBytes = std::uintmax_t{256} << 20;
+constexpr size_t kMaxExamples = 1'000'000;
+constexpr int64_t kMaxLength = int64_t{1} << 40;
+
+[[noreturn]] void bad(const std::string& path, size_t line, const std::string& what) {
+  throw Error(path + ":" + std::to_string(line) + ": " + what);
+}
+
+}  // namespace
+
+TaskSet load_task_set(const std::string& path) {
+  std::error_code ec;
+  const auto bytes = std::filesystem::file_size(path, ec);
+  if (ec) throw Error(path + ": cannot read the held-out set (" + ec.message() + ")");
+  if (bytes > kMaxFileBytes) throw Error(path + ": " + std::to_string(bytes) + " bytes is not a held-out set");
+  std::ifstream in(path);
+  if (!in) throw Error(path + ": cannot open the held-out set");
+  TaskSet set;
+  set.path = path;
+  std::string line;
+  for (size_t n = 1; std::getline(in, line); ++n) {
+    if (line.empty()) continue;
+    nlohmann::json j = nlohmann::json::parse(line, nullptr, false);
+    if (j.is_discarded() || !j.is_object()) bad(path, n, "not a JSON object");
+    if (!j.contains("task") || !j["task"].is_string() || !j.contains("length") || !j["length"].is_number_integer() ||
+        !j.contains("text") || !j["text"].is_string() || !j.contains("answers") || !j["answers"].is_array())
+      bad(path, n, "an example needs \"task\" (text), \"length\" (integer), \"text\" and \"answers\" (array)");
+    const std::string task = j["task"].get<std::string>();
+    const int64_t length = j["length"].get<int64_t>();
+    if (length < 0 || length > kMaxLength) bad(path, n, "length " + std::to_string(length) + " is out of range");
+    if (set.examples.empty()) set.task = task, set.length = length;
+    else if (task != set.task || length != set.length)
+      bad(path, n, "an example of " + task + " at length " + std::to_string(length) + " in a set of " + set.task +
+                       " at length " + std::to_string(set.length));
+    TaskExample e;
+    e.text = j["text"].get<std::string>();
+    for (const auto& a : j["answers"]) {
+      if (!a.is_number_integer()) bad(path, n, "answers must be integer positions");
+      const int64_t p = a.get<int64_t>();
+      if (p < 1 || (!e.answers.empty() && p <= e.answers.back()))
+        bad(path, n, "answers must be ascending positions after the first word (" + std::to_string(p) + ")");
+      e.answers.push_back(p);
+    }
+    if (e.answers.empty()) bad(path, n, "an example without answers");
+    if (set.examples.size() == kMaxExamples) bad(path, n, "more than a million examples");
+    set.examples.push_back(std::move(e));
+  }
+  if (set.examples.empty()) throw Error(path + ": no examples");
+  return set;
+}
+
+std::string heldout_path(const std::string& dir, const std::string& task, int64_t length) {
+  return (std::filesystem::path(dir) / task / ("heldout-" + std::to_string(length) + ".jsonl")).string();
+}
+
+std::vector<int64_t> heldout_lengths(const std::string& dir, const std::string& task) {
+  const std::filesystem::path folder = std::filesystem::path(dir) / task;
+  std::error_code ec;
+  if (!std::filesystem::is_directory(folder, ec))
+    throw Error(folder.string() + ": no held-out sets of a task named '" + task + "' here");
+  static const std::regex name(R"(heldout-(\d{1,12})\.jsonl)");
+  std::vector<int64_t> lengths;
+  for (const auto& entry : std::filesystem::directory_iterator(folder, ec)) {
+    std::smatch m;
+    const std::string file = entry.path().filename().string();
+    if (std::regex_match(file, m, name)) lengths.push_back(std::stoll(m[1].str()));
+  }
+  if (ec) throw Error(folder.string() + ": " + ec.message());
+  if (lengths.empty()) throw Error(folder.string() + ": no heldout-<length>.jsonl files");
+  std::sort(lengths.begin(), lengths.end());
+  return lengths;
+}
+
+}  // namespace mnemo::tasks

@@ -1,0 +1,126 @@
+"""The training side of the task models (issue 14): PyTorch modules whose parameters carry the
+names and shapes of the Hugging Face layouts the C++ plugins read, so that a trained module is
+written as config.json + model.safetensors and run by the engine as it is. The modules exist only
+to be trained; tests check that the engine's logits on the written files equal these modules'.
+
+Families so far:
+  transformer   a Llama-style softmax transformer (the baseline): pre-norm RMSNorm blocks, rotate-
+                half RoPE, grouped-query attention, SwiGLU MLP; the transformer plugin's `llama`."""
+
+import math
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+EPS = 1e-6
+
+
+def rms_norm(x, weight, eps=EPS):
+    return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + eps) * weight
+
+
+def rope(x, theta):
+    """x [B][T][H][d]: rotate-half RoPE at positions 0..T-1 (Hugging Face's Llama)."""
+    T, d = x.shape[1], x.shape[-1]
+    inv = theta ** (-torch.arange(0, d, 2, dtype=torch.float64) / d)
+    angle = torch.arange(T, dtype=torch.float64)[:, None] * inv[None]
+    cos, sin = angle.cos().to(x.dtype)[None, :, None], angle.sin().to(x.dtype)[None, :, None]
+    a, b = x[..., : d // 2], x[..., d // 2:]
+    return torch.cat([a * cos - b * sin, b * cos + a * sin], -1)
+
+
+class NamedParameters(nn.Module):
+    """Parameters under their checkpoint names (dots and all), which nn.Module attributes cannot
+    hold: the file's names are the one naming, in training as in the written model."""
+
+    def __init__(self):
+        super().__init__()
+        self._params = nn.ParameterDict()
+
+    def add(self, name, tensor):
+        self._params[name.replace(".", "/")] = nn.Parameter(tensor)
+
+    def __getitem__(self, name):
+        return self._params[name.replace(".", "/")]
+
+    def named(self):
+        return {key.replace("/", "."): p for key, p in self._params.items()}
+
+
+class Transformer(nn.Module):
+    """A Llama: config keys as transformers' LlamaConfig, weights as LlamaForCausalLM's."""
+
+    def __init__(self, vocab, d_model, n_layers, n_heads, n_kv_heads, d_ff, rope_theta=10000.0, seed=0):
+        super().__init__()
+        self.vocab, self.d, self.n_layers, self.n_heads, self.n_kv_heads = vocab, d_model, n_layers, n_heads, n_kv_heads
+        self.head_dim, self.d_ff, self.rope_theta = d_model // n_heads, d_ff, rope_theta
+        g = torch.Generator().manual_seed(seed)
+        w = self.w = NamedParameters()
+
+        def linear(n_out, n_in, depth_scale=1.0):
+            return torch.randn(n_out, n_in, generator=g) * (depth_scale / math.sqrt(n_in))
+
+        # Output projections start small (GPT-2's 1/sqrt(2·layers)): the residual stream stays O(1).
+        out_scale = 1.0 / math.sqrt(2 * n_layers)
+        w.add("model.embed_tokens.weight", torch.randn(vocab, d_model, generator=g))
+        for i in range(n_layers):
+            p = f"model.layers.{i}."
+            hd = self.head_dim
+            w.add(p + "input_layernorm.weight", torch.ones(d_model))
+            w.add(p + "self_attn.q_proj.weight", linear(n_heads * hd, d_model))
+            w.add(p + "self_attn.k_proj.weight", linear(n_kv_heads * hd, d_model))
+            w.add(p + "self_attn.v_proj.weight", linear(n_kv_heads * hd, d_model))
+            w.add(p + "self_attn.o_proj.weight", linear(d_model, n_heads * hd, out_scale))
+            w.add(p + "post_attention_layernorm.weight", torch.ones(d_model))
+            w.add(p + "mlp.gate_proj.weight", linear(d_ff, d_model))
+            w.add(p + "mlp.up_proj.weight", linear(d_ff, d_model))
+            w.add(p + "mlp.down_proj.weight", linear(d_model, d_ff, out_scale))
+        w.add("model.norm.weight", torch.ones(d_model))
+        w.add("lm_head.weight", linear(vocab, d_model))
+
+    def attention(self, p, x):
+        B, T, _ = x.shape
+        w, H, KV, hd = self.w, self.n_heads, self.n_kv_heads, self.head_dim
+        q = rope((x @ w[p + "q_proj.weight"].T).view(B, T, H, hd), self.rope_theta)
+        k = rope((x @ w[p + "k_proj.weight"].T).view(B, T, KV, hd), self.rope_theta).repeat_interleave(H // KV, 2)
+        v = (x @ w[p + "v_proj.weight"].T).view(B, T, KV, hd).repeat_interleave(H // KV, 2)
+        s = torch.einsum("bihd,bjhd->bhij", q, k) * hd ** -0.5
+        s = s.masked_fill(torch.ones(T, T, dtype=torch.bool).triu(1), float("-inf"))
+        o = torch.einsum("bhij,bjhd->bihd", s.softmax(-1), v).reshape(B, T, H * hd)
+        return o @ w[p + "o_proj.weight"].T
+
+    def forward(self, ids):
+        """ids [B][T] -> logits [B][T][vocab]."""
+        w = self.w
+        x = w["model.embed_tokens.weight"][ids]
+        for i in range(self.n_layers):
+            p = f"model.layers.{i}."
+            x = x + self.attention(p + "self_attn.", rms_norm(x, w[p + "input_layernorm.weight"]))
+            h = rms_norm(x, w[p + "post_attention_layernorm.weight"])
+            x = x + (F.silu(h @ w[p + "mlp.gate_proj.weight"].T) * (h @ w[p + "mlp.up_proj.weight"].T)) @ \
+                w[p + "mlp.down_proj.weight"].T
+        return rms_norm(x, w["model.norm.weight"]) @ w["lm_head.weight"].T
+
+    def config(self):
+        return {"model_type": "llama", "architectures": ["LlamaForCausalLM"], "hidden_size": self.d,
+                "intermediate_size": self.d_ff, "num_hidden_layers": self.n_layers,
+                "num_attention_heads": self.n_heads, "num_key_value_heads": self.n_kv_heads,
+                "head_dim": self.head_dim, "max_position_embeddings": 16384, "rms_norm_eps": EPS,
+                "rope_theta": self.rope_theta, "vocab_size": self.vocab, "hidden_act": "silu",
+                "tie_word_embeddings": False, "torch_dtype": "float32"}
+
+    def tensors(self):
+        return {name: p.detach().contiguous() for name, p in self.w.named().items()}
+
+
+def build(family, vocab, size, seed):
+    """A fresh model of `family` with the task's size settings (train.py's SIZES)."""
+    if family == "transformer":
+        return Transformer(vocab, size["d_model"], size["n_layers"], size["n_heads"], size["n_kv_heads"], size["d_ff"],
+                           seed=seed)
+    raise ValueError(f"unknown family '{family}'")
+
+
+def parameter_count(model):
+    return sum(p.numel() for p in model.parameters())

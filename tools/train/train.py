@@ -1,0 +1,231 @@
+#!/usr/bin/env python3
+"""Trains the task models (issue 14): one model per family for each task it is meant to solve, on
+CPU, with fixed seeds, each written to assets/models/<family>-<task>/ (config.json,
+model.safetensors, tokenizer.json, reference.json, README.md: the model card).
+
+    .venv/bin/python tools/train/train.py [--only NAME ...] [--force] [--out DIR] [--list]
+
+Resumable: a run checkpoints to .cache/train/<name>.pt every CHECKPOINT_EVERY steps and goes on
+from there when started again; a model whose folder holds a card is done and skipped (--force
+trains it again). Runs are steps, not minutes, so the same command gives the same weights on any
+machine (of the same torch build); each run is sized to take at most ~10 minutes here."""
+
+import argparse
+import json
+import os
+import platform
+import random
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from safetensors.torch import save_file
+from tqdm import tqdm
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import models  # noqa: E402
+import tasks  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[2]
+MODELS_DIR = ROOT / "assets" / "models"
+CACHE_DIR = ROOT / ".cache" / "train"
+CHECKPOINT_EVERY = 200
+
+# Sizes: equal budgets within a task (about 1 M parameters; the embeddings are small, 200-odd words).
+SIZES = {"transformer": {"d_model": 128, "n_layers": 4, "n_heads": 4, "n_kv_heads": 4, "d_ff": 384}}
+# Per task: steps, batch, peak learning rate.
+SCHEDULES = {"mqar": {"steps": 1500, "batch": 32, "lr": 2e-3},
+             "selective_copy": {"steps": 1500, "batch": 32, "lr": 2e-3},
+             "passkey": {"steps": 1000, "batch": 16, "lr": 2e-3},
+             "babi_single": {"steps": 1000, "batch": 32, "lr": 2e-3},
+             "babi_two": {"steps": 1500, "batch": 32, "lr": 2e-3}}
+# Which family learns which task; more families come with their training modules.
+RUNS = [(family, task) for family in SIZES for task in SCHEDULES]
+SEED = 1234
+
+
+def run_name(family, task):
+    return f"{family}-{task}"
+
+
+def batch_tensors(examples):
+    """ids [B][T] right-padded with [PAD], and labels [B][T]: the answer word at the position
+    before each answer (where the model predicts it), -100 elsewhere."""
+    T = max(len(e.words) for e in examples)
+    ids = torch.full((len(examples), T), tasks.PAD_ID, dtype=torch.long)
+    labels = torch.full((len(examples), T), -100, dtype=torch.long)
+    for b, e in enumerate(examples):
+        row = torch.tensor(e.ids)
+        ids[b, : len(row)] = row
+        for p in e.answers:
+            labels[b, p - 1] = row[p]
+    return ids, labels
+
+
+@torch.no_grad()
+def accuracy(model, examples, batch=50):
+    """Fraction of answers predicted (argmax) and of examples with every answer right."""
+    right = total = whole = 0
+    for i in range(0, len(examples), batch):
+        ids, labels = batch_tensors(examples[i:i + batch])
+        predicted = model(ids).argmax(-1)
+        asked = labels != -100
+        hit = (predicted == labels) & asked
+        right += int(hit.sum())
+        total += int(asked.sum())
+        whole += int(((hit | ~asked).all(-1)).sum())
+    return right / max(1, total), whole / max(1, len(examples))
+
+
+def learning_rate(step, steps, peak):
+    warmup = max(1, steps // 20)
+    if step < warmup:
+        return peak * (step + 1) / warmup
+    progress = (step - warmup) / max(1, steps - warmup)
+    return peak * (0.1 + 0.9 * 0.5 * (1 + np.cos(np.pi * progress)))
+
+
+def train(family, task, force=False, out_dir=MODELS_DIR):
+    name = run_name(family, task)
+    folder = out_dir / name
+    if (folder / "README.md").exists() and not force:
+        print(f"{name}: done (its card exists; --force trains it again)")
+        return
+    schedule, size = SCHEDULES[task], SIZES[family]
+    torch.manual_seed(SEED)
+    model = models.build(family, len(tasks.VOCAB), size, seed=SEED)
+    decay = [p for n, p in model.w.named().items() if p.dim() >= 2 and "embed" not in n]
+    no_decay = [p for n, p in model.w.named().items() if not (p.dim() >= 2 and "embed" not in n)]
+    optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": 0.1}, {"params": no_decay, "weight_decay": 0.0}],
+                                  lr=schedule["lr"], betas=(0.9, 0.98))
+    rng = random.Random(f"train/{name}/{tasks.SPLIT_SEEDS['train']}")
+    step, elapsed = 0, 0.0
+    CACHE_DIR.mkdir(parents=True, exist_ok=True)
+    checkpoint = CACHE_DIR / f"{name}.pt"
+    if checkpoint.exists() and not force:
+        state = torch.load(checkpoint)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        rng.setstate(state["rng"])
+        torch.set_rng_state(state["torch_rng"])
+        step, elapsed = state["step"], state["elapsed"]
+    probe = tasks.examples(task, "heldout", tasks.TRAIN_LENGTHS[task][-1], 100)
+    bar = tqdm(total=schedule["steps"], initial=step, desc=name, unit="step", dynamic_ncols=True)
+    while step < schedule["steps"]:
+        started = time.perf_counter()
+        for group in optimizer.param_groups:
+            group["lr"] = learning_rate(step, schedule["steps"], schedule["lr"])
+        ids, labels = batch_tensors(tasks.training_batch(task, rng, schedule["batch"]))
+        logits = model(ids)
+        loss = F.cross_entropy(logits.view(-1, logits.shape[-1]), labels.view(-1), ignore_index=-100)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        step += 1
+        elapsed += time.perf_counter() - started
+        bar.update(1)
+        if step % 50 == 0:
+            bar.set_postfix(loss=f"{loss.item():.3f}")
+        if step % CHECKPOINT_EVERY == 0 or step == schedule["steps"]:
+            acc, _ = accuracy(model, probe)
+            bar.set_postfix(loss=f"{loss.item():.3f}", heldout=f"{acc:.3f}")
+            torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "rng": rng.getstate(),
+                        "torch_rng": torch.get_rng_state(), "step": step, "elapsed": elapsed}, checkpoint)
+    bar.close()
+    write_model(folder, family, task, model, schedule, size, elapsed)
+    checkpoint.unlink(missing_ok=True)
+
+
+def write_model(folder, family, task, model, schedule, size, elapsed):
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "config.json").write_text(json.dumps(model.config(), indent=2) + "\n")
+    save_file(model.tensors(), str(folder / "model.safetensors"), metadata={"format": "pt"})
+    (folder / "tokenizer.json").write_bytes((tasks.TASKS_DIR / "tokenizer.json").read_bytes())
+    results = {}
+    model.eval()
+    for length in tasks.HELDOUT_LENGTHS[task]:
+        answer_acc, example_acc = accuracy(model, tasks.load_heldout(task, length))
+        results[length] = {"answers": answer_acc, "examples": example_acc}
+    # Fixed examples for the engine's logits test: the first held-out example of the shortest and of
+    # the longest trained length, every position's logits at the answers and at the end.
+    references = []
+    for length in (tasks.TRAIN_LENGTHS[task][0], tasks.TRAIN_LENGTHS[task][-1]):
+        e = tasks.load_heldout(task, length)[0]
+        with torch.no_grad():
+            logits = model(torch.tensor([e.ids]))[0]
+        positions = sorted({p - 1 for p in e.answers} | {len(e.ids) - 1})
+        references.append({"task": task, "length": length, "text": e.text(), "positions": positions,
+                           "logits": [[round(float(v), 6) for v in logits[p]] for p in positions]})
+    card = {"family": family, "task": task, "parameters": models.parameter_count(model), "size": size,
+            "schedule": schedule, "seed": SEED, "training_seconds": round(elapsed, 1),
+            "machine": machine(), "torch": torch.__version__, "heldout": results}
+    (folder / "reference.json").write_text(json.dumps({"card": card, "examples": references}) + "\n")
+    (folder / "README.md").write_text(model_card(card))
+
+
+def machine():
+    model_name = platform.processor() or "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model_name = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{model_name}, {torch.get_num_threads()} threads"
+
+
+def model_card(c):
+    trained = set(tasks.TRAIN_LENGTHS[c["task"]])
+    rows = "\n".join(f"| {length}{' (trained)' if length in trained else ''} | {r['answers'] * 100:.1f}% | "
+                     f"{r['examples'] * 100:.1f}% |" for length, r in c["heldout"].items())
+    size = ", ".join(f"{k} {v}" for k, v in c["size"].items())
+    s = c["schedule"]
+    return f"""# {c['family']} on {c['task']}
+
+A {c['family']} ({c['parameters']:,} parameters: {size}) trained on the `{c['task']}` task of
+`tools/train/tasks.py` (see `assets/tasks/README.md`), to be looked at with Mnemoscope. Trained by
+`.venv/bin/python tools/train/train.py --only {c['family']}-{c['task']}`: {s['steps']} steps of
+{s['batch']} examples at the trained lengths, AdamW (peak learning rate {s['lr']}, warm-up then
+cosine decay, weight decay 0.1), loss on the answers only, seed {c['seed']}; {c['training_seconds']:.0f} s of
+training on {c['machine']} (torch {c['torch']}).
+
+Held-out accuracy (200 examples per length, argmax at every answer; an example counts when all its
+answers are right), including lengths longer than those trained on:
+
+| length | answers | examples |
+|---|---|---|
+{rows}
+
+`reference.json` holds this card's figures and the PyTorch logits of two held-out examples, which
+the engine's tests compare with its own.
+"""
+
+
+def main():
+    # Every core this process may use: Debian's torch starts with one thread (measured: 1 of 2).
+    torch.set_num_threads(len(os.sched_getaffinity(0)))
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--only", nargs="*", help="run names (family-task) to train")
+    ap.add_argument("--force", action="store_true", help="train again even when the model exists")
+    ap.add_argument("--out", type=Path, default=MODELS_DIR)
+    ap.add_argument("--list", action="store_true", help="list the runs and whether each is done")
+    args = ap.parse_args()
+    runs = [r for r in RUNS if not args.only or run_name(*r) in args.only]
+    unknown = set(args.only or ()) - {run_name(*r) for r in RUNS}
+    if unknown:
+        raise SystemExit(f"train.py: no run named {', '.join(sorted(unknown))} (--list shows them)")
+    if args.list:
+        for r in runs:
+            print(f"{run_name(*r):32s} {'done' if (args.out / run_name(*r) / 'README.md').exists() else 'to train'}")
+        return
+    for family, task in runs:
+        train(family, task, args.force, args.out)
+
+
+if __name__ == "__main__":
+    main()
