@@ -2,6 +2,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <charconv>
 #include <cstdio>
 #include <filesystem>
 
@@ -16,6 +17,15 @@
 
 namespace mnemo::cli {
 namespace {
+
+std::vector<std::string> split_list(const std::string& text) {
+  std::vector<std::string> parts;
+  size_t start = 0;
+  for (size_t comma; (comma = text.find(',', start)) != std::string::npos; start = comma + 1)
+    parts.push_back(text.substr(start, comma - start));
+  parts.push_back(text.substr(start));
+  return parts;
+}
 
 // assets/tasks beside the working directory or the executable (build/bin/mnemo in a checkout,
 // bin/mnemo under an install prefix with share/mnemoscope), as the app finds its assets.
@@ -36,7 +46,7 @@ int cmd_eval(const Argv& argv) {
                     "before it is the answer; an example when all its answers are.");
   add_model_options(args);
   args.option("--task", "NAME", "mqar, selective_copy, passkey, babi_single or babi_two")
-      .option("--length", "T", "one held-out length (default: every length there is)")
+      .option("--length", "T[,T...]", "held-out lengths (default: every length there is)")
       .option("--n", "N", "examples per length (default: all)")
       .option("--tasks-dir", "DIR", "where the held-out sets are (default: the checkout's assets/tasks)")
       .flag("--json", "print a JSON object")
@@ -46,13 +56,20 @@ int cmd_eval(const Argv& argv) {
   const std::string dir = args.has("tasks-dir") ? args.str("tasks-dir") : default_tasks_dir();
   std::vector<int64_t> lengths = tasks::heldout_lengths(dir, task);
   if (args.has("length")) {
-    const int64_t want = args.integer("length", 0, 0, int64_t{1} << 40);
-    if (std::find(lengths.begin(), lengths.end(), want) == lengths.end()) {
-      std::string have;
-      for (int64_t l : lengths) have += (have.empty() ? "" : ", ") + std::to_string(l);
-      throw UsageError("--length " + std::to_string(want) + ": the " + task + " sets have lengths " + have);
+    std::vector<int64_t> chosen;
+    for (const std::string& part : split_list(args.str("length"))) {
+      int64_t want = -1;
+      const auto [end, ec] = std::from_chars(part.data(), part.data() + part.size(), want);
+      if (ec != std::errc() || end != part.data() + part.size() || want < 0)
+        throw UsageError("--length expects lengths like 4 or 4,8,16, got '" + part + "'");
+      if (std::find(lengths.begin(), lengths.end(), want) == lengths.end()) {
+        std::string have;
+        for (int64_t l : lengths) have += (have.empty() ? "" : ", ") + std::to_string(l);
+        throw UsageError("--length " + part + ": the " + task + " sets have lengths " + have);
+      }
+      chosen.push_back(want);
     }
-    lengths = {want};
+    lengths = chosen;
   }
   const int64_t n = args.integer("n", -1, 1, int64_t{1} << 40);
   auto model = open_model(args);

@@ -14,25 +14,26 @@
 namespace mnemo::test {
 namespace {
 
-// The committed models, and the random one the test fixture writes the same way (so that the
-// comparison runs, and can fail, whatever assets/models holds).
+// The committed models, and the random ones of every family the test fixture writes the same way
+// (so that the comparison runs, and can fail, whatever assets/models holds).
 const std::filesystem::path kModels = std::filesystem::path(MNEMO_SOURCE_DIR) / "assets" / "models";
-const std::filesystem::path kFixtureModel = std::filesystem::path(MNEMO_TASK_MODEL_DIR) / "transformer-random-mqar";
+const std::filesystem::path kFixtureModels = MNEMO_TASK_MODEL_DIR;
 
-std::vector<std::filesystem::path> trained_models() {
+std::vector<std::filesystem::path> models_under(const std::filesystem::path& dir) {
   std::vector<std::filesystem::path> out;
-  if (std::filesystem::is_directory(kModels))
-    for (const auto& e : std::filesystem::directory_iterator(kModels))
+  if (std::filesystem::is_directory(dir))
+    for (const auto& e : std::filesystem::directory_iterator(dir))
       if (std::filesystem::exists(e.path() / "reference.json")) out.push_back(e.path());
   std::sort(out.begin(), out.end());
-  out.push_back(kFixtureModel);
   return out;
 }
 
 TEST(TrainedModels, LogitsEqualPyTorchsOnHeldOutExamples) {
-  ASSERT_TRUE(std::filesystem::exists(kFixtureModel / "reference.json"))
-      << "missing " << kFixtureModel << ": run the train.write_random_model test first";
-  for (const auto& dir : trained_models()) {
+  auto models = models_under(kFixtureModels);
+  ASSERT_EQ(models.size(), 9u) << "the random task models of every family in " << kFixtureModels
+                               << ": run the train.write_random_model test first";
+  for (const auto& dir : models_under(kModels)) models.push_back(dir);
+  for (const auto& dir : models) {
     SCOPED_TRACE(dir.filename().string());
     std::ifstream f(dir / "reference.json");
     const nlohmann::json ref = nlohmann::json::parse(f);

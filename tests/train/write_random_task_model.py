@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
-"""Writes a task model with random weights (tools/train/models.py) as train.py writes a trained
-one, card and reference logits included, so that `mnemo eval` and the engine's logits are checked
-against PyTorch on every test run, whatever models assets/models holds.
+"""Writes task models with random weights, one per family (tools/train/models.py), as train.py
+writes a trained one, card and reference logits included, so that the engine's logits and
+`mnemo eval` are checked against PyTorch's training modules on every test run, whatever models
+assets/models holds.
 
-    write_random_task_model.py OUTDIR      -> OUTDIR/transformer-random-mqar/"""
+    write_random_task_model.py OUTDIR      -> OUTDIR/<family>-random-mqar/"""
 
 import sys
 from pathlib import Path
@@ -16,18 +17,25 @@ import models  # noqa: E402
 import tasks  # noqa: E402
 import train  # noqa: E402
 
+SIZES = {"transformer": {"d_model": 64, "n_layers": 2, "n_heads": 4, "n_kv_heads": 2, "d_ff": 128}}
+RECURRENT_SIZE = {"D": 32, "LAYERS": 2, "D_FF": 64, "HS": 1, "DS": 1}
+
 
 def main():
     out = Path(sys.argv[1])
-    size = {"d_model": 64, "n_layers": 2, "n_heads": 4, "n_kv_heads": 2, "d_ff": 128}
-    model = models.build("transformer", len(tasks.VOCAB), size, seed=7)
-    with torch.no_grad():  # random weights big enough that the argmax is not a tie anywhere
-        for p in model.parameters():
-            if p.dim() == 2:
-                p.mul_(3.0)
-    train.write_model(out / "transformer-random-mqar", "transformer", "mqar", model, {"steps": 0, "batch": 0, "lr": 0},
-                      size, 0.0)
-    print(f"write_random_task_model: {out / 'transformer-random-mqar'}")
+    torch.set_num_threads(1)
+    for seed, family in enumerate(models.FAMILIES):
+        size = SIZES.get(family, RECURRENT_SIZE)
+        model = models.build(family, len(tasks.VOCAB), size, seed=7 + seed)
+        if family == "transformer":
+            with torch.no_grad():  # random weights big enough that no argmax is a near tie
+                for p in model.parameters():
+                    if p.dim() == 2:
+                        p.mul_(3.0)
+        # The two shortest lengths: the recurrent references run token by token in Python.
+        train.write_model(out / f"{family}-random-mqar", family, "mqar", model, {"steps": 0, "batch": 0, "lr": 0}, size,
+                          0.0, lengths=tasks.HELDOUT_LENGTHS["mqar"][:2])
+        print(f"write_random_task_model: {out / (family + '-random-mqar')}")
 
 
 if __name__ == "__main__":

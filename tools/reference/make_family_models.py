@@ -69,8 +69,8 @@ def l2(x):  # fla's l2norm: x / sqrt(Σx² + 1e-6)
 
 
 def rope_neox(x, theta=10000.0):
-    """x [T][H][d], rotate-half RoPE at positions 0..T-1."""
-    T, _, d = x.shape
+    """x [B][T][H][d], rotate-half RoPE at positions 0..T-1."""
+    T, d = x.shape[-3], x.shape[-1]
     inv = theta ** (-torch.arange(0, d, 2, dtype=torch.float64) / d)
     ang = torch.arange(T, dtype=torch.float64)[:, None] * inv[None]
     cos, sin = ang.cos().float()[:, None], ang.sin().float()[:, None]
@@ -101,30 +101,30 @@ def qkvo(m, w, p, H, dk, dv):
 
 
 def project(w, p, x, H, dk, dv):
-    T = x.shape[0]
-    q = (x @ w[p + "q_proj.weight"].T).view(T, H, dk)
-    k = (x @ w[p + "k_proj.weight"].T).view(T, H, dk)
-    v = (x @ w[p + "v_proj.weight"].T).view(T, H, dv)
+    lead = x.shape[:-1]  # [B][T]
+    q = (x @ w[p + "q_proj.weight"].T).view(*lead, H, dk)
+    k = (x @ w[p + "k_proj.weight"].T).view(*lead, H, dk)
+    v = (x @ w[p + "v_proj.weight"].T).view(*lead, H, dv)
     return q, k, v
 
 
 def out_norm(w, p, o, name, x=None):
-    """Per-head RMSNorm of o [T][H][dv], times silu(g_proj x) when gated; then o_proj."""
-    T, H, dv = o.shape
-    o = rms(o, w[p + name + ".weight"]).reshape(T, H * dv)
+    """Per-head RMSNorm of o [B][T][H][dv], times silu(g_proj x) when gated; then o_proj."""
+    o = rms(o, w[p + name + ".weight"]).flatten(-2)
     if x is not None:
         o = o * F.silu(x @ w[p + "g_proj.weight"].T)
     return o @ w[p + "o_proj.weight"].T
 
 
 def softmax_attention(w, p, x, H, KV):
-    T, hd = x.shape[0], D // H
-    q = rope_neox((x @ w[p + "q_proj.weight"].T).view(T, H, hd))
-    k = rope_neox((x @ w[p + "k_proj.weight"].T).view(T, KV, hd)).repeat_interleave(H // KV, 1)
-    v = (x @ w[p + "v_proj.weight"].T).view(T, KV, hd).repeat_interleave(H // KV, 1)
-    s = torch.einsum("ihd,jhd->hij", q, k) * hd ** -0.5
+    B, T, d = x.shape
+    hd = d // H
+    q = rope_neox((x @ w[p + "q_proj.weight"].T).view(B, T, H, hd))
+    k = rope_neox((x @ w[p + "k_proj.weight"].T).view(B, T, KV, hd)).repeat_interleave(H // KV, 2)
+    v = (x @ w[p + "v_proj.weight"].T).view(B, T, KV, hd).repeat_interleave(H // KV, 2)
+    s = torch.einsum("bihd,bjhd->bhij", q, k) * hd ** -0.5
     s = s.masked_fill(torch.ones(T, T, dtype=torch.bool).triu(1), float("-inf"))
-    o = torch.einsum("hij,jhd->ihd", s.softmax(-1), v).reshape(T, H * hd)
+    o = torch.einsum("bhij,bjhd->bihd", s.softmax(-1), v).reshape(B, T, H * hd)
     return o @ w[p + "o_proj.weight"].T
 
 
@@ -142,8 +142,8 @@ def linear_attn_model(m, vocab):
         p = f"model.layers.{i}.attn."
         q, k, v = project(w, p, x, H, dk, dv)
         o, _ = refs.fla_naive("linear_attn").naive_recurrent_linear_attn(
-            (F.elu(q) + 1)[None], (F.elu(k) + 1)[None], v[None], scale=dk ** -0.5)
-        return out_norm(w, p, o[0], "norm")
+            F.elu(q) + 1, F.elu(k) + 1, v, scale=dk ** -0.5)
+        return out_norm(w, p, o, "norm")
     return cfg, w, mixer
 
 
@@ -162,8 +162,8 @@ def retnet_model(m, vocab):
         p = f"model.layers.{i}.attn."
         q, k, v = project(w, p, x, H, dk, dv)
         q, k = rope_neox(q), rope_neox(k)
-        o = refs.fla_naive("retention").naive_retention(*(t.transpose(0, 1)[None] for t in (q, k, v)))
-        return out_norm(w, p, o[0].transpose(0, 1), "g_norm_swish_gate", x)
+        o = refs.fla_naive("retention").naive_retention(*(t.transpose(1, 2) for t in (q, k, v)))
+        return out_norm(w, p, o.transpose(1, 2), "g_norm_swish_gate", x)
     return cfg, w, mixer
 
 
@@ -183,8 +183,8 @@ def gla_model(m, vocab):
         p = f"model.layers.{i}.attn."
         q, k, v = project(w, p, x, H, dk, dv)
         gk = F.logsigmoid((x @ w[p + "gk_proj.0.weight"].T) @ w[p + "gk_proj.1.weight"].T + w[p + "gk_proj.1.bias"]) / 16
-        o, _ = refs.fla_naive("gla").naive_recurrent_gla(q[None], k[None], v[None], gk.view(-1, H, dk)[None])
-        return out_norm(w, p, o[0], "g_norm_swish_gate", x)
+        o, _ = refs.fla_naive("gla").naive_recurrent_gla(q, k, v, gk.view(*x.shape[:-1], H, dk))
+        return out_norm(w, p, o, "g_norm_swish_gate", x)
     return cfg, w, mixer
 
 
@@ -206,8 +206,8 @@ def delta_net_model(m, vocab):
         q, k, v = qkv_activations(w, p, *project(w, p, x, H, dk, dv), short_conv=True)
         beta = torch.sigmoid(x @ w[p + "b_proj.weight"].T)
         o, _ = refs.fla_naive("delta_rule").delta_rule_recurrence(
-            *(t.transpose(0, 1)[None] for t in (q, k, v, beta)))
-        return out_norm(w, p, o[0].transpose(0, 1), "o_norm")
+            *(t.transpose(1, 2) for t in (q, k, v, beta)))
+        return out_norm(w, p, o.transpose(1, 2), "o_norm")
     return cfg, w, mixer
 
 
@@ -241,8 +241,8 @@ def gated_deltanet_model(m, vocab, attn_layers=(), short_conv=True):
         beta = torch.sigmoid(x @ w[p + "b_proj.weight"].T)
         g = -w[p + "A_log"].exp() * F.softplus(x @ w[p + "a_proj.weight"].T + w[p + "dt_bias"])
         o, _ = refs.fla_naive("gated_delta_rule").naive_recurrent_gated_delta_rule(
-            q[None], k[None], v[None], beta[None], g[None], scale=dk ** -0.5)
-        return out_norm(w, p, o[0], "o_norm", x)
+            q, k, v, beta, g, scale=dk ** -0.5)
+        return out_norm(w, p, o, "o_norm", x)
     return cfg, w, mixer
 
 
@@ -255,18 +255,27 @@ def qkv_activations(w, p, q, k, v, short_conv):
     """fla's DeltaNet / GatedDeltaNet: SiLU on q, k, v (inside the short convolutions when there
     are some: causal depthwise conv then SiLU), then q and k L2-normalised."""
     if short_conv:
-        T, H = q.shape[:2]
-        q, k, v = (causal_conv(t.reshape(T, -1), w[p + f"{n}_conv1d.weight"], None).view(T, H, -1)
+        B, T, H = q.shape[:3]
+        q, k, v = (causal_conv(t.reshape(B, T, -1), w[p + f"{n}_conv1d.weight"], None).view(B, T, H, -1)
                    for t, n in ((q, "q"), (k, "k"), (v, "v")))
     else:
         q, k, v = F.silu(q), F.silu(k), F.silu(v)
     return l2(q), l2(k), v
 
 
+def layer_count(w, prefix):
+    """Blocks in a weight dict: prefix0., prefix1., ... until one is missing."""
+    n = 0
+    while any(name.startswith(f"{prefix}{n}.") for name in w):
+        n += 1
+    return n
+
+
 def fla_forward(w, mixer, ids):
+    """ids [B][T] -> logits [B][T][vocab], and the residual stream after each block [layers][B][T][d]."""
     x = w["model.embeddings.weight"][ids]
     residual = []
-    for i in range(LAYERS):
+    for i in range(layer_count(w, "model.layers.")):
         p = f"model.layers.{i}."
         x = x + mixer(i, rms(x, w[p + "attn_norm.weight"]))
         x = x + swiglu(w, p + "mlp.", rms(x, w[p + "mlp_norm.weight"]))
@@ -278,10 +287,10 @@ def fla_forward(w, mixer, ids):
 # --- the mamba plugin's architectures (Hugging Face layout) -------------------------------------
 
 def causal_conv(x, weight, bias):
-    """x [T][C], weight [C][1][K]: depthwise causal conv then SiLU, as HF's slow path."""
+    """x [B][T][C], weight [C][1][K]: depthwise causal conv then SiLU, as HF's slow path."""
     K = weight.shape[-1]
-    y = F.conv1d(F.pad(x.T[None], (K - 1, 0)), weight, bias, groups=x.shape[1])
-    return F.silu(y[0].T)
+    y = F.conv1d(F.pad(x.transpose(1, 2), (K - 1, 0)), weight, bias, groups=x.shape[-1])
+    return F.silu(y.transpose(1, 2))
 
 
 def mamba_frame(m, vocab):
@@ -308,14 +317,15 @@ def mamba1_model(m, vocab):
     def mixer(i, h):
         p = f"backbone.layers.{i}.mixer."
         xz = h @ w[p + "in_proj.weight"].T
-        x, z = xz[:, :di], xz[:, di:]
+        x, z = xz[..., :di], xz[..., di:]
         x = causal_conv(x, w[p + "conv1d.weight"], w[p + "conv1d.bias"])
         dbc = x @ w[p + "x_proj.weight"].T
-        dt = dbc[:, :R] @ w[p + "dt_proj.weight"].T
-        B, C = dbc[:, R:R + N], dbc[:, R + N:]
-        y = scan(x.T[None], dt.T[None], -w[p + "A_log"].exp(), B.T[None, None], C.T[None, None], w[p + "D"],
-                 z.T[None], w[p + "dt_proj.bias"], delta_softplus=True)
-        return y[0].T @ w[p + "out_proj.weight"].T
+        dt = dbc[..., :R] @ w[p + "dt_proj.weight"].T
+        B, C = dbc[..., R:R + N], dbc[..., R + N:]
+        # selective_scan_ref takes channels before time: u, Δ, z [B][D][L]; B, C [B][G][N][L].
+        y = scan(x.transpose(1, 2), dt.transpose(1, 2), -w[p + "A_log"].exp(), B.transpose(1, 2)[:, None],
+                 C.transpose(1, 2)[:, None], w[p + "D"], z.transpose(1, 2), w[p + "dt_proj.bias"], delta_softplus=True)
+        return y.transpose(1, 2) @ w[p + "out_proj.weight"].T
     return cfg, w, mixer
 
 
@@ -346,31 +356,46 @@ def mamba2_model(m, vocab):
 
     def mixer(i, h):
         p = f"backbone.layers.{i}.mixer."
-        T = h.shape[0]
+        Bsz, T = h.shape[:2]
         proj = h @ w[p + "in_proj.weight"].T
-        z, xbc, dt = proj[:, :di], proj[:, di:di + conv_dim], proj[:, di + conv_dim:]
+        z, xbc, dt = proj[..., :di], proj[..., di:di + conv_dim], proj[..., di + conv_dim:]
         xbc = causal_conv(xbc, w[p + "conv1d.weight"], w[p + "conv1d.bias"])
-        x, B, C = xbc[:, :di].view(T, H, P), xbc[:, di:di + G * N], xbc[:, di + G * N:]
+        x, B, C = xbc[..., :di].view(Bsz, T, H, P), xbc[..., di:di + G * N], xbc[..., di + G * N:]
         dt = F.softplus(dt + w[p + "dt_bias"])
         A = -w[p + "A_log"].exp()
         group = torch.arange(H) // (H // G)
-        Bh, Ch = B.view(T, G, N)[:, group], C.view(T, G, N)[:, group]
+        Bh, Ch = B.view(Bsz, T, G, N)[:, :, group], C.view(Bsz, T, G, N)[:, :, group]
         block = max(b for b in range(1, 65) if T % b == 0)
-        y, _ = ssd((x * dt[..., None])[None], (A * dt)[None], Bh[None], Ch[None], block)
-        y = (y[0] + x * w[p + "D"][:, None]).reshape(T, di)
+        y, _ = ssd(x * dt[..., None], A * dt, Bh, Ch, block)
+        y = (y + x * w[p + "D"][:, None]).reshape(Bsz, T, di)
         y = rms(y * F.silu(z), w[p + "norm.weight"])
         return y @ w[p + "out_proj.weight"].T
     return cfg, w, mixer
 
 
 def mamba_forward(w, mixer, ids):
+    """As fla_forward, for the Hugging Face Mamba layout."""
     x = w["backbone.embeddings.weight"][ids]
     residual = []
-    for i in range(LAYERS):
+    for i in range(layer_count(w, "backbone.layers.")):
         x = x + mixer(i, rms(x, w[f"backbone.layers.{i}.norm.weight"]))
         residual.append(x)
     head = w.get("lm_head.weight", w["backbone.embeddings.weight"])
     return rms(x, w["backbone.norm_f.weight"]) @ head.T, torch.stack(residual)
+
+
+def build_model(name, vocab, seed, size):
+    """(config, weights, mixer, forward) of one family at `size` (keys as SIZES's entries), for
+    tools/train/models.py: the task models are these same assemblies with trainable weights."""
+    global D, LAYERS, D_FF, HS, DS
+    saved = D, LAYERS, D_FF, HS, DS
+    D, LAYERS, D_FF, HS, DS = (size[k] for k in ("D", "LAYERS", "D_FF", "HS", "DS"))
+    try:
+        make, forward = MODELS[name]
+        cfg, w, mixer = make(Maker(seed), vocab)
+    finally:
+        D, LAYERS, D_FF, HS, DS = saved
+    return cfg, w, mixer, forward
 
 
 MODELS = {
@@ -434,7 +459,8 @@ def main():
             if size != "test":  # bench models are for timing; the tests check the test size
                 entries[name] = {"path": name, "model_type": cfg["model_type"]}
                 continue
-            logits, residual = forward(w, mixer, torch.tensor(ids))
+            logits, residual = forward(w, mixer, torch.tensor([ids]))
+            logits, residual = logits[0], residual[:, 0]
         np.save(out / "expected" / f"{name}.logits.npy", logits.numpy().astype(np.float32))
         np.save(out / "expected" / f"{name}.residual.npy", residual.numpy().astype(np.float32))
         entries[name] = {"path": name, "model_type": cfg["model_type"], "input_ids": ids,

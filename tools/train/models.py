@@ -3,15 +3,24 @@ names and shapes of the Hugging Face layouts the C++ plugins read, so that a tra
 written as config.json + model.safetensors and run by the engine as it is. The modules exist only
 to be trained; tests check that the engine's logits on the written files equal these modules'.
 
-Families so far:
+Families:
   transformer   a Llama-style softmax transformer (the baseline): pre-norm RMSNorm blocks, rotate-
-                half RoPE, grouped-query attention, SwiGLU MLP; the transformer plugin's `llama`."""
+                half RoPE, grouped-query attention, SwiGLU MLP; the transformer plugin's `llama`.
+  linear_attn, retnet, gla, delta_net, gated_deltanet, hybrid_gated_deltanet, mamba, mamba2
+                the assemblies of tools/reference/make_family_models.py (the field's own naive
+                forms from fla-core and mamba_ssm inside pre-norm blocks), with trainable weights:
+                the same code computes the reference outputs the plugins are tested against."""
 
 import math
+import sys
+from pathlib import Path
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "reference"))
+import make_family_models as reference_families  # noqa: E402
 
 EPS = 1e-6
 
@@ -114,12 +123,42 @@ class Transformer(nn.Module):
         return {name: p.detach().contiguous() for name, p in self.w.named().items()}
 
 
+class ReferenceFamily(nn.Module):
+    """One of make_family_models' assemblies, its weights made parameters: the mixer closures look
+    the weights up by name in the dict they were built with, which now holds the parameters."""
+
+    def __init__(self, family, vocab, size, seed):
+        super().__init__()
+        cfg, weights, mixer, forward = reference_families.build_model(family, vocab, seed, size)
+        self.cfg = dict(cfg, torch_dtype="float32", max_position_embeddings=16384)
+        self.w = NamedParameters()
+        for name, tensor in weights.items():
+            self.w.add(name, tensor.clone())
+            weights[name] = self.w[name]
+        self._weights, self._mixer, self._forward = weights, mixer, forward
+
+    def forward(self, ids):
+        """ids [B][T] -> logits [B][T][vocab]."""
+        return self._forward(self._weights, self._mixer, ids)[0]
+
+    def config(self):
+        return self.cfg
+
+    def tensors(self):
+        return {name: p.detach().contiguous() for name, p in self.w.named().items()}
+
+
+FAMILIES = ["transformer", *reference_families.MODELS]
+
+
 def build(family, vocab, size, seed):
     """A fresh model of `family` with the task's size settings (train.py's SIZES)."""
     if family == "transformer":
         return Transformer(vocab, size["d_model"], size["n_layers"], size["n_heads"], size["n_kv_heads"], size["d_ff"],
                            seed=seed)
-    raise ValueError(f"unknown family '{family}'")
+    if family in reference_families.MODELS:
+        return ReferenceFamily(family, vocab, size, seed)
+    raise ValueError(f"unknown family '{family}' ({', '.join(FAMILIES)})")
 
 
 def parameter_count(model):
