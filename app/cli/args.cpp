@@ -81,7 +81,12 @@ bool Args::parse(const std::vector<std::string>& argv) {
           }
           value = argv[++i];
         }
+        if (values_.count(s->key) && !s->repeatable) {
+          error_ = token + " given twice";
+          return false;
+        }
         values_[s->key] = value;
+        all_values_[s->key].push_back(value);
       } else {
         if (inline_value) {
           error_ = token + " takes no value";
@@ -131,6 +136,16 @@ std::string Args::usage() const {
 }
 
 bool Args::has(const std::string& name) const { return values_.count(name) != 0; }
+
+Args& Args::repeatable() {
+  if (!specs_.empty()) specs_.back().repeatable = true;
+  return *this;
+}
+
+std::vector<std::string> Args::all(const std::string& name) const {
+  auto it = all_values_.find(name);
+  return it == all_values_.end() ? std::vector<std::string>{} : it->second;
+}
 
 std::string Args::str(const std::string& name, const std::string& fallback) const {
   auto it = values_.find(name);

@@ -18,6 +18,9 @@ class Args {
   Args& option(const std::string& names, const std::string& value_name, const std::string& help);
   Args& flag(const std::string& names, const std::string& help);
   Args& positional(const std::string& name, const std::string& help);
+  // Lets the option declared last be given several times (all() returns every value). Any other
+  // option given twice is an error, not a silent "last one wins".
+  Args& repeatable();
 
   // Parses argv (without the program and command names). Returns false and fills error() on a
   // bad command line; help_requested() when --help or -h was given.
@@ -36,18 +39,20 @@ class Args {
   // Finite numbers only (nan and inf are refused by name); `lo_open` excludes lo itself.
   double number(const std::string& name, double fallback, double lo, double hi, bool lo_open = false) const;
   std::string required(const std::string& name) const;
+  std::vector<std::string> all(const std::string& name) const;  // every value, in order
 
  private:
   struct Spec {
     std::vector<std::string> names;
     std::string key, value_name, help;
-    bool takes_value = false, is_positional = false;
+    bool takes_value = false, is_positional = false, repeatable = false;
   };
   const Spec* find(const std::string& token) const;
 
   std::string command_, summary_;
   std::vector<Spec> specs_;
   std::map<std::string, std::string> values_;
+  std::map<std::string, std::vector<std::string>> all_values_;
   bool help_ = false;
   std::string error_;
 };

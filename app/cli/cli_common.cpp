@@ -23,10 +23,12 @@ int parse_or_exit(Args& args, const std::vector<std::string>& argv) {
   return -1;
 }
 
-void add_model_options(Args& args) {
+void add_model_options(Args& args, bool several) {
   const std::string threads = "worker threads (default: all " + std::to_string(ThreadPool::hardware_threads()) +
                               " cores; at most " + std::to_string(ThreadPool::max_threads()) + ", 4 per core)";
-  args.option("-m,--model", "PATH", "GGUF file or Hugging Face folder").option("-t,--threads", "N", threads);
+  if (several) args.option("-m,--model", "PATH", "GGUF file or Hugging Face folder; repeat it for several models").repeatable();
+  else args.option("-m,--model", "PATH", "GGUF file or Hugging Face folder");
+  args.option("-t,--threads", "N", threads);
 }
 
 void add_prompt_options(Args& args) {
@@ -59,13 +61,15 @@ rt::SamplingParams sampling(const Args& args, double default_temperature) {
   return sp;
 }
 
-std::unique_ptr<rt::Model> open_model(const Args& args) {
+std::unique_ptr<rt::Model> open_model(const Args& args) { return open_model(args, args.required("model")); }
+
+std::unique_ptr<rt::Model> open_model(const Args& args, const std::string& path) {
   rt::ModelOptions options;
   // More threads than 4 per core only add switching, and each reserves a stack: refused before
   // any is started (the pool reports a thread it cannot start as an error, too).
   options.threads = static_cast<int>(args.integer("threads", 0, 0, ThreadPool::max_threads(),
                                                   "0 is one per core; at most 4 per core, 1024 in all"));
-  return rt::Model::open(args.required("model"), options, rt::PluginRegistry::discover());
+  return rt::Model::open(path, options, rt::PluginRegistry::discover());
 }
 
 namespace {

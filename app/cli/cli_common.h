@@ -18,8 +18,8 @@ namespace mnemo::cli {
 // Parses; returns -1 to go on, or the exit status to return (after --help or a usage error).
 int parse_or_exit(Args& args, const std::vector<std::string>& argv);
 
-// Adds --model and --threads.
-void add_model_options(Args& args);
+// Adds --model and --threads; `several`: --model may be repeated (Args::all("model")).
+void add_model_options(Args& args, bool several = false);
 
 // Adds --prompt and --prompt-file; prompt_text() reads whichever was given (exactly one).
 void add_prompt_options(Args& args);
@@ -34,7 +34,8 @@ inline constexpr int64_t kMaxNewTokens = int64_t{1} << 30;
 inline constexpr int64_t kMaxRunId = std::numeric_limits<int64_t>::max();  // run ids count from 1
 void add_sampling_options(Args& args, double default_temperature);
 rt::SamplingParams sampling(const Args& args, double default_temperature);
-std::unique_ptr<rt::Model> open_model(const Args& args);
+std::unique_ptr<rt::Model> open_model(const Args& args);                           // --model
+std::unique_ptr<rt::Model> open_model(const Args& args, const std::string& path);  // --threads applied
 
 // Prints a JSON document (indented, one newline) on stdout. Strings from files (session labels,
 // paths, model metadata) need not be UTF-8: invalid bytes print as U+FFFD instead of failing.

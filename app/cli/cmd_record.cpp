@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <cstdio>
+#include <filesystem>
 
 #include "cli_common.h"
 #include "commands.h"
@@ -41,8 +42,9 @@ int64_t parse_bytes(const std::string& text) {
 }  // namespace
 
 int cmd_record(const Argv& argv) {
-  Args args("record", "Runs a model on a prompt and records every step into a session file (.mnemo).");
-  add_model_options(args);
+  Args args("record", "Runs a model on a prompt and records every step into a session file (.mnemo). With several\n"
+                      "--model, each model is recorded on the same prompt as one run of the session, in order.");
+  add_model_options(args, true);
   add_prompt_options(args);
   add_sampling_options(args, 0.0);
   args.option("-n,--n-predict", "N", "tokens to generate (default 64; encoders run the prompt once)")
@@ -51,7 +53,7 @@ int cmd_record(const Argv& argv) {
               "link is written through; anything else is refused)")
       .option("--capture", "LIST", "what to record: all (default), none, or attention,metrics,pyramids,kv,ops,memory,states (full recurrent states, not in all)")
       .option("--max-bytes", "B", "byte budget for this run (e.g. 200M); past it the recording thins out")
-      .option("--label", "TEXT", "a name for the run")
+      .option("--label", "TEXT", "a name for the run (default with several models: each model's file or folder name)")
       .option("--pyramid-level", "L", "lowest stored overview level (default 3; lower levels are pooled on request)")
       .option("--factor-dtype", "f32|f16",
               "precision of the stored q and k: f32 (default; recomputed scores equal the engine's) or f16 (half the "
@@ -81,7 +83,8 @@ int cmd_record(const Argv& argv) {
   req.lend_core_to_writer = writer_core == "lend";
   req.cancel = &g_interrupted;
 
-  auto model = open_model(args);
+  const std::vector<std::string> model_paths = args.all("model");
+  if (model_paths.empty()) throw UsageError("missing required option --model (see mnemo record --help)");
   struct sigaction sa {};
   sa.sa_handler = on_sigint;
   sigaction(SIGINT, &sa, nullptr);
@@ -101,21 +104,29 @@ int cmd_record(const Argv& argv) {
                  static_cast<long long>(p.tokens), p.tokens_per_s, p.mb_written, p.eta_s, tty ? "" : "\n");
     std::fflush(stderr);
   };
-  const record::RecordResult r = record::record_run(*model, req, progress);
-  if (!quiet && tty) std::fputc('\n', stderr);
-  std::printf("%s", r.generated_text.c_str());
-  if (!r.generated_text.empty()) std::printf("\n");
-  std::fprintf(stderr,
-               "recorded run %lld into %s: %lld steps, %lld tokens, %.1f MB written in %.3f s (prefill %.3f s); "
-               "writer thread %.3f s CPU (%s); back-pressure: %lld waits (%.1f ms); closing %.3f s%s\n",
-               static_cast<long long>(r.run_id), req.session_path.c_str(), static_cast<long long>(r.steps),
-               static_cast<long long>(r.tokens), static_cast<double>(r.stats.bytes_written) / 1e6,
-               static_cast<double>(r.wall_ns) / 1e9, static_cast<double>(r.prefill_ns) / 1e9,
-               static_cast<double>(r.stats.writer_cpu_ns) / 1e9,
-               r.stats.core_loans ? (std::to_string(r.stats.core_loans) + " loans of an engine core").c_str() : "own core",
-               static_cast<long long>(r.stats.backpressure_waits),
-               static_cast<double>(r.stats.backpressure_ns) / 1e6, static_cast<double>(r.closing_ns) / 1e9,
-               r.stats.records_dropped ? (", " + std::to_string(r.stats.records_dropped) + " records dropped by --max-bytes").c_str() : "");
+  record::RecordResult r;
+  for (const std::string& path : model_paths) {
+    // Every model is opened only when its turn comes: one model's memory at a time.
+    auto model = open_model(args, path);
+    if (model_paths.size() > 1 && !args.has("label")) req.label = std::filesystem::path(path).filename().string();
+    r = record::record_run(*model, req, progress);
+    if (!quiet && tty) std::fputc('\n', stderr);
+    if (model_paths.size() > 1) std::printf("%s: ", req.label.c_str());
+    std::printf("%s", r.generated_text.c_str());
+    if (!r.generated_text.empty() || model_paths.size() > 1) std::printf("\n");
+    std::fprintf(stderr,
+                 "recorded run %lld into %s: %lld steps, %lld tokens, %.1f MB written in %.3f s (prefill %.3f s); "
+                 "writer thread %.3f s CPU (%s); back-pressure: %lld waits (%.1f ms); closing %.3f s%s\n",
+                 static_cast<long long>(r.run_id), req.session_path.c_str(), static_cast<long long>(r.steps),
+                 static_cast<long long>(r.tokens), static_cast<double>(r.stats.bytes_written) / 1e6,
+                 static_cast<double>(r.wall_ns) / 1e9, static_cast<double>(r.prefill_ns) / 1e9,
+                 static_cast<double>(r.stats.writer_cpu_ns) / 1e9,
+                 r.stats.core_loans ? (std::to_string(r.stats.core_loans) + " loans of an engine core").c_str() : "own core",
+                 static_cast<long long>(r.stats.backpressure_waits),
+                 static_cast<double>(r.stats.backpressure_ns) / 1e6, static_cast<double>(r.closing_ns) / 1e9,
+                 r.stats.records_dropped ? (", " + std::to_string(r.stats.records_dropped) + " records dropped by --max-bytes").c_str() : "");
+    if (r.cancelled) break;
+  }
   if (r.cancelled) {
     std::fprintf(stderr, "mnemo record: interrupted; the run is kept, marked incomplete\n");
     return 130;

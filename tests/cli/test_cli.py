@@ -204,6 +204,21 @@ def eval_bad_inputs(tiny: Path, repo: Path, tmp: Path):
         check(f"eval: held-out file {label}", rc == 1 and phrase in err and str(bad) in err, err)
 
 
+def record_several_models(tiny: Path, tmp: Path):
+    """`record --model A --model B`: one session, one run per model in order, each labelled by its
+    file or folder name; an option that is not repeatable, given twice, is an error."""
+    out = tmp / "several.mnemo"
+    rc, stdout, err = mnemo(["record", "-q", "--model", str(tiny / "llama-hf"), "--model", str(tiny / "gpt2-gguf" / "model.gguf"),
+                             "--prompt", "The cat", "-n", "2", "--temperature", "0", "--threads", "1", "--out", str(out)])
+    check("record with two models", rc == 0 and "recorded run 2" in err, err[-400:])
+    if rc == 0:
+        runs = sqlite3.connect(out).execute("SELECT run_id, label, architecture FROM _run ORDER BY run_id").fetchall()
+        check("record with two models: one run each, labelled, in order",
+              runs == [(1, "llama-hf", "llama"), (2, "model.gguf", "gpt2")], str(runs))
+    rc, _, err = mnemo(["run", "--model", str(tiny / "llama-hf"), "--model", str(tiny / "llama-hf"), "--prompt", "x"])
+    check("run refuses --model twice", rc == 2 and "--model given twice" in err, err)
+
+
 def main():
     global MNEMO, SANITIZED, TIME_SCALE
     ap = argparse.ArgumentParser()
@@ -305,6 +320,8 @@ def main():
     check_absurd_sessions(tiny)
     with tempfile.TemporaryDirectory() as d:
         eval_bad_inputs(tiny, repo, Path(d))
+    with tempfile.TemporaryDirectory() as d:
+        record_several_models(tiny, Path(d))
 
     with tempfile.TemporaryDirectory() as d:
         for label, path, phrase in bad_inputs(Path(d), tiny, repo):
