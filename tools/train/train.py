@@ -16,6 +16,7 @@ import os
 import platform
 import random
 import sys
+import textwrap
 import time
 from pathlib import Path
 
@@ -189,14 +190,15 @@ def model_card(c):
                      f"{r['examples'] * 100:.1f}% |" for length, r in c["heldout"].items())
     size = ", ".join(f"{k} {v}" for k, v in c["size"].items())
     s = c["schedule"]
+    about = (f"A {c['family']} ({c['parameters']:,} parameters: {size}) trained on the `{c['task']}` task of "
+             f"`tools/train/tasks.py` (see `assets/tasks/README.md`), to be looked at with Mnemoscope. Trained by "
+             f"`.venv/bin/python tools/train/train.py --only {c['family']}-{c['task']}`: {s['steps']} steps of "
+             f"{s['batch']} examples at the trained lengths, AdamW (peak learning rate {s['lr']}, warm-up then cosine "
+             f"decay, weight decay 0.1), loss on the answers only, seed {c['seed']}; {c['training_seconds']:.0f} s of "
+             f"training on {c['machine']} (torch {c['torch']}).")
     return f"""# {c['family']} on {c['task']}
 
-A {c['family']} ({c['parameters']:,} parameters: {size}) trained on the `{c['task']}` task of
-`tools/train/tasks.py` (see `assets/tasks/README.md`), to be looked at with Mnemoscope. Trained by
-`.venv/bin/python tools/train/train.py --only {c['family']}-{c['task']}`: {s['steps']} steps of
-{s['batch']} examples at the trained lengths, AdamW (peak learning rate {s['lr']}, warm-up then
-cosine decay, weight decay 0.1), loss on the answers only, seed {c['seed']}; {c['training_seconds']:.0f} s of
-training on {c['machine']} (torch {c['torch']}).
+{textwrap.fill(about, 100)}
 
 Held-out accuracy (200 examples per length, argmax at every answer; an example counts when all its
 answers are right), including lengths longer than those trained on:
@@ -218,7 +220,16 @@ def main():
     ap.add_argument("--force", action="store_true", help="train again even when the model exists")
     ap.add_argument("--out", type=Path, default=MODELS_DIR)
     ap.add_argument("--list", action="store_true", help="list the runs and whether each is done")
+    ap.add_argument("--rewrite-cards", action="store_true", help="write every model's README.md again from its "
+                    "reference.json (after a change to the card's text; no training)")
     args = ap.parse_args()
+    if args.rewrite_cards:
+        for ref in sorted(args.out.glob("*/reference.json")):
+            card = json.loads(ref.read_text())["card"]
+            card["heldout"] = {int(length): r for length, r in card["heldout"].items()}
+            (ref.parent / "README.md").write_text(model_card(card))
+            print(f"train.py: {ref.parent / 'README.md'}")
+        return
     runs = [r for r in RUNS if not args.only or run_name(*r) in args.only]
     unknown = set(args.only or ()) - {run_name(*r) for r in RUNS}
     if unknown:
