@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
-#include <regex>
+#include <string_view>
 
 #include <nlohmann/json.hpp>
 
@@ -73,12 +73,16 @@ std::vector<int64_t> heldout_lengths(const std::string& dir, const std::string& 
   std::error_code ec;
   if (!std::filesystem::is_directory(folder, ec))
     throw Error(folder.string() + ": no held-out sets of a task named '" + task + "' here");
-  static const std::regex name(R"(heldout-(\d{1,12})\.jsonl)");
   std::vector<int64_t> lengths;
   for (const auto& entry : std::filesystem::directory_iterator(folder, ec)) {
-    std::smatch m;
+    // heldout-<1 to 12 digits>.jsonl
     const std::string file = entry.path().filename().string();
-    if (std::regex_match(file, m, name)) lengths.push_back(std::stoll(m[1].str()));
+    constexpr std::string_view prefix = "heldout-", suffix = ".jsonl";
+    if (file.size() <= prefix.size() + suffix.size() || !file.starts_with(prefix) || !file.ends_with(suffix)) continue;
+    const std::string digits = file.substr(prefix.size(), file.size() - prefix.size() - suffix.size());
+    if (digits.size() > 12 || !std::all_of(digits.begin(), digits.end(), [](char c) { return c >= '0' && c <= '9'; }))
+      continue;
+    lengths.push_back(std::stoll(digits));
   }
   if (ec) throw Error(folder.string() + ": " + ec.message());
   if (lengths.empty()) throw Error(folder.string() + ": no heldout-<length>.jsonl files");
