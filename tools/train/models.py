@@ -25,18 +25,7 @@ import make_family_models as reference_families  # noqa: E402
 EPS = 1e-6
 
 
-def rms_norm(x, weight, eps=EPS):
-    return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + eps) * weight
-
-
-def rope(x, theta):
-    """x [B][T][H][d]: rotate-half RoPE at positions 0..T-1 (Hugging Face's Llama)."""
-    T, d = x.shape[1], x.shape[-1]
-    inv = theta ** (-torch.arange(0, d, 2, dtype=torch.float64) / d)
-    angle = torch.arange(T, dtype=torch.float64)[:, None] * inv[None]
-    cos, sin = angle.cos().to(x.dtype)[None, :, None], angle.sin().to(x.dtype)[None, :, None]
-    a, b = x[..., : d // 2], x[..., d // 2:]
-    return torch.cat([a * cos - b * sin, b * cos + a * sin], -1)
+rms_norm = reference_families.rms
 
 
 class NamedParameters(nn.Module):
@@ -60,10 +49,11 @@ class NamedParameters(nn.Module):
 class Transformer(nn.Module):
     """A Llama: config keys as transformers' LlamaConfig, weights as LlamaForCausalLM's."""
 
-    def __init__(self, vocab, d_model, n_layers, n_heads, n_kv_heads, d_ff, rope_theta=10000.0, seed=0):
+    def __init__(self, vocab, d_model, n_layers, n_heads, n_kv_heads, d_ff, seed=0):
         super().__init__()
         self.vocab, self.d, self.n_layers, self.n_heads, self.n_kv_heads = vocab, d_model, n_layers, n_heads, n_kv_heads
-        self.head_dim, self.d_ff, self.rope_theta = d_model // n_heads, d_ff, rope_theta
+        self.head_dim, self.d_ff = d_model // n_heads, d_ff
+        self.rope_theta = 10000.0  # the reference attention's
         g = torch.Generator().manual_seed(seed)
         w = self.w = NamedParameters()
 
@@ -89,15 +79,9 @@ class Transformer(nn.Module):
         w.add("lm_head.weight", linear(vocab, d_model))
 
     def attention(self, p, x):
-        B, T, _ = x.shape
-        w, H, KV, hd = self.w, self.n_heads, self.n_kv_heads, self.head_dim
-        q = rope((x @ w[p + "q_proj.weight"].T).view(B, T, H, hd), self.rope_theta)
-        k = rope((x @ w[p + "k_proj.weight"].T).view(B, T, KV, hd), self.rope_theta).repeat_interleave(H // KV, 2)
-        v = (x @ w[p + "v_proj.weight"].T).view(B, T, KV, hd).repeat_interleave(H // KV, 2)
-        s = torch.einsum("bihd,bjhd->bhij", q, k) * hd ** -0.5
-        s = s.masked_fill(torch.ones(T, T, dtype=torch.bool).triu(1), float("-inf"))
-        o = torch.einsum("bhij,bjhd->bihd", s.softmax(-1), v).reshape(B, T, H * hd)
-        return o @ w[p + "o_proj.weight"].T
+        # The reference's softmax attention (rotate-half RoPE at theta 10000, GQA, causal), shared
+        # with the hybrid's softmax layers.
+        return reference_families.softmax_attention(self.w, p, x, self.n_heads, self.n_kv_heads)
 
     def forward(self, ids):
         """ids [B][T] -> logits [B][T][vocab]."""
