@@ -410,6 +410,20 @@ class Session:
             out.append(r)
         return out
 
+    def answers(self, run: int) -> list[dict]:
+        """The task answers of a run recorded on a task example (position, expected_token,
+        predicted_token, expected_p, predicted_p, predicted_text, correct); [] for other runs and
+        older files."""
+        if not self._db.execute("SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = '_answer'").fetchone():
+            return []
+        out = []
+        for r in self._rows("SELECT position, expected_token, predicted_token, expected_p, predicted_p, predicted_text, "
+                            "predicted_token = expected_token AS correct FROM _answer WHERE run_id = ? ORDER BY position",
+                            (run,)):
+            r["predicted_text"] = bytes(r["predicted_text"]).decode("utf-8", errors="replace")
+            out.append(r)
+        return out
+
     def head_metrics(self, run: int, step: Optional[int] = None) -> list[dict]:
         return self._rows("SELECT layer, head, step, entropy, mean_distance, sink_mass, sparsity FROM head_metric "
                           "WHERE run_id = ?1 AND (?2 IS NULL OR step = ?2) ORDER BY step, layer, head", (run, step))

@@ -12,6 +12,7 @@
 #include "mnemo/profiler/session/session_file.h"
 #include "mnemo/record/record_run.h"
 #include "mnemo/runtime/probes.h"
+#include "mnemo/tasks/task_set.h"
 
 namespace mnemo::cli {
 namespace {
@@ -39,6 +40,18 @@ int64_t parse_bytes(const std::string& text) {
   return static_cast<int64_t>(v * mult);
 }
 
+// One line per answer of the task prompt: what was expected, what the model said, how sure it was.
+void print_answers(const rt::Model& model, const std::vector<profiler::AnswerRecord>& answers) {
+  int64_t right = 0;
+  for (const auto& a : answers) right += a.predicted_token == a.expected_token;
+  std::printf("  answers: %lld of %zu right\n", static_cast<long long>(right), answers.size());
+  const tok::Tokenizer& tok = model.tokenizer();
+  for (const auto& a : answers)
+    std::printf("  %s position %lld: expected %s (p %.3f), predicted %s (p %.3f)\n",
+                a.predicted_token == a.expected_token ? "right" : "WRONG", static_cast<long long>(a.position),
+                tok.token_text(a.expected_token).c_str(), a.expected_p, a.predicted_text.c_str(), a.predicted_p);
+}
+
 }  // namespace
 
 int cmd_record(const Argv& argv) {
@@ -47,7 +60,10 @@ int cmd_record(const Argv& argv) {
   add_model_options(args, true);
   add_prompt_options(args);
   add_sampling_options(args, 0.0);
-  args.option("-n,--n-predict", "N", "tokens to generate (default 64; encoders run the prompt once)")
+  args.option("--task-prompt", "FILE",
+              "a task example as the prompt (assets/prompts/*.task.json, or one line of a held-out set saved as a "
+              "file): each run also stores the task's answers with the model's predictions")
+      .option("-n,--n-predict", "N", "tokens to generate (default 64; encoders run the prompt once)")
       .option("-o,--out", "FILE",
               "the session file: a new name, an empty file or an existing session, which gets a new run (a symbolic "
               "link is written through; anything else is refused)")
@@ -67,7 +83,13 @@ int cmd_record(const Argv& argv) {
   record::RecordRequest req;
   req.session_path = args.required("out");
   profiler::session_recording_path(req.session_path);  // a device, FIFO or folder is refused before the model loads
-  req.prompt = prompt_text(args);
+  if (args.has("task-prompt")) {
+    if (args.has("prompt") || args.has("prompt-file")) throw UsageError("give one of --prompt, --prompt-file and --task-prompt");
+    req.task = tasks::load_task_prompt(args.str("task-prompt"));
+    req.prompt = req.task->example.text;
+  } else {
+    req.prompt = prompt_text(args);
+  }
   req.n_new = args.integer("n-predict", 64, 0, kMaxNewTokens);
   req.captures = record::Captures::parse(args.str("capture", "all"));
   if (args.has("max-bytes")) req.max_bytes = parse_bytes(args.str("max-bytes"));
@@ -114,6 +136,7 @@ int cmd_record(const Argv& argv) {
     if (model_paths.size() > 1) std::printf("%s: ", req.label.c_str());
     std::printf("%s", r.generated_text.c_str());
     if (!r.generated_text.empty() || model_paths.size() > 1) std::printf("\n");
+    if (req.task) print_answers(*model, r.answers);
     std::fprintf(stderr,
                  "recorded run %lld into %s: %lld steps, %lld tokens, %.1f MB written in %.3f s (prefill %.3f s); "
                  "writer thread %.3f s CPU (%s); back-pressure: %lld waits (%.1f ms); closing %.3f s%s\n",

@@ -204,6 +204,28 @@ def eval_bad_inputs(tiny: Path, repo: Path, tmp: Path):
         check(f"eval: held-out file {label}", rc == 1 and phrase in err and str(bad) in err, err)
 
 
+def record_task_prompt_bad_inputs(tiny: Path, repo: Path, tmp: Path):
+    """`record --task-prompt`: refused beside --prompt, a malformed file is named with what is
+    wrong, and a model whose tokenizer is not the tasks' is refused before anything is recorded."""
+    llama = str(tiny / "llama-hf")
+    prompt = str(repo / "assets" / "prompts" / "mqar.task.json")
+    out = tmp / "task.mnemo"
+    rc, _, err = mnemo(["record", "--model", llama, "--task-prompt", prompt, "--prompt", "x", "-o", str(out)])
+    check("record: --task-prompt beside --prompt", rc == 2 and "one of --prompt, --prompt-file and --task-prompt" in err, err)
+    bad = tmp / "bad.task.json"
+    for label, text, phrase in [
+            ("not JSON", "{not json", "not JSON"),
+            ("no answers", json.dumps({"task": "mqar", "length": 4, "text": "k1 v1"}), "an example needs"),
+            ("answers out of order", json.dumps({"task": "mqar", "length": 4, "text": "k1 v1 k1 v1", "answers": [3, 1]}),
+             "ascending")]:
+        bad.write_text(text)
+        rc, _, err = mnemo(["record", "--model", llama, "--task-prompt", str(bad), "-o", str(out)])
+        check(f"record: task prompt {label}", rc != 0 and phrase in err and str(bad) in err, err)
+    rc, _, err = mnemo(["record", "--model", llama, "--task-prompt", prompt, "-n", "1", "--threads", "1", "-q",
+                        "-o", str(out)])
+    check("record: a task prompt on a model that is not a task model", rc == 1 and "not a task model" in err, err)
+
+
 def record_several_models(tiny: Path, tmp: Path):
     """`record --model A --model B`: one session, one run per model in order, each labelled by its
     file or folder name; an option that is not repeatable, given twice, is an error."""
@@ -322,6 +344,8 @@ def main():
         eval_bad_inputs(tiny, repo, Path(d))
     with tempfile.TemporaryDirectory() as d:
         record_several_models(tiny, Path(d))
+    with tempfile.TemporaryDirectory() as d:
+        record_task_prompt_bad_inputs(tiny, repo, Path(d))
 
     with tempfile.TemporaryDirectory() as d:
         for label, path, phrase in bad_inputs(Path(d), tiny, repo):

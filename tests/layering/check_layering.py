@@ -36,13 +36,14 @@ RULES = {
     "plugins": (["mnemo/plugin_abi.h", "mnemo/plugin_sdk.hpp"], FOREIGN_GUI),
     "profiler": (["mnemo/core/", "mnemo/profiler/"], QT_IMGUI_GL),
     "app/record": (["mnemo/core/", "mnemo/kernels/", "mnemo/backend/", "mnemo/io/", "mnemo/tokenizer/", "mnemo/runtime/",
-                    "mnemo/plugin_abi.h", "mnemo/plugin_sdk.hpp", "mnemo/profiler/", "mnemo/record/"], FOREIGN_GUI),
+                    "mnemo/plugin_abi.h", "mnemo/plugin_sdk.hpp", "mnemo/profiler/", "mnemo/record/", "mnemo/tasks/"],
+                   FOREIGN_GUI),
     # app/tasks: the memory tasks' held-out sets, scored through the engine (no profiler).
     "app/tasks": (["mnemo/core/", "mnemo/kernels/", "mnemo/backend/", "mnemo/io/", "mnemo/tokenizer/", "mnemo/runtime/",
                    "mnemo/plugin_abi.h", "mnemo/plugin_sdk.hpp", "mnemo/tasks/"], FOREIGN_GUI),
     "viz": (["mnemo/core/", "mnemo/profiler/", "mnemo/viz/"], QT_GL_SQLITE),
     "app/gui": (["mnemo/core/", "mnemo/io/", "mnemo/runtime/", "mnemo/plugin_abi.h", "mnemo/profiler/", "mnemo/record/",
-                 "mnemo/viz/"], SQLITE_CUDA),
+                 "mnemo/tasks/", "mnemo/viz/"], SQLITE_CUDA),
 }
 
 INCLUDE = re.compile(r'^\s*#\s*include\s*[<"]([^">]+)[">]')

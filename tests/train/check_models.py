@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """The training modules of tools/train/models.py, one small random model per family: a batch of
 sequences (right-padded) gives each sequence the logits it has alone, gradients reach every
-parameter, and the written tensors carry the checkpoint names the plugins read."""
+parameter, the written tensors carry the checkpoint names the plugins read, and the training-speed
+forms of tools/train/fast_forms.py give the references' logits and gradients."""
 
 import sys
 import unittest
@@ -26,7 +27,7 @@ class Models(unittest.TestCase):
         batch[0], batch[1, :len(b)] = a, b
         for seed, family in enumerate(models.FAMILIES):
             with self.subTest(family=family):
-                m = models.build(family, len(tasks.VOCAB), sizes.SIZES.get(family, sizes.RECURRENT_SIZE), seed=seed)
+                m = models.build(family, len(tasks.VOCAB), sizes.size_of(family), seed=seed)
                 with torch.no_grad():
                     together = m(batch)
                     alone_a, alone_b = m(a[None])[0], m(b[None])[0]
@@ -38,7 +39,7 @@ class Models(unittest.TestCase):
         ids = torch.tensor([tasks.examples("mqar", "heldout", 4, 1)[0].ids])
         for seed, family in enumerate(models.FAMILIES):
             with self.subTest(family=family):
-                m = models.build(family, len(tasks.VOCAB), sizes.SIZES.get(family, sizes.RECURRENT_SIZE), seed=seed)
+                m = models.build(family, len(tasks.VOCAB), sizes.size_of(family), seed=seed)
                 m(ids).logsumexp(-1).sum().backward()
                 unreached = [n for n, p in m.w.named().items() if p.grad is None or not p.grad.abs().sum() > 0]
                 self.assertEqual(unreached, [])
@@ -47,6 +48,22 @@ class Models(unittest.TestCase):
                     "backbone.embeddings.weight" if family.startswith("mamba") else "model.embeddings.weight"
                 self.assertIn(embed, names)
                 self.assertEqual(m.config()["vocab_size"], len(tasks.VOCAB))
+
+    def test_fast_forms_give_the_references_logits_and_gradients(self):
+        torch.set_num_threads(1)
+        ids = torch.tensor([e.ids for e in tasks.examples("mqar", "heldout", 4, 2)])
+        for family in ("mamba",):  # the families whose training replaces a reference recurrence
+            with self.subTest(family=family):
+                runs = []
+                for reference in (True, False):
+                    m = models.build(family, len(tasks.VOCAB), sizes.size_of(family), seed=3, reference_forms=reference)
+                    logits = m(ids)
+                    logits.logsumexp(-1).sum().backward()
+                    runs.append((logits.detach(), {n: p.grad for n, p in m.w.named().items()}))
+                (ref_logits, ref_grads), (fast_logits, fast_grads) = runs
+                self.assertLess(float((fast_logits - ref_logits).norm() / ref_logits.norm()), 1e-6)
+                for name, g in ref_grads.items():
+                    self.assertLess(float((fast_grads[name] - g).norm() / g.norm()), 1e-5, name)
 
 
 if __name__ == "__main__":

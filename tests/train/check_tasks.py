@@ -5,6 +5,7 @@ the committed held-out sets and tokenizer equal to what the generator writes, an
 tokenizers turning each text into exactly its words."""
 
 import random
+import json
 import sys
 import tempfile
 import unittest
@@ -117,6 +118,15 @@ class Tasks(unittest.TestCase):
             self.assertEqual(written, committed, "assets/tasks differs from `tasks.py write-heldout`")
             for rel in written:
                 self.assertEqual((Path(d) / rel).read_bytes(), (tasks.TASKS_DIR / rel).read_bytes(), str(rel))
+
+    def test_committed_task_prompts_are_held_out_examples(self):
+        with tempfile.TemporaryDirectory() as d:
+            tasks.write_prompts(Path(d))
+            for task in tasks.GENERATORS:
+                committed = tasks.prompt_path(task)
+                self.assertEqual(tasks.prompt_path(task, Path(d)).read_bytes(), committed.read_bytes(), str(committed))
+                line = json.loads(committed.read_text())
+                self.assertIn(line, [e.to_json() for e in tasks.load_heldout(task, line["length"])])
 
     def test_hugging_face_tokenizers_split_every_text_into_its_words(self):
         from tokenizers import Tokenizer

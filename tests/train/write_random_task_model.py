@@ -21,11 +21,16 @@ SIZES = {"transformer": {"d_model": 64, "n_layers": 2, "n_heads": 4, "n_kv_heads
 RECURRENT_SIZE = {"D": 32, "LAYERS": 2, "D_FF": 64, "HS": 1, "DS": 1}
 
 
+def size_of(family):
+    """The fixture's size of `family`, with the layer options the trained models use."""
+    return SIZES.get(family, {**RECURRENT_SIZE, **train.RECURRENT_OPTIONS.get(family, {})})
+
+
 def main():
     out = Path(sys.argv[1])
     torch.set_num_threads(1)
     for seed, family in enumerate(models.FAMILIES):
-        size = SIZES.get(family, RECURRENT_SIZE)
+        size = size_of(family)
         model = models.build(family, len(tasks.VOCAB), size, seed=7 + seed)
         if family == "transformer":
             with torch.no_grad():  # random weights big enough that no argmax is a near tie

@@ -35,7 +35,7 @@ const std::string& compare_session() {
 
 struct CompareFixture {
   MemoryTextureStore textures;
-  SessionDoc doc{compare_session(), textures};
+  SessionDoc doc;
   ViewState left, right;
   CompareCanvas canvas{left, right,
                        [](const std::string& view, ViewState& vs) -> std::unique_ptr<Canvas> {
@@ -43,7 +43,7 @@ struct CompareFixture {
                          return nullptr;
                        },
                        {"attention"}, textures};
-  CompareFixture(int64_t left_run, int64_t right_run) {
+  CompareFixture(int64_t left_run, int64_t right_run, const std::string& path = compare_session()) : doc(path, textures) {
     for (int i = 0; i < 5000 && doc.loading(); ++i) {
       doc.poll();
       std::this_thread::sleep_for(std::chrono::milliseconds(1));
@@ -263,6 +263,45 @@ TEST(Compare, DifferenceMapNamesWhatItSubtracts) {
   ASSERT_TRUE(h.frames_until(s.host(), [&] {
     return s.canvas.difference_label() == "both implicit attention, exact" && s.settled();
   }));
+}
+
+// Two runs on one task prompt: the answers table lists every answer with each side's prediction,
+// and hovering an answer puts both sides' cursors on the query row that predicts it.
+TEST(Compare, SideBySideShowsTheTaskAnswersOfEachSide) {
+  const std::string path = test::fresh_session_path("compare", "answers.mnemo");
+  DemoOptions o;
+  o.answer_every = 16, o.label = "answers, seed 7";
+  write_demo_session(path, o);
+  o.seed = 8, o.label = "answers, seed 8";
+  write_demo_session(path, o);
+  o.answer_every = 0, o.label = "no task";
+  write_demo_session(path, o);
+  CompareFixture f(1, 2, path);
+  f.canvas.set_mode("attention");
+  auto host = f.host();
+  CompareCanvas& canvas = f.canvas;
+  SessionDoc& doc = f.doc;
+  ImGuiHarness h(ImVec2(1400, 900));
+  ASSERT_TRUE(h.frames_until(host, [&] { return !canvas.answer_rows().empty() && doc.settled(); }));
+  const std::vector<CompareCanvas::AnswerRow> rows = canvas.answer_rows();  // a copy: the next frames redraw it
+  ASSERT_EQ(rows.size(), static_cast<size_t>((o.prompt_tokens - 1) / 16));
+  for (size_t k = 0; k < rows.size(); ++k) {
+    EXPECT_EQ(rows[k].position, static_cast<int64_t>(16 * (k + 1)));
+    EXPECT_EQ(rows[k].right[0], demo_answer_right(static_cast<int64_t>(k), 7) ? 1 : 0) << k;
+    EXPECT_EQ(rows[k].right[1], demo_answer_right(static_cast<int64_t>(k), 8) ? 1 : 0) << k;
+  }
+  h.io().MousePos = ImVec2(rows[1].center_x, rows[1].center_y);
+  h.frame(host);
+  h.frame(host);
+  EXPECT_EQ(f.left.cursor_query, 31);  // answer 32 is predicted from the row of position 31
+  EXPECT_EQ(f.right.cursor_query, 31);
+  EXPECT_FALSE(f.right.cursor_key.has_value());
+
+  // A run without answers beside one with them: the table stays, that side's column is empty.
+  f.right.run = 3;
+  ASSERT_TRUE(h.frames_until(host, [&] { return doc.settled() && !canvas.wants_redraw(); }));
+  ASSERT_EQ(canvas.answer_rows().size(), rows.size());
+  for (const auto& row : canvas.answer_rows()) EXPECT_EQ(row.right[1], -1);
 }
 
 TEST(Compare, NeedsTwoRuns) {

@@ -167,10 +167,12 @@ def retnet_model(m, vocab):
     return cfg, w, mixer
 
 
-def gla_model(m, vocab):
-    H, dk, dv, rank = 4 * HS, 4 * DS, 8 * DS, 8 * DS
+def gla_model(m, vocab, short_conv=False):
+    H, dk, dv, rank, K = 4 * HS, 4 * DS, 8 * DS, 8 * DS, 4
     cfg = {"model_type": "gla", "hidden_size": D, "num_hidden_layers": LAYERS, "num_heads": H, "expand_k": 0.5,
-           "expand_v": 1, "use_short_conv": False, "norm_eps": EPS, "vocab_size": vocab, "tie_word_embeddings": False}
+           "expand_v": 1, "use_short_conv": short_conv, "norm_eps": EPS, "vocab_size": vocab, "tie_word_embeddings": False}
+    if short_conv:
+        cfg["conv_size"] = K
     w = fla_frame(m, vocab)
     for i in range(LAYERS):
         p = f"model.layers.{i}.attn."
@@ -178,10 +180,14 @@ def gla_model(m, vocab):
         w.update({p + "gk_proj.0.weight": m.linear(rank, D), p + "gk_proj.1.weight": m.linear(H * dk, rank, gain=2.0),
                   p + "gk_proj.1.bias": m.normal(H * dk, std=0.5), p + "g_proj.weight": m.linear(H * dv, D),
                   p + "g_norm_swish_gate.weight": m.norm(dv)})
+        if short_conv:
+            short_convs(m, w, p, K, H * dk, H * dv)
 
     def mixer(i, x):
         p = f"model.layers.{i}.attn."
         q, k, v = project(w, p, x, H, dk, dv)
+        if short_conv:
+            q, k, v = short_conv_qkv(w, p, q, k, v)
         gk = F.logsigmoid((x @ w[p + "gk_proj.0.weight"].T) @ w[p + "gk_proj.1.weight"].T + w[p + "gk_proj.1.bias"]) / 16
         o, _ = refs.fla_naive("gla").naive_recurrent_gla(q, k, v, gk.view(*x.shape[:-1], H, dk))
         return out_norm(w, p, o, "g_norm_swish_gate", x)
@@ -251,13 +257,18 @@ def short_convs(m, w, p, K, kd, vd):
               p + "v_conv1d.weight": m.normal(vd, 1, K, std=0.5)})
 
 
+def short_conv_qkv(w, p, q, k, v):
+    """fla's ShortConvolution on each of q, k, v [B][T][H][d]: causal depthwise conv, then SiLU."""
+    B, T, H = q.shape[:3]
+    return (causal_conv(t.reshape(B, T, -1), w[p + f"{n}_conv1d.weight"], None).view(B, T, H, -1)
+            for t, n in ((q, "q"), (k, "k"), (v, "v")))
+
+
 def qkv_activations(w, p, q, k, v, short_conv):
     """fla's DeltaNet / GatedDeltaNet: SiLU on q, k, v (inside the short convolutions when there
     are some: causal depthwise conv then SiLU), then q and k L2-normalised."""
     if short_conv:
-        B, T, H = q.shape[:3]
-        q, k, v = (causal_conv(t.reshape(B, T, -1), w[p + f"{n}_conv1d.weight"], None).view(B, T, H, -1)
-                   for t, n in ((q, "q"), (k, "k"), (v, "v")))
+        q, k, v = short_conv_qkv(w, p, q, k, v)
     else:
         q, k, v = F.silu(q), F.silu(k), F.silu(v)
     return l2(q), l2(k), v
@@ -312,7 +323,7 @@ def mamba1_model(m, vocab):
                   p + "mixer.dt_proj.weight": m.linear(di, R), p + "mixer.dt_proj.bias": m.normal(di, std=0.5) - 2,
                   p + "mixer.A_log": torch.log(torch.arange(1, N + 1, dtype=torch.float32)).repeat(di, 1),
                   p + "mixer.D": torch.ones(di) + m.normal(di, std=0.1), p + "mixer.out_proj.weight": m.linear(D, di)})
-    scan, _ = refs.mamba_references()
+    scan = _FORMS.get("selective_scan") or refs.mamba_references()[0]
 
     def mixer(i, h):
         p = f"backbone.layers.{i}.mixer."
@@ -384,17 +395,26 @@ def mamba_forward(w, mixer, ids):
     return rms(x, w["backbone.norm_f.weight"]) @ head.T, torch.stack(residual)
 
 
-def build_model(name, vocab, seed, size):
-    """(config, weights, mixer, forward) of one family at `size` (keys as SIZES's entries), for
-    tools/train/models.py: the task models are these same assemblies with trainable weights."""
+# Replacements of reference recurrences by name ("selective_scan"), taken by the model makers when
+# they build a mixer: tools/train's training-speed forms, each checked against the reference.
+_FORMS = {}
+
+
+def build_model(name, vocab, seed, size, forms=None):
+    """(config, weights, mixer, forward) of one family at `size` (keys as SIZES's entries, and
+    lower-case keys for the family's maker, such as GLA's short_conv), for tools/train/models.py:
+    the task models are these same assemblies with trainable weights. `forms` replaces reference
+    recurrences by name in this model's mixers."""
     global D, LAYERS, D_FF, HS, DS
     saved = D, LAYERS, D_FF, HS, DS
     D, LAYERS, D_FF, HS, DS = (size[k] for k in ("D", "LAYERS", "D_FF", "HS", "DS"))
+    _FORMS.update(forms or {})
     try:
         make, forward = MODELS[name]
-        cfg, w, mixer = make(Maker(seed), vocab)
+        cfg, w, mixer = make(Maker(seed), vocab, **{k: v for k, v in size.items() if k.islower()})
     finally:
         D, LAYERS, D_FF, HS, DS = saved
+        _FORMS.clear()
     return cfg, w, mixer, forward
 
 

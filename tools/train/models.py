@@ -22,6 +22,9 @@ import torch.nn.functional as F
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "reference"))
 import make_family_models as reference_families  # noqa: E402
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import fast_forms  # noqa: E402
+
 EPS = 1e-6
 
 
@@ -111,9 +114,10 @@ class ReferenceFamily(nn.Module):
     """One of make_family_models' assemblies, its weights made parameters: the mixer closures look
     the weights up by name in the dict they were built with, which now holds the parameters."""
 
-    def __init__(self, family, vocab, size, seed):
+    def __init__(self, family, vocab, size, seed, reference_forms=False):
         super().__init__()
-        cfg, weights, mixer, forward = reference_families.build_model(family, vocab, seed, size)
+        forms = None if reference_forms else {"selective_scan": fast_forms.selective_scan}
+        cfg, weights, mixer, forward = reference_families.build_model(family, vocab, seed, size, forms)
         self.cfg = dict(cfg, torch_dtype="float32", max_position_embeddings=16384)
         self.w = NamedParameters()
         for name, tensor in weights.items():
@@ -135,13 +139,14 @@ class ReferenceFamily(nn.Module):
 FAMILIES = ["transformer", *reference_families.MODELS]
 
 
-def build(family, vocab, size, seed):
-    """A fresh model of `family` with the task's size settings (train.py's SIZES)."""
+def build(family, vocab, size, seed, reference_forms=False):
+    """A fresh model of `family` with the task's size settings (train.py's SIZES); the recurrent
+    families train with fast_forms' scans unless `reference_forms`."""
     if family == "transformer":
         return Transformer(vocab, size["d_model"], size["n_layers"], size["n_heads"], size["n_kv_heads"], size["d_ff"],
                            seed=seed)
     if family in reference_families.MODELS:
-        return ReferenceFamily(family, vocab, size, seed)
+        return ReferenceFamily(family, vocab, size, seed, reference_forms)
     raise ValueError(f"unknown family '{family}' ({', '.join(FAMILIES)})")
 
 

@@ -21,7 +21,9 @@ Train and held-out examples come from different seeds (SPLIT_SEEDS); held-out se
 assets/tasks/<task>/heldout-<length>.jsonl by `python tools/train/tasks.py write-heldout`.
 
     python tools/train/tasks.py show TASK [LENGTH]      one example, answers marked
-    python tools/train/tasks.py write-heldout [DIR]     the held-out sets and tokenizer.json"""
+    python tools/train/tasks.py write-heldout [DIR [PROMPTS_DIR]]
+                                                        the held-out sets and tokenizer.json, and
+                                                        the task prompts (assets/prompts/*.task.json)"""
 
 import json
 import random
@@ -31,6 +33,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 TASKS_DIR = ROOT / "assets" / "tasks"
+PROMPTS_DIR = ROOT / "assets" / "prompts"
 
 # ---- the vocabulary ------------------------------------------------------------------------------
 
@@ -235,6 +238,9 @@ HELDOUT_LENGTHS = {"mqar": [4, 8, 16, 32, 64], "selective_copy": [32, 64, 128, 2
                    "passkey": [4, 8, 16, 32, 64, 256], "babi_single": [4, 8, 12, 24, 48],
                    "babi_two": [6, 10, 14, 28, 56]}
 HELDOUT_PER_LENGTH = 200
+# The task prompts (assets/prompts/<task>.task.json): the first held-out example at the longest
+# trained length, so that what the app shows of one prompt is also a line the accuracy counts.
+PROMPT_LENGTHS = {task: lengths[-1] for task, lengths in TRAIN_LENGTHS.items()}
 SPLIT_SEEDS = {"train": 1, "heldout": 2}
 
 
@@ -288,6 +294,17 @@ def write_heldout(directory: Path = TASKS_DIR):
                     f.write(json.dumps(e.to_json()) + "\n")
 
 
+def prompt_path(task: str, directory: Path = PROMPTS_DIR) -> Path:
+    return directory / f"{task}.task.json"
+
+
+def write_prompts(directory: Path = PROMPTS_DIR):
+    directory.mkdir(parents=True, exist_ok=True)
+    for task, length in PROMPT_LENGTHS.items():
+        e = examples(task, "heldout", length, 1)[0]
+        prompt_path(task, directory).write_text(json.dumps(e.to_json(), indent=1) + "\n")
+
+
 def main(argv):
     if len(argv) >= 2 and argv[0] == "show":
         task = argv[1]
@@ -298,6 +315,7 @@ def main(argv):
         return 0
     if argv and argv[0] == "write-heldout":
         write_heldout(Path(argv[1]) if len(argv) > 1 else TASKS_DIR)
+        write_prompts(Path(argv[2]) if len(argv) > 2 else PROMPTS_DIR)
         return 0
     print(__doc__, file=sys.stderr)
     return 2

@@ -42,7 +42,12 @@ CHECKPOINT_EVERY = 200
 # 2-layer one 8% after 500 steps of 64, this one 96% after 500 and 99.8% after 750.
 TRANSFORMER_SIZE = {"d_model": 64, "n_layers": 2, "n_heads": 2, "n_kv_heads": 2, "d_ff": 192}
 RECURRENT_SIZE = {"D": 64, "LAYERS": 2, "D_FF": 192, "HS": 1, "DS": 2}  # make_family_models' size keys
-SIZES = {family: TRANSFORMER_SIZE if family == "transformer" else RECURRENT_SIZE for family in models.FAMILIES}
+# Layer options of a family's own (fla's), as in the papers' recall experiments: GLA with the short
+# convolution that DeltaNet and Mamba have by default (Zoology and Based: without a token mixer
+# of width > 1 a linear-attention layer cannot bind a key to the value after it).
+RECURRENT_OPTIONS = {"gla": {"short_conv": True}}
+SIZES = {family: TRANSFORMER_SIZE if family == "transformer" else {**RECURRENT_SIZE, **RECURRENT_OPTIONS.get(family, {})}
+         for family in models.FAMILIES}
 # Per task: steps, batch, peak learning rate.
 SCHEDULES = {task: {"steps": 1500, "batch": 64, "lr": 3e-3}
              for task in ("mqar", "selective_copy", "passkey", "babi_single", "babi_two")}

@@ -396,12 +396,15 @@ void AttentionExplorer::hover(ImVec2 origin, ImVec2 size) {
   const bool inside = ImGui::IsItemHovered();
   const auto cell = inside ? cell_at(mouse) : std::nullopt;
   if (!cell) {
-    // The other side of a comparison points here: mark its cell, keep its cursor.
-    if (vs_.cursor_linked && vs_.cursor_query && vs_.cursor_key) {
+    // The other side of a comparison (or its answers table) points here: mark its cell, or its
+    // whole query row when it names no key; keep its cursor.
+    if (vs_.cursor_linked && vs_.cursor_query) {
       ImDrawList* dl = ImGui::GetWindowDrawList();
       dl->PushClipRect(origin, ImVec2(origin.x + size.x, origin.y + size.y), true);
-      const double q = static_cast<double>(*vs_.cursor_query), k = static_cast<double>(*vs_.cursor_key);
-      dl->AddRect(to_screen(k, q), to_screen(k + 1, q + 1), IM_COL32(255, 200, 60, 230), 0, 0, 2.f);
+      const double q = static_cast<double>(*vs_.cursor_query);
+      const double k0 = vs_.cursor_key ? static_cast<double>(*vs_.cursor_key) : 0.0;
+      const double k1 = vs_.cursor_key ? k0 + 1 : static_cast<double>(map_cols());
+      dl->AddRect(to_screen(k0, q), to_screen(k1, q + 1), IM_COL32(255, 200, 60, 230), 0, 0, 2.f);
       dl->PopClipRect();
       return;
     }

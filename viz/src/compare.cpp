@@ -173,12 +173,89 @@ void CompareCanvas::draw() {
   last_right_ = Picked{right_.step, right_.layer, right_.head};
 }
 
+void CompareCanvas::draw_answers() {
+  answer_rows_.clear();
+  const RunData* runs[2] = {left_.run_data(), right_.run_data()};
+  if ((!runs[0] || runs[0]->answers.empty()) && (!runs[1] || runs[1]->answers.empty())) return;
+  // The answers of either side, by position (the same prompt gives the same positions).
+  std::vector<int64_t> positions;
+  for (const RunData* d : runs)
+    if (d)
+      for (const auto& a : d->answers) positions.push_back(a.position);
+  std::sort(positions.begin(), positions.end());
+  positions.erase(std::unique(positions.begin(), positions.end()), positions.end());
+  auto find = [](const RunData* d, int64_t position) -> const profiler::AnswerRecord* {
+    if (!d) return nullptr;
+    auto it = std::lower_bound(d->answers.begin(), d->answers.end(), position,
+                               [](const profiler::AnswerRecord& a, int64_t p) { return a.position < p; });
+    return it != d->answers.end() && it->position == position ? &*it : nullptr;
+  };
+  char header[160];
+  int n = std::snprintf(header, sizeof header, "Task answers (%zu):", positions.size());
+  for (int i = 0; i < 2; ++i) {
+    if (!runs[i] || runs[i]->answers.empty()) continue;
+    int64_t right = 0;
+    for (const auto& a : runs[i]->answers) right += a.predicted_token == a.expected_token;
+    n += std::snprintf(header + n, sizeof header - static_cast<size_t>(n), "  %s %lld/%zu right", i == 0 ? "left" : "right",
+                       static_cast<long long>(right), runs[i]->answers.size());
+  }
+  if (!ImGui::CollapsingHeader(header, ImGuiTreeNodeFlags_DefaultOpen)) return;
+  const float rows_shown = std::min<float>(static_cast<float>(positions.size()) + 1.f, 7.f);
+  const ImGuiTableFlags flags = ImGuiTableFlags_RowBg | ImGuiTableFlags_BordersInnerV | ImGuiTableFlags_ScrollY |
+                                ImGuiTableFlags_SizingStretchProp;
+  if (!ImGui::BeginTable("##answers", 4, flags, ImVec2(0, rows_shown * ImGui::GetTextLineHeightWithSpacing() + 4)))
+    return;
+  ImGui::TableSetupScrollFreeze(0, 1);
+  ImGui::TableSetupColumn("position");
+  ImGui::TableSetupColumn("answer");
+  ImGui::TableSetupColumn("left predicts (confidence · p of the answer)");
+  ImGui::TableSetupColumn("right predicts (confidence · p of the answer)");
+  ImGui::TableHeadersRow();
+  const ImVec4 good(0.45f, 0.85f, 0.45f, 1.f), bad(1.f, 0.45f, 0.4f, 1.f);
+  for (int64_t position : positions) {
+    ImGui::TableNextRow();
+    ImGui::TableNextColumn();
+    char id[48];
+    std::snprintf(id, sizeof id, "%lld##answer", static_cast<long long>(position));
+    ImGui::Selectable(id, false, ImGuiSelectableFlags_SpanAllColumns);
+    AnswerRow row;
+    row.position = position;
+    row.center_x = (ImGui::GetItemRectMin().x + ImGui::GetItemRectMax().x) * 0.5f;
+    row.center_y = (ImGui::GetItemRectMin().y + ImGui::GetItemRectMax().y) * 0.5f;
+    if (ImGui::IsItemHovered()) {
+      // The answer is predicted from the row before it: that query row, on both sides.
+      for (ViewState* vs : {&left_, &right_}) vs->cursor_query = position - 1, vs->cursor_key.reset(), vs->cursor_linked = true;
+      answer_hovered_ = true;
+    }
+    ImGui::TableNextColumn();
+    const RunData* with_tokens = runs[0] ? runs[0] : runs[1];
+    ImGui::TextUnformatted(with_tokens ? with_tokens->token_text(position).c_str() : "");
+    for (int i = 0; i < 2; ++i) {
+      ImGui::TableNextColumn();
+      const profiler::AnswerRecord* a = find(runs[i], position);
+      if (!a) {
+        ImGui::TextDisabled("-");
+        continue;
+      }
+      const bool right = a->predicted_token == a->expected_token;
+      row.right[i] = right ? 1 : 0;
+      ImGui::TextColored(right ? good : bad, "%s %s", right ? "right" : "wrong", printable_token(a->predicted_text).c_str());
+      ImGui::SameLine();
+      ImGui::TextDisabled("%.3f · %.3f", a->predicted_p, a->expected_p);
+    }
+    answer_rows_.push_back(row);
+  }
+  ImGui::EndTable();
+}
+
 void CompareCanvas::draw_side_by_side() {
   Pair& p = pair(mode_);
   if (!p.left || !p.right) {
     draw_notice("This view cannot be compared in this build");
     return;
   }
+  answer_hovered_ = false;
+  draw_answers();
   const ImVec2 avail = ImGui::GetContentRegionAvail();
   const float half = std::floor((avail.x - ImGui::GetStyle().ItemSpacing.x) * 0.5f);
   int hovered_side = -1;
@@ -205,7 +282,7 @@ void CompareCanvas::draw_side_by_side() {
     auto* a = dynamic_cast<AttentionExplorer*>(hovered_side == 0 ? p.left.get() : p.right.get());
     auto* b = dynamic_cast<AttentionExplorer*>(hovered_side == 0 ? p.right.get() : p.left.get());
     if (a && b && a->map_rows() == b->map_rows() && a->map_cols() == b->map_cols()) b->set_view(a->view());
-  } else {
+  } else if (!answer_hovered_) {
     left_.cursor_linked = right_.cursor_linked = false;
   }
 }

@@ -220,6 +220,20 @@ int64_t write_demo_session(const std::string& path, const DemoOptions& o) {
     rec.end_step(step);
     pos0 = n_k;
   }
+  if (o.answer_every > 0) {
+    int64_t k = 0;
+    for (int64_t p = o.answer_every; p < o.prompt_tokens; p += o.answer_every, ++k) {
+      profiler::AnswerRecord a;
+      a.position = p;
+      a.expected_token = static_cast<int32_t>(p % std::size(kWords));
+      const bool right = demo_answer_right(k, o.seed);
+      a.predicted_token = right ? a.expected_token : static_cast<int32_t>((p + 1) % std::size(kWords));
+      a.predicted_text = kWords[static_cast<size_t>(a.predicted_token)];
+      a.predicted_p = 0.5 + 0.4 * std::abs(std::sin(static_cast<double>(p + static_cast<int64_t>(o.seed))));
+      a.expected_p = right ? a.predicted_p : 0.5 * (1 - a.predicted_p);
+      rec.submit(a);
+    }
+  }
   const int64_t id = rec.run_id();
   rec.finish();
   return id;

@@ -12,6 +12,7 @@ RunData load_run(profiler::SessionReader& r, int64_t run_id) {
   d.summary = r.run(run_id);
   d.tokens = r.tokens(run_id);
   d.steps = r.steps(run_id);
+  d.answers = r.answers(run_id);
   d.heads = static_cast<int32_t>(d.summary.info.n_heads);
   for (int64_t l = 0; l < d.summary.info.n_layers; ++l) {
     try {
@@ -27,8 +28,12 @@ RunData load_run(profiler::SessionReader& r, int64_t run_id) {
 
 std::string RunData::token_text(int64_t position) const {
   if (position < 0 || position >= static_cast<int64_t>(tokens.size())) return {};
+  return printable_token(tokens[static_cast<size_t>(position)].text);
+}
+
+std::string printable_token(const std::string& bytes) {
   std::string out;
-  for (unsigned char c : tokens[static_cast<size_t>(position)].text) {
+  for (unsigned char c : bytes) {
     if (c == '\n') out += "\\n";
     else if (c == '\t') out += "\\t";
     else if (c < 0x20 || c == 0x7f) {

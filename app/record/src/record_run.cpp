@@ -14,6 +14,7 @@
 #include "mnemo/runtime/kinds.h"
 #include "mnemo/profiler/session/sqlite_db.h"
 #include "mnemo/runtime/generate.h"
+#include "mnemo/tasks/scoring.h"
 
 namespace mnemo::record {
 namespace {
@@ -62,6 +63,7 @@ profiler::RunInfo run_info(rt::Model& model, const RecordRequest& req) {
                             {"threads", model.pool().size()},
                             {"pyramid_first_level", req.pyramid_first_level},
                             {"factor_dtype", profiler::dtype_name(req.factor_dtype)}};
+  if (req.task) options["task"] = {{"name", req.task->task}, {"length", req.task->length}};
   r.options_json = options.dump();
   r.machine_json = machine_json(model);
   r.captures = req.captures.to_string();
@@ -100,7 +102,11 @@ std::string machine_json(rt::Model& model) {
 
 RecordResult record_run(rt::Model& model, const RecordRequest& req,
                         const std::function<void(const RecordProgress&)>& on_progress) {
-  const std::vector<int32_t> ids = model.tokenizer().encode(req.prompt, true);
+  if (req.task && req.task->example.text != req.prompt)
+    throw UsageError("the prompt is not the text of the task prompt " + req.task->path);
+  // A task prompt is fed as the task models were trained: its words, no special tokens.
+  const std::vector<int32_t> ids =
+      req.task ? tasks::example_tokens(model, req.task->example) : model.tokenizer().encode(req.prompt, true);
   if (ids.empty()) throw UsageError("the prompt encodes to no tokens");
   const bool decoder = model.is_decoder();
   const int64_t n_new = decoder ? req.n_new : 0;
@@ -185,6 +191,17 @@ RecordResult record_run(rt::Model& model, const RecordRequest& req,
   }
   model.set_probe_sink(nullptr);
   sink.flush();
+  if (req.task && error.empty() && !result.cancelled) {
+    try {
+      for (const tasks::AnswerScore& a : tasks::score_example(model, req.task->example).answers) {
+        result.answers.push_back(
+            {a.position, a.expected, a.predicted, a.probability, a.confidence, tok.token_text(a.predicted)});
+        recorder.submit(result.answers.back());
+      }
+    } catch (const std::exception& e) {
+      error = std::string("scoring the task prompt's answers: ") + e.what();
+    }
+  }
   if (result.cancelled && error.empty()) error = "cancelled by the user";
   result.steps = step + 1;
   result.tokens = static_cast<int64_t>(ids.size()) + result.generated;

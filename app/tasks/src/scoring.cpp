@@ -25,8 +25,8 @@ bool ExampleScore::all_right() const {
   return std::all_of(answers.begin(), answers.end(), [](const AnswerScore& a) { return a.predicted == a.expected; });
 }
 
-ExampleScore score_example(rt::Model& model, const TaskExample& example) {
-  const std::vector<int32_t> ids = model.tokenizer().encode(example.text, false);
+std::vector<int32_t> example_tokens(rt::Model& model, const TaskExample& example) {
+  std::vector<int32_t> ids = model.tokenizer().encode(example.text, false);
   const int64_t words = count_words(example.text);
   if (static_cast<int64_t>(ids.size()) != words)
     throw Error("the model's tokenizer makes " + std::to_string(ids.size()) + " tokens of an example's " +
@@ -35,12 +35,18 @@ ExampleScore score_example(rt::Model& model, const TaskExample& example) {
   if (static_cast<int64_t>(ids.size()) > model.max_context())
     throw Error("an example of " + std::to_string(ids.size()) + " tokens exceeds the model's context of " +
                 std::to_string(model.max_context()));
+  for (int64_t p : example.answers)
+    if (p >= static_cast<int64_t>(ids.size()))
+      throw Error("an answer at word " + std::to_string(p) + " of a " + std::to_string(ids.size()) + "-word example");
+  return ids;
+}
+
+ExampleScore score_example(rt::Model& model, const TaskExample& example) {
+  const std::vector<int32_t> ids = example_tokens(model, example);
   ExampleScore score;
   model.reset();
   int64_t fed = 0;
   for (int64_t p : example.answers) {
-    if (p >= static_cast<int64_t>(ids.size()))
-      throw Error("an answer at word " + std::to_string(p) + " of a " + std::to_string(ids.size()) + "-word example");
     const std::span<const float> logits =
         model.forward(std::span<const int32_t>(ids.data() + fed, static_cast<size_t>(p - fed)));
     fed = p;
@@ -52,6 +58,7 @@ ExampleScore score_example(rt::Model& model, const TaskExample& example) {
     double sum = 0;
     for (float l : logits) sum += std::exp(static_cast<double>(l - top));
     a.probability = static_cast<float>(std::exp(static_cast<double>(logits[static_cast<size_t>(a.expected)] - top)) / sum);
+    a.confidence = static_cast<float>(1.0 / sum);
     score.answers.push_back(a);
   }
   return score;

@@ -17,17 +17,55 @@ constexpr std::uintmax_t kMaxFileBytes = std::uintmax_t{256} << 20;
 constexpr size_t kMaxExamples = 1'000'000;
 constexpr int64_t kMaxLength = int64_t{1} << 40;
 
+// `line` 0: the whole file.
 [[noreturn]] void bad(const std::string& path, size_t line, const std::string& what) {
-  throw Error(path + ":" + std::to_string(line) + ": " + what);
+  throw Error(path + (line ? ":" + std::to_string(line) : std::string()) + ": " + what);
+}
+
+}  // namespace
+
+namespace {
+
+struct ParsedExample {
+  std::string task;
+  int64_t length = 0;
+  TaskExample example;
+};
+
+// One example object, as a held-out line or a task prompt file holds it; `line` 0 for a whole file.
+ParsedExample parse_example(const nlohmann::json& j, const std::string& path, size_t line) {
+  if (!j.is_object()) bad(path, line, "not a JSON object");
+  if (!j.contains("task") || !j["task"].is_string() || !j.contains("length") || !j["length"].is_number_integer() ||
+      !j.contains("text") || !j["text"].is_string() || !j.contains("answers") || !j["answers"].is_array())
+    bad(path, line, "an example needs \"task\" (text), \"length\" (integer), \"text\" and \"answers\" (array)");
+  ParsedExample out;
+  out.task = j["task"].get<std::string>();
+  out.length = j["length"].get<int64_t>();
+  if (out.length < 0 || out.length > kMaxLength) bad(path, line, "length " + std::to_string(out.length) + " is out of range");
+  TaskExample& e = out.example;
+  e.text = j["text"].get<std::string>();
+  for (const auto& a : j["answers"]) {
+    if (!a.is_number_integer()) bad(path, line, "answers must be integer positions");
+    const int64_t p = a.get<int64_t>();
+    if (p < 1 || (!e.answers.empty() && p <= e.answers.back()))
+      bad(path, line, "answers must be ascending positions after the first word (" + std::to_string(p) + ")");
+    e.answers.push_back(p);
+  }
+  if (e.answers.empty()) bad(path, line, "an example without answers");
+  return out;
+}
+
+void check_size(const std::string& path, const char* what) {
+  std::error_code ec;
+  const auto bytes = std::filesystem::file_size(path, ec);
+  if (ec) throw Error(path + ": cannot read the " + what + " (" + ec.message() + ")");
+  if (bytes > kMaxFileBytes) throw Error(path + ": " + std::to_string(bytes) + " bytes is not a " + what);
 }
 
 }  // namespace
 
 TaskSet load_task_set(const std::string& path) {
-  std::error_code ec;
-  const auto bytes = std::filesystem::file_size(path, ec);
-  if (ec) throw Error(path + ": cannot read the held-out set (" + ec.message() + ")");
-  if (bytes > kMaxFileBytes) throw Error(path + ": " + std::to_string(bytes) + " bytes is not a held-out set");
+  check_size(path, "held-out set");
   std::ifstream in(path);
   if (!in) throw Error(path + ": cannot open the held-out set");
   TaskSet set;
@@ -35,33 +73,28 @@ TaskSet load_task_set(const std::string& path) {
   std::string line;
   for (size_t n = 1; std::getline(in, line); ++n) {
     if (line.empty()) continue;
-    nlohmann::json j = nlohmann::json::parse(line, nullptr, false);
-    if (j.is_discarded() || !j.is_object()) bad(path, n, "not a JSON object");
-    if (!j.contains("task") || !j["task"].is_string() || !j.contains("length") || !j["length"].is_number_integer() ||
-        !j.contains("text") || !j["text"].is_string() || !j.contains("answers") || !j["answers"].is_array())
-      bad(path, n, "an example needs \"task\" (text), \"length\" (integer), \"text\" and \"answers\" (array)");
-    const std::string task = j["task"].get<std::string>();
-    const int64_t length = j["length"].get<int64_t>();
-    if (length < 0 || length > kMaxLength) bad(path, n, "length " + std::to_string(length) + " is out of range");
-    if (set.examples.empty()) set.task = task, set.length = length;
-    else if (task != set.task || length != set.length)
-      bad(path, n, "an example of " + task + " at length " + std::to_string(length) + " in a set of " + set.task +
+    const nlohmann::json j = nlohmann::json::parse(line, nullptr, false);
+    if (j.is_discarded()) bad(path, n, "not a JSON object");
+    ParsedExample e = parse_example(j, path, n);
+    if (set.examples.empty()) set.task = e.task, set.length = e.length;
+    else if (e.task != set.task || e.length != set.length)
+      bad(path, n, "an example of " + e.task + " at length " + std::to_string(e.length) + " in a set of " + set.task +
                        " at length " + std::to_string(set.length));
-    TaskExample e;
-    e.text = j["text"].get<std::string>();
-    for (const auto& a : j["answers"]) {
-      if (!a.is_number_integer()) bad(path, n, "answers must be integer positions");
-      const int64_t p = a.get<int64_t>();
-      if (p < 1 || (!e.answers.empty() && p <= e.answers.back()))
-        bad(path, n, "answers must be ascending positions after the first word (" + std::to_string(p) + ")");
-      e.answers.push_back(p);
-    }
-    if (e.answers.empty()) bad(path, n, "an example without answers");
     if (set.examples.size() == kMaxExamples) bad(path, n, "more than a million examples");
-    set.examples.push_back(std::move(e));
+    set.examples.push_back(std::move(e.example));
   }
   if (set.examples.empty()) throw Error(path + ": no examples");
   return set;
+}
+
+TaskPrompt load_task_prompt(const std::string& path) {
+  check_size(path, "task prompt");
+  std::ifstream in(path);
+  if (!in) throw Error(path + ": cannot open the task prompt");
+  const nlohmann::json j = nlohmann::json::parse(in, nullptr, false);
+  if (j.is_discarded()) throw Error(path + ": not JSON (a task prompt is one example object of a held-out set)");
+  ParsedExample e = parse_example(j, path, 0);
+  return {e.task, e.length, std::move(e.example), path};
 }
 
 std::string heldout_path(const std::string& dir, const std::string& task, int64_t length) {

@@ -44,14 +44,14 @@ bool allowed(Tier tier) {
   if (std::is_same_v<T, MixerFactorRecord> || std::is_same_v<T, StateMatrixRecord>) return false;
   if (tier == Tier::NoFactors) return true;
   return std::is_same_v<T, StepRecord> || std::is_same_v<T, TokenRecord> || std::is_same_v<T, CounterRecord> ||
-         std::is_same_v<T, KvRecord>;
+         std::is_same_v<T, KvRecord> || std::is_same_v<T, AnswerRecord>;
 }
 
 const char* tier_dropped(Tier t) {
   switch (t) {
     case Tier::NoTiles: return "pyramid tiles (overview levels are pooled on request from the factors)";
     case Tier::NoFactors: return "attention factors and pyramid tiles (per-head metrics kept)";
-    case Tier::Skeleton: return "everything but steps, tokens, counters and KV occupancy";
+    case Tier::Skeleton: return "everything but steps, tokens, counters, KV occupancy and task answers";
     default: return "";
   }
 }

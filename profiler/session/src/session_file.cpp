@@ -169,6 +169,7 @@ bool create_session_file(const std::string& path, bool replace_empty_file) {
     db.exec("PRAGMA page_size = 65536");  // must come before the first table
     Transaction t(db);
     db.exec(kSchemaV2);
+    db.exec(kSchemaV2Answers);
     db.exec("INSERT INTO _meta (key, value) VALUES ('created_by', 'mnemoscope 0.1.0'), "
             "('created_utc', strftime('%Y-%m-%dT%H:%M:%SZ', 'now')), "
             "('schema_version', '" + std::to_string(kSessionSchemaVersion) + "')");
@@ -285,6 +286,7 @@ Db open_session_for_recording(const std::string& requested_path) {
   // happens on the writer thread while the engine computes, not all at once when the run closes.
   db.exec("PRAGMA wal_autocheckpoint = 128");
   db.exec("PRAGMA foreign_keys = OFF");  // the recorder writes parents first; checks would cost per row
+  db.exec(kSchemaV2Answers);              // a v2 file made before the table existed gains it
   return db;
 }
 

@@ -276,6 +276,28 @@ std::vector<TokenRecord> SessionReader::tokens(int64_t run_id) const {
   return out;
 }
 
+std::vector<AnswerRecord> SessionReader::answers(int64_t run_id) const {
+  std::vector<AnswerRecord> out;
+  // Looked up per call: a recorder adds the table to an older file while this reader has it open.
+  Stmt exists = db_.prepare("SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = '_answer'");
+  if (!exists.step()) return out;
+  Stmt s = db_.prepare(
+      "SELECT position, expected_token, predicted_token, expected_p, predicted_p, predicted_text FROM _answer "
+      "WHERE run_id = ? ORDER BY position");
+  s.bind(1, run_id);
+  while (s.step()) {
+    const int64_t position = s.integer(0);
+    const int64_t expected = s.integer(1), predicted = s.integer(2);
+    check_count(db_.path(), run_id, "answer position", position, session_limits::kMaxPositions);
+    check_count(db_.path(), run_id, "answer token", expected, INT32_MAX);
+    check_count(db_.path(), run_id, "predicted token", predicted, INT32_MAX);
+    const auto text = s.blob(5);
+    out.push_back({position, static_cast<int32_t>(expected), static_cast<int32_t>(predicted), s.real(3), s.real(4),
+                   std::string(text.begin(), text.end())});
+  }
+  return out;
+}
+
 std::vector<KvRecord> SessionReader::kv(int64_t run_id) const {
   std::vector<KvRecord> out;
   Stmt s = db_.prepare(

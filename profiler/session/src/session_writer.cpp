@@ -56,6 +56,9 @@ AttentionMask parse_mask(const std::string& name) {
 SessionWriter::SessionWriter(Db& db) : db_(db) {
   step_ = db.prepare("INSERT INTO _step (run_id, step, kind, pos0, n_tokens, start_ns, end_ns) VALUES (?,?,?,?,?,?,?)");
   token_ = db.prepare("INSERT INTO _token (run_id, position, token_id, text, step) VALUES (?,?,?,?,?)");
+  answer_ = db.prepare(
+      "INSERT INTO _answer (run_id, position, expected_token, predicted_token, expected_p, predicted_p, predicted_text) "
+      "VALUES (?,?,?,?,?,?,?)");
   layer_ = db.prepare(
       "INSERT OR REPLACE INTO _layer (run_id, layer, mixer, memory, n_heads, n_kv_heads, key_dim, value_dim, state_rows, "
       "state_cols, mask, window, scale) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)");
@@ -251,6 +254,12 @@ void SessionWriter::write_one(const KernelRecord& r) {
 
 void SessionWriter::write_one(const CounterRecord& r) {
   counter_.bind(1, run_id_).bind(2, r.name).bind(3, r.t_ns).bind(4, r.value).run();
+}
+
+void SessionWriter::write_one(const AnswerRecord& r) {
+  answer_.bind(1, run_id_).bind(2, r.position).bind(3, int64_t{r.expected_token}).bind(4, int64_t{r.predicted_token});
+  answer_.bind(5, r.expected_p).bind(6, r.predicted_p);
+  answer_.bind_blob(7, {reinterpret_cast<const uint8_t*>(r.predicted_text.data()), r.predicted_text.size()}).run();
 }
 
 void SessionWriter::finish_run(int64_t end_ns, const std::string& error, const std::string& degraded_json) {

@@ -38,6 +38,13 @@ class CompareCanvas : public Canvas {
   // probabilities", "implicit attention, exact"), and that they differ when they do; "" before it
   // was drawn.
   const std::string& difference_label() const { return diff_label_; }
+  // The answers table as last drawn (for tests): one row per answer position of either side.
+  struct AnswerRow {
+    int64_t position = 0;
+    int right[2] = {-1, -1};  // per side: 1 right, 0 wrong, -1 no answer there
+    float center_x = 0, center_y = 0;  // of the row on screen
+  };
+  const std::vector<AnswerRow>& answer_rows() const { return answer_rows_; }
 
  private:
   struct Pair {
@@ -45,6 +52,9 @@ class CompareCanvas : public Canvas {
   };
   void draw_toolbar();
   void draw_side_by_side();
+  // The task prompt's answers with each side's prediction and confidence, when a run has them;
+  // hovering one puts both sides' cursors on the query row that predicts it.
+  void draw_answers();
   void draw_difference();
   void draw_deltas();
   void link_selection();
@@ -71,6 +81,8 @@ class CompareCanvas : public Canvas {
   struct Deltas;
   std::unique_ptr<Deltas> deltas_;
   bool waiting_ = false;
+  bool answer_hovered_ = false;  // this frame: the answers table holds both cursors
+  std::vector<AnswerRow> answer_rows_;
 };
 
 }  // namespace mnemo::viz

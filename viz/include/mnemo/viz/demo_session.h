@@ -19,7 +19,13 @@ struct DemoOptions {
   int64_t segment = 64;        // tokens per memory segment
   std::string label = "viz demo";
   uint64_t seed = 7;
+  // > 0: the run is stored as if recorded on a task prompt, with an answer every this many prompt
+  // positions; the k-th answer is predicted right unless (k + seed) % 3 == 0 (demo_answer_right).
+  int64_t answer_every = 0;
 };
+
+// Whether the demo's k-th answer (from 0) is predicted right (for tests).
+inline bool demo_answer_right(int64_t k, uint64_t seed) { return (static_cast<uint64_t>(k) + seed) % 3 != 0; }
 
 // Appends a run to the session at `path` (created when missing); returns its run id. Throws
 // SessionError when the file cannot be written.

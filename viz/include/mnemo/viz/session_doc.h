@@ -20,6 +20,7 @@ struct RunData {
   profiler::RunSummary summary;
   std::vector<profiler::TokenRecord> tokens;  // by position
   std::vector<profiler::StepRecord> steps;    // by step
+  std::vector<profiler::AnswerRecord> answers;  // a task prompt's answers and the model's predictions
   uint64_t generation = 0;  // bumped at every reload (the recording added steps)
   // Heads to offer: the most of any layer (_layer), or the run's n_heads when that is more. A
   // model's layers may differ (a hybrid's softmax layers have more heads than its recurrent ones)
@@ -30,6 +31,9 @@ struct RunData {
   // The token text at a position, printable (control bytes escaped), or "" when unknown.
   std::string token_text(int64_t position) const;
 };
+
+// A token's bytes with control bytes escaped (\n, \t, \xNN), for drawing.
+std::string printable_token(const std::string& bytes);
 
 class SessionDoc {
  public:

@@ -12,6 +12,7 @@
 #include "mnemo/record/capture.h"
 #include "mnemo/runtime/model.h"
 #include "mnemo/runtime/sampler.h"
+#include "mnemo/tasks/task_set.h"
 
 namespace mnemo::record {
 
@@ -24,6 +25,10 @@ struct RecordRequest {
   Captures captures;
   std::optional<int64_t> max_bytes;
   std::string label;
+  // A task prompt (its text is `prompt`): fed as the task models were trained, without the
+  // tokenizer's special tokens, and after the recorded generation each answer is scored (the
+  // logits before it, fed in segments as `mnemo eval` does) and stored with the run.
+  std::optional<tasks::TaskPrompt> task;
   int pyramid_first_level = 3;
   profiler::FactorDtype factor_dtype = profiler::FactorDtype::F32;  // of the stored q and k
   // When the engine's pool fills every core, the session writer borrows one of them between
@@ -50,6 +55,7 @@ struct RecordResult {
   int64_t closing_ns = 0;  // of wall_ns: after the model's last step, until the file was closed
   profiler::RecorderStats stats;
   bool cancelled = false;
+  std::vector<profiler::AnswerRecord> answers;  // of a task prompt, as stored
 };
 
 // Throws UsageError for a request the model cannot serve, SessionError when the session cannot be

@@ -18,6 +18,7 @@ struct AnswerScore {
   int32_t expected = 0;     // its token
   int32_t predicted = 0;    // argmax of the logits at position - 1
   float probability = 0.f;  // the softmax probability of `expected` there
+  float confidence = 0.f;   // the softmax probability of `predicted` there
 };
 
 struct ExampleScore {
@@ -25,9 +26,12 @@ struct ExampleScore {
   bool all_right() const;
 };
 
-// Throws mnemo::Error when the model's tokenizer does not split the text into its words (the
-// answers are word positions: the model is not one of the task models), or the example does not
-// fit the model's context.
+// The example's tokens for this model. Throws mnemo::Error when the model's tokenizer does not
+// split the text into its words (the answers are word positions: the model is not one of the task
+// models), the example does not fit the model's context, or an answer lies past its text.
+std::vector<int32_t> example_tokens(rt::Model& model, const TaskExample& example);
+
+// Throws as example_tokens.
 ExampleScore score_example(rt::Model& model, const TaskExample& example);
 
 struct SetScore {

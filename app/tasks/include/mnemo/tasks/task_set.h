@@ -25,6 +25,17 @@ struct TaskSet {
 // Reads one held-out file. Throws mnemo::Error naming the file and line of anything malformed.
 TaskSet load_task_set(const std::string& path);
 
+// A task prompt (assets/prompts/<name>.task.json): one example, as one line of a held-out set
+// holds it, to be recorded with its answers scored (mnemo record --task-prompt, the Record panel).
+struct TaskPrompt {
+  std::string task;
+  int64_t length = 0;
+  TaskExample example;
+  std::string path;
+};
+// Throws mnemo::Error naming the file and what is wrong.
+TaskPrompt load_task_prompt(const std::string& path);
+
 // The held-out lengths of `task` present under `dir` (files heldout-<length>.jsonl), ascending.
 // Throws when the task's folder does not exist or holds none.
 std::vector<int64_t> heldout_lengths(const std::string& dir, const std::string& task);

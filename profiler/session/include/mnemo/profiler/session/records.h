@@ -60,6 +60,15 @@ struct TokenRecord {
   int64_t step = 0;
 };
 
+// One answer of a task prompt (the run was recorded on a task example): the token the task
+// expects at `position`, and what the model predicted from the logits at position - 1.
+struct AnswerRecord {
+  int64_t position = 0;
+  int32_t expected_token = 0, predicted_token = 0;
+  double expected_p = 0, predicted_p = 0;  // softmax probabilities of the two tokens there
+  std::string predicted_text;              // the predicted token's bytes (the expected one's are the prompt's)
+};
+
 enum class AttentionMask { None, Causal, Window };
 const char* mask_name(AttentionMask m);
 AttentionMask parse_mask(const std::string& name);  // throws Error for an unknown name
@@ -175,7 +184,7 @@ struct CounterRecord {
 
 using Record = std::variant<StepRecord, TokenRecord, LayerRecord, MixerFactorRecord, HeadMetricRecord, PyramidTileRecord,
                             KvRecord, MemorySnapshotRecord, StateStatRecord, StateMatrixRecord, OpRecord, OpKindRecord,
-                            KernelRecord, CounterRecord>;
+                            KernelRecord, CounterRecord, AnswerRecord>;
 
 // Bytes a record adds to the file, roughly (payload plus a per-row overhead); the byte budget
 // and the progress line use it.

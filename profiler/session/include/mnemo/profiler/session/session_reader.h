@@ -113,6 +113,9 @@ class SessionReader {
   // blaming the captures.
   Error no_committed_step(int64_t run_id) const;
   std::vector<TokenRecord> tokens(int64_t run_id) const;
+  // The task answers of a run recorded on a task example, by position; empty for other runs and
+  // for files made before the table existed.
+  std::vector<AnswerRecord> answers(int64_t run_id) const;
   std::vector<KvRecord> kv(int64_t run_id) const;
   std::vector<HeadMetricRecord> head_metrics(int64_t run_id, std::optional<int64_t> step = {}) const;
   std::vector<CounterRecord> counters(int64_t run_id) const;

@@ -68,11 +68,12 @@ class SessionWriter {
   void write_one(const OpKindRecord& r);
   void write_one(const KernelRecord& r);
   void write_one(const CounterRecord& r);
+  void write_one(const AnswerRecord& r);
 
   Db& db_;
   int64_t run_id_ = 0;
   bool in_batch_ = false;
-  Stmt step_, token_, layer_, factor_, metric_, tile_, kv_, memory_, state_stat_, state_matrix_, op_, kernel_, counter_;
+  Stmt step_, token_, layer_, factor_, metric_, tile_, kv_, memory_, state_stat_, state_matrix_, op_, kernel_, counter_, answer_;
   Stmt read_factor_;  // prepared on first use: most runs never read back
   std::map<std::string, int64_t> mixer_kinds_;
   std::vector<int64_t> op_kinds_;  // the producer's op kind id -> the session's
