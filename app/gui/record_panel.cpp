@@ -12,6 +12,7 @@
 #include <QHBoxLayout>
 #include <QLabel>
 #include <QLineEdit>
+#include <QListWidget>
 #include <QPlainTextEdit>
 #include <QProgressBar>
 #include <QPushButton>
@@ -27,6 +28,7 @@
 #include "mnemo/record/record_run.h"
 #include "mnemo/runtime/model.h"
 #include "mnemo/runtime/plugin_registry.h"
+#include "mnemo/tasks/task_set.h"
 #include "resources.h"
 
 namespace mnemo::gui {
@@ -60,6 +62,11 @@ RecordPanel::RecordPanel(QWidget* parent) : QWidget(parent) {
   model_row->addWidget(model_, 1);
   model_row->addWidget(browse);
   form->addRow("Model", model_row);
+  more_models_ = new QListWidget;
+  more_models_->setToolTip("Each ticked model is recorded after the one above, on the same prompt, as another run "
+                           "of the session (to compare them side by side)");
+  more_models_->setMaximumHeight(110);
+  form->addRow("Also record", more_models_);
   plugin_ = new QLabel;
   plugin_->setWordWrap(true);
   plugin_->setTextInteractionFlags(Qt::TextSelectableByMouse);
@@ -76,6 +83,9 @@ RecordPanel::RecordPanel(QWidget* parent) : QWidget(parent) {
   preset_->addItem("(custom)");
   for (const QString& p : prompt_presets()) preset_->addItem(QFileInfo(p).completeBaseName(), p);
   form->addRow("Preset", preset_);
+  task_label_ = new QLabel;
+  task_label_->setWordWrap(true);
+  form->addRow("Task", task_label_);
   prompt_ = new QPlainTextEdit;
   prompt_->setPlaceholderText("The prompt");
   prompt_->setMinimumHeight(80);
@@ -151,14 +161,28 @@ RecordPanel::RecordPanel(QWidget* parent) : QWidget(parent) {
   connect(model_, &QComboBox::currentTextChanged, this, [this] { describe_model(); });
   connect(preset_, &QComboBox::currentIndexChanged, this, [this](int i) {
     if (i <= 0) return;
-    QFile f(preset_->itemData(i).toString());
+    const QString path = preset_->itemData(i).toString();
+    if (path.endsWith(".task.json")) {
+      try {
+        task_ = tasks::load_task_prompt(path.toStdString());
+        prompt_->setPlainText(QString::fromStdString(task_->example.text));
+      } catch (const std::exception& e) {
+        task_.reset();
+        status_->setText(QString("Cannot use the task prompt: %1").arg(e.what()));
+      }
+      describe_task();
+      return;
+    }
+    QFile f(path);
     if (f.open(QIODevice::ReadOnly)) prompt_->setPlainText(QString::fromUtf8(f.readAll()));
   });
+  connect(prompt_, &QPlainTextEdit::textChanged, this, [this] { describe_task(); });
   connect(record_, &QPushButton::clicked, this, &RecordPanel::start);
   connect(cancel_, &QPushButton::clicked, this, &RecordPanel::cancel);
   refresh_models();
   load_settings();
   describe_model();
+  describe_task();
 }
 
 RecordPanel::~RecordPanel() {
@@ -170,8 +194,66 @@ RecordPanel::~RecordPanel() {
 void RecordPanel::refresh_models() {
   const QString current = model_->currentText();
   model_->clear();
-  for (const QString& m : discover_models()) model_->addItem(QFileInfo(m).fileName(), m);
+  more_models_->clear();
+  for (const QString& m : discover_models()) {
+    model_->addItem(QFileInfo(m).fileName(), m);
+    auto* item = new QListWidgetItem(QFileInfo(m).fileName(), more_models_);
+    item->setData(Qt::UserRole, m);
+    item->setToolTip(m);
+    item->setFlags(item->flags() | Qt::ItemIsUserCheckable);
+    item->setCheckState(Qt::Unchecked);
+  }
   if (!current.isEmpty()) set_model(current);
+}
+
+void RecordPanel::set_more_models(const QStringList& paths) {
+  for (int i = 0; i < more_models_->count(); ++i) {
+    QListWidgetItem* item = more_models_->item(i);
+    item->setCheckState(paths.contains(item->data(Qt::UserRole).toString()) ? Qt::Checked : Qt::Unchecked);
+  }
+  for (const QString& p : paths) {
+    bool listed = false;
+    for (int i = 0; i < more_models_->count() && !listed; ++i) listed = more_models_->item(i)->data(Qt::UserRole) == p;
+    if (listed) continue;
+    auto* item = new QListWidgetItem(QFileInfo(p).fileName(), more_models_);
+    item->setData(Qt::UserRole, p);
+    item->setFlags(item->flags() | Qt::ItemIsUserCheckable);
+    item->setCheckState(Qt::Checked);
+  }
+}
+
+QStringList RecordPanel::models_to_record() const {
+  QStringList models;
+  const QString first = model_->currentData().isValid() ? model_->currentData().toString() : model_->currentText();
+  if (!first.isEmpty()) models << first;
+  for (int i = 0; i < more_models_->count(); ++i) {
+    const QListWidgetItem* item = more_models_->item(i);
+    const QString path = item->data(Qt::UserRole).toString();
+    if (item->checkState() == Qt::Checked && !models.contains(path)) models << path;
+  }
+  return models;
+}
+
+bool RecordPanel::set_preset(const QString& path) {
+  const int i = preset_->findData(QFileInfo(path).absoluteFilePath());
+  if (i < 0) return false;
+  preset_->setCurrentIndex(i);
+  return true;
+}
+
+QString RecordPanel::task() const { return task_ ? QString::fromStdString(task_->task) : QString(); }
+
+void RecordPanel::describe_task() {
+  if (task_ && prompt_->toPlainText().toStdString() != task_->example.text) task_.reset();  // edited: no answers
+  if (!task_) {
+    task_label_->setText("none (a task prompt preset, *.task.json, stores each model's answers with the run)");
+    return;
+  }
+  task_label_->setText(QString("%1 at length %2: each run stores the model's prediction of the %3 answers (task "
+                               "models only)")
+                           .arg(QString::fromStdString(task_->task))
+                           .arg(task_->length)
+                           .arg(task_->example.answers.size()));
 }
 
 void RecordPanel::set_model(const QString& path) {
@@ -208,7 +290,7 @@ void RecordPanel::describe_model() {
 
 void RecordPanel::start() {
   if (recording()) return;
-  const QString model = model_->currentData().isValid() ? model_->currentData().toString() : model_->currentText();
+  const QStringList models = models_to_record();
   const QString out = output_->text().trimmed();
   QStringList caps;
   for (int i = 0; i < 6; ++i)
@@ -216,7 +298,7 @@ void RecordPanel::start() {
   record::RecordRequest req;
   rt::ModelOptions options;
   try {
-    if (model.isEmpty()) throw UsageError("pick a model first");
+    if (models.isEmpty()) throw UsageError("pick a model first");
     if (out.isEmpty()) throw UsageError("name the session file");
     if (prompt_->toPlainText().isEmpty()) throw UsageError("the prompt is empty");
     if (!nlohmann::json::accept(plugin_options_->text().toStdString()))
@@ -230,6 +312,7 @@ void RecordPanel::start() {
     req.ignore_eos = ignore_eos_->isChecked();
     req.captures = record::Captures::parse(caps.isEmpty() ? "none" : caps.join(",").toStdString());
     req.label = label_->text().toStdString();
+    req.task = task_;
     req.cancel = &cancel_flag_;
   } catch (const std::exception& e) {
     status_->setText(QString("Cannot record: %1").arg(e.what()));
@@ -244,27 +327,39 @@ void RecordPanel::start() {
   cancel_->setEnabled(true);
   progress_->setValue(0);
   status_->setText("Loading the model…");
-  emit log(QString("recording %1 into %2").arg(model, out));
-  worker_ = std::thread([this, model, req, options] {
-    QString message;
-    bool ok = false;
-    try {
-      auto m = rt::Model::open(model.toStdString(), options, rt::PluginRegistry::discover());
-      const auto result = record::record_run(*m, req, [this](const record::RecordProgress& p) {
-        QMetaObject::invokeMethod(this, "on_progress", Qt::QueuedConnection, Q_ARG(qint64, p.step),
-                                  Q_ARG(qint64, p.planned_steps), Q_ARG(qint64, p.tokens), Q_ARG(double, p.tokens_per_s),
-                                  Q_ARG(double, p.mb_written));
-      });
-      ok = true;
-      message = QString("run %1: %2 steps, %3 tokens in %4 s%5")
+  emit log(QString("recording %1 into %2").arg(models.join(", "), out));
+  worker_ = std::thread([this, models, req, options] {
+    QStringList done;
+    QString failure;
+    // One model at a time, each opened when its turn comes (one model's memory at a time).
+    for (const QString& model : models) {
+      record::RecordRequest r = req;
+      if (models.size() > 1 && r.label.empty()) r.label = QFileInfo(model).fileName().toStdString();
+      try {
+        auto m = rt::Model::open(model.toStdString(), options, rt::PluginRegistry::discover());
+        const auto result = record::record_run(*m, r, [this](const record::RecordProgress& p) {
+          QMetaObject::invokeMethod(this, "on_progress", Qt::QueuedConnection, Q_ARG(qint64, p.step),
+                                    Q_ARG(qint64, p.planned_steps), Q_ARG(qint64, p.tokens),
+                                    Q_ARG(double, p.tokens_per_s), Q_ARG(double, p.mb_written));
+        });
+        int64_t right = 0;
+        for (const auto& a : result.answers) right += a.predicted_token == a.expected_token;
+        done << QString("run %1%2: %3 steps, %4 tokens in %5 s%6%7")
                     .arg(result.run_id)
+                    .arg(r.label.empty() ? QString() : QString(" (%1)").arg(QString::fromStdString(r.label)))
                     .arg(result.steps)
                     .arg(result.tokens)
                     .arg(static_cast<double>(result.wall_ns) / 1e9, 0, 'f', 2)
+                    .arg(r.task ? QString(", %1 of %2 answers right").arg(right).arg(result.answers.size()) : QString())
                     .arg(result.cancelled ? " (cancelled: what was recorded is kept)" : "");
-    } catch (const std::exception& e) {
-      message = QString::fromStdString(e.what());
+        if (result.cancelled) break;
+      } catch (const std::exception& e) {
+        failure = QString("%1: %2").arg(QFileInfo(model).fileName(), QString::fromStdString(e.what()));
+        break;
+      }
     }
+    const bool ok = failure.isEmpty();
+    const QString message = ok ? done.join("; ") : (done.isEmpty() ? failure : done.join("; ") + "; then " + failure);
     QMetaObject::invokeMethod(this, "on_done", Qt::QueuedConnection, Q_ARG(bool, ok), Q_ARG(QString, message));
   });
 }

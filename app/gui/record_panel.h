@@ -1,6 +1,8 @@
-// The Record panel: pick a model (those found under models/), see which architecture plugin
-// serves it, write or pick a prompt, choose what to capture, and record into a session off the
-// UI thread. The session opens in the workspace as soon as its file exists, so the views fill in
+// The Record panel: pick a model (those found under models/ and assets/models/), see which
+// architecture plugin serves it, write or pick a prompt (a task prompt records the task's answers
+// with each model's predictions), choose what to capture, and record into a session off the UI
+// thread; models ticked under "Also record" get a run each on the same prompt, one after the
+// other. The session opens in the workspace as soon as its file exists, so the views fill in
 // while the recording runs.
 #pragma once
 
@@ -8,12 +10,16 @@
 
 #include <atomic>
 #include <memory>
+#include <optional>
 #include <thread>
+
+#include "mnemo/tasks/task_set.h"
 
 class QCheckBox;
 class QComboBox;
 class QLabel;
 class QLineEdit;
+class QListWidget;
 class QPlainTextEdit;
 class QProgressBar;
 class QPushButton;
@@ -38,6 +44,12 @@ class RecordPanel : public QWidget {
   void set_output(const QString& path);
   void set_tokens(int n);
   void set_ignore_eos(bool on);
+  // Picks a preset by its file (a .txt prompt or a .task.json task prompt); false if not offered.
+  bool set_preset(const QString& path);
+  // Ticks exactly these models under "Also record" (adding those not discovered).
+  void set_more_models(const QStringList& paths);
+  // The task whose answers the next recording stores, or "" (none, or the prompt was edited).
+  QString task() const;
   QPushButton* record_button() const { return record_; }
 
  public slots:
@@ -56,6 +68,8 @@ class RecordPanel : public QWidget {
  private:
   void refresh_models();
   void describe_model();
+  void describe_task();
+  QStringList models_to_record() const;
   void save_settings() const;
   void load_settings();
 
@@ -63,7 +77,9 @@ class RecordPanel : public QWidget {
   QLabel* plugin_;
   QLineEdit* plugin_options_;
   QComboBox* kv_policy_;
+  QListWidget* more_models_;
   QComboBox* preset_;
+  QLabel* task_label_;
   QPlainTextEdit* prompt_;
   QSpinBox* tokens_;
   QSpinBox* threads_;
@@ -76,6 +92,7 @@ class RecordPanel : public QWidget {
   QPushButton* cancel_;
   QProgressBar* progress_;
   QLabel* status_;
+  std::optional<tasks::TaskPrompt> task_;  // from the preset, while the prompt is its text
   std::thread worker_;
   std::atomic<bool> cancel_flag_{false};
   bool announced_ = false;

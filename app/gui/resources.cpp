@@ -23,8 +23,10 @@ QStringList model_dirs() {
   QStringList dirs;
   const QByteArray env = qgetenv("MNEMO_MODELS_DIR");
   if (!env.isEmpty()) dirs << QString::fromLocal8Bit(env);
+  // models/ holds what scripts/setup fetches; assets/models/ the trained task models.
   for (const QString& root : roots())
-    if (QFileInfo(root + "/models").isDir() && !dirs.contains(root + "/models")) dirs << root + "/models";
+    for (const QString& dir : {root + "/models", root + "/assets/models"})
+      if (QFileInfo(dir).isDir() && !dirs.contains(dir)) dirs << dir;
   return dirs;
 }
 
@@ -33,7 +35,8 @@ QStringList prompt_presets() {
     QDir d(root + "/assets/prompts");
     if (!d.exists()) continue;
     QStringList out;
-    for (const QFileInfo& f : d.entryInfoList({"*.txt"}, QDir::Files, QDir::Name)) out << f.absoluteFilePath();
+    for (const QFileInfo& f : d.entryInfoList({"*.txt", "*.task.json"}, QDir::Files, QDir::Name))
+      out << f.absoluteFilePath();
     return out;
   }
   return {};

@@ -1,4 +1,4 @@
-// Where the app finds what ships beside it: sample prompts and model folders, looked up next to
+// Where the app finds what ships beside it: sample and task prompts and model folders, looked up next to
 // the working directory and next to the binary (build/bin/ → the source tree's assets/ and models/).
 #pragma once
 
@@ -6,7 +6,7 @@
 
 namespace mnemo::gui {
 
-QStringList model_dirs();      // existing directories that may hold models
-QStringList prompt_presets();  // assets/prompts/*.txt, sorted
+QStringList model_dirs();      // existing directories that may hold models (models/, assets/models/)
+QStringList prompt_presets();  // assets/prompts/*.txt and *.task.json (task prompts), sorted
 
 }  // namespace mnemo::gui

@@ -271,6 +271,40 @@ class GuiTest : public QObject {
     }, 30000));
     save_artifact(window().capture(), "recorded");
   }
+
+  // A task prompt from the presets, recorded on two task models in one go: two runs of one
+  // session, each with the task's answers and the model's predictions; editing the prompt drops
+  // the task.
+  void recordsATaskPromptOnSeveralModelsInOneGo() {
+    const QString models = QString(MNEMO_SOURCE_DIR) + "/assets/models/";
+    gui::RecordPanel* rec = window().record_panel();
+    const QString out = tmp_.filePath("task.mnemo");
+    rec->set_model(models + "transformer-mqar");
+    rec->set_more_models({models + "transformer-passkey"});
+    QVERIFY(rec->set_preset(QString(MNEMO_SOURCE_DIR) + "/assets/prompts/mqar.task.json"));
+    QCOMPARE(rec->task(), QString("mqar"));
+    rec->set_prompt("k1 v1 k1");
+    QCOMPARE(rec->task(), QString());  // edited: its answers no longer apply
+    QVERIFY(rec->set_preset(QString(MNEMO_SOURCE_DIR) + "/assets/prompts/passkey.task.json"));
+    QVERIFY(rec->set_preset(QString(MNEMO_SOURCE_DIR) + "/assets/prompts/mqar.task.json"));
+    QCOMPARE(rec->task(), QString("mqar"));
+    rec->set_tokens(2);
+    rec->set_output(out);
+    QTest::mouseClick(rec->record_button(), Qt::LeftButton);
+    QTRY_VERIFY_WITH_TIMEOUT(!rec->recording(), 60000);
+    const QString log = window().log_view()->toPlainText();
+    QVERIFY2(log.contains("(transformer-mqar): 2 steps, 66 tokens") && log.contains("16 of 16 answers right") &&
+                 log.contains("(transformer-passkey)"),
+             qPrintable(log));
+    profiler::SessionReader reader(out.toStdString());
+    const auto runs = reader.runs();
+    QCOMPARE(runs.size(), size_t{2});
+    QCOMPARE(QString::fromStdString(runs[0].info.label), QString("transformer-mqar"));
+    for (const auto& run : runs) QCOMPARE(reader.answers(run.id).size(), size_t{16});
+    int64_t right = 0;
+    for (const auto& a : reader.answers(runs[0].id)) right += a.predicted_token == a.expected_token;
+    QCOMPARE(right, int64_t{16});
+  }
 };
 
 int main(int argc, char** argv) {
