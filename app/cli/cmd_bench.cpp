@@ -12,6 +12,7 @@
 #include "mnemo/core/error.h"
 #include "mnemo/kernels/matmul.h"
 #include "mnemo/runtime/kinds.h"
+#include "mnemo/runtime/memory.h"
 #include "mnemo/runtime/probes.h"
 #include "mnemo/runtime/sampler.h"
 
@@ -116,6 +117,10 @@ int cmd_bench(const Argv& argv) {
   j["probes"] = probes;
   j["prefill_tokens_per_s"] = median(prefill);
   j["decode_tokens_per_s"] = decode.empty() ? nlohmann::json(nullptr) : nlohmann::json(median(decode));
+  // What the model's memories (KV caches, recurrent states, convolution windows) hold after the
+  // last run's prefill and decode: the state or cache a family pays per sequence.
+  j["memory_bytes_used"] = model->memory().bytes_used();
+  j["memory_bytes_reserved"] = model->memory().bytes_reserved();
   if (args.has("ops")) {
     const auto names = rt::op_kind_names();
     totals.prefill_ns.resize(names.size(), 0);
