@@ -8,10 +8,12 @@
 #include <QStandardPaths>
 #include <QThread>
 
+#include <algorithm>
 #include <cstdio>
 
 #include "canvas_window.h"
 #include "main_window.h"
+#include "mnemo/viz/compare.h"
 #include "mnemo/viz/demo_session.h"
 
 namespace mnemo::gui {
@@ -32,10 +34,11 @@ void fail(const QString& why) { std::fprintf(stderr, "mnemoscope: %s\n", why.toL
 QString launch_usage() {
   return QString(
              "usage: mnemoscope [FILE ...] [--view %1] [--run R] [--layer L] [--head H] [--step S]\n"
-             "                  [--screenshot OUT.png] [--demo]\n\n"
+             "                  [--sides R,R,...] [--screenshot OUT.png] [--demo]\n\n"
              "Opens session files (.mnemo) at a view. With --screenshot, renders the view once its data has\n"
              "loaded, writes the PNG and exits (non-zero, with the reason on stderr, when a file cannot be\n"
-             "opened). --demo adds a synthetic session that has every kind of data.\n")
+             "opened). --sides lists the runs of the first file that the compare view shows side by side\n"
+             "(two or more). --demo adds a synthetic session that has every kind of data.\n")
       .arg(kViews);
 }
 
@@ -73,6 +76,22 @@ bool parse_launch(const QStringList& args, LaunchOptions& out, QString& problem)
       if (!value(out.screenshot)) return false;
     } else if (a == "--run") {
       if (!number(out.run, 1)) return false;
+    } else if (a == "--sides") {
+      QString v;
+      if (!value(v)) return false;
+      out.sides.clear();
+      for (const QString& part : v.split(',')) {
+        int64_t n = 0;
+        if (!to_int(part, n) || n < 1) {
+          problem = "--sides expects run numbers separated by commas, got '" + v + "'";
+          return false;
+        }
+        out.sides.push_back(n);
+      }
+      if (out.sides.size() < 2) {
+        problem = "--sides needs two or more runs, got '" + v + "'";
+        return false;
+      }
     } else if (a == "--layer") {
       if (!number(out.layer, 0)) return false;
     } else if (a == "--head") {
@@ -159,6 +178,16 @@ int launch(MainWindow& window, const LaunchOptions& o) {
     if (o.head) vs.head = *o.head;
     if (o.step) vs.step = *o.step;
     ws.secondary().layer = vs.layer, ws.secondary().head = vs.head, ws.secondary().step = vs.step;
+    const auto missing = std::find_if(o.sides.begin(), o.sides.end(), [&](int64_t r) { return !first->run_summary(r); });
+    if (missing != o.sides.end()) {
+      fail(QString::fromStdString(first->path()) + ": no run " + QString::number(*missing) + " (--sides)");
+      if (headless) return 1;
+    } else if (!o.sides.empty()) {
+      ws.show_run(first, o.sides[0]);
+      ws.show_run(first, o.sides[1], true);
+      ws.secondary().layer = vs.layer, ws.secondary().head = vs.head, ws.secondary().step = vs.step;
+      for (size_t i = 2; i < o.sides.size(); ++i) window.compare_canvas()->add_side(first, o.sides[i]);
+    }
   }
   if (!o.view.isEmpty() && !window.show_view(o.view)) {
     fail("view '" + o.view + "' is not available in this build");

@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <vector>
 
 namespace mnemo::gui {
 
@@ -16,6 +17,7 @@ struct LaunchOptions {
   QStringList files;
   QString view;  // empty: the last one used
   std::optional<int64_t> run;
+  std::vector<int64_t> sides;  // --sides: the compare view's runs of the first file, in order
   std::optional<int> layer, head, step;
   QString screenshot;
   bool demo = false;  // a synthetic session with every kind of data (viz demo)

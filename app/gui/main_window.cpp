@@ -77,8 +77,10 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
   setCentralWidget(tabs_);
 
   for (const std::string& view : kViews) add_canvas(make_canvas(view, workspace_.primary()));
-  add_canvas(std::make_unique<viz::CompareCanvas>(workspace_.primary(), workspace_.secondary(), make_canvas, kViews,
-                                                  shared_textures()));
+  auto compare = std::make_unique<viz::CompareCanvas>(workspace_.primary(), workspace_.secondary(), make_canvas, kViews,
+                                                      shared_textures());
+  compare_ = compare.get();
+  add_canvas(std::move(compare));
 
   build_panels();
   build_menus();
@@ -183,6 +185,10 @@ void MainWindow::build_panels() {
       menu.addAction("Show", [this, d, run] { workspace_.show_run(d, run); });
       menu.addAction("Compare with the shown run", [this, d, run] {
         workspace_.show_run(d, run, true);
+        show_view("compare");
+      });
+      menu.addAction("Add to the comparison", [this, d, run] {
+        compare_->add_side(d, run);
         show_view("compare");
       });
     }

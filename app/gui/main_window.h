@@ -17,6 +17,10 @@ class QTabWidget;
 class QTreeWidget;
 class QTreeWidgetItem;
 
+namespace mnemo::viz {
+class CompareCanvas;
+}
+
 namespace mnemo::gui {
 
 class CanvasWindow;
@@ -34,6 +38,7 @@ class MainWindow : public QMainWindow {
   bool show_view(const QString& id);
   QString current_view() const;
   CanvasWindow* canvas_window(const QString& id) const;
+  viz::CompareCanvas* compare_canvas() const { return compare_; }
   CanvasWindow* current_canvas_window() const;
   QStringList view_ids() const;
   RecordPanel* record_panel() const { return record_; }
@@ -76,6 +81,7 @@ class MainWindow : public QMainWindow {
   Workspace workspace_;
   QTabWidget* tabs_ = nullptr;
   std::vector<std::unique_ptr<viz::Canvas>> canvases_;
+  viz::CompareCanvas* compare_ = nullptr;  // one of canvases_
   std::vector<CanvasWindow*> windows_;
   QTreeWidget* sessions_ = nullptr;
   QTreeWidget* inspector_ = nullptr;

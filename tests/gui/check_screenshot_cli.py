@@ -47,7 +47,10 @@ def main() -> int:
     bad = out / "foreign.mnemo"
     bad.write_text("not a session\n")
     for args, code, words in ((["/nonexistent/x.mnemo"], 1, "no such file"), ([str(bad)], 1, "not a Mnemoscope session"),
-                              ([session, "--view", "spectrum"], 2, "unknown view"), ([session, "--bogus"], 2, "unknown option")):
+                              ([session, "--view", "spectrum"], 2, "unknown view"), ([session, "--bogus"], 2, "unknown option"),
+                              ([session, "--sides", "1"], 2, "two or more runs"),
+                              ([session, "--sides", "1,x"], 2, "run numbers separated by commas"),
+                              ([session, "--view", "compare", "--sides", "1,99"], 1, "no run 99")):
         r = run(app, *args, "--screenshot", str(out / "never.png"))
         expect(r.returncode == code and words in r.stderr,
                f"{' '.join(args)[-60:]}: exit {code} and '{words}' on stderr (got {r.returncode}: {r.stderr.strip()[-200:]})")

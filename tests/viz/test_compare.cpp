@@ -304,6 +304,48 @@ TEST(Compare, SideBySideShowsTheTaskAnswersOfEachSide) {
   for (const auto& row : canvas.answer_rows()) EXPECT_EQ(row.right[1], -1);
 }
 
+// Three runs side by side: an added side follows the others' head and cursor, shows its answers
+// in its own column, and can be taken out again.
+TEST(Compare, MoreThanTwoSidesAreLinkedAndShowTheirAnswers) {
+  const std::string path = test::fresh_session_path("compare", "three.mnemo");
+  DemoOptions o;
+  o.answer_every = 32;
+  for (uint64_t seed : {7, 8, 9}) {
+    o.seed = seed, o.label = "seed " + std::to_string(seed);
+    write_demo_session(path, o);
+  }
+  CompareFixture f(1, 2, path);
+  f.canvas.set_mode("attention");
+  EXPECT_EQ(f.canvas.add_side(&f.doc, 3), 2u);
+  ASSERT_EQ(f.canvas.side_count(), 3u);
+  ImGuiHarness h(ImVec2(1500, 900));
+  auto host = f.host();
+  ASSERT_TRUE(h.frames_until(host, [&] { return !f.canvas.answer_rows().empty() && f.doc.settled() && !f.canvas.wants_redraw(); }));
+  for (size_t k = 0; k < f.canvas.answer_rows().size(); ++k) {
+    const auto& row = f.canvas.answer_rows()[k];
+    ASSERT_EQ(row.right.size(), 3u);
+    for (size_t side = 0; side < 3; ++side)
+      EXPECT_EQ(row.right[side], demo_answer_right(static_cast<int64_t>(k), 7 + side) ? 1 : 0) << k << " " << side;
+  }
+  f.right.head = 3;  // the right side leads: left and the added side follow
+  h.frame(host);
+  EXPECT_EQ(f.left.head, 3);
+  EXPECT_EQ(f.canvas.side_state(2).head, 3);
+  auto* left = dynamic_cast<AttentionExplorer*>(f.canvas.side(0));
+  auto* third = dynamic_cast<AttentionExplorer*>(f.canvas.side(2));
+  ASSERT_TRUE(left && third);
+  ASSERT_TRUE(h.frames_until(host, [&] { return left->map_rows() > 0 && third->map_rows() > 0; }));
+  h.io().MousePos = left->cell_center(120, 40);
+  h.frame(host);
+  h.frame(host);
+  EXPECT_EQ(f.canvas.side_state(2).cursor_query, 120);
+  EXPECT_EQ(f.canvas.side_state(2).cursor_key, 40);
+  f.canvas.remove_side(2);
+  EXPECT_EQ(f.canvas.side_count(), 2u);
+  h.frame(host);
+  EXPECT_EQ(f.canvas.answer_rows().front().right.size(), 2u);
+}
+
 TEST(Compare, NeedsTwoRuns) {
   ImGuiHarness h;
   MemoryTextureStore textures;

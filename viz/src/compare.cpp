@@ -93,30 +93,54 @@ CompareCanvas::~CompareCanvas() {
   if (diff_->texture) textures_.destroy(diff_->texture);
 }
 
-CompareCanvas::Pair& CompareCanvas::pair(const std::string& view) {
-  Pair& p = pairs_[view];
-  if (!p.left) p.left = make_(view, left_), p.right = make_(view, right_);
-  return p;
+std::vector<ViewState*> CompareCanvas::sides() {
+  std::vector<ViewState*> out{&left_, &right_};
+  for (auto& e : extra_) out.push_back(e.get());
+  return out;
+}
+
+std::vector<std::unique_ptr<Canvas>>& CompareCanvas::canvases(const std::string& view) {
+  auto& v = canvases_[view];
+  while (v.size() < side_count()) v.push_back(make_(view, side_state(v.size())));
+  return v;
 }
 
 Canvas* CompareCanvas::side(int i) const {
-  auto it = pairs_.find(mode_);
-  if (it == pairs_.end()) return nullptr;
-  return i == 0 ? it->second.left.get() : it->second.right.get();
+  auto it = canvases_.find(mode_);
+  if (it == canvases_.end() || i < 0 || static_cast<size_t>(i) >= it->second.size()) return nullptr;
+  return it->second[static_cast<size_t>(i)].get();
+}
+
+size_t CompareCanvas::add_side(SessionDoc* doc, int64_t run) {
+  auto vs = std::make_unique<ViewState>();
+  vs->doc = doc, vs->run = run;
+  vs->layer = left_.layer, vs->head = left_.head, vs->step = left_.step;
+  vs->scale = left_.scale, vs->pool = left_.pool;
+  extra_.push_back(std::move(vs));
+  return side_count() - 1;
+}
+
+void CompareCanvas::remove_side(size_t i) {
+  if (i < 2 || i >= side_count()) return;
+  for (auto& [view, list] : canvases_)
+    if (i < list.size()) list.erase(list.begin() + static_cast<std::ptrdiff_t>(i));  // before the state it draws
+  extra_.erase(extra_.begin() + static_cast<std::ptrdiff_t>(i - 2));
+  if (i < last_.size()) last_.erase(last_.begin() + static_cast<std::ptrdiff_t>(i));
 }
 
 bool CompareCanvas::wants_redraw() const {
   if (waiting_) return true;
-  const Canvas* l = side(0);
-  const Canvas* r = side(1);
-  return (l && l->wants_redraw()) || (r && r->wants_redraw());
+  for (size_t i = 0; i < side_count(); ++i)
+    if (const Canvas* c = side(static_cast<int>(i)); c && c->wants_redraw()) return true;
+  return false;
 }
 
 void CompareCanvas::link_selection() {
-  // Whichever side changed layer, head or step since last frame leads; the other follows.
+  // Whichever side changed layer, head or step since last frame leads; the others follow.
   auto picked = [](const ViewState& v) { return Picked{v.step, v.layer, v.head}; };
   auto same = [](const Picked& a, const Picked& b) { return a.step == b.step && a.layer == b.layer && a.head == b.head; };
-  const Picked l = picked(left_), r = picked(right_);
+  const std::vector<ViewState*> all = sides();
+  last_.resize(all.size());
   auto copy = [](const ViewState& from, ViewState& to) {
     const profiler::RunSummary* s = to.has_run() ? to.doc->run_summary(to.run) : nullptr;
     to.layer = s ? std::min<int32_t>(from.layer, static_cast<int32_t>(std::max<int64_t>(1, s->info.n_layers) - 1)) : from.layer;
@@ -125,9 +149,13 @@ void CompareCanvas::link_selection() {
     to.head = s ? std::min<int32_t>(from.head, static_cast<int32_t>(std::max<int64_t>(1, heads) - 1)) : from.head;
     to.step = from.step;
   };
-  if (!same(l, last_left_)) copy(left_, right_);
-  else if (!same(r, last_right_)) copy(right_, left_);
-  last_left_ = picked(left_), last_right_ = picked(right_);
+  for (size_t i = 0; i < all.size(); ++i) {
+    if (same(picked(*all[i]), last_[i])) continue;
+    for (size_t j = 0; j < all.size(); ++j)
+      if (j != i) copy(*all[i], *all[j]);
+    break;
+  }
+  for (size_t i = 0; i < all.size(); ++i) last_[i] = picked(*all[i]);
 }
 
 void CompareCanvas::draw_toolbar() {
@@ -151,6 +179,23 @@ void CompareCanvas::draw_toolbar() {
     std::swap(left_.run, right_.run);
   }
   ImGui::SameLine();
+  // More sides: any run of the sessions shown on either side.
+  ImGui::SetNextItemWidth(120);
+  if (ImGui::BeginCombo("##add", "+ add a run", ImGuiComboFlags_HeightLarge)) {
+    std::vector<SessionDoc*> docs;
+    for (SessionDoc* d : {left_.doc, right_.doc})
+      if (d && std::find(docs.begin(), docs.end(), d) == docs.end()) docs.push_back(d);
+    for (SessionDoc* d : docs)
+      for (const profiler::RunSummary& r : d->runs()) {
+        ViewState probe;
+        probe.doc = d, probe.run = r.id;
+        char id[32];
+        std::snprintf(id, sizeof id, "##add%p%lld", static_cast<void*>(d), static_cast<long long>(r.id));
+        if (ImGui::Selectable((side_label(probe) + id).c_str())) add_side(d, r.id);
+      }
+    ImGui::EndCombo();
+  }
+  ImGui::SameLine();
   ImGui::TextColored(ImVec4(0.55f, 0.8f, 1.f, 1.f), "left: %s", side_label(left_).c_str());
   ImGui::SameLine();
   ImGui::TextColored(ImVec4(1.f, 0.7f, 0.5f, 1.f), "  right: %s", side_label(right_).c_str());
@@ -169,19 +214,22 @@ void CompareCanvas::draw() {
   if (mode_ == "difference") draw_difference();
   else if (mode_ == "deltas") draw_deltas();
   else draw_side_by_side();
-  last_left_ = Picked{left_.step, left_.layer, left_.head};
-  last_right_ = Picked{right_.step, right_.layer, right_.head};
+  const std::vector<ViewState*> all = sides();
+  last_.resize(all.size());
+  for (size_t i = 0; i < all.size(); ++i) last_[i] = Picked{all[i]->step, all[i]->layer, all[i]->head};
 }
 
 void CompareCanvas::draw_answers() {
   answer_rows_.clear();
-  const RunData* runs[2] = {left_.run_data(), right_.run_data()};
-  if ((!runs[0] || runs[0]->answers.empty()) && (!runs[1] || runs[1]->answers.empty())) return;
-  // The answers of either side, by position (the same prompt gives the same positions).
+  const std::vector<ViewState*> all = sides();
+  std::vector<const RunData*> runs;
+  for (ViewState* vs : all) runs.push_back(vs->run_data());
+  // The answers of any side, by position (the same prompt gives the same positions).
   std::vector<int64_t> positions;
   for (const RunData* d : runs)
     if (d)
       for (const auto& a : d->answers) positions.push_back(a.position);
+  if (positions.empty()) return;
   std::sort(positions.begin(), positions.end());
   positions.erase(std::unique(positions.begin(), positions.end()), positions.end());
   auto find = [](const RunData* d, int64_t position) -> const profiler::AnswerRecord* {
@@ -190,26 +238,32 @@ void CompareCanvas::draw_answers() {
                                [](const profiler::AnswerRecord& a, int64_t p) { return a.position < p; });
     return it != d->answers.end() && it->position == position ? &*it : nullptr;
   };
-  char header[160];
-  int n = std::snprintf(header, sizeof header, "Task answers (%zu):", positions.size());
-  for (int i = 0; i < 2; ++i) {
-    if (!runs[i] || runs[i]->answers.empty()) continue;
-    int64_t right = 0;
-    for (const auto& a : runs[i]->answers) right += a.predicted_token == a.expected_token;
-    n += std::snprintf(header + n, sizeof header - static_cast<size_t>(n), "  %s %lld/%zu right", i == 0 ? "left" : "right",
-                       static_cast<long long>(right), runs[i]->answers.size());
+  // Each side's column is titled by its run's label (or number) and its score.
+  std::vector<std::string> titles;
+  for (size_t i = 0; i < all.size(); ++i) {
+    const profiler::RunSummary* s = all[i]->has_run() ? all[i]->doc->run_summary(all[i]->run) : nullptr;
+    std::string title = s && !s->info.label.empty() ? s->info.label : "run " + std::to_string(all[i]->run);
+    if (runs[i] && !runs[i]->answers.empty()) {
+      int64_t right = 0;
+      for (const auto& a : runs[i]->answers) right += a.predicted_token == a.expected_token;
+      title += " · " + std::to_string(right) + "/" + std::to_string(runs[i]->answers.size());
+    }
+    titles.push_back(title);
   }
+  char header[96];
+  std::snprintf(header, sizeof header, "Task answers (%zu): each side's prediction, its confidence · p of the answer",
+                positions.size());
   if (!ImGui::CollapsingHeader(header, ImGuiTreeNodeFlags_DefaultOpen)) return;
   const float rows_shown = std::min<float>(static_cast<float>(positions.size()) + 1.f, 7.f);
   const ImGuiTableFlags flags = ImGuiTableFlags_RowBg | ImGuiTableFlags_BordersInnerV | ImGuiTableFlags_ScrollY |
                                 ImGuiTableFlags_SizingStretchProp;
-  if (!ImGui::BeginTable("##answers", 4, flags, ImVec2(0, rows_shown * ImGui::GetTextLineHeightWithSpacing() + 4)))
+  const int columns = 2 + static_cast<int>(all.size());
+  if (!ImGui::BeginTable("##answers", columns, flags, ImVec2(0, rows_shown * ImGui::GetTextLineHeightWithSpacing() + 4)))
     return;
   ImGui::TableSetupScrollFreeze(0, 1);
-  ImGui::TableSetupColumn("position");
-  ImGui::TableSetupColumn("answer");
-  ImGui::TableSetupColumn("left predicts (confidence · p of the answer)");
-  ImGui::TableSetupColumn("right predicts (confidence · p of the answer)");
+  ImGui::TableSetupColumn("position", ImGuiTableColumnFlags_None, 0.5f);
+  ImGui::TableSetupColumn("answer", ImGuiTableColumnFlags_None, 0.6f);
+  for (const std::string& t : titles) ImGui::TableSetupColumn(t.c_str());
   ImGui::TableHeadersRow();
   const ImVec4 good(0.45f, 0.85f, 0.45f, 1.f), bad(1.f, 0.45f, 0.4f, 1.f);
   for (int64_t position : positions) {
@@ -220,17 +274,19 @@ void CompareCanvas::draw_answers() {
     ImGui::Selectable(id, false, ImGuiSelectableFlags_SpanAllColumns);
     AnswerRow row;
     row.position = position;
+    row.right.assign(all.size(), -1);
     row.center_x = (ImGui::GetItemRectMin().x + ImGui::GetItemRectMax().x) * 0.5f;
     row.center_y = (ImGui::GetItemRectMin().y + ImGui::GetItemRectMax().y) * 0.5f;
     if (ImGui::IsItemHovered()) {
-      // The answer is predicted from the row before it: that query row, on both sides.
-      for (ViewState* vs : {&left_, &right_}) vs->cursor_query = position - 1, vs->cursor_key.reset(), vs->cursor_linked = true;
+      // The answer is predicted from the row before it: that query row, on every side.
+      for (ViewState* vs : all) vs->cursor_query = position - 1, vs->cursor_key.reset(), vs->cursor_linked = true;
       answer_hovered_ = true;
     }
     ImGui::TableNextColumn();
-    const RunData* with_tokens = runs[0] ? runs[0] : runs[1];
+    const RunData* with_tokens = nullptr;
+    for (const RunData* d : runs) with_tokens = with_tokens ? with_tokens : d;
     ImGui::TextUnformatted(with_tokens ? with_tokens->token_text(position).c_str() : "");
-    for (int i = 0; i < 2; ++i) {
+    for (size_t i = 0; i < all.size(); ++i) {
       ImGui::TableNextColumn();
       const profiler::AnswerRecord* a = find(runs[i], position);
       if (!a) {
@@ -249,41 +305,57 @@ void CompareCanvas::draw_answers() {
 }
 
 void CompareCanvas::draw_side_by_side() {
-  Pair& p = pair(mode_);
-  if (!p.left || !p.right) {
+  std::vector<std::unique_ptr<Canvas>>& list = canvases(mode_);
+  if (std::any_of(list.begin(), list.end(), [](const auto& c) { return !c; })) {
     draw_notice("This view cannot be compared in this build");
     return;
   }
   answer_hovered_ = false;
   draw_answers();
+  const std::vector<ViewState*> all = sides();
   const ImVec2 avail = ImGui::GetContentRegionAvail();
-  const float half = std::floor((avail.x - ImGui::GetStyle().ItemSpacing.x) * 0.5f);
+  const float n = static_cast<float>(all.size());
+  const float width = std::floor((avail.x - ImGui::GetStyle().ItemSpacing.x * (n - 1)) / n);
   int hovered_side = -1;
-  for (int i = 0; i < 2; ++i) {
-    ViewState& vs = i == 0 ? left_ : right_;
-    Canvas* c = i == 0 ? p.left.get() : p.right.get();
-    if (i == 1) ImGui::SameLine();
-    ImGui::BeginChild(i == 0 ? "##left" : "##right", ImVec2(half, avail.y), true,
-                      ImGuiWindowFlags_NoScrollbar | ImGuiWindowFlags_NoScrollWithMouse);
-    (void)vs;
-    c->draw();
-    if (ImGui::IsWindowHovered(ImGuiHoveredFlags_ChildWindows)) hovered_side = i;
+  for (size_t i = 0; i < all.size(); ++i) {
+    if (i > 0) ImGui::SameLine();
+    char id[32];
+    std::snprintf(id, sizeof id, "##side%zu", i);
+    ImGui::BeginChild(id, ImVec2(width, avail.y), true, ImGuiWindowFlags_NoScrollbar | ImGuiWindowFlags_NoScrollWithMouse);
+    if (i >= 2) {
+      // An added side: its run, and a way to take it out of the comparison.
+      ImGui::TextDisabled("%s", side_label(*all[i]).c_str());
+      ImGui::SameLine();
+      if (ImGui::SmallButton("remove")) {
+        ImGui::EndChild();
+        remove_side(i);
+        return;
+      }
+    }
+    list[i]->draw();
+    if (ImGui::IsWindowHovered(ImGuiHoveredFlags_ChildWindows)) hovered_side = static_cast<int>(i);
     ImGui::EndChild();
   }
-  // The hovered side's cursor shows on the other side too.
+  // The hovered side's cursor shows on the other sides too.
   if (hovered_side >= 0) {
-    ViewState& from = hovered_side == 0 ? left_ : right_;
-    ViewState& to = hovered_side == 0 ? right_ : left_;
+    ViewState& from = *all[static_cast<size_t>(hovered_side)];
     from.cursor_linked = false;
-    to.cursor_query = from.cursor_query, to.cursor_key = from.cursor_key, to.cursor_linked = from.cursor_query.has_value();
-    inspection_ = (hovered_side == 0 ? p.left : p.right)->inspection();
-    inspection_.title = std::string(hovered_side == 0 ? "Left · " : "Right · ") + inspection_.title;
+    for (ViewState* to : all)
+      if (to != &from)
+        to->cursor_query = from.cursor_query, to->cursor_key = from.cursor_key, to->cursor_linked = from.cursor_query.has_value();
+    Canvas* shown = list[static_cast<size_t>(hovered_side)].get();
+    inspection_ = shown->inspection();
+    const char* names[2] = {"Left · ", "Right · "};
+    inspection_.title = (hovered_side < 2 ? std::string(names[hovered_side]) : "Side " + std::to_string(hovered_side + 1) + " · ") +
+                        inspection_.title;
     // Attention maps of the same shape pan and zoom together.
-    auto* a = dynamic_cast<AttentionExplorer*>(hovered_side == 0 ? p.left.get() : p.right.get());
-    auto* b = dynamic_cast<AttentionExplorer*>(hovered_side == 0 ? p.right.get() : p.left.get());
-    if (a && b && a->map_rows() == b->map_rows() && a->map_cols() == b->map_cols()) b->set_view(a->view());
+    if (auto* a = dynamic_cast<AttentionExplorer*>(shown))
+      for (auto& other : list)
+        if (auto* b = dynamic_cast<AttentionExplorer*>(other.get());
+            b && b != a && a->map_rows() == b->map_rows() && a->map_cols() == b->map_cols())
+          b->set_view(a->view());
   } else if (!answer_hovered_) {
-    left_.cursor_linked = right_.cursor_linked = false;
+    for (ViewState* vs : all) vs->cursor_linked = false;
   }
 }
 
