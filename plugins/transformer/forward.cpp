@@ -16,7 +16,7 @@ class Transformer final : public mnemo::sdk::Model {
  public:
   Transformer(const Host& host, ModelDef def) : host_(host), def_(std::move(def)) {
     const Config& c = def_.cfg;
-    layer_ = mnemo::sdk::softmax_layer(c.n_heads, c.n_kv_heads, c.head_dim, c.mask, 0,
+    layer_ = mnemo::sdk::softmax_layer(c.n_heads, c.n_kv_heads, c.head_dim, c.mask, c.window,
                                        1.0f / std::sqrt(static_cast<float>(c.head_dim)));
     lm_head_op_ = host_.op_kind("lm_head");
   }

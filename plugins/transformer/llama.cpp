@@ -102,4 +102,20 @@ ModelDef load_llama(const Host& host) {
   return m;
 }
 
+ModelDef load_mistral(const Host& host) {
+  if (host.is_gguf())  // llama.cpp converts Mistral checkpoints to its "llama" architecture
+    throw PluginError(MNEMO_ERR_UNSUPPORTED, "a GGUF file of architecture 'mistral' is not a llama.cpp conversion");
+  ModelDef m = load_llama(host);
+  m.cfg.architecture = "mistral";
+  // transformers' MistralConfig: sliding_window = W lets each query see W positions, its own
+  // included (key > query - W); null keeps full causal attention.
+  if (host.meta_int("sliding_window")) {
+    const int32_t window = hparam_int(host, {"sliding_window"});
+    if (window < 1) throw PluginError(MNEMO_ERR_INVALID, "sliding_window must be a positive number of positions");
+    m.cfg.mask = "window";
+    m.cfg.window = window;
+  }
+  return m;
+}
+
 }  // namespace transformer

@@ -29,6 +29,7 @@ struct Config {
   int32_t n_rot = 0;
   float rope_theta = 10000.f;
   std::string mask = "causal";  // the registered mask pattern of every layer
+  int32_t window = 0;           // mask "window": positions each query sees, its own included
 };
 
 struct LayerWeights {
@@ -56,6 +57,9 @@ struct ModelDef {
 // One per architecture file.
 ModelDef load_gpt2(const Host& host);
 ModelDef load_llama(const Host& host);
+// Mistral's Hugging Face layout: Llama's, and attention within config.sliding_window positions
+// (none when the key is null or absent).
+ModelDef load_mistral(const Host& host);
 ModelDef load_bert(const Host& host);
 
 // Checks shapes every family shares (projections, norms, FFN), so architecture files only

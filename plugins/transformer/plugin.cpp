@@ -120,7 +120,7 @@ void validate(const ModelDef& def) {
 
 namespace {
 
-const char* const kArchitectures[] = {"gpt2", "llama", "bert", nullptr};
+const char* const kArchitectures[] = {"gpt2", "llama", "mistral", "bert", nullptr};
 
 std::unique_ptr<mnemo::sdk::Model> create_model(const mnemo::sdk::Host& host, std::string_view /*options*/) {
   using namespace transformer;
@@ -128,10 +128,11 @@ std::unique_ptr<mnemo::sdk::Model> create_model(const mnemo::sdk::Host& host, st
                                           : host.meta_string("model_type").value_or("");
   if (arch == "gpt2") return make_transformer(host, load_gpt2(host));
   if (arch == "llama") return make_transformer(host, load_llama(host));
+  if (arch == "mistral") return make_transformer(host, load_mistral(host));
   if (arch == "bert") return make_transformer(host, load_bert(host));
   throw PluginError(MNEMO_ERR_UNSUPPORTED, "the transformer plugin does not serve architecture '" + arch + "'");
 }
 
 }  // namespace
 
-MNEMO_DEFINE_PLUGIN("transformer", "2.0.0", kArchitectures, create_model)
+MNEMO_DEFINE_PLUGIN("transformer", "2.1.0", kArchitectures, create_model)

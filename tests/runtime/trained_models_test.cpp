@@ -30,7 +30,7 @@ std::vector<std::filesystem::path> models_under(const std::filesystem::path& dir
 
 TEST(TrainedModels, LogitsEqualPyTorchsOnHeldOutExamples) {
   auto models = models_under(kFixtureModels);
-  ASSERT_EQ(models.size(), 9u) << "the random task models of every family in " << kFixtureModels
+  ASSERT_EQ(models.size(), 10u) << "the random task models of every family in " << kFixtureModels
                                << ": run the train.write_random_model test first";
   for (const auto& dir : models_under(kModels)) models.push_back(dir);
   for (const auto& dir : models) {

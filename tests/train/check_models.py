@@ -44,7 +44,7 @@ class Models(unittest.TestCase):
                 unreached = [n for n, p in m.w.named().items() if p.grad is None or not p.grad.abs().sum() > 0]
                 self.assertEqual(unreached, [])
                 names = set(m.tensors())
-                embed = "model.embed_tokens.weight" if family == "transformer" else \
+                embed = "model.embed_tokens.weight" if family in ("transformer", "sliding_window") else \
                     "backbone.embeddings.weight" if family.startswith("mamba") else "model.embeddings.weight"
                 self.assertIn(embed, names)
                 self.assertEqual(m.config()["vocab_size"], len(tasks.VOCAB))
@@ -64,6 +64,36 @@ class Models(unittest.TestCase):
                 self.assertLess(float((fast_logits - ref_logits).norm() / ref_logits.norm()), 1e-6)
                 for name, g in ref_grads.items():
                     self.assertLess(float((fast_grads[name] - g).norm() / g.norm()), 1e-5, name)
+
+    def test_sliding_window_is_transformers_mistral(self):
+        """The sliding-window module, written as train.py writes it, gives the logits of
+        transformers' own MistralForCausalLM on that folder (an independent reference of the
+        window's edge: each query sees `window` positions, its own included)."""
+        hf_dir = ROOT / ".venv" / "hf-reference"
+        sys.path.insert(0, str(hf_dir))
+        try:
+            import transformers
+        except ImportError:
+            self.skipTest("transformers is not installed (.venv/hf-reference, scripts/setup)")
+        import tempfile
+        from safetensors.torch import save_file
+        import json
+        torch.set_num_threads(1)
+        size = sizes.size_of("sliding_window")
+        m = models.build("sliding_window", len(tasks.VOCAB), size, seed=5)
+        ids = torch.tensor([tasks.examples("mqar", "heldout", 8, 1)[0].ids])
+        self.assertGreater(ids.shape[1], 3 * size["window"])
+        with tempfile.TemporaryDirectory() as d, torch.no_grad():
+            (Path(d) / "config.json").write_text(json.dumps(m.config()))
+            save_file(m.tensors(), str(Path(d) / "model.safetensors"), metadata={"format": "pt"})
+            hf = transformers.MistralForCausalLM.from_pretrained(d, torch_dtype=torch.float32,
+                                                                  attn_implementation="eager").eval()
+            want = hf(ids, use_cache=False).logits
+            got = m(ids)
+            full = models.Transformer(len(tasks.VOCAB), size["d_model"], size["n_layers"], size["n_heads"],
+                                      size["n_kv_heads"], size["d_ff"], seed=5)(ids)
+        self.assertLess(float((got - want).norm() / want.norm()), 1e-5)
+        self.assertGreater(float((full - want).norm() / want.norm()), 1e-2)  # the window matters here
 
 
 if __name__ == "__main__":

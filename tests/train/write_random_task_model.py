@@ -17,7 +17,8 @@ import models  # noqa: E402
 import tasks  # noqa: E402
 import train  # noqa: E402
 
-SIZES = {"transformer": {"d_model": 64, "n_layers": 2, "n_heads": 4, "n_kv_heads": 2, "d_ff": 128}}
+SIZES = {"transformer": {"d_model": 64, "n_layers": 2, "n_heads": 4, "n_kv_heads": 2, "d_ff": 128},
+         "sliding_window": {"d_model": 64, "n_layers": 2, "n_heads": 4, "n_kv_heads": 2, "d_ff": 128, "window": 6}}
 RECURRENT_SIZE = {"D": 32, "LAYERS": 2, "D_FF": 64, "HS": 1, "DS": 1}
 
 
@@ -32,7 +33,7 @@ def main():
     for seed, family in enumerate(models.FAMILIES):
         size = size_of(family)
         model = models.build(family, len(tasks.VOCAB), size, seed=7 + seed)
-        if family == "transformer":
+        if family in ("transformer", "sliding_window"):
             with torch.no_grad():  # random weights big enough that no argmax is a near tie
                 for p in model.parameters():
                     if p.dim() == 2:

@@ -116,14 +116,19 @@ def out_norm(w, p, o, name, x=None):
     return o @ w[p + "o_proj.weight"].T
 
 
-def softmax_attention(w, p, x, H, KV):
+def softmax_attention(w, p, x, H, KV, window=0):
+    """Causal softmax attention (GQA, rotate-half RoPE); with `window`, each query sees the last
+    `window` positions, its own included (transformers' Mistral: key > query - window)."""
     B, T, d = x.shape
     hd = d // H
     q = rope_neox((x @ w[p + "q_proj.weight"].T).view(B, T, H, hd))
     k = rope_neox((x @ w[p + "k_proj.weight"].T).view(B, T, KV, hd)).repeat_interleave(H // KV, 2)
     v = (x @ w[p + "v_proj.weight"].T).view(B, T, KV, hd).repeat_interleave(H // KV, 2)
     s = torch.einsum("bihd,bjhd->bhij", q, k) * hd ** -0.5
-    s = s.masked_fill(torch.ones(T, T, dtype=torch.bool).triu(1), float("-inf"))
+    hidden = torch.ones(T, T, dtype=torch.bool).triu(1)
+    if window:
+        hidden |= torch.ones(T, T, dtype=torch.bool).tril(-window)
+    s = s.masked_fill(hidden, float("-inf"))
     o = torch.einsum("bhij,bjhd->bihd", s.softmax(-1), v).reshape(B, T, H * hd)
     return o @ w[p + "o_proj.weight"].T
 

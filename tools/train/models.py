@@ -6,6 +6,8 @@ to be trained; tests check that the engine's logits on the written files equal t
 Families:
   transformer   a Llama-style softmax transformer (the baseline): pre-norm RMSNorm blocks, rotate-
                 half RoPE, grouped-query attention, SwiGLU MLP; the transformer plugin's `llama`.
+  sliding_window  the same with attention to the last `window` positions only, written in
+                Mistral's layout (config.sliding_window); the transformer plugin's `mistral`.
   linear_attn, retnet, gla, delta_net, gated_deltanet, hybrid_gated_deltanet, mamba, mamba2
                 the assemblies of tools/reference/make_family_models.py (the field's own naive
                 forms from fla-core and mamba_ssm inside pre-norm blocks), with trainable weights:
@@ -52,8 +54,9 @@ class NamedParameters(nn.Module):
 class Transformer(nn.Module):
     """A Llama: config keys as transformers' LlamaConfig, weights as LlamaForCausalLM's."""
 
-    def __init__(self, vocab, d_model, n_layers, n_heads, n_kv_heads, d_ff, seed=0):
+    def __init__(self, vocab, d_model, n_layers, n_heads, n_kv_heads, d_ff, seed=0, window=0):
         super().__init__()
+        self.window = window
         self.vocab, self.d, self.n_layers, self.n_heads, self.n_kv_heads = vocab, d_model, n_layers, n_heads, n_kv_heads
         self.head_dim, self.d_ff = d_model // n_heads, d_ff
         self.rope_theta = 10000.0  # the reference attention's
@@ -84,7 +87,7 @@ class Transformer(nn.Module):
     def attention(self, p, x):
         # The reference's softmax attention (rotate-half RoPE at theta 10000, GQA, causal), shared
         # with the hybrid's softmax layers.
-        return reference_families.softmax_attention(self.w, p, x, self.n_heads, self.n_kv_heads)
+        return reference_families.softmax_attention(self.w, p, x, self.n_heads, self.n_kv_heads, self.window)
 
     def forward(self, ids):
         """ids [B][T] -> logits [B][T][vocab]."""
@@ -99,7 +102,10 @@ class Transformer(nn.Module):
         return rms_norm(x, w["model.norm.weight"]) @ w["lm_head.weight"].T
 
     def config(self):
-        return {"model_type": "llama", "architectures": ["LlamaForCausalLM"], "hidden_size": self.d,
+        # A window makes it a Mistral: Llama's layout and names, and config.sliding_window.
+        kind = {"model_type": "mistral", "architectures": ["MistralForCausalLM"], "sliding_window": self.window} \
+            if self.window else {"model_type": "llama", "architectures": ["LlamaForCausalLM"]}
+        return {**kind, "hidden_size": self.d,
                 "intermediate_size": self.d_ff, "num_hidden_layers": self.n_layers,
                 "num_attention_heads": self.n_heads, "num_key_value_heads": self.n_kv_heads,
                 "head_dim": self.head_dim, "max_position_embeddings": 16384, "rms_norm_eps": EPS,
@@ -136,15 +142,15 @@ class ReferenceFamily(nn.Module):
         return {name: p.detach().contiguous() for name, p in self.w.named().items()}
 
 
-FAMILIES = ["transformer", *reference_families.MODELS]
+FAMILIES = ["transformer", "sliding_window", *reference_families.MODELS]
 
 
 def build(family, vocab, size, seed, reference_forms=False):
     """A fresh model of `family` with the task's size settings (train.py's SIZES); the recurrent
     families train with fast_forms' scans unless `reference_forms`."""
-    if family == "transformer":
+    if family in ("transformer", "sliding_window"):
         return Transformer(vocab, size["d_model"], size["n_layers"], size["n_heads"], size["n_kv_heads"], size["d_ff"],
-                           seed=seed)
+                           seed=seed, window=size.get("window", 0) if family == "sliding_window" else 0)
     if family in reference_families.MODELS:
         return ReferenceFamily(family, vocab, size, seed, reference_forms)
     raise ValueError(f"unknown family '{family}' ({', '.join(FAMILIES)})")

@@ -46,8 +46,11 @@ RECURRENT_SIZE = {"D": 64, "LAYERS": 2, "D_FF": 192, "HS": 1, "DS": 2}  # make_f
 # convolution that DeltaNet and Mamba have by default (Zoology and Based: without a token mixer
 # of width > 1 a linear-attention layer cannot bind a key to the value after it).
 RECURRENT_OPTIONS = {"gla": {"short_conv": True}}
-SIZES = {family: TRANSFORMER_SIZE if family == "transformer" else {**RECURRENT_SIZE, **RECURRENT_OPTIONS.get(family, {})}
-         for family in models.FAMILIES}
+# The sliding-window transformer: the baseline's size, each query seeing its last 16 positions
+# (32 across the two layers): less than an MQAR prompt of 16 pairs or a passkey's filler.
+SLIDING_WINDOW = 16
+SIZES = {family: {"transformer": TRANSFORMER_SIZE, "sliding_window": {**TRANSFORMER_SIZE, "window": SLIDING_WINDOW}}.get(
+             family, {**RECURRENT_SIZE, **RECURRENT_OPTIONS.get(family, {})}) for family in models.FAMILIES}
 # Per task: steps, batch, peak learning rate.
 SCHEDULES = {task: {"steps": 1500, "batch": 64, "lr": 3e-3}
              for task in ("mqar", "selective_copy", "passkey", "babi_single", "babi_two")}
