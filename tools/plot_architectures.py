@@ -68,8 +68,8 @@ def plot_cost(bench, path):
         ax.set_title(label)
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=7)
-    fig.suptitle(f"Cost by sequence length, random weights of the trained shapes ({bench['cpu']}, "
-                 f"{bench['threads']} threads)", fontsize=9)
+    threads = f"{bench['threads']} thread{'s' if bench['threads'] != 1 else ''}"
+    fig.suptitle(f"Cost by sequence length, random weights of the trained shapes ({bench['cpu']}, {threads})", fontsize=9)
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
@@ -126,8 +126,8 @@ def main():
         parts.append(f"### {task}\n\n![{task} accuracy by length](images/{image.name})\n\n{accuracy_table(task, by_family)}")
     cost_image = a.images / "task_model_cost.png"
     plot_cost(bench, cost_image)
-    parts.append(f"### Cost by sequence length\n\nMeasured with `{a.command}` on {bench['cpu']}, {bench['threads']} "
-                 f"threads, medians of {bench['reps']} interleaved reps; decode is {bench['decode_tokens']} tokens "
+    threads = f"{bench['threads']} thread{'s' if bench['threads'] != 1 else ''}"
+    parts.append(f"### Cost by sequence length\n\nMeasured with `{a.command}` on {bench['cpu']}, {threads}, medians of {bench['reps']} interleaved reps; decode is {bench['decode_tokens']} tokens "
                  f"after a prefill of T; (×N): the softmax transformer's prefill time ÷ this family's (above 1: "
                  f"faster).\n\n![cost by length](images/{cost_image.name})\n\n{cost_table(bench)}")
     section = BEGIN + "\n" + "\n\n".join(parts) + "\n" + END
