@@ -55,7 +55,7 @@ def plot_accuracy(task, by_family, path):
 
 def plot_cost(bench, path):
     fig, axes = plt.subplots(1, 3, figsize=(12, 3.6), dpi=110)
-    panels = [("prefill_s", "prefill (s)"), ("decode_ms_per_token", "decode (ms per token)"),
+    panels = [("prefill_s", "prefill (s)"), ("decode_step_ms_median", "decode (median ms per step)"),
               ("memory_bytes", "state or KV cache (KiB)")]
     for ax, (key, label) in zip(axes, panels):
         for family, fam in bench["families"].items():
@@ -90,7 +90,7 @@ def cost_table(bench):
     lengths = bench["lengths"]
     base = bench["families"].get("transformer", {}).get("median")
     rows = ["| family | parameters | " + " | ".join(f"prefill T={t}" for t in lengths) +
-            f" | decode ms/token T={lengths[0]} → {lengths[-1]} | state or KV at T={lengths[-1]} |",
+            f" | decode median step ms T={lengths[0]} → {lengths[-1]} | state or KV at T={lengths[-1]} |",
             "|---" * (len(lengths) + 4) + "|"]
     for family, fam in bench["families"].items():
         m = fam["median"]
@@ -99,7 +99,7 @@ def cost_table(bench):
             s = m[str(t)]["prefill_s"]
             ratio = f" (×{base[str(t)]['prefill_s'] / s:.1f})" if base and family != "transformer" else ""
             cells.append(f"{s * 1e3:.1f} ms{ratio}")
-        first, last = m[str(lengths[0])]["decode_ms_per_token"], m[str(lengths[-1])]["decode_ms_per_token"]
+        first, last = m[str(lengths[0])]["decode_step_ms_median"], m[str(lengths[-1])]["decode_step_ms_median"]
         rows.append(f"| {family} | {fam['parameters']:,} | " + " | ".join(cells) +
                     f" | {first:.3f} → {last:.3f} ({(last / first - 1) * 100:+.0f}%) | "
                     f"{m[str(lengths[-1])]['memory_bytes'] / 1024:.0f} KiB |")
@@ -128,7 +128,7 @@ def main():
     plot_cost(bench, cost_image)
     threads = f"{bench['threads']} thread{'s' if bench['threads'] != 1 else ''}"
     parts.append(f"### Cost by sequence length\n\nMeasured with `{a.command}` on {bench['cpu']}, {threads}, medians of {bench['reps']} interleaved reps; decode is {bench['decode_tokens']} tokens "
-                 f"after a prefill of T; (×N): the softmax transformer's prefill time ÷ this family's (above 1: "
+                 f"after a prefill of T (the median of every single step, best of the reps); (×N): the softmax transformer's prefill time ÷ this family's (above 1: "
                  f"faster).\n\n![cost by length](images/{cost_image.name})\n\n{cost_table(bench)}")
     section = BEGIN + "\n" + "\n\n".join(parts) + "\n" + END
     doc = a.doc.read_text()

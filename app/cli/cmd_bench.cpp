@@ -91,6 +91,7 @@ int cmd_bench(const Argv& argv) {
   model->forward(prompt);
 
   std::vector<double> prefill, decode;
+  std::vector<double> step_ms;  // every decode step of every run, for a per-step median
   for (int64_t r = 0; r < R; ++r) {
     model->reset();
     int64_t start = rt::monotonic_ns();
@@ -99,7 +100,11 @@ int cmd_bench(const Argv& argv) {
     if (!model->is_decoder() || N == 0) continue;
     int32_t next = rt::argmax(logits);
     start = rt::monotonic_ns();
-    for (int64_t i = 0; i < N; ++i) next = rt::argmax(model->forward(std::span<const int32_t>(&next, 1)));
+    for (int64_t i = 0; i < N; ++i) {
+      const int64_t step_start = rt::monotonic_ns();
+      next = rt::argmax(model->forward(std::span<const int32_t>(&next, 1)));
+      step_ms.push_back(static_cast<double>(rt::monotonic_ns() - step_start) / 1e6);
+    }
     decode.push_back(static_cast<double>(N) * 1e9 / static_cast<double>(rt::monotonic_ns() - start));
   }
 
@@ -117,6 +122,9 @@ int cmd_bench(const Argv& argv) {
   j["probes"] = probes;
   j["prefill_tokens_per_s"] = median(prefill);
   j["decode_tokens_per_s"] = decode.empty() ? nlohmann::json(nullptr) : nlohmann::json(median(decode));
+  // The median step: what a decode step costs when nothing else runs, robust to the preemptions
+  // that move a whole run's mean on a shared machine.
+  j["decode_step_ms_median"] = step_ms.empty() ? nlohmann::json(nullptr) : nlohmann::json(median(step_ms));
   // What the model's memories (KV caches, recurrent states, convolution windows) hold after the
   // last run's prefill and decode: the state or cache a family pays per sequence.
   j["memory_bytes_used"] = model->memory().bytes_used();

@@ -30,6 +30,7 @@ def main():
             for t in ("32", "64"):
                 m = bench["families"][family]["median"][t]
                 assert m["prefill_s"] > 0 and m["decode_ms_per_token"] > 0 and m["memory_bytes"] > 0, (family, t, m)
+                assert 0 < m["decode_step_ms_median"] <= 10 * m["decode_ms_per_token"], (family, t, m)
         # The softmax cache grows with T; a Mamba-2 state does not.
         assert bench["families"]["transformer"]["median"]["64"]["memory_bytes"] > \
             bench["families"]["transformer"]["median"]["32"]["memory_bytes"]
