@@ -183,9 +183,11 @@ int launch(MainWindow& window, const LaunchOptions& o) {
       fail(QString::fromStdString(first->path()) + ": no run " + QString::number(*missing) + " (--sides)");
       if (headless) return 1;
     } else if (!o.sides.empty()) {
+      const int32_t layer = vs.layer, head = vs.head;  // showing a run resets them
+      const int64_t step = vs.step;
       ws.show_run(first, o.sides[0]);
       ws.show_run(first, o.sides[1], true);
-      ws.secondary().layer = vs.layer, ws.secondary().head = vs.head, ws.secondary().step = vs.step;
+      for (viz::ViewState* side : {&vs, &ws.secondary()}) side->layer = layer, side->head = head, side->step = step;
       for (size_t i = 2; i < o.sides.size(); ++i) window.compare_canvas()->add_side(first, o.sides[i]);
     }
   }
