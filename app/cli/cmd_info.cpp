@@ -50,6 +50,8 @@ int cmd_info(const Argv& argv) {
           {"machine", nlohmann::json::parse(r.info.machine_json, nullptr, false)},
           {"options", nlohmann::json::parse(r.info.options_json, nullptr, false)},
       };
+      if (const auto answers = reader.answers(r.id); !answers.empty())
+        run["answers"] = {{"n", answers.size()}, {"right", profiler::answers_right(answers)}};
       j["runs"].push_back(std::move(run));
     }
     print_json(j);  // labels and paths are stored as given and need not be UTF-8
@@ -75,6 +77,17 @@ int cmd_info(const Argv& argv) {
                 static_cast<long long>(r.counts.memory_snapshots), static_cast<long long>(r.counts.ops),
                 static_cast<long long>(r.counts.kernels));
     if (r.degraded_json != "[]") std::printf("  budget    %s\n", r.degraded_json.c_str());
+    if (const auto answers = reader.answers(r.id); !answers.empty()) {
+      // The task's name as record stored it in the options; a file may hold anything there.
+      const nlohmann::json options = nlohmann::json::parse(r.info.options_json, nullptr, false);
+      std::string task = "a task";
+      if (options.is_object() && options.contains("task") && options["task"].is_object()) {
+        const nlohmann::json& t = options["task"];
+        if (t.contains("name") && t["name"].is_string()) task = t["name"].get<std::string>();
+      }
+      std::printf("  answers   %lld of %zu right (%s prompt; `answer` view)\n",
+                  static_cast<long long>(profiler::answers_right(answers)), answers.size(), task.c_str());
+    }
   }
   return 0;
 }

@@ -42,9 +42,7 @@ int64_t parse_bytes(const std::string& text) {
 
 // One line per answer of the task prompt: what was expected, what the model said, how sure it was.
 void print_answers(const rt::Model& model, const std::vector<profiler::AnswerRecord>& answers) {
-  int64_t right = 0;
-  for (const auto& a : answers) right += a.predicted_token == a.expected_token;
-  std::printf("  answers: %lld of %zu right\n", static_cast<long long>(right), answers.size());
+  std::printf("  answers: %lld of %zu right\n", static_cast<long long>(profiler::answers_right(answers)), answers.size());
   const tok::Tokenizer& tok = model.tokenizer();
   for (const auto& a : answers)
     std::printf("  %s position %lld: expected %s (p %.3f), predicted %s (p %.3f)\n",

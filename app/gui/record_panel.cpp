@@ -342,8 +342,7 @@ void RecordPanel::start() {
                                     Q_ARG(qint64, p.planned_steps), Q_ARG(qint64, p.tokens),
                                     Q_ARG(double, p.tokens_per_s), Q_ARG(double, p.mb_written));
         });
-        int64_t right = 0;
-        for (const auto& a : result.answers) right += a.predicted_token == a.expected_token;
+        const int64_t right = profiler::answers_right(result.answers);
         done << QString("run %1%2: %3 steps, %4 tokens in %5 s%6%7")
                     .arg(result.run_id)
                     .arg(r.label.empty() ? QString() : QString(" (%1)").arg(QString::fromStdString(r.label)))

@@ -102,6 +102,17 @@ def main():
                 if json.loads(session.run(run)["options_json"]).get("task", {}).get("name") != prompt_line["task"]:
                     failures.append(f"run {run}: options_json does not name the task")
                 failures += check_run(session, run, model, prompt_line)
+            # mnemo info counts each run's answers as the reader gives them.
+            info = json.loads(subprocess.run([args.mnemo, "info", "--json", str(path)], capture_output=True, text=True,
+                                             check=True).stdout)
+            for run in info["runs"]:
+                answers = session.answers(run["id"])
+                want = {"n": len(answers), "right": sum(a["correct"] for a in answers)}
+                if run.get("answers") != want:
+                    failures.append(f"mnemo info run {run['id']}: answers {run.get('answers')}, the reader's {want}")
+            text = subprocess.run([args.mnemo, "info", str(path)], capture_output=True, text=True, check=True).stdout
+            if f"answers   {info['runs'][0]['answers']['right']} of 16 right ({prompt_line['task']} prompt" not in text:
+                failures.append("mnemo info does not print the answers line")
 
         # A v2 file from before the table: no answers, and the next recording adds the table.
         db = sqlite3.connect(path)

@@ -243,11 +243,9 @@ void CompareCanvas::draw_answers() {
   for (size_t i = 0; i < all.size(); ++i) {
     const profiler::RunSummary* s = all[i]->has_run() ? all[i]->doc->run_summary(all[i]->run) : nullptr;
     std::string title = s && !s->info.label.empty() ? s->info.label : "run " + std::to_string(all[i]->run);
-    if (runs[i] && !runs[i]->answers.empty()) {
-      int64_t right = 0;
-      for (const auto& a : runs[i]->answers) right += a.predicted_token == a.expected_token;
-      title += " · " + std::to_string(right) + "/" + std::to_string(runs[i]->answers.size());
-    }
+    if (runs[i] && !runs[i]->answers.empty())
+      title += " · " + std::to_string(profiler::answers_right(runs[i]->answers)) + "/" +
+               std::to_string(runs[i]->answers.size());
     titles.push_back(title);
   }
   char header[96];

@@ -68,6 +68,11 @@ struct AnswerRecord {
   double expected_p = 0, predicted_p = 0;  // softmax probabilities of the two tokens there
   std::string predicted_text;              // the predicted token's bytes (the expected one's are the prompt's)
 };
+inline int64_t answers_right(const std::vector<AnswerRecord>& answers) {
+  int64_t right = 0;
+  for (const AnswerRecord& a : answers) right += a.predicted_token == a.expected_token;
+  return right;
+}
 
 enum class AttentionMask { None, Causal, Window };
 const char* mask_name(AttentionMask m);
