@@ -22,7 +22,13 @@ import matplotlib.pyplot as plt  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 BEGIN, END = "<!-- task-models:begin (tools/plot_architectures.py) -->", "<!-- task-models:end -->"
 sys.path.insert(0, str(ROOT / "tools" / "train"))
+import models  # noqa: E402
 import tasks  # noqa: E402
+
+
+def colour(family):
+    """One colour per family in every plot (matplotlib's ten-colour cycle in models.FAMILIES' order)."""
+    return f"C{models.FAMILIES.index(family) % 10}" if family in models.FAMILIES else "0.4"
 
 
 def cards(models_dir: Path):
@@ -40,7 +46,8 @@ def plot_accuracy(task, by_family, path):
     ax.axvspan(min(trained), max(trained), color="0.92", label="trained lengths")
     for family, card in sorted(by_family.items()):
         lengths = sorted(int(t) for t in card["heldout"])
-        ax.plot(lengths, [card["heldout"][str(t)]["answers"] * 100 for t in lengths], marker="o", label=family)
+        ax.plot(lengths, [card["heldout"][str(t)]["answers"] * 100 for t in lengths], marker="o", label=family,
+                color=colour(family))
     ax.set_xscale("log", base=2)
     ax.set_xlabel("length (task's size knob)")
     ax.set_ylabel("answers right (%)")
@@ -61,7 +68,8 @@ def plot_cost(bench, path):
         for family, fam in bench["families"].items():
             lengths = bench["lengths"]
             values = [fam["median"][str(t)][key] / (1024 if key == "memory_bytes" else 1) for t in lengths]
-            ax.plot(lengths, values, marker="o", label=family, linestyle="--" if family == "transformer" else "-")
+            ax.plot(lengths, values, marker="o", label=family, color=colour(family),
+                    linestyle="--" if family == "transformer" else "-")
         ax.set_xscale("log", base=2)
         ax.set_yscale("log")
         ax.set_xlabel("T (tokens)")
