@@ -111,7 +111,8 @@ def main():
                 if run.get("answers") != want:
                     failures.append(f"mnemo info run {run['id']}: answers {run.get('answers')}, the reader's {want}")
             text = subprocess.run([args.mnemo, "info", str(path)], capture_output=True, text=True, check=True).stdout
-            if f"answers   {info['runs'][0]['answers']['right']} of 16 right ({prompt_line['task']} prompt" not in text:
+            first = info["runs"][0]["answers"]
+            if f"answers   {first['right']} of {first['n']} right ({prompt_line['task']} prompt" not in text:
                 failures.append("mnemo info does not print the answers line")
 
         # A v2 file from before the table: no answers, and the next recording adds the table.
