@@ -222,15 +222,19 @@ void RecordPanel::set_more_models(const QStringList& paths) {
   }
 }
 
+QStringList RecordPanel::checked_models() const {
+  QStringList out;
+  for (int i = 0; i < more_models_->count(); ++i)
+    if (more_models_->item(i)->checkState() == Qt::Checked) out << more_models_->item(i)->data(Qt::UserRole).toString();
+  return out;
+}
+
 QStringList RecordPanel::models_to_record() const {
   QStringList models;
   const QString first = model_->currentData().isValid() ? model_->currentData().toString() : model_->currentText();
   if (!first.isEmpty()) models << first;
-  for (int i = 0; i < more_models_->count(); ++i) {
-    const QListWidgetItem* item = more_models_->item(i);
-    const QString path = item->data(Qt::UserRole).toString();
-    if (item->checkState() == Qt::Checked && !models.contains(path)) models << path;
-  }
+  for (const QString& path : checked_models())
+    if (!models.contains(path)) models << path;
   return models;
 }
 
@@ -405,6 +409,7 @@ void RecordPanel::save_settings() const {
   s.setValue("ignore_eos", ignore_eos_->isChecked());
   s.setValue("output", output_->text());
   s.setValue("plugin_options", plugin_options_->text());
+  s.setValue("more_models", checked_models());
   QStringList caps;
   for (int i = 0; i < 6; ++i)
     if (captures_[i]->isChecked()) caps << kCaptureNames[i];
@@ -422,6 +427,11 @@ void RecordPanel::load_settings() {
   ignore_eos_->setChecked(s.value("ignore_eos", false).toBool());
   if (s.contains("output")) output_->setText(s.value("output").toString());
   plugin_options_->setText(s.value("plugin_options", "{}").toString());
+  // Only models still on disk come back ticked.
+  QStringList more;
+  for (const QString& m : s.value("more_models").toStringList())
+    if (QFileInfo::exists(m)) more << m;
+  set_more_models(more);
   if (s.contains("captures")) {
     const QStringList caps = s.value("captures").toStringList();
     for (int i = 0; i < 6; ++i) captures_[i]->setChecked(caps.contains(kCaptureNames[i]));

@@ -69,7 +69,8 @@ class RecordPanel : public QWidget {
   void refresh_models();
   void describe_model();
   void describe_task();
-  QStringList models_to_record() const;
+  QStringList checked_models() const;    // ticked under "Also record"
+  QStringList models_to_record() const;  // the Model field's, then the ticked ones
   void save_settings() const;
   void load_settings();
 
