@@ -197,13 +197,17 @@ void RecordPanel::refresh_models() {
   more_models_->clear();
   for (const QString& m : discover_models()) {
     model_->addItem(QFileInfo(m).fileName(), m);
-    auto* item = new QListWidgetItem(QFileInfo(m).fileName(), more_models_);
-    item->setData(Qt::UserRole, m);
-    item->setToolTip(m);
-    item->setFlags(item->flags() | Qt::ItemIsUserCheckable);
-    item->setCheckState(Qt::Unchecked);
+    add_more_model(m, false);
   }
   if (!current.isEmpty()) set_model(current);
+}
+
+void RecordPanel::add_more_model(const QString& path, bool checked) {
+  auto* item = new QListWidgetItem(QFileInfo(path).fileName(), more_models_);
+  item->setData(Qt::UserRole, path);
+  item->setToolTip(path);
+  item->setFlags(item->flags() | Qt::ItemIsUserCheckable);
+  item->setCheckState(checked ? Qt::Checked : Qt::Unchecked);
 }
 
 void RecordPanel::set_more_models(const QStringList& paths) {
@@ -214,11 +218,7 @@ void RecordPanel::set_more_models(const QStringList& paths) {
   for (const QString& p : paths) {
     bool listed = false;
     for (int i = 0; i < more_models_->count() && !listed; ++i) listed = more_models_->item(i)->data(Qt::UserRole) == p;
-    if (listed) continue;
-    auto* item = new QListWidgetItem(QFileInfo(p).fileName(), more_models_);
-    item->setData(Qt::UserRole, p);
-    item->setFlags(item->flags() | Qt::ItemIsUserCheckable);
-    item->setCheckState(Qt::Checked);
+    if (!listed) add_more_model(p, true);
   }
 }
 

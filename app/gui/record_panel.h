@@ -69,6 +69,7 @@ class RecordPanel : public QWidget {
   void refresh_models();
   void describe_model();
   void describe_task();
+  void add_more_model(const QString& path, bool checked);  // a row of "Also record"
   QStringList checked_models() const;    // ticked under "Also record"
   QStringList models_to_record() const;  // the Model field's, then the ticked ones
   void save_settings() const;
