@@ -4,6 +4,7 @@
 // references and torch's conv1d: test_family_golden.cpp.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <tuple>
 
 #include "family_test_util.h"
@@ -80,9 +81,9 @@ TEST(Ssd, DecodeContinuesChunkedPrefillAndPiecesEqualOnce) {
 }
 
 struct ScanProblem {
-  int64_t T, D = 12, N = 8, G = 3;
+  int64_t T, D, N, G;
   std::vector<float> x, delta, delta_bias, A, B, C, D_skip, z, state;
-  explicit ScanProblem(int64_t T_) : T(T_) {
+  explicit ScanProblem(int64_t T_, int64_t D_ = 12, int64_t N_ = 8, int64_t G_ = 3) : T(T_), D(D_), N(N_), G(G_) {
     x = normal(T * D, 21), delta = normal(T * D, 22), delta_bias = normal(D, 23, 0.5f);
     A = uniform(D * N, 24, -3.f, -0.1f), B = normal(T * G * N, 25), C = normal(T * G * N, 26);
     D_skip = normal(D, 27), z = normal(T * D, 28), state = normal(D * N, 29, 0.5f);
@@ -109,6 +110,40 @@ TEST(SelectiveScan, StepsAndPiecesEqualOneCall) {
   for (int64_t t = 75; t < T; ++t) selective_scan(pool, p.args(t, t + 1, s_parts.data(), o_parts.data()));
   EXPECT_EQ(o_parts, o_all);  // the same operations in the same order
   EXPECT_EQ(s_parts, s_all);
+}
+
+// The kernel takes eight channels of one group at a time through AVX2 and the others one by one:
+// both against the recurrence in double. D = 44 in blocks of 32 leaves a partial group of 8 and
+// 4 single channels; G = 2 (22 channels a group) puts groups of 8 across a group's edge, which
+// must go one by one; N = 80 is past the vector path's state limit.
+TEST(SelectiveScan, EveryChannelMatchesTheRecurrenceInDouble) {
+  for (const auto& [D, N, G] : {std::tuple<int64_t, int64_t, int64_t>{44, 16, 1}, {44, 16, 2}, {16, 80, 1}}) {
+    const int64_t T = 50;
+    const ScanProblem p(T, D, N, G);
+    std::vector<float> state = p.state, out(T * D, NAN);
+    ThreadPool pool(2);
+    selective_scan(pool, p.args(0, T, state.data(), out.data()));
+    std::vector<double> h(p.state.begin(), p.state.end());
+    std::vector<float> expected(T * D), expected_state(D * N);
+    for (int64_t d = 0; d < D; ++d) {
+      const int64_t g = d / (D / G);
+      for (int64_t t = 0; t < T; ++t) {
+        const double raw = double{p.delta[t * D + d]} + p.delta_bias[d];
+        const double dt = raw > 20 ? raw : std::log1p(std::exp(raw)), x = p.x[t * D + d];
+        double y = 0;
+        for (int64_t n = 0; n < N; ++n) {
+          double& hn = h[d * N + n];
+          hn = std::exp(dt * p.A[d * N + n]) * hn + dt * p.B[(t * G + g) * N + n] * x;
+          y += p.C[(t * G + g) * N + n] * hn;
+        }
+        const double z = p.z[t * D + d];
+        expected[t * D + d] = static_cast<float>((y + p.D_skip[d] * x) * z / (1 + std::exp(-z)));
+      }
+    }
+    for (int64_t i = 0; i < D * N; ++i) expected_state[i] = static_cast<float>(h[i]);
+    EXPECT_LT(rel_error(out, expected), kTolerance) << "D=" << D << " N=" << N << " G=" << G;
+    EXPECT_LT(rel_error(state, expected_state), kTolerance) << "D=" << D << " N=" << N << " G=" << G;
+  }
 }
 
 // One channel, N = 1, two tokens: h1 = Δ1 B1 x1, h2 = exp(Δ2 A) h1 + Δ2 B2 x2, y = C h + D x, · silu(z).

@@ -174,8 +174,11 @@ SsmFactors CpuBackend::ssm_scan(const SsmOp& op) {
   // probe's factors are the values the scan used.
   float* dt = scratch_copy(op.dt, "dt");
   const float* bias = as_f32(*op.dt_bias);
-  for (int64_t t = 0; t < T; ++t)
-    for (int64_t c = 0; c < dt_width; ++c) dt[t * dt_width + c] = softplus(dt[t * dt_width + c] + bias[c]);
+  // In parallel: at T = 16k this was a tenth of a Mamba-1 prefill, on one thread.
+  pool_.parallel_for(T, 256, [&](int64_t t0, int64_t t1) {
+    for (int64_t t = t0; t < t1; ++t)
+      for (int64_t c = 0; c < dt_width; ++c) dt[t * dt_width + c] = softplus(dt[t * dt_width + c] + bias[c]);
+  });
   const int64_t n_a = op.A_log->numel();
   float* A = host_address(*scratch(n_a));
   const float* A_log = as_f32(*op.A_log);
