@@ -51,8 +51,9 @@ class Models(unittest.TestCase):
 
     def test_fast_forms_give_the_references_logits_and_gradients(self):
         torch.set_num_threads(1)
-        ids = torch.tensor([e.ids for e in tasks.examples("mqar", "heldout", 4, 2)])
-        for family in ("mamba",):  # the families whose training replaces a reference recurrence
+        # 16 pairs: ~64 tokens, several of the chunked forms' 16-token chunks and a padded last one.
+        ids = torch.tensor([e.ids[:61] for e in tasks.examples("mqar", "heldout", 16, 2)])
+        for family in ("mamba", "linear_attn", "gla", "delta_net", "gated_deltanet", "hybrid_gated_deltanet"):
             with self.subTest(family=family):
                 runs = []
                 for reference in (True, False):
@@ -62,8 +63,10 @@ class Models(unittest.TestCase):
                     runs.append((logits.detach(), {n: p.grad for n, p in m.w.named().items()}))
                 (ref_logits, ref_grads), (fast_logits, fast_grads) = runs
                 self.assertLess(float((fast_logits - ref_logits).norm() / ref_logits.norm()), 1e-6)
+                # Chunked sums round differently in float32: measured up to 2.8e-5 (the gated delta
+                # rule's embedding gradient), 2e-6 to 5e-6 for the others; a wrong form is off by 1e-1.
                 for name, g in ref_grads.items():
-                    self.assertLess(float((fast_grads[name] - g).norm() / g.norm()), 1e-5, name)
+                    self.assertLess(float((fast_grads[name] - g).norm() / g.norm()), 1e-4, name)
 
     def test_sliding_window_is_transformers_mistral(self):
         """The sliding-window module, written as train.py writes it, gives the logits of

@@ -143,11 +143,12 @@ def linear_attn_model(m, vocab):
         qkvo(m, w, p, H, dk, dv)
         w[p + "norm.weight"] = m.norm(dv)
 
+    attend = _FORMS.get("linear_attn") or refs.fla_naive("linear_attn").naive_recurrent_linear_attn
+
     def mixer(i, x):
         p = f"model.layers.{i}.attn."
         q, k, v = project(w, p, x, H, dk, dv)
-        o, _ = refs.fla_naive("linear_attn").naive_recurrent_linear_attn(
-            F.elu(q) + 1, F.elu(k) + 1, v, scale=dk ** -0.5)
+        o, _ = attend(F.elu(q) + 1, F.elu(k) + 1, v, scale=dk ** -0.5)
         return out_norm(w, p, o, "norm")
     return cfg, w, mixer
 
@@ -188,13 +189,15 @@ def gla_model(m, vocab, short_conv=False):
         if short_conv:
             short_convs(m, w, p, K, H * dk, H * dv)
 
+    attend = _FORMS.get("gla") or refs.fla_naive("gla").naive_recurrent_gla
+
     def mixer(i, x):
         p = f"model.layers.{i}.attn."
         q, k, v = project(w, p, x, H, dk, dv)
         if short_conv:
             q, k, v = short_conv_qkv(w, p, q, k, v)
         gk = F.logsigmoid((x @ w[p + "gk_proj.0.weight"].T) @ w[p + "gk_proj.1.weight"].T + w[p + "gk_proj.1.bias"]) / 16
-        o, _ = refs.fla_naive("gla").naive_recurrent_gla(q, k, v, gk.view(*x.shape[:-1], H, dk))
+        o, _ = attend(q, k, v, gk.view(*x.shape[:-1], H, dk))
         return out_norm(w, p, o, "g_norm_swish_gate", x)
     return cfg, w, mixer
 
@@ -212,12 +215,13 @@ def delta_net_model(m, vocab):
         w.update({p + "b_proj.weight": m.linear(H, D), p + "o_norm.weight": m.norm(dv)})
         short_convs(m, w, p, K, H * dk, H * dv)
 
+    attend = _FORMS.get("delta_rule") or refs.fla_naive("delta_rule").delta_rule_recurrence
+
     def mixer(i, x):
         p = f"model.layers.{i}.attn."
         q, k, v = qkv_activations(w, p, *project(w, p, x, H, dk, dv), short_conv=True)
         beta = torch.sigmoid(x @ w[p + "b_proj.weight"].T)
-        o, _ = refs.fla_naive("delta_rule").delta_rule_recurrence(
-            *(t.transpose(1, 2) for t in (q, k, v, beta)))
+        o, _ = attend(*(t.transpose(1, 2) for t in (q, k, v, beta)))
         return out_norm(w, p, o.transpose(1, 2), "o_norm")
     return cfg, w, mixer
 
@@ -244,6 +248,8 @@ def gated_deltanet_model(m, vocab, attn_layers=(), short_conv=True):
         if short_conv:
             short_convs(m, w, p, K, H * dk, H * dv)
 
+    attend = _FORMS.get("gated_delta_rule") or refs.fla_naive("gated_delta_rule").naive_recurrent_gated_delta_rule
+
     def mixer(i, x):
         p = f"model.layers.{i}.attn."
         if i in attn_layers:
@@ -251,8 +257,7 @@ def gated_deltanet_model(m, vocab, attn_layers=(), short_conv=True):
         q, k, v = qkv_activations(w, p, *project(w, p, x, H, dk, dv), short_conv)
         beta = torch.sigmoid(x @ w[p + "b_proj.weight"].T)
         g = -w[p + "A_log"].exp() * F.softplus(x @ w[p + "a_proj.weight"].T + w[p + "dt_bias"])
-        o, _ = refs.fla_naive("gated_delta_rule").naive_recurrent_gated_delta_rule(
-            q, k, v, beta, g, scale=dk ** -0.5)
+        o, _ = attend(q, k, v, beta, g, scale=dk ** -0.5)
         return out_norm(w, p, o, "o_norm", x)
     return cfg, w, mixer
 
@@ -400,7 +405,7 @@ def mamba_forward(w, mixer, ids):
     return rms(x, w["backbone.norm_f.weight"]) @ head.T, torch.stack(residual)
 
 
-# Replacements of reference recurrences by name ("selective_scan"), taken by the model makers when
+# Replacements of reference recurrences by name ("selective_scan", "gla", ...), taken by the model makers when
 # they build a mixer: tools/train's training-speed forms, each checked against the reference.
 _FORMS = {}
 

@@ -122,7 +122,7 @@ class ReferenceFamily(nn.Module):
 
     def __init__(self, family, vocab, size, seed, reference_forms=False):
         super().__init__()
-        forms = None if reference_forms else {"selective_scan": fast_forms.selective_scan}
+        forms = None if reference_forms else fast_forms.FORMS
         cfg, weights, mixer, forward = reference_families.build_model(family, vocab, seed, size, forms)
         self.cfg = dict(cfg, torch_dtype="float32", max_position_embeddings=16384)
         self.w = NamedParameters()
@@ -147,7 +147,7 @@ FAMILIES = ["transformer", "sliding_window", *reference_families.MODELS]
 
 def build(family, vocab, size, seed, reference_forms=False):
     """A fresh model of `family` with the task's size settings (train.py's SIZES); the recurrent
-    families train with fast_forms' scans unless `reference_forms`."""
+    families train with fast_forms' chunked forms and scan unless `reference_forms`."""
     if family in ("transformer", "sliding_window"):
         return Transformer(vocab, size["d_model"], size["n_layers"], size["n_heads"], size["n_kv_heads"], size["d_ff"],
                            seed=seed, window=size.get("window", 0) if family == "sliding_window" else 0)
