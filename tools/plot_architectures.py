@@ -24,6 +24,7 @@ BEGIN, END = "<!-- task-models:begin (tools/plot_architectures.py) -->", "<!-- t
 sys.path.insert(0, str(ROOT / "tools" / "train"))
 import models  # noqa: E402
 import tasks  # noqa: E402
+import train  # noqa: E402
 
 
 def colour(family):
@@ -126,12 +127,15 @@ def main():
     by_task = cards(a.models)
     a.images.mkdir(parents=True, exist_ok=True)
     parts = [f"Accuracy: each trained model's held-out answers by length (its card; `mnemo eval` reproduces "
-             f"every figure within 0.5 points in the test command). Models not listed are not trained yet "
-             f"(tools/train/README.md)."]
+             f"every figure within 0.5 points in the test command). Each task lists the families meant to solve "
+             f"it (`TASK_FAMILIES` in tools/train/train.py) that are not trained yet."]
     for task, by_family in sorted(by_task.items()):
         image = a.images / f"task_accuracy_{task}.png"
         plot_accuracy(task, by_family, image)
-        parts.append(f"### {task}\n\n![{task} accuracy by length](images/{image.name})\n\n{accuracy_table(task, by_family)}")
+        waiting = [f for f in train.TASK_FAMILIES.get(task, []) if f not in by_family]
+        pending = f"\n\nNot trained yet: {', '.join(waiting)}." if waiting else ""
+        parts.append(f"### {task}\n\n![{task} accuracy by length](images/{image.name})\n\n"
+                     f"{accuracy_table(task, by_family)}{pending}")
     cost_image = a.images / "task_model_cost.png"
     plot_cost(bench, cost_image)
     threads = f"{bench['threads']} thread{'s' if bench['threads'] != 1 else ''}"
