@@ -36,6 +36,7 @@ class ImGuiHarness {
   ~ImGuiHarness() { ImGui::DestroyContext(ctx_); }
 
   ImGuiIO& io() { return ImGui::GetIO(); }
+  void set_size(ImVec2 size) { size_ = size; }  // the window the next frames draw into
 
   // One frame: `draw` inside a full-size window, as the app's CanvasWindow does.
   ImDrawData* frame(const std::function<void()>& draw) {

@@ -167,6 +167,42 @@ TEST(AttentionExplorer, ZoomPicksFinerLevelsAndStandsInTheCoarseOneMeanwhile) {
 
 // A byte changed inside one head's recorded queries: the explorer says which value is damaged
 // instead of drawing whatever the bytes now mean.
+// A canvas laid out narrow on its first frames (a compare side among many) or resized later keeps
+// the whole map in view until the user zooms or pans; after that the user's view stays.
+TEST(AttentionExplorer, StaysFittedWhenResizedUntilTheUserMoves) {
+  DemoOptions o;
+  o.prompt_tokens = 120, o.decode_steps = 2, o.layers = 1, o.heads = 2, o.kv_heads = 1;
+  const std::string path = test::fresh_session_path("refit", "refit.mnemo");
+  write_demo_session(path, o);
+  ImGuiHarness h(ImVec2(200, 700));
+  Fixture f(path);
+  AttentionExplorer x(f.vs);
+  ASSERT_TRUE(h.frames_until(f.host(x), [&] { return x.map_rows() > 0 && f.settled(); }));
+  h.frame(f.host(x));
+  const double narrow = x.view().zoom;
+  h.set_size(ImVec2(800, 700));
+  h.frame(f.host(x));
+  const double wide = x.view().zoom;
+  EXPECT_GT(wide, 2.5 * narrow) << "refitted to the wider canvas";
+  EXPECT_NEAR(x.view().cx, x.map_cols() * 0.5, 1e-9);
+  // Moved by the user (a linked side's pan counts as the user's), the view survives a resize.
+  AttentionExplorer::View v = x.view();
+  v.zoom *= 3, v.cx = 10;
+  x.set_view(v);
+  h.set_size(ImVec2(400, 700));
+  h.frame(f.host(x));
+  EXPECT_DOUBLE_EQ(x.view().zoom, v.zoom);
+  EXPECT_DOUBLE_EQ(x.view().cx, 10);
+  // Fit again: fitted to this size, and following it again.
+  x.fit();
+  h.frame(f.host(x));
+  const double refit = x.view().zoom;
+  EXPECT_LT(refit, v.zoom);
+  h.set_size(ImVec2(800, 700));
+  h.frame(f.host(x));
+  EXPECT_DOUBLE_EQ(x.view().zoom, wide);
+}
+
 TEST(AttentionExplorer, ADamagedFactorIsAnErrorOverTheMap) {
   const std::string path = std::filesystem::path(test::demo_session_path()).parent_path() / "damaged.mnemo";
   std::filesystem::copy_file(test::demo_session_path(), path, std::filesystem::copy_options::overwrite_existing);

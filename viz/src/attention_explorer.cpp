@@ -13,8 +13,12 @@ namespace {
 // Room for the axes' labels and the colour bar, cut down when the canvas is narrow (Compare's halves).
 struct Margins {
   float left, top, bar;
+  bool color_bar = true;
 };
 Margins margins_for(ImVec2 avail) {
+  // A canvas a few hundred pixels wide (one side of a compare view of many runs) gives the map
+  // the room: positions only, no colour bar (the toolbar's scale says what the colours mean).
+  if (avail.x < 320.f) return Margins{30.f, 22.f, 4.f, false};
   const bool narrow = avail.x < 760.f;
   return narrow ? Margins{64.f, 44.f, 70.f} : Margins{124.f, 84.f, 78.f};
 }
@@ -38,7 +42,7 @@ std::string quoted_token(const RunData* d, int64_t pos) {
 
 }  // namespace
 
-void AttentionExplorer::fit() { fitted_ = false; }
+void AttentionExplorer::fit() { fitted_ = false, moved_by_user_ = false; }
 
 ImVec2 AttentionExplorer::to_screen(double col, double row) const {
   return ImVec2(static_cast<float>(map_origin_.x + map_size_.x * 0.5 + (col - view_.cx) * view_.zoom),
@@ -72,7 +76,7 @@ void AttentionExplorer::update_shape() {
       next.rows = s->rows, next.cols = s->cols, next.channels = s->channels_per_head;
       next.fit_level = fit_level_of(s->rows, s->cols);
       // A new head or run starts fitted; a new step of the same head keeps the view.
-      if (next.run != shape_.run || next.layer != shape_.layer || next.head != shape_.head) fitted_ = false;
+      if (next.run != shape_.run || next.layer != shape_.layer || next.head != shape_.head) fit();
       // Another layer may have another mixer (a hybrid): its tiles bring its own label.
       if (next.run != shape_.run || next.layer != shape_.layer) label_.clear();
       shape_ = next;
@@ -174,14 +178,19 @@ void AttentionExplorer::update_auto_range() {
 void AttentionExplorer::handle_input(ImVec2 origin, ImVec2 size) {
   ImGuiIO& io = ImGui::GetIO();
   const double fit_zoom = std::min(size.x / std::max<double>(1, shape_.cols), size.y / std::max<double>(1, shape_.rows));
-  if (!fitted_) {
+  const bool resized = size.x != fitted_size_.x || size.y != fitted_size_.y;
+  if (!fitted_ || (resized && !moved_by_user_)) {
+    // Centred across, at the top of the canvas: the key axis's labels stay next to the map when
+    // the canvas is taller than the map (a narrow compare side).
     target_.zoom = fit_zoom;
-    target_.cx = shape_.cols * 0.5, target_.cy = shape_.rows * 0.5;
+    target_.cx = shape_.cols * 0.5, target_.cy = std::max(shape_.rows * 0.5, size.y * 0.5 / fit_zoom);
     view_ = target_;
     fitted_ = true;
+    fitted_size_ = size;
   }
   const bool hovered = ImGui::IsItemHovered();
   if (hovered && io.MouseWheel != 0.f) {
+    moved_by_user_ = true;
     // Zoom about the cell under the pointer: it stays under the pointer as the zoom animates.
     const double factor = std::pow(1.25, io.MouseWheel);
     const double mx = io.MousePos.x - origin.x - size.x * 0.5, my = io.MousePos.y - origin.y - size.y * 0.5;
@@ -189,7 +198,9 @@ void AttentionExplorer::handle_input(ImVec2 origin, ImVec2 size) {
     target_.zoom = std::clamp(target_.zoom * factor, fit_zoom * 0.25, kMaxZoom);
     target_.cx = ax - mx / target_.zoom, target_.cy = ay - my / target_.zoom;
   }
-  if (ImGui::IsItemActive() && ImGui::IsMouseDragging(ImGuiMouseButton_Left, 0.f)) {
+  if (ImGui::IsItemActive() && ImGui::IsMouseDragging(ImGuiMouseButton_Left, 0.f) &&
+      (io.MouseDelta.x != 0.f || io.MouseDelta.y != 0.f)) {
+    moved_by_user_ = true;
     target_.cx -= io.MouseDelta.x / view_.zoom, target_.cy -= io.MouseDelta.y / view_.zoom;
     view_.cx -= io.MouseDelta.x / view_.zoom, view_.cy -= io.MouseDelta.y / view_.zoom;
   }
@@ -334,7 +345,8 @@ void AttentionExplorer::draw_axes(ImDrawList* dl, ImVec2 origin, ImVec2 size) {
   const bool labels = d && view_.zoom >= line;  // one text line per cell: tokens fit
   const int64_t step = labels ? 1 : nice_step(line * 4.0 / view_.zoom);
 
-  dl->PushClipRect(ImVec2(origin.x - margins_.left, origin.y), ImVec2(origin.x, origin.y + size.y), true);
+  // Half a line above the map too: the first row's label is centred on its row.
+  dl->PushClipRect(ImVec2(origin.x - margins_.left, origin.y - line * 0.5f), ImVec2(origin.x, origin.y + size.y), true);
   for (int64_t r = r0 - r0 % step; r <= r1; r += step) {
     if (r < r0) continue;
     std::string s = labels ? quoted_token(d, r) : std::to_string(r);
@@ -345,7 +357,8 @@ void AttentionExplorer::draw_axes(ImDrawList* dl, ImVec2 origin, ImVec2 size) {
   }
   dl->PopClipRect();
 
-  dl->PushClipRect(ImVec2(origin.x, origin.y - margins_.top), ImVec2(origin.x + size.x, origin.y), true);
+  // Into the corner on the left, so that the first position's label is whole.
+  dl->PushClipRect(ImVec2(origin.x - margins_.left, origin.y - margins_.top), ImVec2(origin.x + size.x, origin.y), true);
   for (int64_t c = c0 - c0 % step; c <= c1; c += step) {
     if (c < c0) continue;
     std::string s = labels ? quoted_token(d, c) : std::to_string(c);
@@ -363,7 +376,7 @@ void AttentionExplorer::draw_axes(ImDrawList* dl, ImVec2 origin, ImVec2 size) {
     rotate_vertices(dl, first, -1.0472f, end);
   }
   dl->PopClipRect();
-  dl->AddText(ImVec2(origin.x - margins_.left + 2, origin.y - line - 2), dim, "query ↓ key →");
+  if (margins_.left >= 60.f) dl->AddText(ImVec2(origin.x - margins_.left + 2, origin.y - line - 2), dim, "query ↓ key →");
 }
 
 void AttentionExplorer::draw_color_bar(ImDrawList* dl, ImVec2 at, float height) {
@@ -496,7 +509,7 @@ void AttentionExplorer::draw() {
   ImDrawList* dl = ImGui::GetWindowDrawList();
   draw_map(dl, origin, size);
   draw_axes(dl, origin, size);
-  draw_color_bar(dl, ImVec2(origin.x + size.x + 10, origin.y), size.y * 0.6f);
+  if (m.color_bar) draw_color_bar(dl, ImVec2(origin.x + size.x + 10, origin.y), size.y * 0.6f);
   hover(origin, size);
   if (inspection_.empty()) {
     const RunData* d = vs_.run_data();

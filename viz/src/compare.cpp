@@ -238,14 +238,15 @@ void CompareCanvas::draw_answers() {
                                [](const profiler::AnswerRecord& a, int64_t p) { return a.position < p; });
     return it != d->answers.end() && it->position == position ? &*it : nullptr;
   };
-  // Each side's column is titled by its run's label (or number) and its score.
+  // Each side's column is titled by its score and its run's label (or number): the score first,
+  // where a narrow column still shows it.
   std::vector<std::string> titles;
   for (size_t i = 0; i < all.size(); ++i) {
     const profiler::RunSummary* s = all[i]->has_run() ? all[i]->doc->run_summary(all[i]->run) : nullptr;
     std::string title = s && !s->info.label.empty() ? s->info.label : "run " + std::to_string(all[i]->run);
     if (runs[i] && !runs[i]->answers.empty())
-      title += " · " + std::to_string(profiler::answers_right(runs[i]->answers)) + "/" +
-               std::to_string(runs[i]->answers.size());
+      title = std::to_string(profiler::answers_right(runs[i]->answers)) + "/" + std::to_string(runs[i]->answers.size()) +
+              " · " + title;
     titles.push_back(title);
   }
   char header[96];
@@ -320,16 +321,18 @@ void CompareCanvas::draw_side_by_side() {
     char id[32];
     std::snprintf(id, sizeof id, "##side%zu", i);
     ImGui::BeginChild(id, ImVec2(width, avail.y), true, ImGuiWindowFlags_NoScrollbar | ImGuiWindowFlags_NoScrollWithMouse);
+    // Every side's run on a line of its own, so that the sides' maps line up; an added side's
+    // line starts with the way to take it out of the comparison (first: narrow sides clip the end).
     if (i >= 2) {
-      // An added side: its run, and a way to take it out of the comparison.
-      ImGui::TextDisabled("%s", side_label(*all[i]).c_str());
-      ImGui::SameLine();
-      if (ImGui::SmallButton("remove")) {
+      if (ImGui::SmallButton("×")) {
         ImGui::EndChild();
         remove_side(i);
         return;
       }
+      if (ImGui::IsItemHovered()) ImGui::SetTooltip("Remove this run from the comparison");
+      ImGui::SameLine();
     }
+    ImGui::TextDisabled("%s", side_label(*all[i]).c_str());
     list[i]->draw();
     if (ImGui::IsWindowHovered(ImGuiHoveredFlags_ChildWindows)) hovered_side = static_cast<int>(i);
     ImGui::EndChild();
@@ -351,7 +354,7 @@ void CompareCanvas::draw_side_by_side() {
       for (auto& other : list)
         if (auto* b = dynamic_cast<AttentionExplorer*>(other.get());
             b && b != a && a->map_rows() == b->map_rows() && a->map_cols() == b->map_cols())
-          b->set_view(a->view());
+          b->set_view(a->view(), a->moved_by_user());
   } else if (!answer_hovered_) {
     for (ViewState* vs : all) vs->cursor_linked = false;
   }

@@ -36,8 +36,11 @@ class AttentionExplorer : public Canvas {
     double zoom = 1;        // pixels per map cell
   };
   const View& view() const { return view_; }
-  void set_view(View v) { view_ = target_ = v, fitted_ = true; }
-  void fit();  // the whole map in the canvas, next frame
+  // A view set as if the user had moved there (by default): it stays when the canvas is resized.
+  // Linked views pass on whether their leader's view is still its fit.
+  void set_view(View v, bool moved_by_user = true) { view_ = target_ = v, fitted_ = true, moved_by_user_ = moved_by_user; }
+  bool moved_by_user() const { return moved_by_user_; }
+  void fit();  // the whole map in the canvas, next frame, and kept fitted until the user moves
   int level() const { return level_; }  // the pyramid level drawn last frame
   // What the drawn tiles hold, as the reader labels the layer's maps ("softmax probabilities"), and
   // why a tile in view could not be read (a damaged value, factors not recorded), last frame.
@@ -82,6 +85,10 @@ class AttentionExplorer : public Canvas {
   ViewState& vs_;
   View view_, target_;
   bool fitted_ = false, animating_ = false, loading_ = false, waiting_ = false;
+  // Until the user zooms or pans, the fit follows the canvas's size (a compare side laid out
+  // narrow on its first frame, a window resized).
+  bool moved_by_user_ = false;
+  ImVec2 fitted_size_{0, 0};
   int level_ = 0;
   ImVec2 map_origin_{}, map_size_{};
   struct {
