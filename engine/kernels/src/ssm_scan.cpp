@@ -111,7 +111,7 @@ void selective_scan(ThreadPool& pool, const SelectiveScanArgs& a) {
   detail::require(a.state && a.out && a.A && (a.T == 0 || (a.x && a.delta && a.B && a.C)), who, "missing buffer");
   const int64_t per_group = a.D / a.G;
   // Channels are independent: each block walks time on its own. Eight channels of one group at a
-  // time go through AVX2 (exp included; the scalar path's std::exp was 55% of a 16k-token Mamba
+  // time go through AVX2 (exp included: the scalar scan and its std::exp were 54% of a 16k-token Mamba
   // prefill); the rest, and states wider than 64, one channel at a time.
   const bool vector_ok = a.N <= 64;
   pool.parallel_for(a.D, kChannelGrain, [&](int64_t d0, int64_t d1) {
