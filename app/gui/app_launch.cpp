@@ -34,11 +34,12 @@ void fail(const QString& why) { std::fprintf(stderr, "mnemoscope: %s\n", why.toL
 QString launch_usage() {
   return QString(
              "usage: mnemoscope [FILE ...] [--view %1] [--run R] [--layer L] [--head H] [--step S]\n"
-             "                  [--sides R,R,...] [--screenshot OUT.png] [--demo]\n\n"
+             "                  [--sides R,R,...] [--size WxH] [--screenshot OUT.png] [--demo]\n\n"
              "Opens session files (.mnemo) at a view. With --screenshot, renders the view once its data has\n"
              "loaded, writes the PNG and exits (non-zero, with the reason on stderr, when a file cannot be\n"
              "opened). --sides lists the runs of the first file that the compare view shows side by side\n"
-             "(two or more). --demo adds a synthetic session that has every kind of data.\n")
+             "(two or more). --size sets the window's size in pixels (640x480 to 7680x4320; the default is\n"
+             "1500x950). --demo adds a synthetic session that has every kind of data.\n")
       .arg(kViews);
 }
 
@@ -92,6 +93,16 @@ bool parse_launch(const QStringList& args, LaunchOptions& out, QString& problem)
         problem = "--sides needs two or more runs, got '" + v + "'";
         return false;
       }
+    } else if (a == "--size") {
+      QString v;
+      if (!value(v)) return false;
+      const QStringList wh = v.toLower().split('x');
+      int64_t w = 0, h = 0;
+      if (wh.size() != 2 || !to_int(wh[0], w) || !to_int(wh[1], h) || w < 640 || h < 480 || w > 7680 || h > 4320) {
+        problem = "--size expects WIDTHxHEIGHT in pixels, 640x480 to 7680x4320, got '" + v + "'";
+        return false;
+      }
+      out.size = std::make_pair(static_cast<int>(w), static_cast<int>(h));
     } else if (a == "--layer") {
       if (!number(out.layer, 0)) return false;
     } else if (a == "--head") {
@@ -110,6 +121,25 @@ bool parse_launch(const QStringList& args, LaunchOptions& out, QString& problem)
 
 int launch(MainWindow& window, const LaunchOptions& o) {
   const bool headless = !o.screenshot.isEmpty();
+  if (o.size) {
+    // The window was shown at its default size, and the X server's answer to that request can
+    // arrive after this one and size the window back: ask until the size has held for 250 ms.
+    const QSize want(o.size->first, o.size->second);
+    QElapsedTimer waited, held;
+    waited.start();
+    held.start();
+    while (waited.elapsed() < 3000 && !(window.size() == want && held.elapsed() >= 250)) {
+      if (window.size() != want) {
+        window.resize(want);
+        held.restart();
+      }
+      QCoreApplication::processEvents(QEventLoop::AllEvents, 20);
+      QThread::msleep(5);
+    }
+    if (window.size() != want)
+      fail("the window is " + QString::number(window.width()) + "x" + QString::number(window.height()) + ", not " +
+           QString::number(want.width()) + "x" + QString::number(want.height()) + " (--size): the screen may be smaller");
+  }
   QStringList files = o.files;
   if (o.demo) {
     const QString dir = QStandardPaths::writableLocation(QStandardPaths::TempLocation) + "/mnemoscope-demo-" +

@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <utility>
 #include <vector>
 
 namespace mnemo::gui {
@@ -20,6 +21,7 @@ struct LaunchOptions {
   std::vector<int64_t> sides;  // --sides: the compare view's runs of the first file, in order
   std::optional<int> layer, head, step;
   QString screenshot;
+  std::optional<std::pair<int, int>> size;  // --size WxH: the window's size (a wide comparison, a screenshot)
   bool demo = false;  // a synthetic session with every kind of data (viz demo)
   bool help = false;
 };

@@ -1,7 +1,7 @@
 // mnemoscope: the desktop app.
 //
 //   mnemoscope [FILE ...] [--view attention|overview|tokens|memory|kv|timeline|compare] [--run R]
-//              [--layer L] [--head H] [--screenshot OUT.png]
+//              [--layer L] [--head H] [--sides R,R,...] [--size WxH] [--screenshot OUT.png]
 //
 // With --screenshot it renders the view once its data has loaded, writes the PNG and exits:
 // non-zero, with the reason on stderr, when a file cannot be opened or the view does not exist.

@@ -44,13 +44,22 @@ def main() -> int:
                 expect(w >= 800 and h >= 500, f"{source} {view}: a window-sized PNG ({w}x{h})")
                 expect(n > 40, f"{source} {view}: not blank ({n} colours)")
 
+    # --size: the window (and the PNG) at the size asked for.
+    png = out / "cli-size.png"
+    r = run(app, session, "--view", "compare", "--size", "1200x700", "--screenshot", str(png))
+    expect(r.returncode == 0 and png.exists() and Image.open(png).size == (1200, 700),
+           f"--size 1200x700: a 1200x700 PNG (got {r.returncode}, {Image.open(png).size if png.exists() else None})")
+
     bad = out / "foreign.mnemo"
     bad.write_text("not a session\n")
     for args, code, words in ((["/nonexistent/x.mnemo"], 1, "no such file"), ([str(bad)], 1, "not a Mnemoscope session"),
                               ([session, "--view", "spectrum"], 2, "unknown view"), ([session, "--bogus"], 2, "unknown option"),
                               ([session, "--sides", "1"], 2, "two or more runs"),
                               ([session, "--sides", "1,x"], 2, "run numbers separated by commas"),
-                              ([session, "--view", "compare", "--sides", "1,99"], 1, "no run 99")):
+                              ([session, "--view", "compare", "--sides", "1,99"], 1, "no run 99"),
+                              ([session, "--size", "100x100"], 2, "--size expects WIDTHxHEIGHT"),
+                              ([session, "--size", "99999999999x900"], 2, "--size expects WIDTHxHEIGHT"),
+                              ([session, "--size", "wide"], 2, "--size expects WIDTHxHEIGHT")):
         r = run(app, *args, "--screenshot", str(out / "never.png"))
         expect(r.returncode == code and words in r.stderr,
                f"{' '.join(args)[-60:]}: exit {code} and '{words}' on stderr (got {r.returncode}: {r.stderr.strip()[-200:]})")
