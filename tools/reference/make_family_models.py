@@ -435,7 +435,8 @@ MODELS = {
     "delta_net": (delta_net_model, fla_forward),
     "gated_deltanet": (gated_deltanet_model, fla_forward),
     # without short convolutions, so that path is checked too
-    "hybrid_gated_deltanet": (lambda m, v: gated_deltanet_model(m, v, attn_layers=(1,), short_conv=False), fla_forward),
+    "hybrid_gated_deltanet": (lambda m, v, short_conv=False: gated_deltanet_model(m, v, attn_layers=(1,), short_conv=short_conv),
+                              fla_forward),
     "mamba": (mamba1_model, mamba_forward),
     "mamba2": (mamba2_model, mamba_forward),
 }
