@@ -12,11 +12,13 @@ trains it again). Runs are steps, not minutes, so the same command gives the sam
 machine (of the same torch build); each run is sized to take at most ~10 minutes here."""
 
 import argparse
+import ctypes
 import json
 import multiprocessing
 import os
 import platform
 import random
+import signal
 import sys
 import textwrap
 import time
@@ -251,6 +253,8 @@ def _start_job(cpus):
     run beats two threads on one run (a Gated DeltaNet passkey step 0.37 s on one thread, 0.65 s on
     two; Mamba-2 0.33 against 0.55), so a machine trains as many runs at once as it has CPUs."""
     global _bar_line
+    # A job ends with the command that started it (killed or interrupted), not trains on alone.
+    ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
     cpu, _bar_line = cpus.get()
     os.sched_setaffinity(0, {cpu})
     torch.set_num_threads(1)
