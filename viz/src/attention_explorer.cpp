@@ -482,8 +482,10 @@ void AttentionExplorer::draw() {
     draw_notice(n.message, n.detail.c_str());
     return;
   }
-  draw_toolbar();
+  // The shape first: the toolbar offers what this frame's map has (a Mamba-1 layer's channel
+  // selector), not the previous map's. A selection changed in the toolbar is asked for next frame.
   update_shape();
+  draw_toolbar();
   waiting_ = shape_pending_ != nullptr;  // asked, not arrived when this frame was drawn
   if (shape_.rows == 0) {
     if (!error_.empty() && !shape_pending_) draw_notice("No attention to show for this head", error_.c_str());
