@@ -66,12 +66,19 @@ TEST(AttentionExplorer, DrawsTheHeadAndHoverGivesTheExactScore) {
   }
 }
 
+// A demo session of one layer (two heads sharing one KV head), a prompt of `prompt_tokens` and two
+// decode steps, in a fresh folder named `name`.
+std::string one_layer_session(const std::string& name, int64_t prompt_tokens) {
+  DemoOptions o;
+  o.prompt_tokens = prompt_tokens, o.decode_steps = 2, o.layers = 1, o.heads = 2, o.kv_heads = 1;
+  const std::string path = test::fresh_session_path(name, name + ".mnemo");
+  write_demo_session(path, o);
+  return path;
+}
+
 TEST(AttentionExplorer, ZoomPicksFinerLevelsAndStandsInTheCoarseOneMeanwhile) {
   // A map of 700 rows fits one tile at level 2: the overview, with levels 1 and 0 on zoom.
-  DemoOptions o;
-  o.prompt_tokens = 700, o.decode_steps = 2, o.layers = 1, o.heads = 2, o.kv_heads = 1;
-  const std::string path = test::fresh_session_path("zoom", "zoom.mnemo");
-  write_demo_session(path, o);
+  const std::string path = one_layer_session("zoom", 700);
   ImGuiHarness h(ImVec2(900, 700));
   Fixture f(path);
   AttentionExplorer x(f.vs);
@@ -165,15 +172,10 @@ TEST(AttentionExplorer, ZoomPicksFinerLevelsAndStandsInTheCoarseOneMeanwhile) {
   ASSERT_TRUE(h.frames_until(f.host(x), [&] { return f.settled() && !x.wants_redraw(); }));
 }
 
-// A byte changed inside one head's recorded queries: the explorer says which value is damaged
-// instead of drawing whatever the bytes now mean.
 // A canvas laid out narrow on its first frames (a compare side among many) or resized later keeps
 // the whole map in view until the user zooms or pans; after that the user's view stays.
 TEST(AttentionExplorer, StaysFittedWhenResizedUntilTheUserMoves) {
-  DemoOptions o;
-  o.prompt_tokens = 120, o.decode_steps = 2, o.layers = 1, o.heads = 2, o.kv_heads = 1;
-  const std::string path = test::fresh_session_path("refit", "refit.mnemo");
-  write_demo_session(path, o);
+  const std::string path = one_layer_session("refit", 120);
   ImGuiHarness h(ImVec2(200, 700));
   Fixture f(path);
   AttentionExplorer x(f.vs);
@@ -203,6 +205,8 @@ TEST(AttentionExplorer, StaysFittedWhenResizedUntilTheUserMoves) {
   EXPECT_DOUBLE_EQ(x.view().zoom, wide);
 }
 
+// A byte changed inside one head's recorded queries: the explorer says which value is damaged
+// instead of drawing whatever the bytes now mean.
 TEST(AttentionExplorer, ADamagedFactorIsAnErrorOverTheMap) {
   const std::string path = std::filesystem::path(test::demo_session_path()).parent_path() / "damaged.mnemo";
   std::filesystem::copy_file(test::demo_session_path(), path, std::filesystem::copy_options::overwrite_existing);
