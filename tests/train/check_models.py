@@ -68,6 +68,30 @@ class Models(unittest.TestCase):
                 for name, g in ref_grads.items():
                     self.assertLess(float((fast_grads[name] - g).norm() / g.norm()), 1e-4, name)
 
+    def test_decay_gates_start_as_the_families_own_code_starts_them(self):
+        """Δ = softplus(bias) log-uniform in [0.001, 0.1] (mamba_ssm, fla), A in (1, 16) for Mamba-2
+        and (0, 16) for Gated DeltaNet, Mamba-1's A S4D-real, D ones: not make_family_models' test
+        gates (Δ near 0.13), which forget a token within ~10 positions."""
+        F = torch.nn.functional
+        for family in ("gated_deltanet", "hybrid_gated_deltanet", "mamba", "mamba2"):
+            with self.subTest(family=family):
+                w = models.build(family, len(tasks.VOCAB), sizes.size_of(family), seed=11).tensors()
+                dts = [F.softplus(t) for n, t in w.items() if n.endswith(("dt_bias", "dt_proj.bias"))]
+                self.assertTrue(dts)
+                for dt in dts:
+                    self.assertGreaterEqual(float(dt.min()), 1e-4)
+                    self.assertLessEqual(float(dt.max()), 0.1 + 1e-6)
+                for n, t in w.items():
+                    if n.endswith("A_log"):
+                        A = t.exp()
+                        if t.dim() == 2:  # Mamba-1: 1..N in every channel
+                            self.assertTrue(torch.allclose(A, torch.arange(1, t.shape[1] + 1).float().expand_as(A)), n)
+                        else:
+                            lo = 1.0 if family == "mamba2" else 0.0
+                            self.assertTrue(bool(((A >= lo) & (A <= 16.0)).all()), n)
+                    if n.endswith("mixer.D"):
+                        self.assertTrue(bool((t == 1).all()), n)
+
     def test_sliding_window_is_transformers_mistral(self):
         """The sliding-window module, written as train.py writes it, gives the logits of
         transformers' own MistralForCausalLM on that folder (an independent reference of the
