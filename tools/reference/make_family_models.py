@@ -386,8 +386,17 @@ def mamba2_model(m, vocab):
         A = -w[p + "A_log"].exp()
         group = torch.arange(H) // (H // G)
         Bh, Ch = B.view(Bsz, T, G, N)[:, :, group], C.view(Bsz, T, G, N)[:, :, group]
-        block = max(b for b in range(1, 65) if T % b == 0)
-        y, _ = ssd(x * dt[..., None], A * dt, Bh, Ch, block)
+        # The SSD reference needs T to be a multiple of its block: pad the end with zeros (the scan
+        # is causal, so the first T outputs do not change) rather than shrink the block to a
+        # divisor of T, which for a prime T (selective copying's 73-token batches) is one token:
+        # ~2 s a training step instead of ~0.5.
+        block = min(32, T)
+        pad = -T % block
+
+        def padded(t):
+            return F.pad(t, (0, 0) * (t.dim() - 2) + (0, pad)) if pad else t
+        y, _ = ssd(padded(x * dt[..., None]), padded(A * dt), padded(Bh), padded(Ch), block)
+        y = y[:, :T]
         y = (y + x * w[p + "D"][:, None]).reshape(Bsz, T, di)
         y = rms(y * F.silu(z), w[p + "norm.weight"])
         return y @ w[p + "out_proj.weight"].T
