@@ -122,9 +122,9 @@ def baseline_init(weights, n_layers, seed):
     N(0, 1/n_in), output projections (o_proj, out_proj, down_proj) scaled by 1/sqrt(2·layers),
     norm weights 1. What is a family's own parameterisation stays as its assembly draws it
     (embeddings, convolutions, biases), but for the decay gates, which gate_init sets as the
-    families' own code does. make_family_models draws q and k at twice
-    that scale and norms around 1 for its tests' sake; trained from that, the hybrid reached 6.5% of
-    16-pair MQAR answers in 1,500 steps, and 23% after 600 from this one."""
+    families' own code does. make_family_models draws q and k at twice that scale and norms around
+    1 for its tests' sake; trained from that, the hybrid reached 6.5% of 16-pair MQAR answers in
+    1,500 steps, and 23% after 600 from this one."""
     g = torch.Generator().manual_seed(seed + 7919)
     out_scale = 1.0 / math.sqrt(2 * n_layers)
     for name, t in weights.items():
