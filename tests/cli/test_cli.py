@@ -287,6 +287,7 @@ def main():
         families = {"linear": {"linear_attn", "retnet", "gla", "delta_net", "gated_deltanet"}, "mamba": {"mamba", "mamba2"}}
         for pid, archs in families.items():
             ok = ok and plugins[pid]["status"] == "ok" and plugins[pid]["abi"] == "2.1" and archs == set(plugins[pid]["architectures"])
+        ok = ok and plugins["rmt"]["status"] == "ok" and plugins["rmt"]["abi"] == "2.2" and plugins["rmt"]["architectures"] == ["rmt"]
     except Exception as e:  # noqa: BLE001
         ok, err = False, f"{e}: {out!r}"
     check("plugins --json", ok, err)
@@ -298,7 +299,7 @@ def main():
         env_rc = subprocess.run([MNEMO, "plugins", "--json"], capture_output=True, text=True,
                                 env={**os.environ, "MNEMOSCOPE_PLUGIN_PATH": d})
         plugins = {p["id"]: p for p in json.loads(env_rc.stdout)["plugins"]}
-        ok = (plugins["future"]["status"] == "failed" and "3.1" in plugins["future"]["error"] and "2.1" in plugins["future"]["error"]
+        ok = (plugins["future"]["status"] == "failed" and "3.1" in plugins["future"]["error"] and "2.2" in plugins["future"]["error"]
               and plugins["old"]["status"] == "failed" and "1.1" in plugins["old"]["error"]
               and plugins["transformer"]["status"] == "ok")
         check("plugins reports an incompatible plugin and keeps the others", ok, env_rc.stdout)

@@ -87,9 +87,27 @@ TEST(PluginSdk, RecurrentMixersNeedAHostOf21) {
   EXPECT_TRUE(sdk::Host(&current, nullptr).has_recurrent_mixers());
 }
 
+TEST(PluginSdk, MemoryRowsNeedAHostOf22) {
+  mnemo_host_api old{};
+  old.abi_major = 2;
+  old.abi_minor = 1;
+  old.struct_size = offsetof(mnemo_host_api, set_rows);
+  const sdk::Host host(&old, nullptr);
+  EXPECT_FALSE(host.has_rows());
+  host.clear_rows();  // nothing to clear on a host without rows
+  host.probe_memory(MNEMO_ROW_MEMORY_READ, mnemo_view{});
+  try {
+    host.set_rows(mnemo_rows{});
+    ADD_FAILURE() << "set_rows ran on a 2.1 host";
+  } catch (const sdk::PluginError& e) {
+    EXPECT_EQ(e.status(), MNEMO_ERR_UNSUPPORTED);
+    EXPECT_NE(std::string(e.what()).find("ABI 2.1 has no memory rows"), std::string::npos) << e.what();
+  }
+}
+
 TEST_F(PluginHost, HostIsAbi2) {
   EXPECT_EQ(MNEMO_PLUGIN_ABI_MAJOR, 2);
-  EXPECT_EQ(host_abi(), "2.1");
+  EXPECT_EQ(host_abi(), "2.2");
 }
 
 TEST_F(PluginHost, RefusesAnotherAbiMajorFromMetadataWithoutLoading) {

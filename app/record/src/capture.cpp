@@ -7,6 +7,7 @@
 #include <utility>
 
 #include "mnemo/core/error.h"
+#include "mnemo/core/fp16.h"
 #include "mnemo/profiler/session/attention_math.h"
 
 namespace mnemo::record {
@@ -327,6 +328,33 @@ void ProbeRecorder::on_kv(const rt::KvProbe& k) {
   kv_bytes_ += static_cast<int64_t>(k.bytes_used);
   step_records_.push_back(profiler::KvRecord{k.step, k.layer, k.n_resident, k.capacity, static_cast<int64_t>(k.bytes_used),
                                       static_cast<int64_t>(k.bytes_reserved), k.resident_ranges});
+}
+
+// A segmented model's memory rows: one snapshot per memory mem_s, under the segment s that reads
+// it (layer -1: the model's, not a layer's; fp16 rows, fp32 norms). mem_0, the learned memory, is
+// stored when segment 0 reads it; mem_{s+1} when segment s writes it, so the memory the last
+// complete segment leaves is kept too.
+void ProbeRecorder::on_memory(const rt::MemoryProbe& m) {
+  const bool first = m.role == rt::kRowMemoryRead && m.segment == 0;
+  if (!first && m.role != rt::kRowMemoryWrite) return;
+  profiler::MemorySnapshotRecord r;
+  r.step = m.step;
+  r.layer = -1;
+  r.segment = first ? 0 : m.segment + 1;
+  r.kind = "memory_tokens";
+  r.rows = m.n_slots, r.cols = m.d;
+  r.data.resize(static_cast<size_t>(m.n_slots * m.d));
+  r.norms.resize(static_cast<size_t>(m.n_slots));
+  for (int64_t i = 0; i < m.n_slots; ++i) {
+    double ss = 0;
+    for (int64_t c = 0; c < m.d; ++c) {
+      const float v = m.x[i * m.d + c];
+      r.data[static_cast<size_t>(i * m.d + c)] = f32_to_fp16(v);
+      ss += double{v} * v;
+    }
+    r.norms[static_cast<size_t>(i)] = static_cast<float>(std::sqrt(ss));
+  }
+  step_records_.push_back(std::move(r));
 }
 
 void ProbeRecorder::on_op(const rt::OpTiming& op) {

@@ -115,6 +115,12 @@ RecordResult record_run(rt::Model& model, const RecordRequest& req,
     throw UsageError("the prompt (" + std::to_string(ids.size()) + " tokens) and " + std::to_string(n_new) +
                      " new tokens exceed the context of " + std::to_string(model.max_context()));
 
+  // The session's attention records are by position in the sequence; a segmented model's rows
+  // (memory slots, positions within a segment) need their own records, not built yet.
+  if (model.segment_length() > 0 && req.captures.any_attention())
+    throw UsageError(model.file().path() + ": recording the attention of a model cut into segments (" +
+                     model.plugin().id + ") is not built yet; record it with --capture kv,ops,memory");
+
   profiler::RecorderOptions ro;
   ro.max_bytes = req.max_bytes;
   ro.attention_factors = req.captures.attention;

@@ -264,7 +264,7 @@ void host_rope(mnemo_host* h, mnemo_view x, int32_t n_heads, int32_t head_dim, i
   run_op(h, ops().rope, [&](Impl& I) {
     if (!positions && x.rows != static_cast<int64_t>(I.positions.size()))
       throw Error("rope over " + std::to_string(x.rows) + " rows without positions; the step has " +
-                  std::to_string(I.positions.size()) + " tokens");
+                  std::to_string(I.positions.size()) + " rows");
     I.backend->rope(view(x), n_heads, head_dim, n_rot, positions ? positions : I.positions.data(), theta,
                     mode == MNEMO_ROPE_NEOX ? kernels::RopeMode::NeoX : kernels::RopeMode::Interleaved);
   });
@@ -300,6 +300,48 @@ void host_copy(mnemo_host* h, mnemo_view dst, mnemo_view src) {
   run_op(h, ops().copy, [&](Impl& I) { I.backend->copy(view(dst), view(src)); });
 }
 
+static_assert(int{kRowToken} == MNEMO_ROW_TOKEN && int{kRowMemoryRead} == MNEMO_ROW_MEMORY_READ &&
+                  int{kRowMemoryWrite} == MNEMO_ROW_MEMORY_WRITE,
+              "rt::RowRole mirrors mnemo_row_role");
+
+// The segment of the current step of a segmented model, else -1.
+int32_t current_segment(const Impl& I) {
+  return I.segment_length > 0 ? static_cast<int32_t>(I.position / I.segment_length) : -1;
+}
+
+// The rows of the ops that follow (ABI 2.2), checked: what the kernels and probes index with must
+// hold for every row.
+mnemo_status host_set_rows(mnemo_host* h, const mnemo_rows* rows) {
+  Impl& I = impl(h);
+  if (I.failed) return MNEMO_ERR_INVALID;
+  try {
+    if (!rows) {
+      I.rows_are_tokens();
+      return MNEMO_OK;
+    }
+    if (rows->struct_size < sizeof(mnemo_rows)) throw Error("set_rows: the rows' struct is smaller than ABI 2.2's");
+    if (rows->n <= 0 || !rows->positions || !rows->roles || !rows->ids)
+      throw Error("set_rows: " + std::to_string(rows->n) + " rows, or positions, roles or ids missing");
+    const size_t n = static_cast<size_t>(rows->n);
+    I.positions.assign(rows->positions, rows->positions + n);
+    I.probe_positions.assign(I.positions.begin(), I.positions.end());
+    I.row_roles.resize(n);
+    I.row_ids.assign(rows->ids, rows->ids + n);
+    for (size_t i = 0; i < n; ++i) {
+      const int32_t role = rows->roles[i];
+      if (role != MNEMO_ROW_TOKEN && role != MNEMO_ROW_MEMORY_READ && role != MNEMO_ROW_MEMORY_WRITE)
+        throw Error("set_rows: row " + std::to_string(i) + " has role " + std::to_string(role) + ", not a mnemo_row_role");
+      if (I.positions[i] < 0 || I.row_ids[i] < 0)
+        throw Error("set_rows: row " + std::to_string(i) + " has a negative position or id");
+      I.row_roles[i] = static_cast<uint8_t>(role);
+    }
+    return MNEMO_OK;
+  } catch (const std::exception& e) {
+    I.fail(e.what());
+    return MNEMO_ERR_INVALID;
+  }
+}
+
 // The layer's KV occupancy after this step.
 void publish_kv(Impl& I, int32_t layer, const KvMemory& kv) {
   KvProbe p;
@@ -323,8 +365,9 @@ mnemo_status host_attention(mnemo_host* h, int32_t layer, mnemo_view q, mnemo_vi
                   L.mixer + "' with '" + L.memory + "'");
     if (L.key_dim != L.value_dim) throw Error("softmax attention with keys and values of different widths is not built");
     if (k.rows != static_cast<int64_t>(I.positions.size()))
-      throw Error("attention over " + std::to_string(k.rows) + " keys; the step has " + std::to_string(I.positions.size()) + " tokens");
-    kv->append(view(k), view(v), I.positions.data());
+      throw Error("attention over " + std::to_string(k.rows) + " keys; the step has " + std::to_string(I.positions.size()) + " rows");
+    kv->append(view(k), view(v), I.positions.data(), I.row_roles.empty() ? nullptr : I.row_roles.data(),
+               I.row_ids.empty() ? nullptr : I.row_ids.data());
     if (!kv->in_position_order())
       throw Error("keys out of position order need the attention kernel's per-key mask, which is not built yet");
 
@@ -379,6 +422,10 @@ mnemo_status host_attention(mnemo_host* h, int32_t layer, mnemo_view q, mnemo_vi
       p.query_positions = I.probe_positions;
       p.key_positions = kv->slot_positions();
       p.key_resident = kv->slot_resident();
+      p.query_roles = I.row_roles;
+      p.query_ids = I.row_ids;
+      if (!kv->only_tokens()) p.key_roles = kv->slot_roles(), p.key_ids = kv->slot_ids();
+      p.segment = current_segment(I);
       p.mask = L.mask;
       p.scale = L.scale;
       p.factors = factors;
@@ -420,6 +467,9 @@ void publish_recurrent_mixer(Impl& I, int32_t layer, const LayerDesc& L, int64_t
   p.q_pos0 = I.positions.front();
   p.query_positions = I.probe_positions;
   p.key_positions = I.probe_positions;
+  p.query_roles = p.key_roles = I.row_roles;
+  p.query_ids = p.key_ids = I.row_ids;
+  p.segment = current_segment(I);
   p.scale = scale;
   p.factors = factors;
   I.sink->on_mixer(p);
@@ -557,13 +607,36 @@ void host_probe_residual(mnemo_host* h, int32_t layer, mnemo_view xv) {
     ResidualProbe p;
     p.step = I.step;
     p.layer = layer;
-    p.pos0 = I.positions.empty() ? I.position : I.positions.front();
+    p.pos0 = I.token_positions.empty() ? I.position : I.token_positions.front();  // the forward's tokens, whatever rows are set
     p.n = x.rows;
     p.d = x.cols;
     p.x = data;
     I.sink->on_residual(p);
   } catch (const std::exception& e) {
     I.fail(std::string("residual probe: ") + e.what());
+  }
+}
+
+void host_probe_memory(mnemo_host* h, int32_t role, mnemo_view xv) {
+  Impl& I = impl(h);
+  if (!I.want_memory || I.failed) return;
+  try {
+    if (role != MNEMO_ROW_MEMORY_READ && role != MNEMO_ROW_MEMORY_WRITE)
+      throw Error("role " + std::to_string(role) + " is not a memory role");
+    const View x = view(xv);
+    backend::check_view(x, "memory probe");
+    std::vector<float> copy(static_cast<size_t>(x.elements()));
+    I.backend->read(x, copy.data());
+    MemoryProbe p;
+    p.step = I.step;
+    p.segment = current_segment(I);
+    p.role = role;
+    p.n_slots = x.rows;
+    p.d = x.cols;
+    p.x = copy.data();
+    I.sink->on_memory(p);
+  } catch (const std::exception& e) {
+    I.fail(std::string("memory probe: ") + e.what());
   }
 }
 
@@ -604,6 +677,8 @@ void fill_host_api(mnemo_host_api& api) {
   api.linear_mixer = host_linear_mixer;
   api.causal_conv1d = host_causal_conv1d;
   api.ssm_scan = host_ssm_scan;
+  api.set_rows = host_set_rows;
+  api.probe_memory = host_probe_memory;
 }
 
 }  // namespace mnemo::rt

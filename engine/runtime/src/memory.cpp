@@ -17,7 +17,10 @@ void KvMemory::reset() {
   n_slots_ = 0;
   positions_.clear();
   resident_.clear();
+  roles_.clear();
+  ids_.clear();
   in_order_ = true;
+  only_tokens_ = true;
 }
 
 void KvMemory::reserve(int64_t slots) {
@@ -40,7 +43,8 @@ void KvMemory::reserve(int64_t slots) {
   capacity_ = cap;
 }
 
-void KvMemory::append(const backend::View& k, const backend::View& v, const int32_t* positions) {
+void KvMemory::append(const backend::View& k, const backend::View& v, const int32_t* positions, const uint8_t* roles,
+                      const int32_t* ids) {
   const int64_t t = k.rows;
   if (v.rows != t || k.cols != int64_t{n_kv_heads_} * key_dim_ || v.cols != int64_t{n_kv_heads_} * value_dim_)
     throw Error("keys [" + std::to_string(k.rows) + ", " + std::to_string(k.cols) + "] and values [" + std::to_string(v.rows) +
@@ -56,6 +60,9 @@ void KvMemory::append(const backend::View& k, const backend::View& v, const int3
     in_order_ = in_order_ && positions[i] == n_slots_ + i;
     positions_.push_back(positions[i]);
     resident_.push_back(1);
+    roles_.push_back(roles ? roles[i] : uint8_t{MNEMO_ROW_TOKEN});
+    ids_.push_back(ids ? ids[i] : positions[i]);
+    only_tokens_ = only_tokens_ && roles_.back() == MNEMO_ROW_TOKEN;
   }
   n_slots_ += t;
 }
@@ -129,6 +136,11 @@ void ModelMemory::reserve(int64_t slots) {
 void ModelMemory::reset() {
   for (auto& m : layers_)
     if (m) m->reset();
+}
+
+void ModelMemory::begin_segment() {
+  for (auto& m : layers_)
+    if (auto* kv = dynamic_cast<KvMemory*>(m.get())) kv->reset();
 }
 
 uint64_t ModelMemory::bytes_used() const {

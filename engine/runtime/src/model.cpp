@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstddef>
 #include <cstring>
 #include <map>
 #include <set>
@@ -79,6 +80,20 @@ std::vector<std::string> check_backend(const backend::Backend& be, const std::ve
   return gaps;
 }
 
+// How the plugin cuts its input (ABI 2.2; older plugins' tables end before `segments`).
+void read_segments(const mnemo_plugin_api& api, Model::Impl& I, const std::string& path) {
+  if (api.struct_size < offsetof(mnemo_plugin_api, segments) + sizeof api.segments || !api.segments) return;
+  mnemo_segment_info s{};
+  s.struct_size = sizeof s;
+  if (api.segments(I.model, &s) != MNEMO_OK)
+    throw FormatError(path, I.error.empty() ? "the plugin cannot say how the model is cut into segments" : I.error);
+  if (s.segment_length < 0 || s.memory_rows < 0)
+    throw FormatError(path, "plugin reports an invalid segmentation: " + std::to_string(s.segment_length) +
+                                " tokens and " + std::to_string(s.memory_rows) + " memory rows per segment");
+  I.segment_length = s.segment_length;
+  I.segment_memory_rows = s.segment_length > 0 ? s.memory_rows : 0;
+}
+
 }  // namespace
 
 Model::Impl::~Impl() {
@@ -121,7 +136,10 @@ std::unique_ptr<Model> Model::open(const std::string& path, const ModelOptions& 
   I->backend_gaps = check_backend(*I->backend, I->layers, *I->file);
   I->max_context = I->info.context_length;
   if (options.max_context > 0) I->max_context = std::min<int64_t>(I->max_context, options.max_context);
-  I->memory.configure(*I->backend, I->layers, I->max_context, path);
+  read_segments(api, *I, path);
+  // A segmented model's KV memories hold one segment's rows; the context is the whole sequence.
+  const int64_t kv_slots = I->segment_length > 0 ? int64_t{I->segment_length} + I->segment_memory_rows : I->max_context;
+  I->memory.configure(*I->backend, I->layers, kv_slots, path);
   I->logits_buffer = I->backend->allocate(I->info.vocab_size);
   I->failed = false;
   I->error.clear();
@@ -140,6 +158,7 @@ ThreadPool& Model::pool() { return impl_->pool; }
 int64_t Model::position() const { return impl_->position; }
 int64_t Model::step() const { return impl_->step; }
 int64_t Model::max_context() const { return impl_->max_context; }
+int32_t Model::segment_length() const { return impl_->segment_length; }
 void Model::keep_hidden_states(bool keep) { impl_->keep_hidden = keep; }
 std::span<const float> Model::hidden_states() const { return impl_->hidden; }
 
@@ -150,6 +169,7 @@ void Model::set_probe_sink(ProbeSink* sink) {
   I.want_state = sink && sink->wants_state();
   I.want_kv = sink && sink->wants_kv();
   I.want_residual = sink && sink->wants_residual();
+  I.want_memory = sink && sink->wants_memory();
   I.want_ops = sink && sink->wants_op_timings();
 }
 
@@ -200,19 +220,41 @@ std::span<const float> Model::forward(std::span<const int32_t> tokens) {
   if (I.position + n > I.max_context)
     throw UsageError("context full: " + std::to_string(I.position + n) + " tokens, the limit is " +
                      std::to_string(I.max_context));
-  I.memory.reserve(I.position + n);
+  const bool want_hidden = I.keep_hidden || !decoder;
+  if (want_hidden) I.hidden.clear();
+  if (I.segment_length <= 0) {
+    run_step(tokens);
+  } else {
+    // One step per segment the tokens reach into: a step never crosses a segment boundary.
+    for (int64_t done = 0; done < n;) {
+      const int64_t room = I.segment_length - I.position % I.segment_length;
+      const int64_t take = std::min(room, n - done);
+      run_step(tokens.subspan(static_cast<size_t>(done), static_cast<size_t>(take)));
+      done += take;
+    }
+  }
+  return decoder ? std::span<const float>(I.logits) : std::span<const float>();
+}
+
+void Model::run_step(std::span<const int32_t> tokens) {
+  Impl& I = *impl_;
+  const bool decoder = is_decoder();
+  const int64_t n = static_cast<int64_t>(tokens.size());
+  const bool segmented = I.segment_length > 0;
+  const int32_t segment = segmented ? static_cast<int32_t>(I.position / I.segment_length) : -1;
+  const bool segment_start = segmented && I.position % I.segment_length == 0;
+  if (segment_start) I.memory.begin_segment();
+  // A segment's KV memory holds its memory rows beside its tokens.
+  I.memory.reserve(segmented ? I.position % I.segment_length + n + I.segment_memory_rows : I.position + n);
   I.backend->begin_step();
   I.failed = false;
   I.error.clear();
   I.layer = -1;
 
-  I.positions.resize(static_cast<size_t>(n));
-  I.probe_positions.resize(static_cast<size_t>(n));
-  for (int64_t i = 0; i < n; ++i) {
-    I.positions[static_cast<size_t>(i)] = static_cast<int32_t>(I.position + i);
-    I.probe_positions[static_cast<size_t>(i)] = I.position + i;
-  }
-  I.segment_ids.assign(static_cast<size_t>(n), 0);  // one sequence until segments are driven from outside
+  I.token_positions.resize(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) I.token_positions[static_cast<size_t>(i)] = static_cast<int32_t>(I.position + i);
+  I.rows_are_tokens();
+  I.segment_ids.assign(static_cast<size_t>(n), segmented ? segment : 0);
 
   const int64_t d = I.info.d_model;
   const bool want_hidden = I.keep_hidden || !decoder;
@@ -223,6 +265,8 @@ std::span<const float> Model::forward(std::span<const int32_t> tokens) {
   sp.kind = !decoder ? StepKind::Encode : (I.position == 0 ? StepKind::Prefill : StepKind::Decode);
   sp.pos0 = I.position;
   sp.n_tokens = n;
+  sp.segment = segment;
+  sp.segment_start = segment_start;
   if (I.sink) {
     sp.start_ns = monotonic_ns();
     I.sink->on_step_begin(sp);
@@ -231,13 +275,14 @@ std::span<const float> Model::forward(std::span<const int32_t> tokens) {
   mnemo_forward_args args{};
   args.tokens = tokens.data();
   args.n_tokens = n;
-  args.positions = I.positions.data();
+  args.positions = I.token_positions.data();
   args.segment_ids = I.segment_ids.data();
   args.pos0 = I.position;
   const int64_t vocab = I.info.vocab_size;
   if (decoder) args.logits = Impl::to_abi({I.logits_buffer.get(), 0, 1, vocab, vocab});
   if (want_hidden) args.hidden = Impl::to_abi({I.hidden_buffer.get(), 0, n, d, d});
   const mnemo_status s = I.plugin->api().forward(I.model, &args);
+  I.rows_are_tokens();
   if (s != MNEMO_OK || I.failed) {
     const std::string why = I.error.empty() ? "forward failed" : I.error;
     reset();  // the memory may hold part of this step
@@ -249,8 +294,9 @@ std::span<const float> Model::forward(std::span<const int32_t> tokens) {
     I.backend->read({I.logits_buffer.get(), 0, 1, vocab, vocab}, I.logits.data());
   }
   if (want_hidden) {
-    I.hidden.resize(static_cast<size_t>(n * d));
-    I.backend->read({I.hidden_buffer.get(), 0, n, d, d}, I.hidden.data());
+    const size_t kept = I.hidden.size();
+    I.hidden.resize(kept + static_cast<size_t>(n * d));
+    I.backend->read({I.hidden_buffer.get(), 0, n, d, d}, I.hidden.data() + kept);
   }
   if (I.want_state) publish_states(I);
   if (I.sink) {
@@ -258,7 +304,6 @@ std::span<const float> Model::forward(std::span<const int32_t> tokens) {
     I.sink->on_step_end(sp);
   }
   ++I.step;
-  return decoder ? std::span<const float>(I.logits) : std::span<const float>();
 }
 
 }  // namespace mnemo::rt

@@ -49,10 +49,23 @@ struct Model::Impl {
   std::vector<std::unique_ptr<float[]>> owned_weights;  // alloc_weight buffers
   std::deque<std::string> strings;                       // meta_string results
 
-  // This step's tokens: positions and segment ids as the plugin sees them, and the positions as
-  // the probes report them.
-  std::vector<int32_t> positions, segment_ids;
+  // This step's tokens: positions and segment ids as the plugin sees them.
+  std::vector<int32_t> token_positions, segment_ids;
+  // The rows of the current ops: the tokens, or the rows the plugin set (set_rows): positions as
+  // ops and probes see them, and roles and ids (empty while the rows are the tokens).
+  std::vector<int32_t> positions;
   std::vector<int64_t> probe_positions;
+  std::vector<uint8_t> row_roles;
+  std::vector<int32_t> row_ids;
+  void rows_are_tokens() {
+    positions = token_positions;
+    probe_positions.assign(positions.begin(), positions.end());
+    row_roles.clear();
+    row_ids.clear();
+  }
+
+  // A model cut into segments (mnemo_segment_info): tokens per segment, 0 when it is not.
+  int32_t segment_length = 0, segment_memory_rows = 0;
 
   std::unique_ptr<backend::Buffer> logits_buffer, hidden_buffer;
   std::vector<float> logits, hidden;
@@ -64,7 +77,7 @@ struct Model::Impl {
   int32_t layer = -1;
 
   ProbeSink* sink = nullptr;
-  bool want_mixer = false, want_state = false, want_kv = false, want_residual = false, want_ops = false;
+  bool want_mixer = false, want_state = false, want_kv = false, want_residual = false, want_ops = false, want_memory = false;
   int32_t thread_id = 0;
 
   void fail(const std::string& message) {

@@ -1,6 +1,7 @@
 #include "mnemo/runtime/plugin_registry.h"
 
 #include <dlfcn.h>
+#include <cstddef>
 #include <unistd.h>
 
 #include <algorithm>
@@ -146,7 +147,8 @@ std::shared_ptr<LoadedPlugin> PluginRegistry::load(const PluginInfo& info) {
   if (api->abi_major != MNEMO_PLUGIN_ABI_MAJOR)
     fail("built for plugin ABI " + std::to_string(api->abi_major) + "." + std::to_string(api->abi_minor) +
          ", the host has ABI " + std::to_string(MNEMO_PLUGIN_ABI_MAJOR) + "." + std::to_string(MNEMO_PLUGIN_ABI_MINOR));
-  if (api->struct_size < sizeof(mnemo_plugin_api))
+  // Tables grow at the end (2.2 added `segments`): 2.0's entries are what every plugin must have.
+  if (api->struct_size < offsetof(mnemo_plugin_api, segments))
     fail("plugin table is smaller than ABI " + std::to_string(MNEMO_PLUGIN_ABI_MAJOR) + ".0 requires");
   if (!api->id || info.id != api->id)
     fail(std::string("library reports id '") + (api->id ? api->id : "") + "', metadata says '" + info.id + "'");

@@ -24,7 +24,7 @@ extern "C" {
 #endif
 
 #define MNEMO_PLUGIN_ABI_MAJOR 2
-#define MNEMO_PLUGIN_ABI_MINOR 1
+#define MNEMO_PLUGIN_ABI_MINOR 2
 
 #if defined(_WIN32)
 #define MNEMO_PLUGIN_EXPORT __declspec(dllexport)
@@ -114,9 +114,10 @@ typedef struct mnemo_model_info {
   char architecture[32]; /* the architecture served, e.g. "llama" */
 } mnemo_model_info;
 
-/* One forward pass over n_tokens new tokens. Each token has an absolute position (RoPE, learned
- * position tables, masks) and a segment id (the sequence it belongs to); positions need not be
- * consecutive (after an eviction or across segments). pos0 == positions[0], for convenience. */
+/* One forward pass over n_tokens new tokens. Each token has an absolute position in the sequence
+ * (RoPE, learned position tables, masks) and a segment id: the segment it lies in for a model cut
+ * into segments (mnemo_plugin_api::segments; one forward lies within one segment), else 0.
+ * Positions need not be consecutive (after an eviction). pos0 == positions[0], for convenience. */
 typedef struct mnemo_forward_args {
   const int32_t* tokens;
   int64_t n_tokens;
@@ -166,6 +167,32 @@ typedef struct mnemo_ssm_args {
   int32_t n_groups;
   mnemo_view out; /* like x */
 } mnemo_ssm_args;
+
+/* ABI 2.2: what the rows of the ops that follow are, when they are more than the forward's tokens:
+ * the memory rows a recurrent memory transformer adds to a segment ([read memory | tokens | write
+ * memory]). A position is the row's place in what the layers keep (masks, RoPE for ops given no
+ * positions, the KV slot it fills); the role and id say what the row is, for the probes: a token
+ * and its position in the sequence, or a memory slot. */
+enum mnemo_row_role { MNEMO_ROW_TOKEN = 0, MNEMO_ROW_MEMORY_READ = 1, MNEMO_ROW_MEMORY_WRITE = 2 };
+typedef struct mnemo_rows {
+  uint32_t struct_size;
+  int64_t n;
+  const int32_t* positions; /* [n] */
+  const int32_t* roles;     /* [n] enum mnemo_row_role */
+  const int32_t* ids;       /* [n] a token: its position in the sequence; a memory row: its slot */
+} mnemo_rows;
+
+/* ABI 2.2: how a model that runs its input in segments is cut (recurrent memory transformers,
+ * Infini-attention). The host cuts every forward at segment boundaries, so that one forward never
+ * crosses one, and empties the layers' KV memory when a segment begins: attention stays within a
+ * segment; what crosses segments is the plugin's memory rows or the layers' recurrent state. A
+ * segment beginning is not a new sequence (the step counter goes on; reset() starts one). */
+typedef struct mnemo_segment_info {
+  uint32_t struct_size;
+  int32_t segment_length; /* tokens per segment; 0: the model is not cut */
+  int32_t memory_rows;    /* rows the plugin adds to a segment besides its tokens (read and write
+                             memory): a KV memory holds at most segment_length + memory_rows */
+} mnemo_segment_info;
 
 typedef struct mnemo_host mnemo_host; /* the engine's side of one model instance (opaque) */
 typedef struct mnemo_model mnemo_model; /* the plugin's model (opaque to the host) */
@@ -273,6 +300,17 @@ typedef struct mnemo_host_api {
   /* "mamba1" (selective scan, state [d_inner][d_state]) and "mamba2" (SSD, state
    * [n_heads][head_dim][d_state]). */
   mnemo_status (*ssm_scan)(mnemo_host* h, int32_t layer, const mnemo_ssm_args* args);
+
+  /* --- ABI 2.2: rows other than the forward's tokens --------------------------------------- */
+  /* The rows of the ops that follow, until the next call or the end of forward (null: the
+   * forward's tokens again). rope and attention take their positions from it; attention stores
+   * each row's key at its position with its role and id, and the probes report them. Positions
+   * must continue the layers' KV memory in order (slot j holds position j within a segment). */
+  mnemo_status (*set_rows)(mnemo_host* h, const mnemo_rows* rows);
+  /* The memory rows a plugin carries across segments, [slots][d_model]: what a segment reads when
+   * it begins (role MNEMO_ROW_MEMORY_READ) and what its write rows leave for the next one
+   * (MNEMO_ROW_MEMORY_WRITE). A probe: it changes nothing and costs nothing unless a sink wants it. */
+  void (*probe_memory)(mnemo_host* h, int32_t role, mnemo_view rows);
 } mnemo_host_api;
 
 /* What a plugin exports. */
@@ -296,6 +334,9 @@ typedef struct mnemo_plugin_api {
   /* The next forward starts a new sequence: clear whatever state the plugin keeps itself (the
    * host resets the memory it owns). May be null when the plugin keeps none. */
   void (*reset)(mnemo_model* model);
+  /* ABI 2.2: how the model is cut into segments (see mnemo_segment_info); null, or a
+   * segment_length of 0, for a model that is not. The host sets out->struct_size first. */
+  mnemo_status (*segments)(const mnemo_model* model, mnemo_segment_info* out);
 } mnemo_plugin_api;
 
 /* The one exported symbol. The host passes its ABI version; a plugin built for another major

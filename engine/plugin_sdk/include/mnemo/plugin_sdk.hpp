@@ -248,6 +248,25 @@ class Host {
     const mnemo_status s = api_->ssm_scan(h_, layer, &args);
     if (s != MNEMO_OK) throw PluginError(s, "ssm scan failed in layer " + std::to_string(layer));
   }
+  // ABI 2.2: the rows of the ops that follow (see mnemo_host_api::set_rows); the forward's tokens
+  // again after clear_rows().
+  bool has_rows() const {
+    return api_->struct_size >= offsetof(mnemo_host_api, probe_memory) + sizeof(api_->probe_memory) && api_->set_rows;
+  }
+  void set_rows(const mnemo_rows& rows) const {
+    if (!has_rows())
+      throw PluginError(MNEMO_ERR_UNSUPPORTED, "the host's plugin ABI " + std::to_string(api_->abi_major) + "." +
+                                                   std::to_string(api_->abi_minor) + " has no memory rows (2.2 has)");
+    mnemo_rows r = rows;
+    r.struct_size = sizeof r;
+    check(api_->set_rows(h_, &r), "set_rows");
+  }
+  void clear_rows() const {
+    if (has_rows()) check(api_->set_rows(h_, nullptr), "set_rows");
+  }
+  void probe_memory(int32_t role, const View& rows) const {
+    if (has_rows()) api_->probe_memory(h_, role, rows);
+  }
   void set_error(const std::string& message) const { api_->set_error(h_, message.c_str()); }
 
  private:
@@ -273,6 +292,8 @@ class Model {
   virtual void forward(const mnemo_forward_args& args) = 0;
   // The next forward starts a new sequence; override when the model keeps state of its own.
   virtual void reset() {}
+  // ABI 2.2: how the host cuts the input into segments; a segment_length of 0 (the default): not.
+  virtual mnemo_segment_info segments() const { return {}; }
 };
 
 inline void copy_name(char (&dst)[32], std::string_view src) {
@@ -347,6 +368,15 @@ inline mnemo_status layer(const mnemo_model* m, int32_t index, mnemo_layer_desc*
   });
 }
 
+inline mnemo_status segments(const mnemo_model* m, mnemo_segment_info* out) {
+  return guarded(box(m), [&] {
+    const uint32_t room = out->struct_size;
+    mnemo_segment_info s = box(m)->model->segments();
+    s.struct_size = sizeof s;
+    std::memcpy(out, &s, std::min<size_t>(room ? room : sizeof s, sizeof s));
+  });
+}
+
 inline void reset(mnemo_model* m) {
   guarded(box(m), [&] { box(m)->model->reset(); });
 }
@@ -373,6 +403,7 @@ inline void reset(mnemo_model* m) {
         [](const mnemo_model* m, int32_t i, mnemo_layer_desc* out) { return mnemo::sdk::detail::layer(m, i, out); }, \
         [](mnemo_model* m, const mnemo_forward_args* args) { return mnemo::sdk::detail::forward(m, args); }, \
         [](mnemo_model* m) { mnemo::sdk::detail::reset(m); },                                       \
+        [](const mnemo_model* m, mnemo_segment_info* out) { return mnemo::sdk::detail::segments(m, out); }, \
     };                                                                                                \
     return &api;                                                                                      \
   }

@@ -45,6 +45,7 @@ class ProbeRecorder : public rt::ProbeSink {
   bool wants_kv() const override { return captures_.kv && !recorder_.failed(); }
   bool wants_state() const override { return (captures_.memory || captures_.states) && !recorder_.failed(); }
   bool wants_op_timings() const override { return captures_.ops && !recorder_.failed(); }
+  bool wants_memory() const override { return captures_.memory && !recorder_.failed(); }
   bool wants_attention_stats() const override { return captures_.metrics; }
   bool wants_pooled_attention(int64_t q_pos0, int64_t n_q, int64_t n_k) const override {
     return recorder_.wants_pooled_cells(q_pos0, n_q, n_k);
@@ -59,6 +60,8 @@ class ProbeRecorder : public rt::ProbeSink {
   // Per head: Frobenius norm and effective rank (_state_stat); the matrices with `states`.
   void on_state(const rt::StateProbe& s) override;
   void on_kv(const rt::KvProbe& k) override;
+  // A segmented model's memory rows (_memory_snapshot, kind memory_tokens, layer -1).
+  void on_memory(const rt::MemoryProbe& m) override;
   // Every op, of any kind, by the kind's name: the first op of each kind in the run is preceded by
   // an OpKindRecord, so a kind registered after the run began is stored by name too.
   void on_op(const rt::OpTiming& op) override;

@@ -9,8 +9,10 @@
 //   RecurrentState  [heads][state_rows][state_cols] fp32 plus a convolution window
 //                   [conv_channels][conv_width - 1] (SSMs).
 //
-// Memory tokens (recurrent memory transformers) are not built yet: a layer declaring
-// "memory_tokens" is refused at load.
+// Memory rows (recurrent memory transformers) are the plugin's: it adds them to a segment's rows
+// (mnemo_host_api::set_rows), and the KV memory keeps each slot's role and id beside its position,
+// so the probes tell a memory slot from a token. A layer declaring "memory_tokens" is refused at
+// load: no layer keeps memory rows of its own.
 #pragma once
 
 #include <cstdint>
@@ -47,8 +49,10 @@ class KvMemory final : public LayerMemory {
   // Makes room for `slots` slots (keeping what is stored). Throws mnemo::Error past max_slots.
   void reserve(int64_t slots);
   // Stores t keys and values (rows [n_kv_heads * key_dim] and [n_kv_heads * value_dim]) in the
-  // next free slots, slot of row i holding positions[i].
-  void append(const backend::View& k, const backend::View& v, const int32_t* positions);
+  // next free slots, slot of row i holding positions[i]; its role (mnemo_row_role) and id are
+  // roles[i] and ids[i], or a token at its position when they are null.
+  void append(const backend::View& k, const backend::View& v, const int32_t* positions, const uint8_t* roles = nullptr,
+              const int32_t* ids = nullptr);
 
   // Keys of KV head g: slot j at keys() + g * key_head_stride() + j * key_dim (values alike).
   const backend::Buffer* keys() const { return k_.get(); }
@@ -64,6 +68,10 @@ class KvMemory final : public LayerMemory {
 
   std::span<const int64_t> slot_positions() const { return {positions_.data(), static_cast<size_t>(n_slots_)}; }
   std::span<const uint8_t> slot_resident() const { return {resident_.data(), static_cast<size_t>(n_slots_)}; }
+  std::span<const uint8_t> slot_roles() const { return {roles_.data(), static_cast<size_t>(n_slots_)}; }
+  std::span<const int32_t> slot_ids() const { return {ids_.data(), static_cast<size_t>(n_slots_)}; }
+  // True when every slot holds a token (no memory rows): ids are then the positions.
+  bool only_tokens() const { return only_tokens_; }
   int64_t n_resident() const;
   // True when slot j holds position j and every slot is resident: what the attention kernel's
   // key ranges assume.
@@ -78,7 +86,9 @@ class KvMemory final : public LayerMemory {
   std::unique_ptr<backend::Buffer> k_, v_;
   std::vector<int64_t> positions_;
   std::vector<uint8_t> resident_;
-  bool in_order_ = true;
+  std::vector<uint8_t> roles_;
+  std::vector<int32_t> ids_;
+  bool in_order_ = true, only_tokens_ = true;
 };
 
 class RecurrentState final : public LayerMemory {
@@ -114,6 +124,9 @@ class ModelMemory {
   // Room for `slots` slots in every KV memory (the slots in use after this step).
   void reserve(int64_t slots);
   void reset();
+  // A segment of a segmented model begins: every KV memory empties (attention stays within a
+  // segment), recurrent state carries on.
+  void begin_segment();
 
   int32_t n_layers() const { return static_cast<int32_t>(layers_.size()); }
   LayerMemory* layer(int32_t i) const { return layers_[static_cast<size_t>(i)].get(); }

@@ -55,12 +55,16 @@ class Model {
   // Subscribes a sink to the probes (null to unsubscribe). Not owned.
   void set_probe_sink(ProbeSink* sink);
 
-  // Runs `tokens` after everything already in the context, as one step (the first step after
-  // reset() is the prefill), at the next positions and in the current segment. Decoders return the logits of the last token [vocab]; the span
-  // stays valid until the next call. Encoders return an empty span (see hidden_states()).
+  // Runs `tokens` after everything already in the context, at the next positions, as one step
+  // (the first step after reset() is the prefill); a model cut into segments runs one step per
+  // segment the tokens reach into (segment_length()). Decoders return the logits of the last
+  // token [vocab]; the span stays valid until the next call. Encoders return an empty span (see
+  // hidden_states()).
   std::span<const float> forward(std::span<const int32_t> tokens);
-  // The final hidden states [n_tokens][d_model] of the last forward (after the final norm).
+  // The final hidden states [n_tokens][d_model] of the last forward's tokens (after the final norm).
   std::span<const float> hidden_states() const;
+  // Tokens per segment of a model the host cuts into segments (mnemo_segment_info), else 0.
+  int32_t segment_length() const;
   // Asks the next forward to also fill hidden_states() (encoders always do).
   void keep_hidden_states(bool keep);
 
@@ -73,6 +77,7 @@ class Model {
 
  private:
   explicit Model(std::unique_ptr<Impl> impl);
+  void run_step(std::span<const int32_t> tokens);  // one plugin forward: one step
   std::unique_ptr<Impl> impl_;
 };
 

@@ -46,6 +46,12 @@ struct MixerProbe {
   std::span<const int64_t> query_positions;    // [n_q]
   std::span<const int64_t> key_positions;      // [n_k]
   std::span<const uint8_t> key_resident;       // [n_k], 1 when the slot is resident
+  // Rows other than tokens (a segmented model's memory rows, mnemo_rows): each row's RowRole and id (a token's position in the sequence, a memory row's slot). Empty when
+  // every row is a token, whose id is then its position. Positions above are then the rows'
+  // places within the segment (what the mask sees), not positions in the sequence.
+  std::span<const uint8_t> query_roles, key_roles;
+  std::span<const int32_t> query_ids, key_ids;
+  int32_t segment = -1;  // segmented models: the segment of this step; -1 otherwise
   Mask mask;                                   // softmax
   float scale = 0.f;                           // softmax; linear mixers: the q·k scale; SSMs: 1
   std::span<const FactorSpan> factors;
@@ -110,12 +116,31 @@ struct OpTiming {
   int64_t start_ns = 0, end_ns = 0;
 };
 
+// What a row of a step is (the plugin ABI's mnemo_row_role, whose values these are): a token, or
+// a memory row a segmented model reads at a segment's start or writes at its end.
+enum RowRole : uint8_t { kRowToken = 0, kRowMemoryRead = 1, kRowMemoryWrite = 2 };
+
+// The memory rows a segmented model carries (recurrent memory transformers), [slots][d]: what
+// segment `segment` reads (kRowMemoryRead, published when it begins) or what its write rows leave
+// for the next (kRowMemoryWrite, when it completes).
+struct MemoryProbe {
+  int64_t step = 0;
+  int32_t segment = 0;
+  int32_t role = 0;
+  int64_t n_slots = 0, d = 0;  // not "slots": a Qt macro
+  const float* x = nullptr;
+};
+
 enum class StepKind : int32_t { Prefill = 0, Decode = 1, Encode = 2 };
 
 struct StepProbe {
   int64_t step = 0;
   StepKind kind = StepKind::Prefill;
   int64_t pos0 = 0, n_tokens = 0;
+  // Segmented models: the segment the step lies in (a step never crosses one) and whether it
+  // begins it (the KV memories were emptied); -1 and false otherwise.
+  int32_t segment = -1;
+  bool segment_start = false;
   int64_t start_ns = 0, end_ns = 0;  // end_ns is 0 in on_step_begin
 };
 
@@ -126,6 +151,7 @@ class ProbeSink {
   virtual bool wants_state() const { return false; }
   virtual bool wants_kv() const { return false; }
   virtual bool wants_residual() const { return false; }
+  virtual bool wants_memory() const { return false; }
   virtual bool wants_op_timings() const { return false; }
   // With wants_mixer(), for softmax layers: also the per-row statistics, and for a step whose map
   // starts at q_pos0 with n_q rows over n_k keys, the 4×4-pooled map (a few percent of
@@ -139,6 +165,7 @@ class ProbeSink {
   virtual void on_state(const StateProbe&) {}
   virtual void on_kv(const KvProbe&) {}
   virtual void on_residual(const ResidualProbe&) {}
+  virtual void on_memory(const MemoryProbe&) {}
   virtual void on_op(const OpTiming&) {}
 };
 

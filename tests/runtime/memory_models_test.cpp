@@ -1,0 +1,207 @@
+// Tiny random Recurrent Memory Transformers (tools/reference/make_memory_models.py: GPT-2 and
+// Llama backbones) against the reference built on Hugging Face transformers' own models wrapped in
+// the authors' memory cell: every position's logits whatever way the tokens are fed (the host cuts
+// them at segment boundaries), the memory each segment leaves, the rows the probes see, and a
+// reset that brings back the learned memory.
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <unistd.h>
+#include <fstream>
+#include <map>
+
+#include <nlohmann/json.hpp>
+
+#include "npy.h"
+#include "test_util.h"
+
+namespace mnemo::test {
+namespace {
+
+const std::string kDir = MNEMO_MEMORY_MODEL_DIR;
+
+const nlohmann::json& expected() {
+  static const nlohmann::json j = [] {
+    std::ifstream f(kDir + "/expected.json");
+    if (!f) throw std::runtime_error("missing " + kDir + "/expected.json: run the memory.write_models test first");
+    return nlohmann::json::parse(f);
+  }();
+  return j;
+}
+
+constexpr double kRel = 2e-4;  // relative L2 error allowed against the fp32 reference
+
+// What the probes carried: the memory published per segment and role, the steps, and the rows of
+// layer 0's attention.
+struct Sink : rt::ProbeSink {
+  bool wants_memory() const override { return true; }
+  bool wants_mixer() const override { return true; }
+  bool wants_residual() const override { return true; }
+  void on_memory(const rt::MemoryProbe& p) override {
+    memory[{p.segment, p.role}].assign(p.x, p.x + p.n_slots * p.d);
+  }
+  void on_step_begin(const rt::StepProbe& p) override { steps.push_back(p); }
+  void on_mixer(const rt::MixerProbe& p) override {
+    if (p.layer == 0) mixers.push_back({p.segment, std::vector<uint8_t>(p.query_roles.begin(), p.query_roles.end()),
+                                        std::vector<int32_t>(p.query_ids.begin(), p.query_ids.end()),
+                                        std::vector<int64_t>(p.query_positions.begin(), p.query_positions.end()), p.n_k});
+  }
+  void on_residual(const rt::ResidualProbe& p) override {
+    residual_rows[p.layer] += p.n;
+    if (p.layer == 0) residual_pos0.push_back(p.pos0);
+  }
+  struct Mixer {
+    int32_t segment;
+    std::vector<uint8_t> roles;
+    std::vector<int32_t> ids;
+    std::vector<int64_t> positions;
+    int64_t n_keys;
+  };
+  std::map<std::pair<int32_t, int32_t>, std::vector<float>> memory;
+  std::vector<rt::StepProbe> steps;
+  std::vector<Mixer> mixers;
+  std::map<int32_t, int64_t> residual_rows;
+  std::vector<int64_t> residual_pos0;
+};
+
+class MemoryModel : public ::testing::TestWithParam<std::string> {
+ protected:
+  void SetUp() override {
+    m_ = expected()["models"][GetParam()];
+    ASSERT_FALSE(m_.is_null()) << GetParam();
+    ids_ = m_["input_ids"].get<std::vector<int32_t>>();
+    S_ = m_["segment_size"].get<int64_t>();
+    M_ = m_["num_mem_tokens"].get<int64_t>();
+    logits_ = read_npy(kDir + "/" + m_["logits"].get<std::string>());
+    vocab_ = static_cast<size_t>(logits_.shape[1]);
+    model_ = open_test_model(kDir + "/" + m_["path"].get<std::string>());
+    ASSERT_EQ(static_cast<size_t>(model_->info().vocab_size), vocab_);
+    ASSERT_EQ(model_->segment_length(), S_);
+  }
+  const float* ref_logits(size_t position) const { return logits_.data.data() + position * vocab_; }
+
+  // Feeds the tokens in pieces of the given sizes (cycled) and checks the logits after each.
+  void feed_in_pieces(std::initializer_list<size_t> sizes) {
+    size_t done = 0;
+    for (size_t k = 0; done < ids_.size(); ++k) {
+      const size_t take = std::min(*(sizes.begin() + k % sizes.size()), ids_.size() - done);
+      const auto logits = model_->forward(std::span<const int32_t>(ids_.data() + done, take));
+      done += take;
+      const Diff d = compare(logits, ref_logits(done - 1), vocab_);
+      EXPECT_LT(d.rel_l2, kRel) << "logits at position " << done - 1 << " (pieces of " << take << "), max abs " << d.max_abs;
+    }
+  }
+
+  nlohmann::json m_;
+  std::vector<int32_t> ids_;
+  int64_t S_ = 0, M_ = 0;
+  NpyArray logits_;
+  size_t vocab_ = 0;
+  std::unique_ptr<rt::Model> model_;
+};
+
+TEST_P(MemoryModel, EveryPositionMatchesTheReferenceOneTokenAtATime) { feed_in_pieces({1}); }
+
+// However the tokens arrive (one prefill crossing every boundary, pieces that straddle them), the
+// host cuts them at segment boundaries and the memory carries the same way.
+TEST_P(MemoryModel, PiecesThatCrossSegmentsGiveTheSameLogits) {
+  feed_in_pieces({static_cast<size_t>(ids_.size())});
+  model_->reset();
+  feed_in_pieces({5, 23, 2});
+  model_->reset();
+  feed_in_pieces({static_cast<size_t>(S_)});
+}
+
+// The memory each complete segment leaves is the reference's mem_{s+1}; the one each segment
+// reads is mem_s; a reset brings back the learned mem_0.
+TEST_P(MemoryModel, MemoryAfterEachSegmentMatchesTheReference) {
+  const auto ref = read_npy(kDir + "/" + m_["memory"].get<std::string>());
+  const size_t per = static_cast<size_t>(M_) * static_cast<size_t>(ref.shape[2]);
+  const int64_t full = static_cast<int64_t>(ids_.size()) / S_;
+  ASSERT_EQ(ref.shape[0], full + 1);
+  for (int round = 0; round < 2; ++round) {
+    Sink sink;
+    model_->set_probe_sink(&sink);
+    model_->forward(ids_);
+    model_->set_probe_sink(nullptr);
+    for (int64_t s = 0; s <= full; ++s) {
+      const auto& read = sink.memory[{static_cast<int32_t>(s), MNEMO_ROW_MEMORY_READ}];
+      ASSERT_EQ(read.size(), per) << "segment " << s << " read";
+      const Diff r = compare(read, ref.data.data() + static_cast<size_t>(s) * per, per);
+      EXPECT_LT(r.rel_l2, kRel) << "memory read by segment " << s << " (round " << round << ")";
+      if (s == full) {
+        EXPECT_FALSE(sink.memory.count({static_cast<int32_t>(s), MNEMO_ROW_MEMORY_WRITE})) << "a partial segment writes nothing";
+        continue;
+      }
+      const auto& write = sink.memory[{static_cast<int32_t>(s), MNEMO_ROW_MEMORY_WRITE}];
+      ASSERT_EQ(write.size(), per);
+      const Diff w = compare(write, ref.data.data() + static_cast<size_t>(s + 1) * per, per);
+      EXPECT_LT(w.rel_l2, kRel) << "memory written by segment " << s;
+    }
+    // One step per segment; each begins its segment with empty KV memories.
+    ASSERT_EQ(sink.steps.size(), static_cast<size_t>(full + 1));
+    for (size_t i = 0; i < sink.steps.size(); ++i) {
+      EXPECT_EQ(sink.steps[i].segment, static_cast<int32_t>(i));
+      EXPECT_TRUE(sink.steps[i].segment_start);
+      EXPECT_EQ(sink.steps[i].pos0, static_cast<int64_t>(i) * S_);
+    }
+    // The attention probe names its rows: M read slots, the tokens by their positions in the
+    // sequence, M write slots; positions are the rows' places within the segment.
+    ASSERT_EQ(sink.mixers.size(), sink.steps.size());
+    const auto& first = sink.mixers[0];
+    ASSERT_EQ(first.roles.size(), static_cast<size_t>(S_ + 2 * M_));
+    for (int64_t r = 0; r < S_ + 2 * M_; ++r) {
+      const bool read = r < M_, write = r >= M_ + S_;
+      EXPECT_EQ(first.roles[r], read ? MNEMO_ROW_MEMORY_READ : write ? MNEMO_ROW_MEMORY_WRITE : MNEMO_ROW_TOKEN);
+      EXPECT_EQ(first.ids[r], read ? r : write ? r - M_ - S_ : r - M_);
+      EXPECT_EQ(first.positions[r], r);
+    }
+    EXPECT_EQ(first.n_keys, S_ + 2 * M_);
+    const auto& second = sink.mixers[1];
+    EXPECT_EQ(second.segment, 1);
+    EXPECT_EQ(second.ids[static_cast<size_t>(M_)], S_) << "the first token of segment 1 is the sequence's position S";
+    EXPECT_EQ(second.n_keys, S_ + 2 * M_) << "segment 1's keys are its own rows only";
+    // Residual probes see the tokens only, at their positions in the sequence.
+    EXPECT_EQ(sink.residual_rows[0], static_cast<int64_t>(ids_.size()));
+    ASSERT_EQ(sink.residual_pos0.size(), sink.steps.size());
+    for (size_t i = 0; i < sink.steps.size(); ++i) EXPECT_EQ(sink.residual_pos0[i], sink.steps[i].pos0);
+    model_->reset();
+  }
+}
+
+// A config the plugin cannot run is refused at load, naming what is wrong.
+TEST(MemoryModels, BadConfigsAreRefusedByName) {
+  namespace fs = std::filesystem;
+  const fs::path dir = fs::temp_directory_path() / ("mnemo-rmt-" + std::to_string(::getpid()));
+  const auto refusal = [&](const std::string& key, const nlohmann::json& value) {
+    fs::remove_all(dir);
+    fs::copy(kDir + "/rmt_gpt2", dir, fs::copy_options::recursive);
+    nlohmann::json cfg = nlohmann::json::parse(std::ifstream(dir / "config.json"));
+    if (value.is_null()) cfg.erase(key);
+    else cfg[key] = value;
+    std::ofstream(dir / "config.json") << cfg.dump();
+    try {
+      open_test_model(dir.string());
+    } catch (const std::exception& e) {
+      return std::string(e.what());
+    }
+    return std::string("(opened)");
+  };
+  auto says = [](const std::string& got, const std::string& want) {
+    EXPECT_NE(got.find(want), std::string::npos) << "wanted '" << want << "' in: " << got;
+    EXPECT_NE(got.find("mnemo-rmt-"), std::string::npos) << "names the model: " << got;
+  };
+  says(refusal("num_mem_tokens", nullptr), "no integer 'num_mem_tokens'");
+  says(refusal("segment_size", 0), "'segment_size' = 0 is outside");
+  says(refusal("segment_size", 60), "needs 68 positions; the backbone has 64");
+  says(refusal("backbone", "mamba"), "rmt backbone 'mamba' is not one of");
+  says(refusal("num_mem_tokens", 5), "tensor 'memory' has shape [4, 32], expected [5, 32]");
+  fs::remove_all(dir);
+}
+
+INSTANTIATE_TEST_SUITE_P(rmt, MemoryModel, ::testing::Values("rmt_gpt2", "rmt_llama"),
+                         [](const auto& info) { return info.param; });
+
+}  // namespace
+}  // namespace mnemo::test

@@ -1,0 +1,209 @@
+#!/usr/bin/env python3
+"""make_memory_models.py OUTDIR: tiny random Recurrent Memory Transformer (RMT) models, in the
+layout the engine's rmt plugin reads, with the outputs of an independent reference.
+
+The reference is Hugging Face transformers' own GPT2LMHeadModel and LlamaForCausalLM (eager
+attention, fp32, eval) as the backbone, wrapped in the RMT memory cell as the paper (Bulatov et al.,
+2022) and the authors' MemoryCell + RecurrentWrapper (booydar/recurrent-memory-transformer,
+language_modeling.py) define it: the sequence is cut into segments of S tokens; segment s runs as
+inputs_embeds = [mem_s; wte(tokens); mem_s] (a partial last segment has no write memory), at
+positions 0..L-1; its token logits are rows M..M+n-1, and mem_{s+1} is the last M rows of the last
+hidden states (after the final norm). mem_0 is the learned `memory` parameter. Nothing here comes
+from the engine or mnemo_ref's forwards, so the C++ tests can judge the plugin by it.
+
+OUTDIR/<name>/      config.json (model_type "rmt", backbone, num_mem_tokens, segment_size, and the
+                    backbone's Hugging Face config keys), model.safetensors (the backbone's tensors
+                    under HF's state_dict names, plus `memory` [M][d]), tokenizer.json
+OUTDIR/expected/<name>.logits.npy          [N][vocab], every token position
+OUTDIR/expected/<name>.memory.npy          [full segments + 1][M][d]: mem_0, mem_1, ...
+OUTDIR/expected/<name>.segment_hidden.npy  [2M+S][d], segment 0's last hidden states (all rows)
+OUTDIR/expected.json                       per model: path, input ids, segment_size,
+                                           num_mem_tokens, files.
+
+transformers lives apart, in .venv/hf-reference (tools/reference/requirements-hf.txt)."""
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+# The transformers that works with Debian's torch 1.13 is installed apart; put it first.
+sys.path.insert(0, str(REPO / ".venv" / "hf-reference"))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+import tiny_tokenizers  # noqa: E402
+import transformers  # noqa: E402
+from mnemo_ref.writers import write_hf  # noqa: E402
+from safetensors.torch import load_file  # noqa: E402
+
+PROMPT_TEXT = "The capital of France is Paris. The quick brown fox jumps over the lazy dog."
+M, S = 4, 16
+N_TOKENS = 56  # three full segments and a partial one of 8: reads, writes, and the no-write tail
+
+MODELS = {
+    "rmt_gpt2": ("gpt2", transformers.GPT2Config, transformers.GPT2LMHeadModel,
+                 dict(n_embd=32, n_layer=2, n_head=4, n_inner=128, n_positions=64, activation_function="gelu_new",
+                      resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0, tie_word_embeddings=True)),
+    "rmt_llama": ("llama", transformers.LlamaConfig, transformers.LlamaForCausalLM,
+                  dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+                       intermediate_size=64, max_position_embeddings=64, rope_theta=10000.0,
+                       tie_word_embeddings=False)),
+}
+# PretrainedConfig's own keys that describe the model or its tokens; its other keys (generation
+# and trainer defaults, labels) are the same for every model and say nothing to a loader.
+GENERIC_KEPT = {"tie_word_embeddings", "torch_dtype", "bos_token_id", "eos_token_id", "pad_token_id",
+                "transformers_version"}
+
+
+class Maker:
+    """Seeded normal weights (as make_family_models.py)."""
+
+    def __init__(self, seed):
+        self.g = torch.Generator().manual_seed(seed)
+
+    def normal(self, *shape, std=1.0, mean=0.0):
+        return mean + std * torch.randn(*shape, generator=self.g)
+
+
+def random_weights(m, model, backbone):
+    """Seeded values for every parameter, by HF name. HF's own init (std 0.02) gives flat logits;
+    these gains give peaked attention and logits spread over several units."""
+    w = {}
+    for name, p in model.named_parameters():  # tied lm_head is deduplicated here; buffers are not parameters
+        shape = tuple(p.shape)
+        if name.endswith("bias"):
+            w[name] = m.normal(*shape, std=0.1)
+        elif "ln_" in name or "norm" in name:
+            w[name] = m.normal(*shape, std=0.1, mean=1.0)
+        elif name.endswith(("wte.weight", "embed_tokens.weight")):
+            w[name] = m.normal(*shape, std=0.5 if backbone == "gpt2" else 1.0)
+        elif name.endswith("wpe.weight"):
+            w[name] = m.normal(*shape, std=0.3)
+        else:
+            # GPT-2's Conv1D stores [in][out], nn.Linear [out][in]; q/k and the head get gain 2.
+            n_in = shape[0] if backbone == "gpt2" else shape[1]
+            gain = 2.0 if any(k in name for k in ("c_attn", "q_proj", "k_proj", "lm_head")) else 1.0
+            w[name] = m.normal(*shape, std=gain / n_in ** 0.5)
+    return w
+
+
+def config_json(backbone, cfg):
+    """The rmt keys, then the backbone's HF config keys as to_dict() writes them, less its
+    architectures/model_type (the folder's model_type is rmt) and PretrainedConfig's generic ones."""
+    generic = transformers.PretrainedConfig().to_dict()
+    own = {k: v for k, v in cfg.to_dict().items()
+           if k not in ("architectures", "model_type") and (k not in generic or k in GENERIC_KEPT)}
+    return {"model_type": "rmt", "backbone": backbone, "num_mem_tokens": M, "segment_size": S, **own}
+
+
+def rmt_forward(model, memory, ids):
+    """The RMT recurrence over `ids` (list of N ids): logits [N][vocab], memories [full + 1][M][d],
+    segment 0's last hidden states [L][d]."""
+    wte = model.get_input_embeddings()
+    mem, logits, mems, seg0 = memory[None], [], [memory], None
+    for s0 in range(0, len(ids), S):
+        seg = torch.tensor([ids[s0:s0 + S]])
+        full = seg.shape[1] == S
+        # Read memory first, write memory last; a partial segment writes nothing (the authors' MemoryCell
+        # with write_mem=False), so nothing after it could read a memory it would leave.
+        x = torch.cat([mem, wte(seg), mem] if full else [mem, wte(seg)], 1)
+        out = model(inputs_embeds=x, output_hidden_states=True, use_cache=False)
+        logits.append(out.logits[0, M:M + seg.shape[1]])
+        # hidden_states[-1] is after ln_f (GPT2Model.forward) / model.norm (LlamaModel.forward) in 4.47.1:
+        # both apply the final norm and then append it to all_hidden_states.
+        last = out.hidden_states[-1][0]
+        if seg0 is None:
+            seg0 = last
+        if full:
+            mem = last[-M:][None]
+            mems.append(mem[0])
+    return torch.cat(logits), torch.stack(mems), seg0
+
+
+def self_check(name, model, memory, ids, logits):
+    """Cheap asserts that the recurrence is wired as meant."""
+    seg = torch.tensor([ids[:S]])
+    # (a) no memory rows: the inputs_embeds path is HF's plain forward on input_ids.
+    plain = model(input_ids=seg, use_cache=False).logits
+    embeds = model(inputs_embeds=model.get_input_embeddings()(seg), use_cache=False).logits
+    assert torch.allclose(plain, embeds, atol=1e-6), f"{name}: inputs_embeds path differs from input_ids"
+    # hidden_states[-1] is the final norm's output: the LM head alone turns it into the logits.
+    out = model(input_ids=seg, output_hidden_states=True, use_cache=False)
+    head = model.get_output_embeddings().weight
+    assert torch.allclose(out.hidden_states[-1] @ head.T, out.logits, atol=1e-5), f"{name}: hidden_states[-1] pre-norm"
+    # (b) a token changed in segment 0 reaches segment 1 only through the memory: segment 0's
+    # earlier positions keep their logits, segment 1's change, and segment 1 rerun with the
+    # changed mem_1 alone gives the changed logits.
+    k = 10
+    alt = list(ids)
+    alt[k] = (alt[k] + 1) % model.config.vocab_size
+    alt_logits, alt_mems, _ = rmt_forward(model, memory, alt)
+    assert torch.equal(alt_logits[:k], logits[:k]), f"{name}: positions before the change moved"
+    d1 = float((alt_logits[S:2 * S] - logits[S:2 * S]).abs().max())
+    assert d1 > 1e-3, f"{name}: segment 1 does not see segment 0 through memory ({d1:.2e})"
+    x = torch.cat([alt_mems[1][None], model.get_input_embeddings()(torch.tensor([ids[S:2 * S]])), alt_mems[1][None]], 1)
+    rerun = model(inputs_embeds=x, use_cache=False).logits[0, M:M + S]
+    assert torch.allclose(rerun, alt_logits[S:2 * S], atol=1e-5), f"{name}: segment 1 depends on more than mem_1"
+    # The memory rows matter: segment 0 with a zero memory gives other logits.
+    zero = torch.zeros(1, M, memory.shape[1])
+    x0 = torch.cat([zero, model.get_input_embeddings()(seg), zero], 1)
+    d0 = float((model(inputs_embeds=x0, use_cache=False).logits[0, M:M + S] - logits[:S]).abs().max())
+    assert d0 > 1e-2, f"{name}: segment 0's logits ignore the memory ({d0:.2e})"
+    return d1, d0
+
+
+def main():
+    if len(sys.argv) != 2:
+        raise SystemExit("usage: make_memory_models.py OUTDIR")
+    out = Path(sys.argv[1])
+    (out / "expected").mkdir(parents=True, exist_ok=True)
+    torch.set_num_threads(1)  # deterministic sums, and light on a busy machine
+    bpe = tiny_tokenizers.train_bpe()
+    prompt = bpe.encode(PROMPT_TEXT).ids
+    ids = [prompt[i % len(prompt)] for i in range(N_TOKENS)]
+    vocab, eot = bpe.get_vocab_size(), bpe.token_to_id("<|endoftext|>")
+    entries = {}
+    for seed, (name, (backbone, config_cls, model_cls, kw)) in enumerate(MODELS.items()):
+        cfg = config_cls(vocab_size=vocab, bos_token_id=eot, eos_token_id=eot, torch_dtype="float32",
+                         attn_implementation="eager", **kw)
+        assert (cfg.n_positions if backbone == "gpt2" else cfg.max_position_embeddings) >= 2 * M + S
+        torch.manual_seed(seed)  # HF's init, overwritten below; seeded so nothing is left to chance
+        model = model_cls(cfg).eval()
+        m = Maker(200 + seed)
+        w = random_weights(m, model, backbone)
+        w["memory"] = m.normal(M, cfg.hidden_size, std=1.0)  # the authors: randn * embedding std
+        folder = out / name
+        write_hf(folder, config_json(backbone, cfg), {k: v.numpy() for k, v in w.items()})
+        bpe.save(str(folder / "tokenizer.json"))
+
+        # The reference runs on what was written: HF loads the folder's tensors by its own names
+        # (a wrong name would be missing), and `memory` is the one tensor HF does not know.
+        model, info = model_cls.from_pretrained(str(folder), config=cfg, torch_dtype=torch.float32,
+                                                attn_implementation="eager", output_loading_info=True)
+        model.eval()
+        assert not info["missing_keys"] and set(info["unexpected_keys"]) == {"memory"}, f"{name}: {info}"
+        memory = load_file(str(folder / "model.safetensors"))["memory"]
+        with torch.no_grad():
+            logits, mems, seg0 = rmt_forward(model, memory, ids)
+            d1, d0 = self_check(name, model, memory, ids, logits)
+        files = {"logits": f"expected/{name}.logits.npy", "memory": f"expected/{name}.memory.npy",
+                 "segment_hidden": f"expected/{name}.segment_hidden.npy"}
+        for key, t in (("logits", logits), ("memory", mems), ("segment_hidden", seg0)):
+            np.save(out / files[key], t.numpy().astype(np.float32))
+        entries[name] = {"path": name, "model_type": "rmt", "backbone": backbone, "input_ids": ids,
+                         "segment_size": S, "num_mem_tokens": M, "n_full_segments": len(mems) - 1, **files}
+        print(f"make_memory_models: {name}: logits max |x| {logits.abs().max():.2f}, std {logits.std():.2f}; "
+              f"segment 1 moves {d1:.2f} when a segment-0 token changes, segment 0 {d0:.2f} with a zero memory")
+    (out / "expected.json").write_text(json.dumps({"generator": "tools/reference/make_memory_models.py",
+                                                   "transformers": transformers.__version__,
+                                                   "models": entries}, indent=1) + "\n")
+    print(f"make_memory_models: {len(entries)} models in {out}")
+
+
+if __name__ == "__main__":
+    main()
