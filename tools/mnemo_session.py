@@ -491,12 +491,14 @@ class Session:
         mixer = self.layer(run, layer)["mixer"]
         if mixer not in MAP_LABELS:
             raise LookupError(f"{self.path}: run {run} layer {layer} has mixer {mixer!r}, which this reader cannot show")
+        # A segmented model's tokens attend within their segment; the rest went to memory slots.
+        note = ", within each segment (the rest went to memory slots)" if self.layer(run, layer)["mask"] == "segments" else ""
         if channel is None:
-            return MAP_LABELS[mixer]
+            return MAP_LABELS[mixer] + note
         if head is None:
             raise ValueError("a channel's label names its head: give head=")
         self._check_channel(run, layer, channel)
-        return f"{CHANNEL_LABEL}, channel {int(channel)} of head {int(head)}"
+        return f"{CHANNEL_LABEL}, channel {int(channel)} of head {int(head)}{note}"
 
     def channels_per_head(self, run: int, layer: int) -> int:
         desc = self.layer(run, layer)
@@ -558,7 +560,7 @@ class Session:
         if n_kv_heads <= 0 or n_heads % n_kv_heads:
             raise ValueError(f"{what}: the layer has {n_heads} heads over {n_kv_heads} KV heads")
         mask, window, scale = str(desc["mask"]), int(desc["window"]), float(np.float32(desc["scale"]))
-        if mask not in ("none", "causal", "window"):
+        if mask not in ("none", "causal", "window", "segments"):
             raise ValueError(f"{what}: unknown mask {mask!r}")
         kv_head = head // (n_heads // n_kv_heads)
         qs = self._factor_slices(run, layer, "q", head, newest, what)
@@ -684,6 +686,8 @@ class Session:
         vis &= j <= i
         if f.mask == "window":
             vis &= j > i - f.window
+        if f.mask == "segments":  # a segmented model's tokens: causal within a segment of `window` positions
+            vis &= (j // f.window) == (i // f.window)
         return vis
 
     def _probs(self, f: HeadFactors, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:

@@ -18,7 +18,7 @@ TEST(Visibility, MatchesTheGoldenTable) {
   const auto cases = nlohmann::json::parse(in);
   ASSERT_TRUE(cases.is_array());
   ASSERT_GT(cases.size(), 100u);
-  int hidden_by_residency = 0, windowed = 0;
+  int hidden_by_residency = 0, windowed = 0, segmented = 0;
   for (const auto& c : cases) {
     const auto pattern = mask_pattern_from_name(c.at("mask").get<std::string>());
     ASSERT_TRUE(pattern) << c.dump();
@@ -29,13 +29,15 @@ TEST(Visibility, MatchesTheGoldenTable) {
         << c.dump();
     hidden_by_residency += !resident;
     windowed += *pattern == MaskPattern::Window;
+    segmented += *pattern == MaskPattern::Segments;
   }
   EXPECT_GT(hidden_by_residency, 0);
   EXPECT_GT(windowed, 0);
+  EXPECT_GT(segmented, 0);
 }
 
 TEST(Visibility, NamesRoundTrip) {
-  for (auto p : {MaskPattern::None, MaskPattern::Causal, MaskPattern::Window})
+  for (auto p : {MaskPattern::None, MaskPattern::Causal, MaskPattern::Window, MaskPattern::Segments})
     EXPECT_EQ(mask_pattern_from_name(mask_pattern_name(p)), p);
   EXPECT_FALSE(mask_pattern_from_name("sparse_strided"));
 }
@@ -43,7 +45,7 @@ TEST(Visibility, NamesRoundTrip) {
 // Where slot j holds position j, all resident, the kernel's contiguous range is exactly the set
 // of keys visible() allows.
 TEST(Visibility, KeyRangeAgreesWithThePairwiseDefinition) {
-  for (auto p : {MaskPattern::None, MaskPattern::Causal, MaskPattern::Window})
+  for (auto p : {MaskPattern::None, MaskPattern::Causal, MaskPattern::Window, MaskPattern::Segments})
     for (int64_t window : {1, 2, 3, 7})
       for (int64_t n_keys : {0, 1, 5, 12})
         for (int64_t q = 0; q < 16; ++q) {

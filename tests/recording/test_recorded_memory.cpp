@@ -1,10 +1,12 @@
 // A recurrent memory transformer recorded (the tiny rmt models of memory.write_models): the memory
 // each segment reads, as the session keeps it (_memory_snapshot, fp16), against the engine's own
-// memory probe; and attention captures, which the session cannot yet hold for a segmented model,
-// refused by name rather than recorded wrong.
+// memory probe; and its token rows' attention, held by sequence position under the mask
+// "segments", against the engine's probabilities.
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <tuple>
+#include <cstdio>
 #include <map>
 
 #include "../runtime/test_util.h"
@@ -61,7 +63,7 @@ TEST_P(RecordedMemory, EverySegmentsMemoryIsKeptOnce) {
   for (const auto& m : snapshots) {
     SCOPED_TRACE("memory read by segment " + std::to_string(m.segment));
     EXPECT_EQ(m.kind, "memory_tokens");
-    EXPECT_EQ(m.layer, -1);
+    EXPECT_EQ(m.layer, model->info().n_layers - 1) << "the last layer's output";
     const auto& want = engine.memory.at(static_cast<int32_t>(m.segment));
     ASSERT_EQ(static_cast<size_t>(m.rows * m.cols), want.size());
     for (int64_t i = 0; i < m.rows; ++i) {
@@ -76,17 +78,140 @@ TEST_P(RecordedMemory, EverySegmentsMemoryIsKeptOnce) {
   }
 }
 
-TEST_P(RecordedMemory, AttentionCapturesAreRefusedByName) {
+// The engine's probabilities of each token row over the token keys of its segment, by sequence
+// position: what the session holds of a segmented model's attention.
+struct TokenRows : rt::ProbeSink {
+  bool wants_mixer() const override { return true; }
+  void on_mixer(const rt::MixerProbe& p) override {
+    for (int32_t h = 0; h < p.n_heads; ++h)
+      for (int64_t i = 0; i < p.n_q; ++i) {
+        if (p.query_roles[static_cast<size_t>(i)] != rt::kRowToken) continue;
+        const std::vector<float> all = rt::attention_row(p, h, i);
+        std::map<int64_t, float> tokens;
+        double memory = 0;
+        for (int64_t j = 0; j < p.n_k; ++j) {
+          const int64_t key = p.key_ids[static_cast<size_t>(j)];
+          if (p.key_roles[static_cast<size_t>(j)] != rt::kRowToken) memory += all[static_cast<size_t>(j)];
+          else if (key <= p.query_ids[static_cast<size_t>(i)]) tokens[key] = all[static_cast<size_t>(j)];
+        }
+        rows[{p.layer, h, p.query_ids[static_cast<size_t>(i)]}] = tokens;
+        memory_mass = std::max(memory_mass, memory);
+      }
+  }
+  std::map<std::tuple<int, int, int64_t>, std::map<int64_t, float>> rows;
+  double memory_mass = 0;  // the most any token row gave the memory slots
+};
+
+// Each token row of the session equals the engine's over the token keys of its segment (keys of
+// other segments 0: the mask "segments"), and lacks exactly what the engine gave the memory slots.
+TEST_P(RecordedMemory, RecordedAttentionIsTheEnginesOverTheSegmentsTokens) {
   auto model = open_test_model(kMemoryDir + "/" + GetParam());
-  for (const char* captures : {"attention", "metrics", "pyramids", "all"}) {
-    try {
-      record::record_run(*model, request(GetParam() + "-refused.mnemo", captures));
-      ADD_FAILURE() << captures << " was recorded";
-    } catch (const UsageError& e) {
-      EXPECT_NE(std::string(e.what()).find("cut into segments (rmt) is not built yet"), std::string::npos) << e.what();
-      EXPECT_NE(std::string(e.what()).find(GetParam()), std::string::npos) << "names the model: " << e.what();
+  const record::RecordRequest req = request(GetParam() + "-attention.mnemo", "attention,metrics,pyramids,memory");
+  const record::RecordResult r = record::record_run(*model, req);
+  TokenRows engine;
+  generate_with_sink(*model, req, engine);
+  EXPECT_GT(engine.memory_mass, 0.05) << "the memory slots should draw attention";
+
+  profiler::SessionReader reader(req.session_path);
+  const int64_t S = model->segment_length();
+  for (int32_t layer = 0; layer < model->info().n_layers; ++layer) {
+    const profiler::MixerLayer& l = reader.layer(r.run_id, layer);
+    EXPECT_EQ(l.mask, "segments");
+    EXPECT_EQ(l.window, S);
+  }
+  double worst = 0;
+  for (const auto& [key, want] : engine.rows) {
+    const auto [layer, head, pos] = key;
+    const std::vector<float> got = reader.row(r.run_id, layer, head, pos);
+    ASSERT_GE(static_cast<int64_t>(got.size()), pos + 1);
+    for (int64_t j = 0; j < static_cast<int64_t>(got.size()); ++j) {
+      const auto it = want.find(j);
+      const bool same_segment = j / S == pos / S && j <= pos;
+      EXPECT_EQ(it != want.end(), same_segment) << "key " << j << " of row " << pos;
+      const double w = it == want.end() ? 0.0 : it->second;
+      worst = std::max(worst, std::abs(got[static_cast<size_t>(j)] - w));
     }
   }
+  EXPECT_LT(worst, 1e-5) << "recorded vs engine probabilities";
+  std::printf("%s: %zu token rows, max |recorded - engine| %.2e, most mass on memory %.3f\n", GetParam().c_str(),
+              engine.rows.size(), worst, engine.memory_mass);
+}
+
+// The engine's scores between one segment's tokens and its memory slots, by (layer, head, segment):
+// each token row over the read slots, each write row over read slots, tokens and write slots.
+struct MemoryRows : rt::ProbeSink {
+  bool wants_mixer() const override { return true; }
+  void on_mixer(const rt::MixerProbe& p) override {
+    for (int32_t h = 0; h < p.n_heads; ++h)
+      for (int64_t i = 0; i < p.n_q; ++i) {
+        const uint8_t role = p.query_roles[static_cast<size_t>(i)];
+        if (role == rt::kRowMemoryRead) continue;
+        const std::vector<float> all = rt::attention_row(p, h, i);
+        auto& seg = rows[{p.layer, h, p.segment}];
+        std::vector<float> out;
+        for (int64_t j = 0; j < p.n_k; ++j) {
+          const uint8_t key = p.key_roles[static_cast<size_t>(j)];
+          // A token row: the read slots; a write row: every key up to itself.
+          if (role == rt::kRowToken ? key == rt::kRowMemoryRead : p.key_positions[static_cast<size_t>(j)] <= p.query_positions[static_cast<size_t>(i)])
+            out.push_back(all[static_cast<size_t>(j)]);
+        }
+        (role == rt::kRowToken ? seg.tokens : seg.writes).push_back(std::move(out));
+      }
+  }
+  struct Segment {
+    std::vector<std::vector<float>> tokens, writes;
+  };
+  std::map<std::tuple<int, int, int>, Segment> rows;
+};
+
+// Every score between a segment's tokens and its memory slots, recomputed by the reader from the
+// recorded factors, is the engine's; a partial last segment has no writes.
+TEST_P(RecordedMemory, ReadsAndWritesOfTheMemoryAreTheEngines) {
+  auto model = open_test_model(kMemoryDir + "/" + GetParam());
+  const record::RecordRequest req = request(GetParam() + "-reads.mnemo", "attention,memory");
+  const record::RecordResult r = record::record_run(*model, req);
+  MemoryRows engine;
+  generate_with_sink(*model, req, engine);
+  profiler::SessionReader reader(req.session_path);
+  const int64_t S = model->segment_length();
+  double worst = 0;
+  int complete = 0, partial = 0;
+  for (const auto& [key, want] : engine.rows) {
+    const auto [layer, head, segment] = key;
+    const profiler::SegmentAttention got = reader.segment_attention(r.run_id, layer, head, segment);
+    const int64_t M = got.memory_slots;
+    ASSERT_EQ(static_cast<size_t>(got.n_tokens), want.tokens.size());
+    EXPECT_EQ(got.token0, segment * S);
+    for (size_t t = 0; t < want.tokens.size(); ++t) {
+      ASSERT_EQ(want.tokens[t].size(), static_cast<size_t>(M));
+      for (int64_t j = 0; j < M; ++j)
+        worst = std::max(worst, std::abs(double{got.token_reads[t * M + j]} - want.tokens[t][static_cast<size_t>(j)]));
+    }
+    if (want.writes.empty()) {
+      EXPECT_TRUE(got.write_reads.empty()) << "segment " << segment << " wrote nothing";
+      ++partial;
+      continue;
+    }
+    ++complete;
+    const int64_t width = M + S + M;
+    ASSERT_EQ(got.write_reads.size(), static_cast<size_t>(M * width));
+    for (int64_t i = 0; i < M; ++i) {
+      const auto& w = want.writes[static_cast<size_t>(i)];
+      ASSERT_EQ(w.size(), static_cast<size_t>(M + S + i + 1));
+      double sum = 0;
+      for (size_t j = 0; j < w.size(); ++j) {
+        worst = std::max(worst, std::abs(double{got.write_reads[static_cast<size_t>(i * width) + j]} - w[j]));
+        sum += got.write_reads[static_cast<size_t>(i * width) + j];
+      }
+      EXPECT_NEAR(sum, 1.0, 1e-4) << "a write slot's row sums to 1";
+    }
+  }
+  EXPECT_GT(complete, 0);
+  EXPECT_GT(partial, 0);
+  EXPECT_LT(worst, 1e-5);
+  std::printf("%s: %d complete and %d partial (layer, head, segment), max |reader - engine| %.2e\n", GetParam().c_str(),
+              complete, partial, worst);
+  EXPECT_THROW(reader.segment_attention(r.run_id, 0, 0, 99), Error);
 }
 
 INSTANTIATE_TEST_SUITE_P(rmt, RecordedMemory, ::testing::Values("rmt_gpt2", "rmt_llama"),

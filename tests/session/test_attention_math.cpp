@@ -7,6 +7,7 @@
 #include <random>
 
 #include "mnemo/core/error.h"
+#include "mnemo/core/visibility.h"
 #include "mnemo/profiler/session/attention_math.h"
 
 namespace mnemo::profiler {
@@ -97,8 +98,27 @@ TEST_P(AttentionMath, LogitsProbsAndEntropyMatchDoublePrecision) {
 
 INSTANTIATE_TEST_SUITE_P(Masks, AttentionMath,
                          ::testing::Values(MaskCase{AttentionMask::Causal, 0}, MaskCase{AttentionMask::Window, 9},
-                                           MaskCase{AttentionMask::None, 0}),
+                                           MaskCase{AttentionMask::None, 0}, MaskCase{AttentionMask::Segments, 16}),
                          [](const auto& info) { return std::string(mask_name(info.param.kind)); });
+
+// The session's mask reading is the engine's definition (mnemo::visible), pair by pair.
+TEST(AttentionMath, MaskSpecIsTheVisibilityFunction) {
+  for (const MaskCase c : {MaskCase{AttentionMask::None, 0}, MaskCase{AttentionMask::Causal, 0},
+                           MaskCase{AttentionMask::Window, 5}, MaskCase{AttentionMask::Segments, 7}}) {
+    const MaskSpec spec{c.kind, c.window};
+    const auto pattern = mask_pattern_from_name(mask_name(c.kind));
+    ASSERT_TRUE(pattern) << mask_name(c.kind);
+    const Mask mask{*pattern, c.window};
+    for (int64_t q = 0; q < 30; ++q)
+      for (int64_t j = 0; j < 30; ++j) {
+        const QueryRow row{q, 30, 0.f};
+        EXPECT_EQ(spec.visible(row, j), visible(mask, q, j, true)) << mask_name(c.kind) << " q " << q << " k " << j;
+        if (spec.visible(row, j)) {
+          EXPECT_TRUE(j >= spec.begin(row) && j < spec.end(row));
+        }
+      }
+  }
+}
 
 TEST(AttentionMath, SingleRowPathMatchesBlockPath) {
   Problem p = random_problem(3, 100, 103, 64, 3);

@@ -225,11 +225,106 @@ int64_t ProbeRecorder::new_keys(const rt::MixerProbe& m, bool& slots_are_positio
   return first;
 }
 
-void ProbeRecorder::on_mixer(const rt::MixerProbe& m) {
-  if (!m.is_softmax()) {
-    if (captures_.attention) record_recurrent_mixer(m);
+// The session's attention records hold tokens by their positions in the sequence. A segmented
+// model's probe (rows with roles: memory slots beside the tokens, positions within the segment) is
+// cut down to its token rows and token keys at their sequence positions, under the mask
+// "segments" (causal within a segment: keys of earlier segments are not the layer's any more). Its
+// lse stays the engine's, so each token row keeps the probabilities the engine computed and lacks
+// what went to the memory slots. The kernel's row statistics and pooled cells span every slot, so
+// they are left out (the recorder computes the metrics from the factors).
+const rt::MixerProbe& ProbeRecorder::tokens_of(const rt::MixerProbe& m) {
+  if (m.query_roles.empty() && m.key_roles.empty()) return m;
+  auto where = [&] { return "softmax probe of layer " + std::to_string(m.layer) + ", step " + std::to_string(m.step); };
+  if (segment_length_ <= 0) throw Error(where() + " has memory rows, but the recording was not told the segment length");
+  // The token rows and token keys: one run of each (read rows, tokens, write rows).
+  auto token_run = [&](std::span<const uint8_t> roles, int64_t n, const char* what) {
+    int64_t first = -1, count = 0;
+    for (int64_t i = 0; i < n; ++i) {
+      const bool token = roles.empty() || roles[static_cast<size_t>(i)] == rt::kRowToken;
+      if (!token) continue;
+      if (first < 0) first = i;
+      if (i != first + count) throw Error(where() + ": its token " + what + " are not one run");
+      ++count;
+    }
+    return std::pair<int64_t, int64_t>{std::max<int64_t>(first, 0), count};
+  };
+  const auto [row0, n_rows] = token_run(m.query_roles, m.n_q, "rows");
+  const auto [slot0, n_slots] = token_run(m.key_roles, m.n_k, "keys");
+  const rt::FactorSpan* q = m.factor("q");
+  const rt::FactorSpan* k = m.factor("k");
+  const rt::FactorSpan* lse = m.factor("lse");
+  if (!q || !k || !lse || n_rows == 0) throw Error(where() + " lacks q, k, lse or token rows");
+  auto id = [](std::span<const int32_t> ids, std::span<const int64_t> positions, int64_t i) {
+    return ids.empty() ? positions[static_cast<size_t>(i)] : int64_t{ids[static_cast<size_t>(i)]};
+  };
+  token_query_positions_.resize(static_cast<size_t>(n_rows));
+  for (int64_t i = 0; i < n_rows; ++i) token_query_positions_[static_cast<size_t>(i)] = id(m.query_ids, m.query_positions, row0 + i);
+  token_key_positions_.resize(static_cast<size_t>(n_slots));
+  for (int64_t j = 0; j < n_slots; ++j) token_key_positions_[static_cast<size_t>(j)] = id(m.key_ids, m.key_positions, slot0 + j);
+  token_lse_.resize(static_cast<size_t>(lse->heads * n_rows));
+  for (int64_t h = 0; h < lse->heads; ++h)
+    for (int64_t i = 0; i < n_rows; ++i) token_lse_[static_cast<size_t>(h * n_rows + i)] = *lse->at(h, row0 + i);
+  token_factors_[0] = *q, token_factors_[1] = *k, token_factors_[2] = *lse;
+  token_factors_[0].data = q->at(0, row0), token_factors_[0].rows = n_rows;
+  token_factors_[1].data = k->at(0, slot0), token_factors_[1].rows = n_slots;
+  token_factors_[2].data = token_lse_.data(), token_factors_[2].rows = n_rows, token_factors_[2].head_stride = n_rows;
+
+  token_probe_ = m;
+  token_probe_.n_q = n_rows, token_probe_.n_k = n_slots;
+  token_probe_.q_pos0 = token_query_positions_.front();
+  token_probe_.query_positions = token_query_positions_;
+  token_probe_.key_positions = token_key_positions_;
+  token_probe_.key_resident = m.key_resident.empty() ? m.key_resident : m.key_resident.subspan(static_cast<size_t>(slot0), static_cast<size_t>(n_slots));
+  token_probe_.query_roles = {}, token_probe_.key_roles = {}, token_probe_.query_ids = {}, token_probe_.key_ids = {};
+  token_probe_.mask = Mask{MaskPattern::Segments, segment_length_};
+  token_probe_.factors = token_factors_;
+  token_probe_.row_stats = {};
+  token_probe_.pooled = {};
+  return token_probe_;
+}
+
+// The memory rows' own factors of a segmented model's softmax probe: the queries and lse of this
+// step's memory rows ("memory_q" [heads][m][d], "memory_lse" [heads][m][1]) and their keys
+// ("memory_k" [kv_heads][m][d]), each row at its position within the segment (read slots 0 .. M-1,
+// write slots M+S ..). With the token rows' factors, which the session holds by sequence position,
+// they give every score between tokens and memory slots (SessionReader::segment_attention).
+void ProbeRecorder::record_memory_rows(const rt::MixerProbe& m) {
+  const rt::FactorSpan* q = m.factor("q");
+  const rt::FactorSpan* k = m.factor("k");
+  const rt::FactorSpan* lse = m.factor("lse");
+  std::vector<int64_t> rows, slots;
+  for (int64_t i = 0; i < m.n_q; ++i)
+    if (m.query_roles[static_cast<size_t>(i)] != rt::kRowToken) rows.push_back(i);
+  // This step's memory keys: the slots its memory rows filled (the last n_q slots).
+  for (int64_t j = m.n_k - m.n_q; j < m.n_k; ++j)
+    if (!m.key_roles.empty() && m.key_roles[static_cast<size_t>(j)] != rt::kRowToken) slots.push_back(j);
+  if (rows.empty()) return;
+  auto record = [&](const char* name, const rt::FactorSpan& f, const std::vector<int64_t>& which,
+                    std::span<const int64_t> positions) {
+    profiler::MixerFactorRecord r;
+    r.layer = m.layer, r.step = m.step, r.factor = name;
+    r.n_heads = static_cast<int32_t>(f.heads), r.n = static_cast<int64_t>(which.size()), r.width = static_cast<int32_t>(f.cols);
+    for (int64_t i : which) r.positions.push_back(positions[static_cast<size_t>(i)]);
+    r.pos0 = r.positions.front();
+    std::vector<float> data;
+    data.reserve(static_cast<size_t>(f.heads * r.n * f.cols));
+    for (int64_t h = 0; h < f.heads; ++h)
+      for (int64_t i : which) data.insert(data.end(), f.at(h, i), f.at(h, i) + f.cols);
+    r.data = std::move(data);
+    step_records_.push_back(std::move(r));
+  };
+  record("memory_q", *q, rows, m.query_positions);
+  record("memory_lse", *lse, rows, m.query_positions);
+  record("memory_k", *k, slots, m.key_positions);
+}
+
+void ProbeRecorder::on_mixer(const rt::MixerProbe& probe) {
+  if (!probe.is_softmax()) {
+    if (captures_.attention) record_recurrent_mixer(probe);
     return;
   }
+  if (captures_.attention && !probe.query_roles.empty()) record_memory_rows(probe);
+  const rt::MixerProbe& m = tokens_of(probe);
   const SoftmaxFactors a = softmax_factors(m);
   bool slots_are_positions = true;
   profiler::AttentionCapture c;
@@ -239,9 +334,10 @@ void ProbeRecorder::on_mixer(const rt::MixerProbe& m) {
   // the engine's slot count while nothing was evicted.
   c.step = a.step, c.layer = a.layer, c.q_pos0 = a.q_pos0, c.n_q = a.n_q, c.n_k = c.k_pos0 + n_new;
   c.n_heads = a.n_heads, c.n_kv_heads = a.n_kv_heads, c.head_dim = a.head_dim;
-  c.mask = a.mask.pattern == MaskPattern::None     ? profiler::AttentionMask::None
-           : a.mask.pattern == MaskPattern::Window ? profiler::AttentionMask::Window
-                                                   : profiler::AttentionMask::Causal;
+  c.mask = a.mask.pattern == MaskPattern::None       ? profiler::AttentionMask::None
+           : a.mask.pattern == MaskPattern::Window   ? profiler::AttentionMask::Window
+           : a.mask.pattern == MaskPattern::Segments ? profiler::AttentionMask::Segments
+                                                     : profiler::AttentionMask::Causal;
   c.window = a.window;
   c.scale = a.scale;
   // Buffers first (the recorder's pool is locked to hand them out), then the copies.
@@ -331,7 +427,8 @@ void ProbeRecorder::on_kv(const rt::KvProbe& k) {
 }
 
 // A segmented model's memory rows: one snapshot per memory mem_s, under the segment s that reads
-// it (layer -1: the model's, not a layer's; fp16 rows, fp32 norms). mem_0, the learned memory, is
+// it and the last layer (RMT's memory is the last block's output after the final norm, and the
+// Memory view shows a layer's snapshots); fp16 rows, fp32 norms. mem_0, the learned memory, is
 // stored when segment 0 reads it; mem_{s+1} when segment s writes it, so the memory the last
 // complete segment leaves is kept too.
 void ProbeRecorder::on_memory(const rt::MemoryProbe& m) {
@@ -339,7 +436,7 @@ void ProbeRecorder::on_memory(const rt::MemoryProbe& m) {
   if (!first && m.role != rt::kRowMemoryWrite) return;
   profiler::MemorySnapshotRecord r;
   r.step = m.step;
-  r.layer = -1;
+  r.layer = layers_.empty() ? 0 : static_cast<int32_t>(layers_.size()) - 1;
   r.segment = first ? 0 : m.segment + 1;
   r.kind = "memory_tokens";
   r.rows = m.n_slots, r.cols = m.d;

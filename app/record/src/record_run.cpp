@@ -75,8 +75,11 @@ profiler::RunInfo run_info(rt::Model& model, const RecordRequest& req) {
   const auto& layers = model.layers();
   for (int32_t l = 0; l < static_cast<int32_t>(layers.size()); ++l) {
     const rt::LayerDesc& d = layers[static_cast<size_t>(l)];
-    r.layers.push_back({l, d.mixer, d.memory, d.n_heads, d.n_kv_heads, d.key_dim, d.value_dim, d.state_rows,
-                        d.state_cols, mask_pattern_name(d.mask.pattern), d.mask.window, d.scale});
+    // A segmented model's tokens attend within their segment: the session's mask says so.
+    const bool segments = model.segment_length() > 0 && d.mask.pattern == MaskPattern::Causal;
+    r.layers.push_back({l, d.mixer, d.memory, d.n_heads, d.n_kv_heads, d.key_dim, d.value_dim, d.state_rows, d.state_cols,
+                        mask_pattern_name(segments ? MaskPattern::Segments : d.mask.pattern),
+                        segments ? model.segment_length() : d.mask.window, d.scale});
   }
   r.op_kinds = rt::op_kind_names();
   return r;
@@ -115,12 +118,6 @@ RecordResult record_run(rt::Model& model, const RecordRequest& req,
     throw UsageError("the prompt (" + std::to_string(ids.size()) + " tokens) and " + std::to_string(n_new) +
                      " new tokens exceed the context of " + std::to_string(model.max_context()));
 
-  // The session's attention records are by position in the sequence; a segmented model's rows
-  // (memory slots, positions within a segment) need their own records, not built yet.
-  if (model.segment_length() > 0 && req.captures.any_attention())
-    throw UsageError(model.file().path() + ": recording the attention of a model cut into segments (" +
-                     model.plugin().id + ") is not built yet; record it with --capture kv,ops,memory");
-
   profiler::RecorderOptions ro;
   ro.max_bytes = req.max_bytes;
   ro.attention_factors = req.captures.attention;
@@ -135,6 +132,7 @@ RecordResult record_run(rt::Model& model, const RecordRequest& req,
   profiler::Recorder recorder(req.session_path, info, ro);
   ProbeRecorder sink(recorder, req.captures, &pool);
   sink.set_layers(info.layers);
+  sink.set_segment_length(model.segment_length());
   sink.set_encoder(!decoder);
 
   RecordResult result;

@@ -61,6 +61,9 @@ LayerDesc read_layer_desc(const mnemo_layer_desc& d, int32_t index, const std::s
     mask_patterns().intern(mask);
     L.mask = Mask{*pattern, d.window};
     if (*pattern == MaskPattern::Window && d.window <= 0) bad("a window mask needs a positive window");
+    // Sessions hold a segmented model's tokens under "segments"; a layer attends within a segment
+    // because the host cuts segments and empties its KV memory (mnemo_segment_info), not by a mask.
+    if (*pattern == MaskPattern::Segments) bad("mask 'segments' is not for layers: declare the model's segments instead");
     if (!(L.scale > 0.f)) bad("softmax needs a positive scale");
   }
   return L;

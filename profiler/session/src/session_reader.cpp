@@ -1,6 +1,7 @@
 #include "mnemo/profiler/session/session_reader.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <limits>
 
@@ -486,11 +487,19 @@ const MixerMapKind& SessionReader::kind_of(int64_t run_id, int32_t layer_index) 
   return *kind;
 }
 
-std::string SessionReader::map_label(int64_t run_id, int32_t layer) { return kind_of(run_id, layer).label; }
+// A segmented model's tokens attend within their segment and give the rest to memory slots the
+// map does not show: its label says so.
+std::string SessionReader::segments_note(int64_t run_id, int32_t layer) {
+  return this->layer(run_id, layer).mask == "segments" ? ", within each segment (the rest went to memory slots)" : "";
+}
+
+std::string SessionReader::map_label(int64_t run_id, int32_t layer) {
+  return kind_of(run_id, layer).label + segments_note(run_id, layer);
+}
 
 std::string SessionReader::map_label(int64_t run_id, int32_t layer, int32_t head, int64_t channel) {
   check_channel(run_id, layer, channel);
-  return profiler::map_label(kind_of(run_id, layer), head, channel);
+  return profiler::map_label(kind_of(run_id, layer), head, channel) + segments_note(run_id, layer);
 }
 
 int64_t SessionReader::channels_per_head(int64_t run_id, int32_t layer) {
@@ -661,7 +670,7 @@ AttentionTile SessionReader::tile(int64_t run_id, int64_t step, int32_t layer, i
                 std::to_string(cell_cols) + " cells, " + std::to_string(tiles_at_level(shape.rows, level)) + " × " +
                 std::to_string(tiles_at_level(shape.cols, level)) + " tiles)");
   AttentionTile t;
-  t.label = profiler::map_label(kind_of(run_id, layer), head, channel);
+  t.label = profiler::map_label(kind_of(run_id, layer), head, channel) + segments_note(run_id, layer);
   t.level = level, t.ty = ty, t.tx = tx;
   t.row0 = ty * kTileSize, t.col0 = tx * kTileSize;
   t.rows = std::min(kTileSize, cell_rows - t.row0);
@@ -842,6 +851,94 @@ std::vector<TimelineBucket> SessionReader::timeline(int64_t run_id, int64_t thre
     }
   } else {
     for (const OpRow& o : ops(run_id, t0, t1, thread)) add(o.start_ns, o.end_ns, 1, -1, o.op_id, o.end_ns - o.start_ns);
+  }
+  return out;
+}
+
+// Positions within a segment: read slots 0 .. M-1, the segment's tokens M .. M+S-1 (sequence
+// position p at M + p - s·S), write slots M+S .. M+S+M-1 (docs/ARCHITECTURE.md, "Segments and
+// memory rows"). Every score is exp(q·k·scale − lse) with the row's recorded lse: the engine's
+// probability of that pair.
+SegmentAttention SessionReader::segment_attention(int64_t run_id, int32_t layer, int32_t head, int64_t segment) {
+  const std::string what = db_.path() + ": " + head_name(run_id, layer, head) + " segment " + std::to_string(segment);
+  const MixerLayer& L = this->layer(run_id, layer);
+  if (L.mask != "segments" || L.window <= 0)
+    throw Error(what + ": the layer was not recorded as a model cut into segments (mask '" + L.mask + "')");
+  if (head < 0 || head >= L.n_heads || segment < 0) throw Error(what + ": no such head or segment");
+  const int64_t S = L.window, d = L.key_dim, kv_head = head / L.kv_group();
+  Factors factors(db_, run_id, layer, newest_step(run_id), head_name(run_id, layer, head));
+
+  // Rows of `name` for this head (or KV head) whose positions fall in [lo, hi): position → values.
+  auto gather = [&](const std::string& name, int32_t slice, int64_t lo, int64_t hi, std::optional<int64_t> step_lo,
+                    std::optional<int64_t> step_hi) {
+    std::map<int64_t, std::vector<float>> out;
+    std::vector<float> values;
+    for (const FactorBlock& b : factors.blocks(name, slice)) {
+      if ((step_lo && b.step < *step_lo) || (step_hi && b.step > *step_hi)) continue;
+      factors.read(b, slice, values);
+      for (int64_t r = 0; r < b.n; ++r) {
+        const int64_t p = b.positions[static_cast<size_t>(r)];
+        if (p >= lo && p < hi) out[p].assign(values.begin() + r * b.width, values.begin() + (r + 1) * b.width);
+      }
+    }
+    return out;
+  };
+  // The segment's steps: those whose tokens lie in it.
+  std::optional<int64_t> first, last;
+  for (const StepRecord& st : steps(run_id))
+    if (st.pos0 / S == segment) {
+      if (!first) first = st.step;
+      last = st.step;
+    }
+  if (!first) throw Error(what + ": no step of the run lies in this segment");
+  const auto memory_k = gather("memory_k", static_cast<int32_t>(kv_head), 0, std::numeric_limits<int64_t>::max(), first, last);
+  const auto memory_q = gather("memory_q", head, 0, std::numeric_limits<int64_t>::max(), first, last);
+  const auto memory_lse = gather("memory_lse", head, 0, std::numeric_limits<int64_t>::max(), first, last);
+  const auto q = gather("q", head, segment * S, (segment + 1) * S, first, last);
+  const auto lse = gather("lse", head, segment * S, (segment + 1) * S, first, last);
+  const auto k = gather("k", static_cast<int32_t>(kv_head), segment * S, (segment + 1) * S, first, last);
+  int64_t M = 0;
+  while (memory_k.count(M)) ++M;
+  if (M == 0) throw Error(what + ": its memory rows were not recorded (a session recorded before they were, or without attention)");
+  auto dot = [&](const std::vector<float>& a, const std::vector<float>& b) {
+    double s = 0;
+    for (int64_t i = 0; i < d; ++i) s += double{a[static_cast<size_t>(i)]} * b[static_cast<size_t>(i)];
+    return s;
+  };
+  auto prob = [&](const std::vector<float>& qi, double row_lse, const std::vector<float>& kj) {
+    return static_cast<float>(std::exp(dot(qi, kj) * L.scale - row_lse));
+  };
+
+  SegmentAttention out;
+  out.segment = segment, out.memory_slots = M;
+  out.token0 = q.empty() ? segment * S : q.begin()->first;
+  out.n_tokens = static_cast<int64_t>(q.size());
+  for (const auto& [p, qp] : q) {
+    if (!lse.count(p)) throw Error(what + ": token " + std::to_string(p) + " has a query but no lse");
+    for (int64_t j = 0; j < M; ++j) out.token_reads.push_back(prob(qp, lse.at(p)[0], memory_k.at(j)));
+  }
+  const int64_t write0 = M + S;
+  if (!memory_q.count(write0)) return out;  // the segment was not completed
+  if (out.n_tokens != S) throw Error(what + ": the segment wrote its memory but " + std::to_string(out.n_tokens) + " of its " +
+                                     std::to_string(S) + " tokens were recorded");
+  const int64_t width = M + S + M;
+  out.write_reads.assign(static_cast<size_t>(M * width), 0.f);
+  for (int64_t i = 0; i < M; ++i) {
+    const std::vector<float>& qi = memory_q.at(write0 + i);
+    if (!memory_lse.count(write0 + i)) throw Error(what + ": write slot " + std::to_string(i) + " has no lse");
+    const double row_lse = memory_lse.at(write0 + i)[0];
+    float* row = out.write_reads.data() + i * width;
+    for (int64_t j = 0; j < M; ++j) row[j] = prob(qi, row_lse, memory_k.at(j));
+    for (int64_t t = 0; t < S; ++t) {
+      const auto key = k.find(segment * S + t);
+      if (key == k.end()) throw Error(what + ": the key of token " + std::to_string(segment * S + t) + " was not recorded");
+      row[M + t] = prob(qi, row_lse, key->second);
+    }
+    for (int64_t j = 0; j <= i; ++j) {
+      const auto key = memory_k.find(write0 + j);
+      if (key == memory_k.end()) throw Error(what + ": the key of write slot " + std::to_string(j) + " was not recorded");
+      row[M + S + j] = prob(qi, row_lse, key->second);
+    }
   }
   return out;
 }

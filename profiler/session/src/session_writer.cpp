@@ -34,6 +34,7 @@ const char* mask_name(AttentionMask m) {
     case AttentionMask::None: return "none";
     case AttentionMask::Causal: return "causal";
     case AttentionMask::Window: return "window";
+    case AttentionMask::Segments: return "segments";
   }
   return "causal";
 }
@@ -50,6 +51,7 @@ AttentionMask parse_mask(const std::string& name) {
   if (name == "none") return AttentionMask::None;
   if (name == "causal") return AttentionMask::Causal;
   if (name == "window") return AttentionMask::Window;
+  if (name == "segments") return AttentionMask::Segments;
   throw Error("unknown attention mask '" + name + "'");
 }
 

@@ -60,7 +60,7 @@ class ProbeRecorder : public rt::ProbeSink {
   // Per head: Frobenius norm and effective rank (_state_stat); the matrices with `states`.
   void on_state(const rt::StateProbe& s) override;
   void on_kv(const rt::KvProbe& k) override;
-  // A segmented model's memory rows (_memory_snapshot, kind memory_tokens, layer -1).
+  // A segmented model's memory rows (_memory_snapshot, kind memory_tokens, the last layer).
   void on_memory(const rt::MemoryProbe& m) override;
   // Every op, of any kind, by the kind's name: the first op of each kind in the run is preceded by
   // an OpKindRecord, so a kind registered after the run began is stored by name too.
@@ -74,10 +74,17 @@ class ProbeRecorder : public rt::ProbeSink {
   // The run's layers as written when it began: a recurrent layer's row is rewritten with the
   // scale its first probe reports (the descriptor need not carry the q·k scale the kernel used).
   void set_layers(std::vector<profiler::LayerRecord> layers) { layers_ = std::move(layers); }
+  // A segmented model's segment length (rt::Model::segment_length()): its tokens are recorded
+  // under the mask "segments" of that length.
+  void set_segment_length(int64_t tokens) { segment_length_ = tokens; }
   int64_t kv_bytes() const { return kv_bytes_; }
 
  private:
   void record_recurrent_mixer(const rt::MixerProbe& m);
+  // m itself, or for a probe with memory rows its token rows and keys (see capture.cpp).
+  const rt::MixerProbe& tokens_of(const rt::MixerProbe& m);
+  // A probe with memory rows: their queries, lse and keys as factor rows of their own.
+  void record_memory_rows(const rt::MixerProbe& m);
   // The keys of a softmax probe that no earlier capture of its layer carried: fills
   // new_key_slots_ with their slots in position order and returns the first one's position.
   // slots_are_positions: whether slot j holds position j for every slot (nothing evicted or moved).
@@ -101,6 +108,12 @@ class ProbeRecorder : public rt::ProbeSink {
   std::vector<std::vector<float>> stat_scratch_;  // per part of the engine's pool
   std::vector<LayerKeys> layer_keys_;
   std::vector<int64_t> new_key_slots_;  // new_keys(): the slot of each new key, by position
+  int64_t segment_length_ = 0;
+  // tokens_of()'s probe and what its spans point at.
+  rt::MixerProbe token_probe_;
+  rt::FactorSpan token_factors_[3];
+  std::vector<int64_t> token_query_positions_, token_key_positions_;
+  std::vector<float> token_lse_;
   std::vector<bool> op_kinds_named_;    // per op kind id: its OpKindRecord was submitted
   std::vector<profiler::Record> step_records_;  // op timings and KV rows of the running step
   // Small attention captures of the running step (a decode step's layers): one queue item per

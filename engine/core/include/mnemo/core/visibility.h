@@ -21,11 +21,14 @@ enum class MaskPattern : int32_t {
   None = 0,    // bidirectional (encoders): every query sees every key
   Causal = 1,  // key visible when key_pos <= query_pos
   Window = 2,  // causal, and query_pos - key_pos < window
+  // causal within segments of `window` positions (floor(pos / window) equal): a model cut into
+  // segments (recurrent memory transformers) as its sessions hold its tokens; no layer declares it
+  Segments = 3,
 };
 
 struct Mask {
   MaskPattern pattern = MaskPattern::Causal;
-  int64_t window = 0;  // Window only: how many positions, the query's own included
+  int64_t window = 0;  // Window: how many positions, the query's own included; Segments: the segment length
 };
 
 constexpr const char* mask_pattern_name(MaskPattern p) {
@@ -33,6 +36,7 @@ constexpr const char* mask_pattern_name(MaskPattern p) {
     case MaskPattern::None: return "none";
     case MaskPattern::Causal: return "causal";
     case MaskPattern::Window: return "window";
+    case MaskPattern::Segments: return "segments";
   }
   return "unknown";
 }
@@ -41,6 +45,7 @@ constexpr std::optional<MaskPattern> mask_pattern_from_name(std::string_view nam
   if (name == "none") return MaskPattern::None;
   if (name == "causal") return MaskPattern::Causal;
   if (name == "window") return MaskPattern::Window;
+  if (name == "segments") return MaskPattern::Segments;
   return std::nullopt;
 }
 
@@ -51,6 +56,8 @@ constexpr bool visible(const Mask& mask, int64_t query_pos, int64_t key_pos, boo
     case MaskPattern::None: return true;
     case MaskPattern::Causal: return key_pos <= query_pos;
     case MaskPattern::Window: return key_pos <= query_pos && query_pos - key_pos < mask.window;
+    case MaskPattern::Segments:
+      return key_pos <= query_pos && mask.window > 0 && key_pos >= 0 && key_pos / mask.window == query_pos / mask.window;
   }
   return false;
 }
@@ -69,6 +76,11 @@ constexpr KeyRange visible_key_range(const Mask& mask, int64_t query_pos, int64_
     case MaskPattern::Window: {
       const int64_t end = std::clamp<int64_t>(query_pos + 1, 0, n_keys);
       return {std::clamp<int64_t>(query_pos - mask.window + 1, 0, end), end};
+    }
+    case MaskPattern::Segments: {
+      const int64_t end = std::clamp<int64_t>(query_pos + 1, 0, n_keys);
+      if (mask.window <= 0 || query_pos < 0) return {0, 0};
+      return {std::clamp<int64_t>(query_pos / mask.window * mask.window, 0, end), end};
     }
   }
   return {0, 0};

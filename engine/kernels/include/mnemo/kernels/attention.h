@@ -10,7 +10,8 @@
 
 namespace mnemo::kernels {
 
-// The mask patterns of mnemo/core/visibility.h (None, Causal, Window), which defines them.
+// The mask patterns of mnemo/core/visibility.h (None, Causal, Window; Segments is a session's,
+// never a layer's), which defines them.
 using MaskKind = MaskPattern;
 
 // Statistics of each query row's softmax, gathered while its scores are in cache so that a

@@ -27,10 +27,14 @@ struct MaskSpec {
     if (j < 0 || j >= r.n_k) return false;
     if (kind == AttentionMask::None) return true;
     if (j > r.pos) return false;
-    return kind == AttentionMask::Causal || j > r.pos - window;
+    return j >= begin(r);
   }
   // Visible key range of a row: [begin, end).
-  int64_t begin(const QueryRow& r) const { return kind == AttentionMask::Window ? std::max<int64_t>(0, r.pos - window + 1) : 0; }
+  int64_t begin(const QueryRow& r) const {
+    if (kind == AttentionMask::Window) return std::max<int64_t>(0, r.pos - window + 1);
+    if (kind == AttentionMask::Segments) return window > 0 ? r.pos / window * window : r.pos + 1;
+    return 0;
+  }
   int64_t end(const QueryRow& r) const { return kind == AttentionMask::None ? r.n_k : std::min(r.n_k, r.pos + 1); }
 };
 

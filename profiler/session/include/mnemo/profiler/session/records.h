@@ -74,7 +74,8 @@ inline int64_t answers_right(const std::vector<AnswerRecord>& answers) {
   return right;
 }
 
-enum class AttentionMask { None, Causal, Window };
+// Segments: causal within segments of `window` positions (a segmented model's tokens).
+enum class AttentionMask { None, Causal, Window, Segments };
 const char* mask_name(AttentionMask m);
 AttentionMask parse_mask(const std::string& name);  // throws Error for an unknown name
 

@@ -46,6 +46,19 @@ struct RunCounts {
   int64_t kernels = 0;
 };
 
+// See SessionReader::segment_attention. Memory slots are numbered 0 .. memory_slots-1 (read) and
+// the write slots likewise; tokens by their position in the sequence.
+struct SegmentAttention {
+  int64_t segment = 0, memory_slots = 0;
+  int64_t token0 = 0, n_tokens = 0;  // the segment's tokens recorded: positions token0 .. token0+n_tokens-1
+  // [n_tokens][memory_slots]: how much each token draws on each slot of the memory it reads.
+  std::vector<float> token_reads;
+  // [memory_slots][memory_slots + n_tokens + memory_slots]: how much each write slot draws on the
+  // read slots, the tokens and the write slots before it (its own included); empty when the
+  // segment was not completed (a partial last segment writes nothing).
+  std::vector<float> write_reads;
+};
+
 struct RunSummary {
   int64_t id = 0;
   RunInfo info;
@@ -121,6 +134,12 @@ class SessionReader {
   std::vector<CounterRecord> counters(int64_t run_id) const;
   // Memory tokens / recurrent-state summaries (architectures that keep them), in step order.
   std::vector<MemorySnapshotRecord> memory_snapshots(int64_t run_id, std::optional<int32_t> layer = {}) const;
+  // A segmented model's (recurrent memory transformer's) attention between the tokens of one
+  // segment and its memory slots, for one head of one layer, recomputed exactly from the recorded
+  // factors (the token rows' q, k and lse by position; the memory rows' memory_q, memory_lse and
+  // memory_k). Throws Error when the layer was not recorded under the mask "segments" or the
+  // segment's memory rows are missing.
+  SegmentAttention segment_attention(int64_t run_id, int32_t layer, int32_t head, int64_t segment);
   // Recurrent state per layer, head and step: norms and effective ranks, and the full matrices
   // recorded (fp32, checksums verified), in step order.
   std::vector<StateStatRecord> state_stats(int64_t run_id, std::optional<int32_t> layer = {}) const;
@@ -171,6 +190,8 @@ class SessionReader {
   std::unique_ptr<HeadMap> make_map(int64_t run_id, int32_t layer, int32_t head, int64_t channel, int64_t newest_step,
                                     int64_t q_begin, int64_t q_end);
   const MixerMapKind& kind_of(int64_t run_id, int32_t layer);
+  // What a label adds for a layer recorded under the mask "segments" ("" otherwise).
+  std::string segments_note(int64_t run_id, int32_t layer);
   const HeadRows& head_rows(int64_t run_id, int32_t layer, int32_t head);
   int head_dim(int64_t run_id) const;
   int64_t rows_at_step(int64_t run_id, int64_t step) const;
