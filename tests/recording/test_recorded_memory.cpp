@@ -12,6 +12,7 @@
 #include "../runtime/test_util.h"
 #include "mnemo/core/error.h"
 #include "mnemo/core/fp16.h"
+#include "mnemo/profiler/session/memory_lineage.h"
 #include "mnemo/profiler/session/session_reader.h"
 #include "mnemo/record/record_run.h"
 #include "recording_test_util.h"
@@ -212,6 +213,94 @@ TEST_P(RecordedMemory, ReadsAndWritesOfTheMemoryAreTheEngines) {
   std::printf("%s: %d complete and %d partial (layer, head, segment), max |reader - engine| %.2e\n", GetParam().c_str(),
               complete, partial, worst);
   EXPECT_THROW(reader.segment_attention(r.run_id, 0, 0, 99), Error);
+}
+
+// Every layer's head-averaged attention among each segment's rows, from the engine's probes:
+// [segment][layer] → B × B over positions within the segment.
+struct SegmentMatrices : rt::ProbeSink {
+  explicit SegmentMatrices(int64_t rows) : B(rows) {}
+  bool wants_mixer() const override { return true; }
+  void on_mixer(const rt::MixerProbe& p) override {
+    auto& a = matrices[{p.segment, p.layer}];
+    a.resize(static_cast<size_t>(B * B), 0.0);
+    for (int32_t h = 0; h < p.n_heads; ++h)
+      for (int64_t i = 0; i < p.n_q; ++i) {
+        const std::vector<float> row = rt::attention_row(p, h, i);
+        for (int64_t j = 0; j < p.n_k; ++j)
+          a[static_cast<size_t>(p.query_positions[static_cast<size_t>(i)] * B + p.key_positions[static_cast<size_t>(j)])] +=
+              double{row[static_cast<size_t>(j)]} / p.n_heads;
+      }
+  }
+  int64_t B;
+  std::map<std::pair<int32_t, int32_t>, std::vector<double>> matrices;
+};
+
+// The lineage the reader derives from the session equals the one derived from the engine's own
+// probabilities, every slot's shares sum to 1, and mem_s derives only from tokens before segment s.
+TEST_P(RecordedMemory, LineageFromTheSessionIsTheEnginesAndSumsToOne) {
+  auto model = open_test_model(kMemoryDir + "/" + GetParam());
+  const record::RecordRequest req = request(GetParam() + "-lineage.mnemo", "attention,memory");
+  const record::RecordResult r = record::record_run(*model, req);
+  const int64_t S = model->segment_length(), L = model->info().n_layers;
+  profiler::SessionReader reader(req.session_path);
+  const int64_t M = reader.segment_attention(r.run_id, 0, 0, 0).memory_slots;
+  const int64_t B = 2 * M + S;
+  SegmentMatrices engine(B);
+  generate_with_sink(*model, req, engine);
+  const int64_t complete = (reader.run(r.run_id).n_tokens - 1) / S;
+  ASSERT_GE(complete, 2);
+
+  // The engine's lineage: the same rollout over the engine's probabilities.
+  std::vector<double> learned(static_cast<size_t>(M), 1.0), tokens;
+  for (int64_t s = 0; s < complete; ++s) {
+    std::vector<double> roll(static_cast<size_t>(B * B), 0.0);
+    for (int64_t i = 0; i < B; ++i) roll[static_cast<size_t>(i * B + i)] = 1.0;
+    for (int32_t l = 0; l < L; ++l) {
+      const auto& a = engine.matrices.at({static_cast<int32_t>(s), l});
+      std::vector<double> next(static_cast<size_t>(B * B), 0.0);
+      for (int64_t i = 0; i < B; ++i)
+        for (int64_t k = 0; k < B; ++k) {
+          const double ahat = 0.5 * a[static_cast<size_t>(i * B + k)] + (i == k ? 0.5 : 0.0);
+          for (int64_t j = 0; j < B; ++j) next[static_cast<size_t>(i * B + j)] += ahat * roll[static_cast<size_t>(k * B + j)];
+        }
+      roll = std::move(next);
+    }
+    const int64_t n_before = s * S, n_after = (s + 1) * S;
+    std::vector<double> learned2(static_cast<size_t>(M), 0.0), tokens2(static_cast<size_t>(M * n_after), 0.0);
+    for (int64_t i = 0; i < M; ++i) {
+      const double* w = roll.data() + (M + S + i) * B;
+      for (int64_t j = 0; j < M; ++j) {
+        const double share = w[j] + w[M + S + j];
+        learned2[static_cast<size_t>(i)] += share * learned[static_cast<size_t>(j)];
+        for (int64_t u = 0; u < n_before; ++u)
+          tokens2[static_cast<size_t>(i * n_after + u)] += share * tokens[static_cast<size_t>(j * n_before + u)];
+      }
+      for (int64_t t = 0; t < S; ++t) tokens2[static_cast<size_t>(i * n_after + n_before + t)] += w[M + t];
+    }
+    learned = std::move(learned2), tokens = std::move(tokens2);
+
+    const profiler::MemoryLineage got = profiler::memory_lineage(reader, r.run_id, s + 1);
+    ASSERT_EQ(got.n_positions, n_after);
+    double worst = 0;
+    for (int64_t i = 0; i < M; ++i) {
+      double sum = got.learned[static_cast<size_t>(i)];
+      worst = std::max(worst, std::abs(sum - learned[static_cast<size_t>(i)]));
+      for (int64_t u = 0; u < n_after; ++u) {
+        const double v = got.tokens[static_cast<size_t>(i * n_after + u)];
+        sum += v;
+        worst = std::max(worst, std::abs(v - tokens[static_cast<size_t>(i * n_after + u)]));
+      }
+      EXPECT_NEAR(sum, 1.0, 1e-4) << "slot " << i << " of mem_" << s + 1;
+    }
+    EXPECT_LT(worst, 1e-5) << "mem_" << s + 1;
+    if (s + 1 == complete)
+      std::printf("%s: lineage of mem_%lld: max |session - engine| %.2e, learned share of slot 0 %.3f\n", GetParam().c_str(),
+                  static_cast<long long>(s + 1), worst, got.learned[0]);
+  }
+  const profiler::MemoryLineage first = profiler::memory_lineage(reader, r.run_id, 0);
+  EXPECT_EQ(first.n_positions, 0);
+  EXPECT_EQ(first.learned, std::vector<float>(static_cast<size_t>(M), 1.f));
+  EXPECT_THROW(profiler::memory_lineage(reader, r.run_id, complete + 1), Error) << "the partial segment wrote nothing";
 }
 
 INSTANTIATE_TEST_SUITE_P(rmt, RecordedMemory, ::testing::Values("rmt_gpt2", "rmt_llama"),

@@ -911,6 +911,12 @@ SegmentAttention SessionReader::segment_attention(int64_t run_id, int32_t layer,
 
   SegmentAttention out;
   out.segment = segment, out.memory_slots = M;
+  out.read_reads.assign(static_cast<size_t>(M * M), 0.f);
+  for (int64_t i = 0; i < M; ++i) {
+    if (!memory_q.count(i) || !memory_lse.count(i)) throw Error(what + ": read slot " + std::to_string(i) + " has no query");
+    for (int64_t j = 0; j <= i; ++j)
+      out.read_reads[static_cast<size_t>(i * M + j)] = prob(memory_q.at(i), memory_lse.at(i)[0], memory_k.at(j));
+  }
   out.token0 = q.empty() ? segment * S : q.begin()->first;
   out.n_tokens = static_cast<int64_t>(q.size());
   for (const auto& [p, qp] : q) {

@@ -51,6 +51,9 @@ struct RunCounts {
 struct SegmentAttention {
   int64_t segment = 0, memory_slots = 0;
   int64_t token0 = 0, n_tokens = 0;  // the segment's tokens recorded: positions token0 .. token0+n_tokens-1
+  // [memory_slots][memory_slots]: how much each read slot draws on the read slots before it (its
+  // own included): memory rows are rows of the segment like the tokens.
+  std::vector<float> read_reads;
   // [n_tokens][memory_slots]: how much each token draws on each slot of the memory it reads.
   std::vector<float> token_reads;
   // [memory_slots][memory_slots + n_tokens + memory_slots]: how much each write slot draws on the
