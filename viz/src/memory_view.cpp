@@ -7,6 +7,7 @@
 #include <map>
 
 #include "mnemo/profiler/session/attention_math.h"
+#include "mnemo/profiler/session/memory_lineage.h"
 
 namespace mnemo::viz {
 namespace {
@@ -17,6 +18,8 @@ constexpr float kBottomAxis = 40.f;         // dimension ticks and the colour ba
 constexpr size_t kMaxSlotSimilarity = 512;  // slots; beyond, the slot matrix is not computed
 constexpr size_t kMaxSegmentSimilarity = 1024;
 constexpr int kMaxTextureSide = 8192;  // columns beyond this pool (largest |value| wins)
+constexpr int64_t kMaxLineageSegments = 512;  // beyond, the lineage is not computed (rollouts cost)
+constexpr float kLineageGap = 230.f;          // between the similarity plot and the lineage
 
 // Moreland's cool–warm table (matplotlib "coolwarm") at every eighth of the range.
 constexpr std::array<std::array<int, 3>, 9> kCoolWarm = {{{59, 76, 192},
@@ -86,6 +89,30 @@ std::shared_ptr<const MemoryView::LayerMemory> load_memory(profiler::SessionRead
               static_cast<float>(cosine(&seg.values[a * cols], &seg.values[b * cols], cols));
     }
     m->segments.push_back(std::move(seg));
+  }
+  // A recurrent memory transformer's memory: its lineage over the tokens before each segment.
+  if (kind == "memory_tokens" && !m->segments.empty() && r.layer(run, layer).mask == "segments") {
+    const int64_t last = m->segments.back().segment;
+    if (last > kMaxLineageSegments) {
+      m->lineage_note = "Lineage not computed: " + std::to_string(last) + " segments (the view computes it up to " +
+                        std::to_string(kMaxLineageSegments) + ").";
+    } else {
+      try {
+        const auto lineages = profiler::memory_lineages(r, run, last);
+        for (auto& seg : m->segments) {
+          const profiler::MemoryLineage& l = lineages[static_cast<size_t>(seg.segment)];
+          if (l.memory_slots != seg.rows) continue;
+          seg.lineage_positions = l.n_positions, seg.lineage = l.tokens, seg.learned = l.learned;
+        }
+        m->has_lineage = true;
+        for (const auto& t : r.tokens(run)) {
+          if (t.position >= static_cast<int64_t>(m->token_text.size())) m->token_text.resize(static_cast<size_t>(t.position) + 1);
+          m->token_text[static_cast<size_t>(t.position)] = t.text;
+        }
+      } catch (const std::exception& e) {
+        m->lineage_note = std::string("Lineage not available: ") + e.what();
+      }
+    }
   }
   const size_t n = m->segments.size();
   if (n <= kMaxSegmentSimilarity) {
@@ -364,6 +391,30 @@ void MemoryView::update_textures(const Segment& seg) {
       }
     upload(heat_, w, h, rgba, heat_key);
   }
+  // The lineage: a row per slot over the tokens before the segment, each slot's largest share full
+  // red (shares spread over hundreds of tokens would otherwise all look grey).
+  const uint64_t lin_key = base * 7 + 5;
+  if (lin_.key != lin_key) {
+    const int64_t n = seg.lineage_positions;
+    if (n == 0) {
+      if (lin_.texture) textures_.destroy(lin_.texture);
+      lin_ = Texture{nullptr, 0, 0, lin_key};
+    } else {
+      const int64_t per_px = (n + kMaxTextureSide - 1) / kMaxTextureSide;
+      const int w = static_cast<int>((n + per_px - 1) / per_px), h = static_cast<int>(seg.rows);
+      std::vector<uint32_t> rgba(static_cast<size_t>(w) * static_cast<size_t>(h));
+      for (int y = 0; y < h; ++y) {
+        const float* row = seg.lineage.data() + y * n;
+        const float top = std::max(*std::max_element(row, row + n), 1e-30f);
+        for (int x = 0; x < w; ++x) {
+          float v = 0;
+          for (int64_t c = x * per_px; c < std::min<int64_t>(n, (x + 1) * per_px); ++c) v = std::max(v, row[c]);
+          rgba[static_cast<size_t>(y * w + x)] = diverging_color(v / top, 1.f);
+        }
+      }
+      upload(lin_, w, h, rgba, lin_key);
+    }
+  }
   const bool slots = mode_ == Similarity::Slots;
   const uint64_t sim_key = base * 3 + (slots ? 2 : 1);
   if (sim_.key != sim_key) {
@@ -393,6 +444,14 @@ std::optional<ImVec2> MemoryView::norm_bar_point(int64_t slot) const {
   if (!s || norm_plot_.size.x <= 0) return std::nullopt;
   return ImVec2(norm_plot_.origin.x + 4, norm_plot_.origin.y + (static_cast<float>(slot) + 0.5f) /
                                                                    static_cast<float>(s->rows) * norm_plot_.size.y);
+}
+
+std::optional<ImVec2> MemoryView::lineage_point(int64_t slot, int64_t position) const {
+  const Segment* seg = shown_segment();
+  if (!seg || !lin_.texture || slot < 0 || slot >= seg->rows || position < 0 || position >= seg->lineage_positions)
+    return std::nullopt;
+  return ImVec2(lin_plot_.origin.x + (static_cast<float>(position) + 0.5f) / static_cast<float>(seg->lineage_positions) * lin_plot_.size.x,
+                lin_plot_.origin.y + (static_cast<float>(slot) + 0.5f) / static_cast<float>(seg->rows) * lin_plot_.size.y);
 }
 
 std::optional<ImVec2> MemoryView::similarity_point(int64_t a, int64_t b) const {
@@ -530,8 +589,38 @@ void MemoryView::draw_similarity(ImDrawList* dl, const Segment& seg) {
                      : n == 1 ? "Only one segment was recorded: compare slots instead (similarity: slot × slot)."
                               : "Each cell compares two segments' whole memories, flattened (1 on the diagonal). "
                                 "Click a row to show that segment.";
-  const float wrap = std::max(80.f, ImGui::GetWindowPos().x + ImGui::GetWindowWidth() - end.x - 36);
+  // Beside the lineage, the note keeps to the gap between the two plots.
+  const float wrap = lin_plot_.size.x > 0 ? kLineageGap - 36
+                                          : std::max(80.f, ImGui::GetWindowPos().x + ImGui::GetWindowWidth() - end.x - 36);
   dl->AddText(nullptr, 0.f, ImVec2(end.x + 24, p.origin.y + 40), dim, note, nullptr, wrap);
+}
+
+void MemoryView::draw_lineage(ImDrawList* dl, const Segment& seg) {
+  const Plot& p = lin_plot_;
+  const ImU32 text = ImGui::GetColorU32(ImGuiCol_Text), dim = ImGui::GetColorU32(ImGuiCol_TextDisabled);
+  const float line = ImGui::GetTextLineHeight();
+  const ImVec2 end(p.origin.x + p.size.x, p.origin.y + p.size.y);
+  const std::string title = "Lineage: slots × the " + std::to_string(seg.lineage_positions) + " tokens before segment " +
+                            std::to_string(seg.segment);
+  const ImVec4 clip(p.origin.x, p.origin.y - line - 6, end.x, p.origin.y);
+  dl->AddText(nullptr, 0.f, ImVec2(p.origin.x, p.origin.y - line - 6), text, title.c_str(), nullptr, 0.f, &clip);
+  if (lin_.texture) dl->AddImage(lin_.texture, p.origin, end);
+  dl->AddRect(p.origin, end, ImGui::GetColorU32(ImGuiCol_Border));
+  ticks(seg.rows, p.size.y, line * 1.2f, [&](int64_t r) {
+    const std::string s = std::to_string(r);
+    const float y = p.origin.y + (static_cast<float>(r) + 0.5f) / static_cast<float>(seg.rows) * p.size.y;
+    dl->AddText(ImVec2(p.origin.x - 6 - ImGui::CalcTextSize(s.c_str()).x, y - line * 0.5f), dim, s.c_str());
+  });
+  ticks(seg.lineage_positions, p.size.x, 48.f, [&](int64_t c) {
+    const std::string s = std::to_string(c);
+    const float x = p.origin.x + (static_cast<float>(c) + 0.5f) / static_cast<float>(seg.lineage_positions) * p.size.x;
+    dl->AddLine(ImVec2(x, end.y), ImVec2(x, end.y + 3), dim);
+    dl->AddText(ImVec2(x - ImGui::CalcTextSize(s.c_str()).x * 0.5f, end.y + 3), dim, s.c_str());
+  });
+  dl->AddText(nullptr, 0.f, ImVec2(p.origin.x, end.y + line + 6), dim,
+              "Rows: slots; columns: token positions. Each slot's largest share is full red. Attention rollout through "
+              "the recorded reads and writes (docs/ARCHITECTURES.md); the rest of a slot is the learned memory.",
+              nullptr, std::max(80.f, p.size.x));
 }
 
 void MemoryView::inspect_default(const Segment& seg) {
@@ -579,6 +668,27 @@ void MemoryView::hover(const Segment& seg, const Plot* hovered, bool clicked) {
       ImGui::Text("dim %lld = %.5g", static_cast<long long>(dim),
                   seg.values[static_cast<size_t>(slot * seg.cols + dim)]);
     ImGui::Text("slot norm %.5g", norm);
+    ImGui::EndTooltip();
+    return;
+  }
+  if (hovered == &lin_plot_ && lin_.texture) {
+    const auto [position, slot] = cell(lin_plot_, seg.lineage_positions, seg.rows);
+    const float share = seg.lineage[static_cast<size_t>(slot * seg.lineage_positions + position)];
+    const float learned = seg.learned[static_cast<size_t>(slot)];
+    const auto& texts = memory_->token_text;
+    const std::string token = position < static_cast<int64_t>(texts.size()) ? texts[static_cast<size_t>(position)] : "";
+    inspection_.clear();
+    inspection_.title = "Memory lineage";
+    inspection_.add("segment", std::to_string(seg.segment));
+    inspection_.add("slot", std::to_string(slot));
+    inspection_.add("token position", std::to_string(position));
+    inspection_.add("token", "\"" + token + "\"");
+    inspection_.add("share of the slot", fmt("%.4g", share));
+    inspection_.add("learned memory's share", fmt("%.4g", learned));
+    ImGui::BeginTooltip();
+    ImGui::Text("slot %lld of segment %lld's memory", static_cast<long long>(slot), static_cast<long long>(seg.segment));
+    ImGui::Text("token %lld \"%s\": %.4g of it", static_cast<long long>(position), token.c_str(), share);
+    ImGui::TextDisabled("learned memory: %.4g", learned);
     ImGui::EndTooltip();
     return;
   }
@@ -645,9 +755,16 @@ void MemoryView::draw() {
   if (memory_ && !mode_chosen_) mode_ = memory_->segments.size() > 1 ? Similarity::Segments : Similarity::Slots;
   draw_toolbar();
   ImGui::PushStyleColor(ImGuiCol_Text, IM_COL32(230, 190, 110, 255));
-  ImGui::TextWrapped(
-      "Shown: the memory's contents at each segment boundary. Not shown: which attention heads read from or write to "
-      "memory, because sessions do not record that yet (the session format has no table for it).");
+  if (memory_ && memory_->has_lineage)
+    ImGui::TextWrapped(
+        "Shown: the memory's contents at each segment boundary, and its lineage over the input tokens (an attribution "
+        "through the recorded reads and writes, not a decomposition). Not shown here: the reads and writes per head.");
+  else if (memory_ && !memory_->lineage_note.empty())
+    ImGui::TextWrapped("Shown: the memory's contents at each segment boundary. %s", memory_->lineage_note.c_str());
+  else
+    ImGui::TextWrapped(
+        "Shown: the memory's contents at each segment boundary. Not shown: which attention heads read from or write to "
+        "memory, because this run's session does not hold them.");
   ImGui::PopStyleColor();
   if (!memory_ || memory_->layer != vs_.layer) {
     if (!error_.empty()) notice("Cannot read this layer's memory", error_.c_str());
@@ -674,16 +791,24 @@ void MemoryView::draw() {
   const float sim_top = cursor.y + top_h + line + 14;
   const float side = std::max(40.f, std::min(cursor.y + avail.y - sim_top - line - 8, avail.x * 0.5f));
   sim_plot_ = {ImVec2(cursor.x + kSlotLabels, sim_top), ImVec2(side, side)};
+  lin_plot_ = {};
+  if (seg.lineage_positions > 0) {
+    const float x = sim_plot_.origin.x + side + kLineageGap;
+    lin_plot_ = {ImVec2(x, sim_top), ImVec2(std::max(60.f, cursor.x + avail.x - x - 12),
+                                            std::max(24.f, side - 3 * line - 16))};
+  }
 
   ImDrawList* dl = ImGui::GetWindowDrawList();
   draw_heatmap(dl, seg);
   draw_norms(dl, seg);
   draw_similarity(dl, seg);
+  if (lin_plot_.size.x > 0) draw_lineage(dl, seg);
   // One item per plot (STYLE.md §8): hit-testing within each is ours.
   const Plot* hovered = nullptr;
   bool clicked = false;
   for (const auto& [plot, id] : {std::pair{&heat_plot_, "##heatmap"}, std::pair{&norm_plot_, "##norms"},
-                                 std::pair{&sim_plot_, "##similarity"}}) {
+                                 std::pair{&sim_plot_, "##similarity"}, std::pair{&lin_plot_, "##lineage"}}) {
+    if (plot->size.x <= 0) continue;
     ImGui::SetCursorScreenPos(plot->origin);
     ImGui::InvisibleButton(id, ImVec2(std::max(1.f, plot->size.x), std::max(1.f, plot->size.y)));
     if (ImGui::IsItemHovered()) hovered = plot, clicked = ImGui::IsItemClicked();

@@ -27,10 +27,8 @@ Matrix segment_rows_attention(SessionReader& reader, int64_t run, int32_t layer,
     for (int64_t i = 0; i < M; ++i)
       for (int64_t j = 0; j < M; ++j) at(i, j) += s.read_reads[static_cast<size_t>(i * M + j)];
     for (int64_t t = 0; t < S; ++t) {
-      const int64_t pos = segment * S + t;
       for (int64_t j = 0; j < M; ++j) at(M + t, j) += s.token_reads[static_cast<size_t>(t * M + j)];
-      const std::vector<float> row = reader.row(run, layer, h, pos);
-      for (int64_t u = segment * S; u <= pos && u < static_cast<int64_t>(row.size()); ++u) at(M + t, M + u - segment * S) += row[static_cast<size_t>(u)];
+      for (int64_t u = 0; u <= t; ++u) at(M + t, M + u) += s.token_tokens[static_cast<size_t>(t * S + u)];
     }
     const int64_t width = B;
     for (int64_t i = 0; i < M; ++i)
@@ -43,6 +41,11 @@ Matrix segment_rows_attention(SessionReader& reader, int64_t run, int32_t layer,
 }  // namespace
 
 MemoryLineage memory_lineage(SessionReader& reader, int64_t run, int64_t segment) {
+  if (segment < 0) throw Error(reader.path() + ": no segment " + std::to_string(segment));
+  return std::move(memory_lineages(reader, run, segment).back());
+}
+
+std::vector<MemoryLineage> memory_lineages(SessionReader& reader, int64_t run, int64_t segment) {
   const int32_t n_layers = reader.run(run).info.n_layers;
   const MixerLayer& first = reader.layer(run, 0);
   if (first.mask != "segments" || first.window <= 0)
@@ -52,10 +55,11 @@ MemoryLineage memory_lineage(SessionReader& reader, int64_t run, int64_t segment
   const int64_t M = reader.segment_attention(run, 0, 0, 0).memory_slots;
   const int64_t B = 2 * M + S;
 
-  MemoryLineage cur;
-  cur.memory_slots = M;
-  cur.learned.assign(static_cast<size_t>(M), 1.f);
+  std::vector<MemoryLineage> all(1);
+  all[0].memory_slots = M;
+  all[0].learned.assign(static_cast<size_t>(M), 1.f);
   for (int64_t s = 0; s < segment; ++s) {
+    const MemoryLineage& cur = all.back();
     // R = Â_{L−1} ··· Â_0 with Â_l = ½ Ā_l + ½ I.
     Matrix r(static_cast<size_t>(B * B), 0.0);
     for (int64_t i = 0; i < B; ++i) r[static_cast<size_t>(i * B + i)] = 1.0;
@@ -90,10 +94,9 @@ MemoryLineage memory_lineage(SessionReader& reader, int64_t run, int64_t segment
       }
       for (int64_t t = 0; t < S; ++t) tokens[s * S + t] += static_cast<float>(w[M + t]);
     }
-    cur = std::move(out);
+    all.push_back(std::move(out));
   }
-  cur.segment = segment;
-  return cur;
+  return all;
 }
 
 }  // namespace mnemo::profiler

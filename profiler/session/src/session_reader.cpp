@@ -919,9 +919,17 @@ SegmentAttention SessionReader::segment_attention(int64_t run_id, int32_t layer,
   }
   out.token0 = q.empty() ? segment * S : q.begin()->first;
   out.n_tokens = static_cast<int64_t>(q.size());
+  out.token_tokens.assign(static_cast<size_t>(out.n_tokens * out.n_tokens), 0.f);
   for (const auto& [p, qp] : q) {
     if (!lse.count(p)) throw Error(what + ": token " + std::to_string(p) + " has a query but no lse");
-    for (int64_t j = 0; j < M; ++j) out.token_reads.push_back(prob(qp, lse.at(p)[0], memory_k.at(j)));
+    const double row_lse = lse.at(p)[0];
+    for (int64_t j = 0; j < M; ++j) out.token_reads.push_back(prob(qp, row_lse, memory_k.at(j)));
+    const int64_t t = p - out.token0;
+    for (int64_t u = 0; u <= t; ++u) {
+      const auto key = k.find(out.token0 + u);
+      if (key == k.end()) throw Error(what + ": the key of token " + std::to_string(out.token0 + u) + " was not recorded");
+      out.token_tokens[static_cast<size_t>(t * out.n_tokens + u)] = prob(qp, row_lse, key->second);
+    }
   }
   const int64_t write0 = M + S;
   if (!memory_q.count(write0)) return out;  // the segment was not completed

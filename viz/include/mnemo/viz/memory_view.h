@@ -5,8 +5,11 @@
 // within one segment). Architectures without memory (a plain transformer) get a notice saying
 // so; the KV view shows what they keep instead.
 //
-// What this view cannot show: which attention reads from or writes to memory. Sessions do not
-// record that yet (the session format has no such table); the canvas says so in its text.
+// For a recurrent memory transformer (a run recorded under the mask "segments") it also shows the
+// lineage of the segment's memory: how much of each slot derives from each input token before it
+// and from the learned memory (profiler::memory_lineage: attention rollout through the recorded
+// reads and writes; docs/ARCHITECTURES.md states the method), one row per slot, so a row is what a
+// slot remembers and a column is where a token lives.
 #pragma once
 
 #include <cstdint>
@@ -46,6 +49,10 @@ class MemoryView : public Canvas {
     std::vector<float> values;           // [rows][cols]
     std::vector<float> norms;            // [rows], as recorded
     std::vector<float> slot_similarity;  // [rows][rows] cosine between slots; empty when rows is too large
+    // Recurrent memory transformers: the memory's lineage, [rows][lineage_positions] shares of the
+    // tokens before this segment, and [rows] shares of the learned memory; empty otherwise.
+    int64_t lineage_positions = 0;
+    std::vector<float> lineage, learned;
   };
   // One layer's snapshots of one kind, in segment order.
   struct LayerMemory {
@@ -56,6 +63,9 @@ class MemoryView : public Canvas {
     float abs_max = 0;  // the largest |value| over every segment: one colour range for the layer
     // [segments][segments]: cosine of the flattened memories (NaN between different shapes).
     std::vector<float> segment_similarity;
+    bool has_lineage = false;
+    std::string lineage_note;             // why there is no lineage, when the run could have one
+    std::vector<std::string> token_text;  // by position, for the lineage's tooltips
   };
   enum class Similarity { Segments, Slots };
 
@@ -82,6 +92,8 @@ class MemoryView : public Canvas {
   std::optional<ImVec2> heatmap_point(int64_t slot, int64_t dim) const;
   std::optional<ImVec2> similarity_point(int64_t a, int64_t b) const;
   std::optional<ImVec2> norm_bar_point(int64_t slot) const;
+  std::optional<ImVec2> lineage_point(int64_t slot, int64_t position) const;
+  ImTextureID lineage_texture() const { return lin_.texture; }
   const std::string& notice() const { return notice_; }
 
  private:
@@ -105,6 +117,7 @@ class MemoryView : public Canvas {
   void draw_heatmap(ImDrawList* dl, const Segment& seg);
   void draw_norms(ImDrawList* dl, const Segment& seg);
   void draw_similarity(ImDrawList* dl, const Segment& seg);
+  void draw_lineage(ImDrawList* dl, const Segment& seg);
   void draw_color_bar(ImDrawList* dl, ImVec2 at, float width, float lo, float hi, const char* label);
   void hover(const Segment& seg, const Plot* hovered, bool clicked);
   void inspect_default(const Segment& seg);
@@ -128,8 +141,8 @@ class MemoryView : public Canvas {
   uint64_t states_generation_ = 0;
   PendingPtr<std::shared_ptr<const StateSeries>> states_pending_;
   std::shared_ptr<const StateSeries> states_;
-  Texture heat_, sim_;
-  Plot heat_plot_, norm_plot_, sim_plot_;
+  Texture heat_, sim_, lin_;
+  Plot heat_plot_, norm_plot_, sim_plot_, lin_plot_;
 };
 
 }  // namespace mnemo::viz

@@ -32,5 +32,7 @@ struct MemoryLineage {
 // The lineage of mem_segment of a recorded run (segment 0: the learned memory alone). Throws Error
 // naming what is missing when a segment before it was not recorded with its memory rows.
 MemoryLineage memory_lineage(SessionReader& reader, int64_t run_id, int64_t segment);
+// The lineages of mem_0 .. mem_last in one pass (each builds on the one before).
+std::vector<MemoryLineage> memory_lineages(SessionReader& reader, int64_t run_id, int64_t last);
 
 }  // namespace mnemo::profiler

@@ -56,6 +56,9 @@ struct SegmentAttention {
   std::vector<float> read_reads;
   // [n_tokens][memory_slots]: how much each token draws on each slot of the memory it reads.
   std::vector<float> token_reads;
+  // [n_tokens][n_tokens]: how much each token draws on the segment's tokens before it (its own
+  // included), as the map shows them.
+  std::vector<float> token_tokens;
   // [memory_slots][memory_slots + n_tokens + memory_slots]: how much each write slot draws on the
   // read slots, the tokens and the write slots before it (its own included); empty when the
   // segment was not completed (a partial last segment writes nothing).

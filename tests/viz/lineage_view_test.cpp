@@ -1,0 +1,66 @@
+// The Memory view on a recurrent memory transformer's session (recorded from the tiny rmt model by
+// the memory.record_session fixture): the lineage of the shown memory is the reader's
+// profiler::memory_lineage, drawn one row per slot, and hovering a cell names the token and its
+// share.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+#include "imgui_harness.h"
+#include "mnemo/profiler/session/memory_lineage.h"
+#include "mnemo/profiler/session/session_reader.h"
+#include "mnemo/viz/memory_view.h"
+
+namespace mnemo::viz {
+namespace {
+
+using test::field;
+using test::Fixture;
+using test::ImGuiHarness;
+
+TEST(MemoryView, ShowsTheLineageOfARecurrentMemoryTransformersMemory) {
+  const std::string path = MNEMO_MEMORY_SESSION;
+  ASSERT_TRUE(std::filesystem::exists(path)) << path << ": run the memory.record_session test first";
+  ImGuiHarness h(ImVec2(1800, 1000));
+  Fixture f(path);
+  ASSERT_TRUE(f.vs.has_run());
+  MemoryView view(f.vs, f.textures);
+  profiler::SessionReader reader(path);
+  f.vs.layer = reader.run(f.vs.run).info.n_layers - 1;  // the memory is the last layer's output
+  ASSERT_TRUE(h.frames_until(f.host(view), [&] {
+    return view.memory() && view.memory()->layer == f.vs.layer && view.lineage_texture() && f.settled();
+  }));
+  ImDrawData* dd = h.frame(f.host(view));
+  EXPECT_GE(ImGuiHarness::commands_with(dd, view.lineage_texture()), 1) << "the lineage is drawn";
+  ASSERT_TRUE(view.memory()->has_lineage) << view.memory()->lineage_note;
+
+  const MemoryView::Segment& shown = *view.shown_segment();
+  const profiler::MemoryLineage want = profiler::memory_lineage(reader, f.vs.run, shown.segment);
+  ASSERT_GT(shown.segment, 1);
+  ASSERT_EQ(shown.lineage_positions, want.n_positions);
+  ASSERT_EQ(shown.lineage, want.tokens);
+  ASSERT_EQ(shown.learned, want.learned);
+  const auto* img = f.textures.find(view.lineage_texture());
+  ASSERT_NE(img, nullptr);
+  EXPECT_EQ(img->w, want.n_positions);
+  EXPECT_EQ(img->h, want.memory_slots);
+
+  // Each row's largest share is the scale's full red; hovering a cell names the token and its share.
+  for (int64_t slot = 0; slot < want.memory_slots; ++slot) {
+    const float* row = want.tokens.data() + slot * want.n_positions;
+    const int64_t top = std::max_element(row, row + want.n_positions) - row;
+    EXPECT_EQ(img->at(static_cast<int>(top), static_cast<int>(slot)), MemoryView::diverging_color(1.f, 1.f));
+    h.io().MousePos = *view.lineage_point(slot, top);
+    h.frame(f.host(view));
+    const Inspection& in = view.inspection();
+    EXPECT_EQ(field(in, "slot"), std::to_string(slot));
+    // A pixel may span more than one position: the one hovered is beside the one aimed at.
+    const int64_t hovered = std::stoll(field(in, "token position"));
+    EXPECT_LE(std::abs(hovered - top), 1);
+    EXPECT_NEAR(std::stod(field(in, "share of the slot")), row[hovered], 1e-3 * row[hovered] + 1e-6);
+    EXPECT_NEAR(std::stod(field(in, "learned memory's share")), want.learned[static_cast<size_t>(slot)], 1e-3);
+  }
+}
+
+}  // namespace
+}  // namespace mnemo::viz
