@@ -18,7 +18,9 @@ constexpr float kBottomAxis = 40.f;         // dimension ticks and the colour ba
 constexpr size_t kMaxSlotSimilarity = 512;  // slots; beyond, the slot matrix is not computed
 constexpr size_t kMaxSegmentSimilarity = 1024;
 constexpr int kMaxTextureSide = 8192;  // columns beyond this pool (largest |value| wins)
-constexpr int64_t kMaxLineageSegments = 512;  // beyond, the lineage is not computed (rollouts cost)
+// The lineage's rollouts cost about segments × layers × rows³ / 6 multiply-adds (rows = 2M + S per
+// segment): the view computes it up to a few seconds' worth on its worker.
+constexpr double kMaxLineageWork = 4e9;
 constexpr float kLineageGap = 230.f;          // between the similarity plot and the lineage
 
 // Moreland's cool–warm table (matplotlib "coolwarm") at every eighth of the range.
@@ -93,9 +95,13 @@ std::shared_ptr<const MemoryView::LayerMemory> load_memory(profiler::SessionRead
   // A recurrent memory transformer's memory: its lineage over the tokens before each segment.
   if (kind == "memory_tokens" && !m->segments.empty() && r.layer(run, layer).mask == "segments") {
     const int64_t last = m->segments.back().segment;
-    if (last > kMaxLineageSegments) {
-      m->lineage_note = "Lineage not computed: " + std::to_string(last) + " segments (the view computes it up to " +
-                        std::to_string(kMaxLineageSegments) + ").";
+    const profiler::MixerLayer& desc = r.layer(run, layer);  // window: the segment length
+    const double rows = 2.0 * static_cast<double>(m->segments.back().rows) + static_cast<double>(desc.window);
+    const double work = static_cast<double>(last) * r.run(run).info.n_layers * rows * rows * rows / 6;
+    if (work > kMaxLineageWork) {
+      m->lineage_note = "Lineage not computed: " + std::to_string(last) + " segments of " +
+                        std::to_string(static_cast<int64_t>(rows)) +
+                        " rows are too many for the view (profiler::memory_lineage computes it).";
     } else {
       try {
         const auto lineages = profiler::memory_lineages(r, run, last);
