@@ -23,14 +23,7 @@ namespace {
 
 const std::string kDir = MNEMO_FAMILY_DIR;
 
-const nlohmann::json& expected() {
-  static const nlohmann::json j = [] {
-    std::ifstream f(kDir + "/expected.json");
-    if (!f) throw std::runtime_error("missing " + kDir + "/expected.json: run the families.write_models test first");
-    return nlohmann::json::parse(f);
-  }();
-  return j;
-}
+const nlohmann::json& expected() { return expected_json(kDir, "families.write_models"); }
 
 // The residual stream after each block, and what each mixer probe carried.
 struct Sink : rt::ProbeSink {

@@ -21,14 +21,7 @@ namespace {
 
 const std::string kDir = MNEMO_MEMORY_MODEL_DIR;
 
-const nlohmann::json& expected() {
-  static const nlohmann::json j = [] {
-    std::ifstream f(kDir + "/expected.json");
-    if (!f) throw std::runtime_error("missing " + kDir + "/expected.json: run the memory.write_models test first");
-    return nlohmann::json::parse(f);
-  }();
-  return j;
-}
+const nlohmann::json& expected() { return expected_json(kDir, "memory.write_models"); }
 
 constexpr double kRel = 2e-4;  // relative L2 error allowed against the fp32 reference
 

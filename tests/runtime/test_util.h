@@ -1,8 +1,13 @@
 // Opening models in tests: plugins from this build tree only.
 #pragma once
 
+#include <fstream>
+#include <map>
 #include <memory>
+#include <stdexcept>
 #include <string>
+
+#include <nlohmann/json.hpp>
 
 #include "mnemo/runtime/model.h"
 #include "paths.h"
@@ -12,6 +17,19 @@ namespace mnemo::test {
 inline const rt::PluginRegistry& build_plugins() {
   static const rt::PluginRegistry registry = rt::PluginRegistry::scan({plugin_dir()});
   return registry;
+}
+
+// A reference script's OUTDIR/expected.json, parsed once per directory; the error names the
+// fixture that writes it.
+inline const nlohmann::json& expected_json(const std::string& dir, const std::string& fixture) {
+  static std::map<std::string, nlohmann::json> parsed;
+  auto it = parsed.find(dir);
+  if (it == parsed.end()) {
+    std::ifstream f(dir + "/expected.json");
+    if (!f) throw std::runtime_error("missing " + dir + "/expected.json: run the " + fixture + " test first");
+    it = parsed.emplace(dir, nlohmann::json::parse(f)).first;
+  }
+  return it->second;
 }
 
 inline std::unique_ptr<rt::Model> open_test_model(const std::string& path, int threads = 2) {

@@ -99,16 +99,17 @@ struct SessionReader::HeadMap {
 // read alone (incremental BLOB I/O at the row's rowid) and checked against its CRC-32.
 class SessionReader::Factors final : public FactorSource {
  public:
-  Factors(const Db& db, int64_t run, int32_t layer, int64_t newest_step, std::string head_what)
-      : db_(db), run_(run), layer_(layer), newest_(newest_step), head_what_(std::move(head_what)) {}
+  // Blocks of steps oldest_step .. newest_step (a segment's steps, for segment_attention).
+  Factors(const Db& db, int64_t run, int32_t layer, int64_t newest_step, std::string head_what, int64_t oldest_step = 0)
+      : db_(db), run_(run), layer_(layer), oldest_(oldest_step), newest_(newest_step), head_what_(std::move(head_what)) {}
 
   std::vector<FactorBlock> blocks(const std::string& name, int32_t slice) override {
     std::vector<FactorBlock> out;
     Stmt s = db_.prepare(
         "SELECT step, n_heads, n, width, dtype, pos0, positions, n_keys, crc32, blob_table, blob_column, blob_rowid "
         "FROM _factor_source WHERE run_id = ?1 AND layer = ?2 AND factor = ?3 AND step <= ?4 AND ?5 < n_heads "
-        "ORDER BY step");
-    s.bind(1, run_).bind(2, layer_).bind(3, name).bind(4, newest_).bind(5, slice);
+        "AND step >= ?6 ORDER BY step");
+    s.bind(1, run_).bind(2, layer_).bind(3, name).bind(4, newest_).bind(5, slice).bind(6, oldest_);
     while (s.step()) {
       FactorBlock b;
       b.step = s.integer(0), b.factor = name;
@@ -175,7 +176,7 @@ class SessionReader::Factors final : public FactorSource {
   const Db& db_;
   int64_t run_;
   int32_t layer_;
-  int64_t newest_;
+  int64_t oldest_, newest_;
   std::string head_what_;
   std::map<std::string, std::unique_ptr<BlobReader>> readers_;
   std::vector<uint8_t> raw_;
@@ -866,23 +867,6 @@ SegmentAttention SessionReader::segment_attention(int64_t run_id, int32_t layer,
     throw Error(what + ": the layer was not recorded as a model cut into segments (mask '" + L.mask + "')");
   if (head < 0 || head >= L.n_heads || segment < 0) throw Error(what + ": no such head or segment");
   const int64_t S = L.window, d = L.key_dim, kv_head = head / L.kv_group();
-  Factors factors(db_, run_id, layer, newest_step(run_id), head_name(run_id, layer, head));
-
-  // Rows of `name` for this head (or KV head) whose positions fall in [lo, hi): position → values.
-  auto gather = [&](const std::string& name, int32_t slice, int64_t lo, int64_t hi, std::optional<int64_t> step_lo,
-                    std::optional<int64_t> step_hi) {
-    std::map<int64_t, std::vector<float>> out;
-    std::vector<float> values;
-    for (const FactorBlock& b : factors.blocks(name, slice)) {
-      if ((step_lo && b.step < *step_lo) || (step_hi && b.step > *step_hi)) continue;
-      factors.read(b, slice, values);
-      for (int64_t r = 0; r < b.n; ++r) {
-        const int64_t p = b.positions[static_cast<size_t>(r)];
-        if (p >= lo && p < hi) out[p].assign(values.begin() + r * b.width, values.begin() + (r + 1) * b.width);
-      }
-    }
-    return out;
-  };
   // The segment's steps: those whose tokens lie in it.
   std::optional<int64_t> first, last;
   for (const StepRecord& st : steps(run_id))
@@ -891,12 +875,28 @@ SegmentAttention SessionReader::segment_attention(int64_t run_id, int32_t layer,
       last = st.step;
     }
   if (!first) throw Error(what + ": no step of the run lies in this segment");
-  const auto memory_k = gather("memory_k", static_cast<int32_t>(kv_head), 0, std::numeric_limits<int64_t>::max(), first, last);
-  const auto memory_q = gather("memory_q", head, 0, std::numeric_limits<int64_t>::max(), first, last);
-  const auto memory_lse = gather("memory_lse", head, 0, std::numeric_limits<int64_t>::max(), first, last);
-  const auto q = gather("q", head, segment * S, (segment + 1) * S, first, last);
-  const auto lse = gather("lse", head, segment * S, (segment + 1) * S, first, last);
-  const auto k = gather("k", static_cast<int32_t>(kv_head), segment * S, (segment + 1) * S, first, last);
+  Factors factors(db_, run_id, layer, *last, head_name(run_id, layer, head), *first);
+
+  // Rows of `name` for this head (or KV head) whose positions fall in [lo, hi): position → values.
+  auto gather = [&](const std::string& name, int32_t slice, int64_t lo, int64_t hi) {
+    std::map<int64_t, std::vector<float>> out;
+    std::vector<float> values;
+    for (const FactorBlock& b : factors.blocks(name, slice)) {
+      factors.read(b, slice, values);
+      for (int64_t r = 0; r < b.n; ++r) {
+        const int64_t p = b.positions[static_cast<size_t>(r)];
+        if (p >= lo && p < hi) out[p].assign(values.begin() + r * b.width, values.begin() + (r + 1) * b.width);
+      }
+    }
+    return out;
+  };
+  constexpr int64_t kAny = std::numeric_limits<int64_t>::max();
+  const auto memory_k = gather("memory_k", static_cast<int32_t>(kv_head), 0, kAny);
+  const auto memory_q = gather("memory_q", head, 0, kAny);
+  const auto memory_lse = gather("memory_lse", head, 0, kAny);
+  const auto q = gather("q", head, segment * S, (segment + 1) * S);
+  const auto lse = gather("lse", head, segment * S, (segment + 1) * S);
+  const auto k = gather("k", static_cast<int32_t>(kv_head), segment * S, (segment + 1) * S);
   int64_t M = 0;
   while (memory_k.count(M)) ++M;
   if (M == 0) throw Error(what + ": its memory rows were not recorded (a session recorded before they were, or without attention)");
