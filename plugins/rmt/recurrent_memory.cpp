@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "segment_rows.hpp"
 #include "transformer_model.hpp"
 
 namespace rmt {
@@ -40,28 +41,17 @@ class RecurrentMemory final : public transformer::Transformer {
   // segment, its tokens, and the write rows when it completes it.
   void forward(const mnemo_forward_args& a) override {
     const int64_t n = a.n_tokens, M = s_.memory_tokens, S = s_.segment_size;
-    const int64_t offset = a.pos0 - int64_t{a.segment_ids[0]} * S;  // tokens of this segment before the piece
-    if (offset < 0 || offset + n > S)
-      throw PluginError(MNEMO_ERR_INVALID, "tokens " + std::to_string(a.pos0) + " .. " + std::to_string(a.pos0 + n - 1) +
-                                               " do not lie within segment " + std::to_string(a.segment_ids[0]));
-    const bool reads = offset == 0, writes = offset + n == S;
+    const Piece piece = locate(a, S);
+    const bool reads = piece.begins, writes = piece.completes;
     const int64_t token_row0 = reads ? M : 0;
     const int64_t write_row0 = token_row0 + n;
-    const int64_t total = write_row0 + (writes ? M : 0);
 
-    positions_.clear(), roles_.clear(), ids_.clear();
-    auto add_rows = [&](int64_t count, int32_t position0, int32_t role, auto id_of) {
-      for (int64_t i = 0; i < count; ++i) {
-        positions_.push_back(position0 + static_cast<int32_t>(i));
-        roles_.push_back(role);
-        ids_.push_back(id_of(i));
-      }
-    };
-    auto slot = [](int64_t i) { return static_cast<int32_t>(i); };
-    if (reads) add_rows(M, 0, MNEMO_ROW_MEMORY_READ, slot);
-    add_rows(n, static_cast<int32_t>(M + offset), MNEMO_ROW_TOKEN, [&](int64_t i) { return a.positions[i]; });
-    if (writes) add_rows(M, static_cast<int32_t>(M + S), MNEMO_ROW_MEMORY_WRITE, slot);
-    host().set_rows({0, total, positions_.data(), roles_.data(), ids_.data()});
+    rows_.clear();
+    if (reads) rows_.add_memory(M, 0, MNEMO_ROW_MEMORY_READ);
+    rows_.add_tokens(a, static_cast<int32_t>(M + piece.offset));
+    if (writes) rows_.add_memory(M, static_cast<int32_t>(M + S), MNEMO_ROW_MEMORY_WRITE);
+    rows_.publish(host());
+    const int64_t total = rows_.size();
 
     const int64_t d = config().d_model;
     const View x = host().scratch(total, d);
@@ -73,7 +63,7 @@ class RecurrentMemory final : public transformer::Transformer {
     }
     if (writes) host().write(mnemo::sdk::rows(x, write_row0, M), memory_.data());
     embed_tokens(a.tokens, mnemo::sdk::rows(x, token_row0, n));
-    add_learned_positions(positions_.data(), x);
+    add_learned_positions(rows_.positions(), x);
     blocks(x, token_row0, n);
     host().set_layer(-1);
 
@@ -95,7 +85,7 @@ class RecurrentMemory final : public transformer::Transformer {
   Settings s_;
   std::vector<float> initial_;  // the learned memory [M][d], mem_0
   std::vector<float> memory_;   // the current segment's memory
-  std::vector<int32_t> positions_, roles_, ids_;
+  SegmentRows rows_;
 };
 
 }  // namespace

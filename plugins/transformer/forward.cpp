@@ -58,6 +58,7 @@ void Transformer::blocks(const View& x, int64_t probe_row0, int64_t probe_rows) 
   for (int32_t l = 0; l < c.n_layers; ++l) {
     const LayerWeights& L = w.layers[static_cast<size_t>(l)];
     host_.set_layer(l);
+    before_block(l, x);
     if (c.post_norm) {
       attention(l, x, buf, sub);
       host_.add(sub, x);
@@ -73,6 +74,7 @@ void Transformer::blocks(const View& x, int64_t probe_row0, int64_t probe_rows) 
       feed_forward(L, xn, buf, sub);
       host_.add(x, sub);
     }
+    after_block(l, x);
     if (probe_rows > 0) host_.probe_residual(l, mnemo::sdk::rows(x, probe_row0, probe_rows));
   }
 }

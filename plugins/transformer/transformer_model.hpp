@@ -37,6 +37,10 @@ class Transformer : public mnemo::sdk::Model {
   // Every block over the rows of x, in place; the residual probe after each block sees rows
   // [probe_row0, probe_row0 + probe_rows) of x (the tokens among the rows).
   void blocks(const View& x, int64_t probe_row0, int64_t probe_rows);
+  // Called by blocks() around block l with the rows x it runs on (the associative memory transformer
+  // reads its per-layer memory into them before, and writes from them after). No-ops here.
+  virtual void before_block(int32_t /*l*/, const View& /*x*/) {}
+  virtual void after_block(int32_t /*l*/, const View& /*x*/) {}
   // y = the final norm of x (a copy where the model has none).
   void final_norm(const View& x, const View& y);
   // logits [1][vocab] of one row already through the final norm.

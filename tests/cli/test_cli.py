@@ -287,7 +287,7 @@ def main():
         families = {"linear": {"linear_attn", "retnet", "gla", "delta_net", "gated_deltanet"}, "mamba": {"mamba", "mamba2"}}
         for pid, archs in families.items():
             ok = ok and plugins[pid]["status"] == "ok" and plugins[pid]["abi"] == "2.1" and archs == set(plugins[pid]["architectures"])
-        ok = ok and plugins["rmt"]["status"] == "ok" and plugins["rmt"]["abi"] == "2.2" and plugins["rmt"]["architectures"] == ["rmt"]
+        ok = ok and plugins["rmt"]["status"] == "ok" and plugins["rmt"]["abi"] == "2.2" and plugins["rmt"]["architectures"] == ["rmt", "armt"]
     except Exception as e:  # noqa: BLE001
         ok, err = False, f"{e}: {out!r}"
     check("plugins --json", ok, err)

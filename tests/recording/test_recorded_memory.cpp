@@ -44,6 +44,20 @@ struct MemorySink : rt::ProbeSink {
   std::map<int32_t, std::vector<float>> memory;
 };
 
+// A snapshot holds the engine's rows in fp16 and their fp32 norms.
+void expect_snapshot_is(const profiler::MemorySnapshotRecord& m, const std::vector<float>& want) {
+  ASSERT_EQ(static_cast<size_t>(m.rows * m.cols), want.size());
+  for (int64_t i = 0; i < m.rows; ++i) {
+    double ss = 0;
+    for (int64_t c = 0; c < m.cols; ++c) {
+      const float v = want[static_cast<size_t>(i * m.cols + c)];
+      ss += double{v} * v;
+      EXPECT_NEAR(fp16_to_f32(m.data[static_cast<size_t>(i * m.cols + c)]), v, 1e-3 * (1 + std::fabs(v)));
+    }
+    EXPECT_NEAR(m.norms[static_cast<size_t>(i)], std::sqrt(ss), 1e-5 * (1 + std::sqrt(ss)));
+  }
+}
+
 class RecordedMemory : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(RecordedMemory, EverySegmentsMemoryIsKeptOnce) {
@@ -66,16 +80,7 @@ TEST_P(RecordedMemory, EverySegmentsMemoryIsKeptOnce) {
     EXPECT_EQ(m.kind, "memory_tokens");
     EXPECT_EQ(m.layer, model->info().n_layers - 1) << "the last layer's output";
     const auto& want = engine.memory.at(static_cast<int32_t>(m.segment));
-    ASSERT_EQ(static_cast<size_t>(m.rows * m.cols), want.size());
-    for (int64_t i = 0; i < m.rows; ++i) {
-      double ss = 0;
-      for (int64_t c = 0; c < m.cols; ++c) {
-        const float v = want[static_cast<size_t>(i * m.cols + c)];
-        ss += double{v} * v;
-        EXPECT_NEAR(fp16_to_f32(m.data[static_cast<size_t>(i * m.cols + c)]), v, 1e-3 * (1 + std::fabs(v)));
-      }
-      EXPECT_NEAR(m.norms[static_cast<size_t>(i)], std::sqrt(ss), 1e-5 * (1 + std::sqrt(ss)));
-    }
+    expect_snapshot_is(m, want);
   }
 }
 
@@ -304,6 +309,65 @@ TEST_P(RecordedMemory, LineageFromTheSessionIsTheEnginesAndSumsToOne) {
 }
 
 INSTANTIATE_TEST_SUITE_P(rmt, RecordedMemory, ::testing::Values("rmt_gpt2", "rmt_llama"),
+                         [](const auto& info) { return info.param; });
+
+// ARMT: what each memory row wrote into each layer's associative memory, per complete segment,
+// as the engine's probe published it; the tokens' attention stays the engine's and never reaches
+// the memory rows (they come after the tokens); the reader says why it has no read slots to give.
+struct LayerWrites : rt::ProbeSink {
+  bool wants_memory() const override { return true; }
+  void on_memory(const rt::MemoryProbe& p) override {
+    if (p.layer >= 0 && p.role == rt::kRowMemoryWrite) writes[{p.segment + 1, p.layer}].assign(p.x, p.x + p.n_slots * p.d);
+  }
+  std::map<std::pair<int64_t, int32_t>, std::vector<float>> writes;  // (segment that reads, layer)
+};
+
+class RecordedAssociativeMemory : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(RecordedAssociativeMemory, EachLayersWritesAndTheTokensAttentionAreTheEngines) {
+  auto model = open_test_model(kMemoryDir + "/" + GetParam());
+  const record::RecordRequest req = request(GetParam() + ".mnemo", "attention,metrics,memory");
+  const record::RecordResult r = record::record_run(*model, req);
+  LayerWrites writes;
+  generate_with_sink(*model, req, writes);
+  TokenRows attention;
+  generate_with_sink(*model, req, attention);
+  EXPECT_EQ(attention.memory_mass, 0.0) << "tokens come before the memory rows";
+
+  profiler::SessionReader reader(req.session_path);
+  const int64_t S = model->segment_length(), tokens = reader.run(r.run_id).n_tokens;
+  const int32_t layers = model->info().n_layers;
+  ASSERT_GE(tokens / S, 2) << "the run should cross segments";
+  const auto snapshots = reader.memory_snapshots(r.run_id);
+  ASSERT_EQ(static_cast<int64_t>(snapshots.size()), tokens / S * layers) << "one per complete segment and layer";
+  ASSERT_EQ(snapshots.size(), writes.writes.size());
+  for (const auto& m : snapshots) {
+    SCOPED_TRACE("layer " + std::to_string(m.layer) + ", read by segment " + std::to_string(m.segment));
+    EXPECT_EQ(m.kind, "memory_tokens");
+    const auto& want = writes.writes.at({m.segment, m.layer});
+    expect_snapshot_is(m, want);
+  }
+  double worst = 0;
+  for (const auto& [key, want] : attention.rows) {
+    const auto [layer, head, pos] = key;
+    const std::vector<float> got = reader.row(r.run_id, layer, head, pos);
+    ASSERT_GE(static_cast<int64_t>(got.size()), pos + 1);
+    for (int64_t j = 0; j <= pos; ++j) {
+      const auto it = want.find(j);
+      EXPECT_EQ(it != want.end(), j / S == pos / S) << "key " << j << " of row " << pos;
+      worst = std::max(worst, std::abs(got[static_cast<size_t>(j)] - (it == want.end() ? 0.0 : it->second)));
+    }
+  }
+  EXPECT_LT(worst, 1e-5) << "recorded vs engine probabilities";
+  try {
+    reader.segment_attention(r.run_id, 0, 0, 0);
+    ADD_FAILURE() << "an ARMT run has no read slots";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("write rows only"), std::string::npos) << e.what();
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(armt, RecordedAssociativeMemory, ::testing::Values("armt_gpt2", "armt_llama"),
                          [](const auto& info) { return info.param; });
 
 }  // namespace

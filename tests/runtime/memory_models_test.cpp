@@ -1,8 +1,9 @@
-// Tiny random Recurrent Memory Transformers (tools/reference/make_memory_models.py: GPT-2 and
-// Llama backbones) against the reference built on Hugging Face transformers' own models wrapped in
-// the authors' memory cell: every position's logits whatever way the tokens are fed (the host cuts
-// them at segment boundaries), the memory each segment leaves, the rows the probes see, and a
-// reset that brings back the learned memory.
+// Tiny random Recurrent Memory Transformers and Associative RMTs (tools/reference/
+// make_memory_models.py: GPT-2 and Llama backbones) against the reference built on Hugging Face
+// transformers' own models wrapped in the authors' memory cells: every position's logits whatever
+// way the tokens are fed (the host cuts them at segment boundaries), the memory each segment
+// leaves (RMT: its memory rows; ARMT: what each memory row wrote into each layer's associative
+// memory), the rows the probes see, and a reset that brings back the learned memory.
 #include <gtest/gtest.h>
 
 #include <cstdio>
@@ -32,7 +33,10 @@ struct Sink : rt::ProbeSink {
   bool wants_mixer() const override { return true; }
   bool wants_residual() const override { return true; }
   void on_memory(const rt::MemoryProbe& p) override {
-    memory[{p.segment, p.role}].assign(p.x, p.x + p.n_slots * p.d);
+    if (p.layer < 0)
+      memory[{p.segment, p.role}].assign(p.x, p.x + p.n_slots * p.d);
+    else
+      layer_writes[{p.segment, p.layer}].assign(p.x, p.x + p.n_slots * p.d);
   }
   void on_step_begin(const rt::StepProbe& p) override { steps.push_back(p); }
   void on_mixer(const rt::MixerProbe& p) override {
@@ -51,7 +55,8 @@ struct Sink : rt::ProbeSink {
     std::vector<int64_t> positions;
     int64_t n_keys;
   };
-  std::map<std::pair<int32_t, int32_t>, std::vector<float>> memory;
+  std::map<std::pair<int32_t, int32_t>, std::vector<float>> memory;        // (segment, role)
+  std::map<std::pair<int32_t, int32_t>, std::vector<float>> layer_writes;  // (segment, layer)
   std::vector<rt::StepProbe> steps;
   std::vector<Mixer> mixers;
   std::map<int32_t, int64_t> residual_rows;
@@ -106,9 +111,12 @@ TEST_P(MemoryModel, PiecesThatCrossSegmentsGiveTheSameLogits) {
   feed_in_pieces({static_cast<size_t>(S_)});
 }
 
+using RecurrentMemoryModel = MemoryModel;
+using AssociativeMemoryModel = MemoryModel;
+
 // The memory each complete segment leaves is the reference's mem_{s+1}; the one each segment
 // reads is mem_s; a reset brings back the learned mem_0.
-TEST_P(MemoryModel, MemoryAfterEachSegmentMatchesTheReference) {
+TEST_P(RecurrentMemoryModel, MemoryAfterEachSegmentMatchesTheReference) {
   const auto ref = read_npy(kDir + "/" + m_["memory"].get<std::string>());
   const size_t per = static_cast<size_t>(M_) * static_cast<size_t>(ref.shape[2]);
   const int64_t full = static_cast<int64_t>(ids_.size()) / S_;
@@ -167,9 +175,9 @@ TEST_P(MemoryModel, MemoryAfterEachSegmentMatchesTheReference) {
 TEST(MemoryModels, BadConfigsAreRefusedByName) {
   namespace fs = std::filesystem;
   const fs::path dir = fs::temp_directory_path() / ("mnemo-rmt-" + std::to_string(::getpid()));
-  const auto refusal = [&](const std::string& key, const nlohmann::json& value) {
+  const auto refusal = [&](const std::string& key, const nlohmann::json& value, const std::string& model = "rmt_gpt2") {
     fs::remove_all(dir);
-    fs::copy(kDir + "/rmt_gpt2", dir, fs::copy_options::recursive);
+    fs::copy(kDir + "/" + model, dir, fs::copy_options::recursive);
     nlohmann::json cfg = nlohmann::json::parse(std::ifstream(dir / "config.json"));
     if (value.is_null()) cfg.erase(key);
     else cfg[key] = value;
@@ -190,10 +198,59 @@ TEST(MemoryModels, BadConfigsAreRefusedByName) {
   says(refusal("segment_size", 60), "needs 68 positions; the backbone has 64");
   says(refusal("backbone", "mamba"), "rmt backbone 'mamba' is not one of");
   says(refusal("num_mem_tokens", 5), "tensor 'memory' has shape [4, 32], expected [5, 32]");
+  says(refusal("d_mem", nullptr, "armt_gpt2"), "no integer 'd_mem'");
+  says(refusal("memory_heads", 3, "armt_gpt2"), "'memory_heads' = 3 does not divide d_mem = 8 and d_model = 32");
+  says(refusal("d_mem", 16, "armt_gpt2"), "tensor 'associative.0.W_mq.weight' has shape [8, 32], expected [16, 32]");
+  says(refusal("dpfp_nu", 0, "armt_llama"), "'dpfp_nu' = 0 is outside 1 .. 8");
+  says(refusal("segment_size", 61, "armt_llama"), "needs 65 positions; the backbone has 64");
   fs::remove_all(dir);
 }
 
-INSTANTIATE_TEST_SUITE_P(rmt, MemoryModel, ::testing::Values("rmt_gpt2", "rmt_llama"),
+// ARMT: what each memory row writes into each layer's associative memory at the end of every
+// complete segment, and nothing from a partial one; the rows are [tokens | memory rows] with no
+// read rows; the layers' memories start empty again after a reset.
+TEST_P(AssociativeMemoryModel, WritesOfEachSegmentAndLayerMatchTheReference) {
+  const auto ref = read_npy(kDir + "/" + m_["writes"].get<std::string>());
+  const int64_t full = static_cast<int64_t>(ids_.size()) / S_;
+  const int64_t layers = model_->info().n_layers, d = model_->info().d_model;
+  ASSERT_EQ(ref.shape, (std::vector<int64_t>{full, layers, M_, d}));
+  const size_t per = static_cast<size_t>(M_ * d);
+  for (int round = 0; round < 2; ++round) {
+    Sink sink;
+    model_->set_probe_sink(&sink);
+    feed_in_pieces({7, 16, 1});
+    model_->set_probe_sink(nullptr);
+    EXPECT_TRUE(sink.memory.empty()) << "ARMT carries no memory rows across segments";
+    ASSERT_EQ(sink.layer_writes.size(), static_cast<size_t>(full * layers)) << "one write per complete segment and layer";
+    for (int64_t s = 0; s < full; ++s)
+      for (int64_t l = 0; l < layers; ++l) {
+        const auto& got = sink.layer_writes[{static_cast<int32_t>(s), static_cast<int32_t>(l)}];
+        ASSERT_EQ(got.size(), per) << "segment " << s << " layer " << l;
+        const Diff w = compare(got, ref.data.data() + static_cast<size_t>(s * layers + l) * per, per);
+        EXPECT_LT(w.rel_l2, kRel) << "written by segment " << s << " into layer " << l << " (round " << round << ")";
+      }
+    // Rows of the first piece of segment 0 (7 tokens): tokens only; of the piece that completes
+    // segment 0: its tokens at their positions within the segment, then the M memory rows at S..
+    ASSERT_GE(sink.mixers.size(), 2u);
+    EXPECT_EQ(sink.mixers[0].roles, std::vector<uint8_t>(7, MNEMO_ROW_TOKEN));
+    const auto& completing = sink.mixers[1];
+    ASSERT_EQ(completing.roles.size(), static_cast<size_t>(S_ - 7 + M_));
+    for (int64_t r = 0; r < S_ - 7 + M_; ++r) {
+      const bool memory_row = r >= S_ - 7;
+      EXPECT_EQ(completing.roles[r], memory_row ? MNEMO_ROW_MEMORY_WRITE : MNEMO_ROW_TOKEN);
+      EXPECT_EQ(completing.ids[r], memory_row ? r - (S_ - 7) : 7 + r);
+      EXPECT_EQ(completing.positions[r], 7 + r);
+    }
+    EXPECT_EQ(completing.n_keys, S_ + M_);
+    model_->reset();
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(memory, MemoryModel, ::testing::Values("rmt_gpt2", "rmt_llama", "armt_gpt2", "armt_llama"),
+                         [](const auto& info) { return info.param; });
+INSTANTIATE_TEST_SUITE_P(rmt, RecurrentMemoryModel, ::testing::Values("rmt_gpt2", "rmt_llama"),
+                         [](const auto& info) { return info.param; });
+INSTANTIATE_TEST_SUITE_P(armt, AssociativeMemoryModel, ::testing::Values("armt_gpt2", "armt_llama"),
                          [](const auto& info) { return info.param; });
 
 }  // namespace

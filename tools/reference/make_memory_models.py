@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
-"""make_memory_models.py OUTDIR: tiny random Recurrent Memory Transformer (RMT) models, in the
-layout the engine's rmt plugin reads, with the outputs of an independent reference.
+"""make_memory_models.py OUTDIR: tiny random Recurrent Memory Transformer (RMT) and Associative
+RMT (ARMT) models, in the layout the engine's rmt plugin reads, with the outputs of an independent
+reference.
 
 The reference is Hugging Face transformers' own GPT2LMHeadModel and LlamaForCausalLM (eager
 attention, fp32, eval) as the backbone, wrapped in the RMT memory cell as the paper (Bulatov et al.,
@@ -8,15 +9,28 @@ attention, fp32, eval) as the backbone, wrapped in the RMT memory cell as the pa
 language_modeling.py) define it: the sequence is cut into segments of S tokens; segment s runs as
 inputs_embeds = [mem_s; wte(tokens); mem_s] (a partial last segment has no write memory), at
 positions 0..L-1; its token logits are rows M..M+n-1, and mem_{s+1} is the last M rows of the last
-hidden states (after the final norm). mem_0 is the learned `memory` parameter. Nothing here comes
-from the engine or mnemo_ref's forwards, so the C++ tests can judge the plugin by it.
+hidden states (after the final norm). mem_0 is the learned `memory` parameter.
+
+ARMT (Rodkin et al., 2024) wraps every HF block as the authors' AssociativeLayerWrapper does
+(RodkinIvan/associative-recurrent-memory-transformer, modeling_amt/language_modeling.py: DPFP with
+nu = 3, the denominator z, the delta rule with the correction coefficient, one beta per memory
+head): segment s runs as inputs_embeds = [wte(tokens); memory] at positions 0..S+M-1 (the learned
+memory in every segment; a partial last segment has no memory rows and writes nothing, as the
+authors' generate mode); before each block every row adds its read of that layer's associative
+memory (once a segment has written), and after it the memory rows' outputs write it.
+Nothing here comes from the engine or mnemo_ref's forwards, so the C++ tests can judge the plugin
+by it.
 
 OUTDIR/<name>/      config.json (model_type "rmt", backbone, num_mem_tokens, segment_size, and the
                     backbone's Hugging Face config keys), model.safetensors (the backbone's tensors
                     under HF's state_dict names, plus `memory` [M][d]), tokenizer.json
+                    ARMT: model_type "armt", d_mem, memory_heads, dpfp_nu, and per layer l
+                    associative.l.{W_mq,W_mk,W_mv,W_mb}.weight, associative.l.W_mb.bias
 OUTDIR/expected/<name>.logits.npy          [N][vocab], every token position
-OUTDIR/expected/<name>.memory.npy          [full segments + 1][M][d]: mem_0, mem_1, ...
-OUTDIR/expected/<name>.segment_hidden.npy  [2M+S][d], segment 0's last hidden states (all rows)
+OUTDIR/expected/<name>.memory.npy          RMT: [full segments + 1][M][d]: mem_0, mem_1, ...
+OUTDIR/expected/<name>.segment_hidden.npy  RMT: [2M+S][d], segment 0's last hidden states (all rows)
+OUTDIR/expected/<name>.writes.npy          ARMT: [full segments][layers][M][d], what each memory row
+                                           wrote into the layer's memory: beta_j (v_j - v̄_j), per head
 OUTDIR/expected.json                       per model: path, input ids, segment_size,
                                            num_mem_tokens, files.
 
@@ -45,14 +59,19 @@ PROMPT_TEXT = "The capital of France is Paris. The quick brown fox jumps over th
 M, S = 4, 16
 N_TOKENS = 56  # three full segments and a partial one of 8: reads, writes, and the no-write tail
 
+GPT2_KW = dict(n_embd=32, n_layer=2, n_head=4, n_inner=128, n_positions=64, activation_function="gelu_new",
+               resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0, tie_word_embeddings=True)
+LLAMA_KW = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+                intermediate_size=64, max_position_embeddings=64, rope_theta=10000.0, tie_word_embeddings=False)
+# name: (kind, backbone, config class, model class, backbone config, memory settings (ARMT))
 MODELS = {
-    "rmt_gpt2": ("gpt2", transformers.GPT2Config, transformers.GPT2LMHeadModel,
-                 dict(n_embd=32, n_layer=2, n_head=4, n_inner=128, n_positions=64, activation_function="gelu_new",
-                      resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0, tie_word_embeddings=True)),
-    "rmt_llama": ("llama", transformers.LlamaConfig, transformers.LlamaForCausalLM,
-                  dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
-                       intermediate_size=64, max_position_embeddings=64, rope_theta=10000.0,
-                       tie_word_embeddings=False)),
+    "rmt_gpt2": ("rmt", "gpt2", transformers.GPT2Config, transformers.GPT2LMHeadModel, GPT2_KW, {}),
+    "rmt_llama": ("rmt", "llama", transformers.LlamaConfig, transformers.LlamaForCausalLM, LLAMA_KW, {}),
+    # Two memory heads on GPT-2, the authors' default of one on Llama.
+    "armt_gpt2": ("armt", "gpt2", transformers.GPT2Config, transformers.GPT2LMHeadModel, GPT2_KW,
+                  dict(d_mem=8, memory_heads=2, dpfp_nu=3)),
+    "armt_llama": ("armt", "llama", transformers.LlamaConfig, transformers.LlamaForCausalLM, LLAMA_KW,
+                   dict(d_mem=8, memory_heads=1, dpfp_nu=3)),
 }
 # PretrainedConfig's own keys that describe the model or its tokens; its other keys (generation
 # and trainer defaults, labels) are the same for every model and say nothing to a loader.
@@ -92,13 +111,13 @@ def random_weights(m, model, backbone):
     return w
 
 
-def config_json(backbone, cfg):
-    """The rmt keys, then the backbone's HF config keys as to_dict() writes them, less its
-    architectures/model_type (the folder's model_type is rmt) and PretrainedConfig's generic ones."""
+def config_json(kind, backbone, cfg, memory_settings):
+    """The rmt/armt keys, then the backbone's HF config keys as to_dict() writes them, less its
+    architectures/model_type (the folder's model_type is rmt or armt) and PretrainedConfig's generic ones."""
     generic = transformers.PretrainedConfig().to_dict()
     own = {k: v for k, v in cfg.to_dict().items()
            if k not in ("architectures", "model_type") and (k not in generic or k in GENERIC_KEPT)}
-    return {"model_type": "rmt", "backbone": backbone, "num_mem_tokens": M, "segment_size": S, **own}
+    return {"model_type": kind, "backbone": backbone, "num_mem_tokens": M, "segment_size": S, **memory_settings, **own}
 
 
 def rmt_forward(model, memory, ids):
@@ -157,6 +176,118 @@ def self_check(name, model, memory, ids, logits):
     return d1, d0
 
 
+def dpfp(x, nu):
+    """Deterministic parameter-free projection (Schlag et al., 2021), as the ARMT code applies it
+    per memory head: y = [relu(x), relu(-x)], then y * roll(y, j) for j = 1..nu, concatenated."""
+    y = torch.cat([torch.relu(x), torch.relu(-x)], -1)
+    return torch.cat([y * torch.roll(y, j, dims=-1) for j in range(1, nu + 1)], -1)
+
+
+class AssociativeBlock(torch.nn.Module):
+    """One HF block with its layer's associative memory, as the ARMT paper and the authors'
+    AssociativeLayerWrapper (use_denom, correction, gating off) define it."""
+
+    def __init__(self, block, w, heads, nu):
+        super().__init__()
+        self.block, self.heads, self.nu = block, heads, nu
+        self.wq, self.wk, self.wv, self.wb, self.bb = (w[k] for k in ("W_mq.weight", "W_mk.weight", "W_mv.weight",
+                                                                        "W_mb.weight", "W_mb.bias"))
+        self.writes = False
+        self.reset()
+
+    def reset(self):
+        d_key = 2 * self.nu * self.wq.shape[0] // self.heads
+        self.A = torch.zeros(self.heads, d_key, self.wv.shape[0] // self.heads)
+        self.z = torch.zeros(self.heads, d_key)
+        self.written = False
+        self.writes_made = []
+
+    def keys(self, x, w):
+        """Per-head L2-normalised DPFP features of x @ w.T: [rows][H][d_key]."""
+        return torch.nn.functional.normalize(dpfp((x @ w.T).reshape(x.shape[0], self.heads, -1), self.nu), dim=-1)
+
+    def recall(self, keys):
+        """(keys A) / (z . keys + 1e-5) per head, and the denominator: [rows][H][d/H], [rows][H][1]."""
+        denom = torch.einsum("rhk,hk->rh", keys, self.z)[..., None] + 1e-5
+        return torch.einsum("rhk,hkc->rhc", keys, self.A) / denom, denom
+
+    def forward(self, hidden_states, *args, **kwargs):
+        if self.written:
+            read, _ = self.recall(self.keys(hidden_states[0], self.wq))
+            hidden_states = hidden_states + read.reshape(hidden_states.shape)
+        out = self.block(hidden_states, *args, **kwargs)
+        if self.writes:
+            self.write(out[0][0, -M:])
+        return out
+
+    def write(self, y):
+        k = self.keys(y, self.wk)
+        v = (y @ self.wv.T).reshape(y.shape[0], self.heads, -1)
+        beta = torch.sigmoid(y @ self.wb.T + self.bb)
+        if self.written:
+            previous, denom = self.recall(k)
+            gamma = torch.clamp(1 - denom / (torch.linalg.norm(k, dim=-1) ** 2)[..., None], 0, 1)
+        else:
+            previous, gamma = torch.zeros_like(v), torch.ones(*k.shape[:2], 1)
+        delta = torch.einsum("mhk,mhc,mh->hkc", k, v - previous, beta)
+        self.A = self.A + delta
+        self.z = self.z + (gamma * k).sum(0)
+        self.writes_made.append(((v - previous) * beta[..., None]).reshape(y.shape[0], -1))
+        self.written = True
+
+
+def associative_blocks(model):
+    return model.transformer.h if hasattr(model, "transformer") else model.model.layers
+
+
+def wrap_armt(model, tensors, settings):
+    """Wraps every block of the HF model in place; `tensors` holds the associative.* tensors."""
+    blocks = associative_blocks(model)
+    for l in range(len(blocks)):
+        w = {k[len(f"associative.{l}."):]: t for k, t in tensors.items() if k.startswith(f"associative.{l}.")}
+        blocks[l] = AssociativeBlock(blocks[l], w, settings["memory_heads"], settings["dpfp_nu"])
+    return model
+
+
+def armt_forward(model, memory, ids):
+    """The ARMT recurrence over `ids`: logits [N][vocab], writes [full segments][layers][M][d]."""
+    blocks = associative_blocks(model)
+    for b in blocks:
+        b.reset()
+    wte, logits = model.get_input_embeddings(), []
+    for s0 in range(0, len(ids), S):
+        seg = torch.tensor([ids[s0:s0 + S]])
+        full = seg.shape[1] == S
+        for b in blocks:
+            b.writes = full
+        x = torch.cat([wte(seg), memory[None]], 1) if full else wte(seg)
+        logits.append(model(inputs_embeds=x, use_cache=False).logits[0, :seg.shape[1]])
+    writes = torch.stack([torch.stack(b.writes_made) for b in blocks], 1)
+    return torch.cat(logits), writes
+
+
+def armt_self_check(name, model, memory, ids, logits):
+    """Segment 0 is the plain backbone (its memory rows come after its tokens), and segment 1
+    sees segment 0 only through the associative memory."""
+    blocks = associative_blocks(model)
+    for b in blocks:
+        b.reset()
+    plain = model(input_ids=torch.tensor([ids[:S]]), use_cache=False).logits[0]
+    assert torch.allclose(plain, logits[:S], atol=1e-5), f"{name}: segment 0 differs from the plain backbone"
+    k = 10
+    alt = list(ids)
+    alt[k] = (alt[k] + 1) % model.config.vocab_size
+    alt_logits, _ = armt_forward(model, memory, alt)
+    assert torch.equal(alt_logits[:k], logits[:k]), f"{name}: positions before the change moved"
+    d1 = float((alt_logits[S:2 * S] - logits[S:2 * S]).abs().max())
+    assert d1 > 1e-3, f"{name}: segment 1 does not see segment 0 through memory ({d1:.2e})"
+    for b in blocks:
+        b.reset()
+    d0 = float((model(input_ids=torch.tensor([ids[S:2 * S]]), use_cache=False).logits[0] - logits[S:2 * S]).abs().max())
+    assert d0 > 1e-2, f"{name}: segment 1's logits ignore the memory ({d0:.2e})"
+    return d1, d0
+
+
 def main():
     if len(sys.argv) != 2:
         raise SystemExit("usage: make_memory_models.py OUTDIR")
@@ -168,7 +299,7 @@ def main():
     ids = [prompt[i % len(prompt)] for i in range(N_TOKENS)]
     vocab, eot = bpe.get_vocab_size(), bpe.token_to_id("<|endoftext|>")
     entries = {}
-    for seed, (name, (backbone, config_cls, model_cls, kw)) in enumerate(MODELS.items()):
+    for seed, (name, (kind, backbone, config_cls, model_cls, kw, settings)) in enumerate(MODELS.items()):
         cfg = config_cls(vocab_size=vocab, bos_token_id=eot, eos_token_id=eot, torch_dtype="float32",
                          attn_implementation="eager", **kw)
         assert (cfg.n_positions if backbone == "gpt2" else cfg.max_position_embeddings) >= 2 * M + S
@@ -177,28 +308,49 @@ def main():
         m = Maker(200 + seed)
         w = random_weights(m, model, backbone)
         w["memory"] = m.normal(M, cfg.hidden_size, std=1.0)  # the authors: randn * embedding std
+        d = cfg.hidden_size
+        for l in range(cfg.num_hidden_layers if kind == "armt" else 0):
+            heads, d_mem = settings["memory_heads"], settings["d_mem"]
+            w[f"associative.{l}.W_mq.weight"] = m.normal(d_mem, d, std=2.0 / d ** 0.5)
+            w[f"associative.{l}.W_mk.weight"] = m.normal(d_mem, d, std=2.0 / d ** 0.5)
+            w[f"associative.{l}.W_mv.weight"] = m.normal(d, d, std=1.0 / d ** 0.5)
+            w[f"associative.{l}.W_mb.weight"] = m.normal(heads, d, std=1.0 / d ** 0.5)
+            w[f"associative.{l}.W_mb.bias"] = m.normal(heads, std=0.5)
         folder = out / name
-        write_hf(folder, config_json(backbone, cfg), {k: v.numpy() for k, v in w.items()})
+        write_hf(folder, config_json(kind, backbone, cfg, settings), {k: v.numpy() for k, v in w.items()})
         bpe.save(str(folder / "tokenizer.json"))
 
         # The reference runs on what was written: HF loads the folder's tensors by its own names
-        # (a wrong name would be missing), and `memory` is the one tensor HF does not know.
+        # (a wrong name would be missing); `memory` and the associative tensors are the ones HF
+        # does not know.
         model, info = model_cls.from_pretrained(str(folder), config=cfg, torch_dtype=torch.float32,
                                                 attn_implementation="eager", output_loading_info=True)
         model.eval()
-        assert not info["missing_keys"] and set(info["unexpected_keys"]) == {"memory"}, f"{name}: {info}"
-        memory = load_file(str(folder / "model.safetensors"))["memory"]
+        tensors = load_file(str(folder / "model.safetensors"))
+        own = {k for k in tensors if k == "memory" or k.startswith("associative.")}
+        assert not info["missing_keys"] and set(info["unexpected_keys"]) == own, f"{name}: {info}"
+        memory = tensors["memory"]
+        entry = {"path": name, "model_type": kind, "backbone": backbone, "input_ids": ids, "segment_size": S,
+                 "num_mem_tokens": M, "n_full_segments": len(ids) // S}
         with torch.no_grad():
-            logits, mems, seg0 = rmt_forward(model, memory, ids)
-            d1, d0 = self_check(name, model, memory, ids, logits)
-        files = {"logits": f"expected/{name}.logits.npy", "memory": f"expected/{name}.memory.npy",
-                 "segment_hidden": f"expected/{name}.segment_hidden.npy"}
-        for key, t in (("logits", logits), ("memory", mems), ("segment_hidden", seg0)):
-            np.save(out / files[key], t.numpy().astype(np.float32))
-        entries[name] = {"path": name, "model_type": "rmt", "backbone": backbone, "input_ids": ids,
-                         "segment_size": S, "num_mem_tokens": M, "n_full_segments": len(mems) - 1, **files}
+            if kind == "rmt":
+                logits, mems, seg0 = rmt_forward(model, memory, ids)
+                d1, d0 = self_check(name, model, memory, ids, logits)
+                arrays = {"logits": logits, "memory": mems, "segment_hidden": seg0}
+                what = "segment 0 {:.2f} with a zero memory"
+            else:
+                wrap_armt(model, tensors, settings)
+                logits, writes = armt_forward(model, memory, ids)
+                d1, d0 = armt_self_check(name, model, memory, ids, logits)
+                arrays = {"logits": logits, "writes": writes}
+                what = "segment 1 {:.2f} with no associative read"
+                entry.update(settings)
+        for key, t in arrays.items():
+            entry[key] = f"expected/{name}.{key}.npy"
+            np.save(out / entry[key], t.numpy().astype(np.float32))
+        entries[name] = entry
         print(f"make_memory_models: {name}: logits max |x| {logits.abs().max():.2f}, std {logits.std():.2f}; "
-              f"segment 1 moves {d1:.2f} when a segment-0 token changes, segment 0 {d0:.2f} with a zero memory")
+              f"segment 1 moves {d1:.2f} when a segment-0 token changes, " + what.format(d0))
     (out / "expected.json").write_text(json.dumps({"generator": "tools/reference/make_memory_models.py",
                                                    "transformers": transformers.__version__,
                                                    "models": entries}, indent=1) + "\n")

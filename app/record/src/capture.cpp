@@ -427,16 +427,18 @@ void ProbeRecorder::on_kv(const rt::KvProbe& k) {
 }
 
 // A segmented model's memory rows: one snapshot per memory mem_s, under the segment s that reads
-// it and the last layer (RMT's memory is the last block's output after the final norm, and the
-// Memory view shows a layer's snapshots); fp16 rows, fp32 norms. mem_0, the learned memory, is
-// stored when segment 0 reads it; mem_{s+1} when segment s writes it, so the memory the last
-// complete segment leaves is kept too.
+// it; fp16 rows, fp32 norms. RMT's memory (published outside the blocks) goes under the last layer
+// (it is the last block's output after the final norm, and the Memory view shows a layer's
+// snapshots): mem_0, the learned memory, when segment 0 reads it, mem_{s+1} when segment s writes
+// it, so the memory the last complete segment leaves is kept too. ARMT's (published inside block
+// l) is what each memory row wrote into layer l's associative memory, under layer l and the
+// segment that reads it first.
 void ProbeRecorder::on_memory(const rt::MemoryProbe& m) {
   const bool first = m.role == rt::kRowMemoryRead && m.segment == 0;
   if (!first && m.role != rt::kRowMemoryWrite) return;
   profiler::MemorySnapshotRecord r;
   r.step = m.step;
-  r.layer = layers_.empty() ? 0 : static_cast<int32_t>(layers_.size()) - 1;
+  r.layer = m.layer >= 0 ? m.layer : layers_.empty() ? 0 : static_cast<int32_t>(layers_.size()) - 1;
   r.segment = first ? 0 : m.segment + 1;
   r.kind = "memory_tokens";
   r.rows = m.n_slots, r.cols = m.d;

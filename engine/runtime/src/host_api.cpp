@@ -424,7 +424,9 @@ mnemo_status host_attention(mnemo_host* h, int32_t layer, mnemo_view q, mnemo_vi
       p.key_resident = kv->slot_resident();
       p.query_roles = I.row_roles;
       p.query_ids = I.row_ids;
-      if (!kv->only_tokens()) p.key_roles = kv->slot_roles(), p.key_ids = kv->slot_ids();
+      // A model that names its rows names every key too: within a segment a token's place is
+      // not its position in the sequence, even while its keys are all tokens (ARMT's pieces).
+      if (!kv->only_tokens() || !I.row_roles.empty()) p.key_roles = kv->slot_roles(), p.key_ids = kv->slot_ids();
       p.segment = current_segment(I);
       p.mask = L.mask;
       p.scale = L.scale;
@@ -631,6 +633,7 @@ void host_probe_memory(mnemo_host* h, int32_t role, mnemo_view xv) {
     p.step = I.step;
     p.segment = current_segment(I);
     p.role = role;
+    p.layer = I.layer;
     p.n_slots = x.rows;
     p.d = x.cols;
     p.x = copy.data();

@@ -899,6 +899,9 @@ SegmentAttention SessionReader::segment_attention(int64_t run_id, int32_t layer,
   const auto k = gather("k", static_cast<int32_t>(kv_head), segment * S, (segment + 1) * S);
   int64_t M = 0;
   while (memory_k.count(M)) ++M;
+  if (M == 0 && !memory_k.empty())
+    throw Error(what + ": its memory rows are write rows only, after the tokens (an associative RMT, whose later segments "
+                       "read memory through each layer's associative matrix, not by attending to read slots)");
   if (M == 0) throw Error(what + ": its memory rows were not recorded (a session recorded before they were, or without attention)");
   auto dot = [&](const std::vector<float>& a, const std::vector<float>& b) {
     double s = 0;

@@ -309,7 +309,10 @@ typedef struct mnemo_host_api {
   mnemo_status (*set_rows)(mnemo_host* h, const mnemo_rows* rows);
   /* The memory rows a plugin carries across segments, [slots][d_model]: what a segment reads when
    * it begins (role MNEMO_ROW_MEMORY_READ) and what its write rows leave for the next one
-   * (MNEMO_ROW_MEMORY_WRITE). A probe: it changes nothing and costs nothing unless a sink wants it. */
+   * (MNEMO_ROW_MEMORY_WRITE). Published after set_layer(-1), the memory of the whole stack (RMT);
+   * while set_layer(l), what the write rows left in layer l's own memory (ARMT: [slots][d_model],
+   * each memory row's written value). A probe: it changes nothing and costs nothing unless a sink
+   * wants it. */
   void (*probe_memory)(mnemo_host* h, int32_t role, mnemo_view rows);
 } mnemo_host_api;
 

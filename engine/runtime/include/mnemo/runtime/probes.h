@@ -46,9 +46,11 @@ struct MixerProbe {
   std::span<const int64_t> query_positions;    // [n_q]
   std::span<const int64_t> key_positions;      // [n_k]
   std::span<const uint8_t> key_resident;       // [n_k], 1 when the slot is resident
-  // Rows other than tokens (a segmented model's memory rows, mnemo_rows): each row's RowRole and id (a token's position in the sequence, a memory row's slot). Empty when
-  // every row is a token, whose id is then its position. Positions above are then the rows'
-  // places within the segment (what the mask sees), not positions in the sequence.
+  // For a model that names its rows (set_rows: a segmented model's memory rows), each row's
+  // RowRole and id (a token's position in the sequence, a memory row's slot); keys too, even when
+  // they are all tokens. Empty for other models: every row is a token, whose id is its position.
+  // With rows named, positions above are the rows' places within the segment (what the mask
+  // sees), not positions in the sequence.
   std::span<const uint8_t> query_roles, key_roles;
   std::span<const int32_t> query_ids, key_ids;
   int32_t segment = -1;  // segmented models: the segment of this step; -1 otherwise
@@ -122,11 +124,14 @@ enum RowRole : uint8_t { kRowToken = 0, kRowMemoryRead = 1, kRowMemoryWrite = 2 
 
 // The memory rows a segmented model carries (recurrent memory transformers), [slots][d]: what
 // segment `segment` reads (kRowMemoryRead, published when it begins) or what its write rows leave
-// for the next (kRowMemoryWrite, when it completes).
+// for the next (kRowMemoryWrite, when it completes). layer: -1 for a memory the whole stack
+// carries (RMT's, published outside the blocks); l for what the write rows left in layer l's own
+// memory (ARMT's associative memories, published inside block l).
 struct MemoryProbe {
   int64_t step = 0;
   int32_t segment = 0;
   int32_t role = 0;
+  int32_t layer = -1;
   int64_t n_slots = 0, d = 0;  // not "slots": a Qt macro
   const float* x = nullptr;
 };
