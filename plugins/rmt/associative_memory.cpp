@@ -6,13 +6,15 @@
 #include <string>
 #include <vector>
 
-#include "segment_rows.hpp"
-#include "transformer_model.hpp"
+#include "segmented_transformer.hpp"
 
 namespace rmt {
 namespace {
 
 using mnemo::sdk::PluginError;
+using transformer::locate;
+using transformer::Piece;
+using transformer::SegmentRows;
 using mnemo::sdk::View;
 using mnemo::sdk::Weight;
 using transformer::Host;
@@ -43,7 +45,7 @@ float dpfp_key(const float* x, int64_t n, int32_t nu, std::vector<float>& y, flo
   return static_cast<float>(after);
 }
 
-class AssociativeMemory final : public transformer::Transformer {
+class AssociativeMemory final : public transformer::SegmentedTransformer {
  public:
   struct LayerMemory {
     Weight query, key, value, beta, beta_bias;  // W_mq [d_mem][d], W_mk [d_mem][d], W_mv [d][d], W_mb [H][d] + [H]
@@ -53,25 +55,15 @@ class AssociativeMemory final : public transformer::Transformer {
 
   AssociativeMemory(const Host& host, ModelDef def, const Settings& s, const AssociativeSettings& m,
                     std::vector<float> memory, std::vector<LayerMemory> layers)
-      : Transformer(host, std::move(def)), s_(s), m_(m), memory_(std::move(memory)), layers_(std::move(layers)) {
+      : SegmentedTransformer(host, std::move(def), "armt", s.segment_size, s.memory_tokens, s.max_tokens),
+        s_(s),
+        m_(m),
+        memory_(std::move(memory)),
+        layers_(std::move(layers)) {
     query_dim_ = m_.d_mem / m_.heads;
     key_dim_ = 2 * int64_t{m_.nu} * query_dim_;
     value_dim_ = config().d_model / m_.heads;
     reset();
-  }
-
-  mnemo_model_info info() const override {
-    mnemo_model_info i = Transformer::info();
-    i.context_length = static_cast<int32_t>(std::min<int64_t>(s_.max_tokens, INT32_MAX));
-    mnemo::sdk::copy_name(i.architecture, "armt");
-    return i;
-  }
-
-  mnemo_segment_info segments() const override {
-    mnemo_segment_info out{};
-    out.segment_length = s_.segment_size;
-    out.memory_rows = s_.memory_tokens;
-    return out;
   }
 
   void reset() override {

@@ -6,6 +6,7 @@
 
 #include "associative_memory.hpp"
 #include "recurrent_memory.hpp"
+#include "segmented_transformer.hpp"
 
 namespace {
 
@@ -46,14 +47,7 @@ std::unique_ptr<mnemo::sdk::Model> create_model(const Host& host, std::string_vi
   s.segment_size = setting(host, "segment_size", 1 << 20);
   s.max_tokens = setting(host, "max_sequence_length", int64_t{1} << 30, kDefaultMaxTokens);
 
-  const std::string backbone = host.meta_string("backbone").value_or("");
-  transformer::ModelDef def;
-  if (backbone == "gpt2")
-    def = transformer::load_gpt2(host);
-  else if (backbone == "llama")
-    def = transformer::load_llama(host);
-  else
-    throw PluginError(MNEMO_ERR_UNSUPPORTED, "rmt backbone '" + backbone + "' is not one of 'gpt2', 'llama'");
+  transformer::ModelDef def = transformer::load_backbone(host, type);
   if (type == "rmt") return rmt::make_recurrent_memory(host, std::move(def), s);
   rmt::AssociativeSettings m;
   m.d_mem = setting(host, "d_mem", 1 << 16);

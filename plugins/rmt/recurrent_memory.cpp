@@ -5,35 +5,26 @@
 #include <string>
 #include <vector>
 
-#include "segment_rows.hpp"
-#include "transformer_model.hpp"
+#include "segmented_transformer.hpp"
 
 namespace rmt {
 namespace {
 
 using mnemo::sdk::PluginError;
+using transformer::locate;
+using transformer::Piece;
+using transformer::SegmentRows;
 using mnemo::sdk::View;
 using transformer::Host;
 using transformer::ModelDef;
 
-class RecurrentMemory final : public transformer::Transformer {
+class RecurrentMemory final : public transformer::SegmentedTransformer {
  public:
   RecurrentMemory(const Host& host, ModelDef def, const Settings& s, std::vector<float> initial)
-      : Transformer(host, std::move(def)), s_(s), initial_(std::move(initial)), memory_(initial_) {}
-
-  mnemo_model_info info() const override {
-    mnemo_model_info i = Transformer::info();
-    i.context_length = static_cast<int32_t>(std::min<int64_t>(s_.max_tokens, INT32_MAX));
-    mnemo::sdk::copy_name(i.architecture, "rmt");
-    return i;
-  }
-
-  mnemo_segment_info segments() const override {
-    mnemo_segment_info out{};
-    out.segment_length = s_.segment_size;
-    out.memory_rows = 2 * s_.memory_tokens;
-    return out;
-  }
+      : SegmentedTransformer(host, std::move(def), "rmt", s.segment_size, 2 * s.memory_tokens, s.max_tokens),
+        s_(s),
+        initial_(std::move(initial)),
+        memory_(initial_) {}
 
   void reset() override { memory_ = initial_; }
 

@@ -144,11 +144,13 @@ void Transformer::attention(int32_t l, const View& x, const BlockBuffers& buf, c
   } else {
     host_.matmul_many(x, {{&L.q, &L.q_b, q}, {&L.k, &L.k_b, k}, {&L.v, &L.v_b, v}});
   }
+  before_rope(l, q, k, v);
   if (c.rope) {
     host_.rope(q, c.n_heads, c.head_dim, c.n_rot, c.rope_theta, c.rope_mode);
     host_.rope(k, c.n_kv_heads, c.head_dim, c.n_rot, c.rope_theta, c.rope_mode);
   }
   host_.attention(l, q, k, v, buf.attn);
+  after_attention(l, buf.attn);
   host_.matmul(buf.attn, L.o, L.o_b, out);
 }
 

@@ -41,6 +41,11 @@ class Transformer : public mnemo::sdk::Model {
   // reads its per-layer memory into them before, and writes from them after). No-ops here.
   virtual void before_block(int32_t /*l*/, const View& /*x*/) {}
   virtual void after_block(int32_t /*l*/, const View& /*x*/) {}
+  // Called by layer l's attention with its projections before RoPE rotates q and k, and with the
+  // heads' outputs before the output projection (Infini-attention reads its compressive memory
+  // with the unrotated q and mixes it into the outputs). No-ops here.
+  virtual void before_rope(int32_t /*l*/, const View& /*q*/, const View& /*k*/, const View& /*v*/) {}
+  virtual void after_attention(int32_t /*l*/, const View& /*heads_out*/) {}
   // y = the final norm of x (a copy where the model has none).
   void final_norm(const View& x, const View& y);
   // logits [1][vocab] of one row already through the final norm.

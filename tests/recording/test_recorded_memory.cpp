@@ -311,9 +311,10 @@ TEST_P(RecordedMemory, LineageFromTheSessionIsTheEnginesAndSumsToOne) {
 INSTANTIATE_TEST_SUITE_P(rmt, RecordedMemory, ::testing::Values("rmt_gpt2", "rmt_llama"),
                          [](const auto& info) { return info.param; });
 
-// ARMT: what each memory row wrote into each layer's associative memory, per complete segment,
-// as the engine's probe published it; the tokens' attention stays the engine's and never reaches
-// the memory rows (they come after the tokens); the reader says why it has no read slots to give.
+// Memories a layer keeps (ARMT: what each memory row wrote into each layer's associative memory;
+// Infini-attention: each layer's compressive memory), per complete segment, as the engine's probe
+// published them; the tokens' attention stays the engine's within each segment and never reaches
+// a memory row (ARMT's come after the tokens); the reader refuses read slots these models lack.
 struct LayerWrites : rt::ProbeSink {
   bool wants_memory() const override { return true; }
   void on_memory(const rt::MemoryProbe& p) override {
@@ -322,9 +323,9 @@ struct LayerWrites : rt::ProbeSink {
   std::map<std::pair<int64_t, int32_t>, std::vector<float>> writes;  // (segment that reads, layer)
 };
 
-class RecordedAssociativeMemory : public ::testing::TestWithParam<std::string> {};
+class RecordedLayerMemory : public ::testing::TestWithParam<std::string> {};
 
-TEST_P(RecordedAssociativeMemory, EachLayersWritesAndTheTokensAttentionAreTheEngines) {
+TEST_P(RecordedLayerMemory, EachLayersMemoryAndTheTokensAttentionAreTheEngines) {
   auto model = open_test_model(kMemoryDir + "/" + GetParam());
   const record::RecordRequest req = request(GetParam() + ".mnemo", "attention,metrics,memory");
   const record::RecordResult r = record::record_run(*model, req);
@@ -361,13 +362,14 @@ TEST_P(RecordedAssociativeMemory, EachLayersWritesAndTheTokensAttentionAreTheEng
   EXPECT_LT(worst, 1e-5) << "recorded vs engine probabilities";
   try {
     reader.segment_attention(r.run_id, 0, 0, 0);
-    ADD_FAILURE() << "an ARMT run has no read slots";
+    ADD_FAILURE() << "the run has no read slots";
   } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("write rows only"), std::string::npos) << e.what();
+    const bool armt = GetParam().starts_with("armt");
+    EXPECT_NE(std::string(e.what()).find(armt ? "write rows only" : "no memory rows"), std::string::npos) << e.what();
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(armt, RecordedAssociativeMemory, ::testing::Values("armt_gpt2", "armt_llama"),
+INSTANTIATE_TEST_SUITE_P(layers, RecordedLayerMemory, ::testing::Values("armt_gpt2", "armt_llama", "infini_gpt2", "infini_llama"),
                          [](const auto& info) { return info.param; });
 
 }  // namespace

@@ -1,9 +1,10 @@
-// Tiny random Recurrent Memory Transformers and Associative RMTs (tools/reference/
-// make_memory_models.py: GPT-2 and Llama backbones) against the reference built on Hugging Face
-// transformers' own models wrapped in the authors' memory cells: every position's logits whatever
-// way the tokens are fed (the host cuts them at segment boundaries), the memory each segment
-// leaves (RMT: its memory rows; ARMT: what each memory row wrote into each layer's associative
-// memory), the rows the probes see, and a reset that brings back the learned memory.
+// Tiny random Recurrent Memory Transformers, Associative RMTs and Infini-attention models
+// (tools/reference/make_memory_models.py: GPT-2 and Llama backbones) against the reference built
+// on Hugging Face transformers' own models wrapped in the authors' memory cells (Infini-attention:
+// written from the paper around HF's own projections): every position's logits whatever way the
+// tokens are fed (the host cuts them at segment boundaries), the memory each segment leaves (RMT:
+// its memory rows; ARMT: what each memory row wrote into each layer's associative memory; Infini:
+// each layer's compressive memory), the rows the probes see, and a reset that empties it.
 #include <gtest/gtest.h>
 
 #include <cstdio>
@@ -113,6 +114,7 @@ TEST_P(MemoryModel, PiecesThatCrossSegmentsGiveTheSameLogits) {
 
 using RecurrentMemoryModel = MemoryModel;
 using AssociativeMemoryModel = MemoryModel;
+using InfiniModel = MemoryModel;
 
 // The memory each complete segment leaves is the reference's mem_{s+1}; the one each segment
 // reads is mem_s; a reset brings back the learned mem_0.
@@ -203,6 +205,9 @@ TEST(MemoryModels, BadConfigsAreRefusedByName) {
   says(refusal("d_mem", 16, "armt_gpt2"), "tensor 'associative.0.W_mq.weight' has shape [8, 32], expected [16, 32]");
   says(refusal("dpfp_nu", 0, "armt_llama"), "'dpfp_nu' = 0 is outside 1 .. 8");
   says(refusal("segment_size", 61, "armt_llama"), "needs 65 positions; the backbone has 64");
+  says(refusal("memory_update", "hebbian", "infini_llama"), "'memory_update' = 'hebbian' is not one of 'linear', 'delta'");
+  says(refusal("segment_size", 65, "infini_gpt2"), "a segment of 65 tokens needs as many positions; the backbone has 64");
+  says(refusal("backbone", "bert", "infini_gpt2"), "infini backbone 'bert' is not one of");
   fs::remove_all(dir);
 }
 
@@ -246,7 +251,52 @@ TEST_P(AssociativeMemoryModel, WritesOfEachSegmentAndLayerMatchTheReference) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(memory, MemoryModel, ::testing::Values("rmt_gpt2", "rmt_llama", "armt_gpt2", "armt_llama"),
+// Infini-attention: each layer's compressive memory after every complete segment ([kv heads x
+// d_k][d_v], published inside the layer), nothing from a partial one; the rows are the tokens at
+// their places within the segment, named by their positions in the sequence.
+TEST_P(InfiniModel, EachLayersMemoryAfterEverySegmentMatchesTheReference) {
+  const auto ref = read_npy(kDir + "/" + m_["memory"].get<std::string>());
+  const int64_t full = static_cast<int64_t>(ids_.size()) / S_;
+  const auto info = model_->info();
+  const int64_t layers = info.n_layers, rows = int64_t{info.n_kv_heads} * info.head_dim;
+  ASSERT_EQ(ref.shape, (std::vector<int64_t>{full, layers, rows, info.head_dim}));
+  const size_t per = static_cast<size_t>(rows * info.head_dim);
+  for (int round = 0; round < 2; ++round) {
+    Sink sink;
+    model_->set_probe_sink(&sink);
+    feed_in_pieces({5, 16, 1});
+    model_->set_probe_sink(nullptr);
+    EXPECT_TRUE(sink.memory.empty()) << "no memory rows";
+    ASSERT_EQ(sink.layer_writes.size(), static_cast<size_t>(full * layers)) << "one memory per complete segment and layer";
+    for (int64_t s = 0; s < full; ++s)
+      for (int64_t l = 0; l < layers; ++l) {
+        const auto& got = sink.layer_writes[{static_cast<int32_t>(s), static_cast<int32_t>(l)}];
+        ASSERT_EQ(got.size(), per) << "segment " << s << " layer " << l;
+        const Diff w = compare(got, ref.data.data() + static_cast<size_t>(s * layers + l) * per, per);
+        EXPECT_LT(w.rel_l2, kRel) << "memory of layer " << l << " after segment " << s << " (round " << round << ")";
+      }
+    // The second piece (16 tokens from position 5) is cut at the boundary: 11 tokens of segment
+    // 0, at places 5 .., then 5 of segment 1 at places 0 ...
+    ASSERT_GE(sink.mixers.size(), 3u);
+    for (size_t i = 1; i <= 2; ++i) {
+      const auto& piece = sink.mixers[i];
+      const int64_t place0 = i == 1 ? 5 : 0, id0 = i == 1 ? 5 : S_, n = i == 1 ? S_ - 5 : 5;
+      ASSERT_EQ(piece.roles, std::vector<uint8_t>(static_cast<size_t>(n), MNEMO_ROW_TOKEN));
+      for (int64_t r = 0; r < n; ++r) {
+        EXPECT_EQ(piece.positions[r], place0 + r);
+        EXPECT_EQ(piece.ids[r], id0 + r);
+      }
+      EXPECT_EQ(piece.n_keys, place0 + n) << "keys of the segment so far";
+    }
+    model_->reset();
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(memory, MemoryModel,
+                         ::testing::Values("rmt_gpt2", "rmt_llama", "armt_gpt2", "armt_llama", "infini_gpt2", "infini_llama",
+                                           "infini_llama_linear"),
+                         [](const auto& info) { return info.param; });
+INSTANTIATE_TEST_SUITE_P(infini, InfiniModel, ::testing::Values("infini_gpt2", "infini_llama", "infini_llama_linear"),
                          [](const auto& info) { return info.param; });
 INSTANTIATE_TEST_SUITE_P(rmt, RecurrentMemoryModel, ::testing::Values("rmt_gpt2", "rmt_llama"),
                          [](const auto& info) { return info.param; });

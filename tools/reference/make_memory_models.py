@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
-"""make_memory_models.py OUTDIR: tiny random Recurrent Memory Transformer (RMT) and Associative
-RMT (ARMT) models, in the layout the engine's rmt plugin reads, with the outputs of an independent
-reference.
+"""make_memory_models.py OUTDIR: tiny random Recurrent Memory Transformer (RMT), Associative RMT
+(ARMT) and Infini-attention models, in the layouts the engine's rmt and infini plugins read, with
+the outputs of an independent reference.
 
 The reference is Hugging Face transformers' own GPT2LMHeadModel and LlamaForCausalLM (eager
 attention, fp32, eval) as the backbone, wrapped in the RMT memory cell as the paper (Bulatov et al.,
@@ -18,7 +18,13 @@ head): segment s runs as inputs_embeds = [wte(tokens); memory] at positions 0..S
 memory in every segment; a partial last segment has no memory rows and writes nothing, as the
 authors' generate mode); before each block every row adds its read of that layer's associative
 memory (once a segment has written), and after it the memory rows' outputs write it.
-Nothing here comes from the engine or mnemo_ref's forwards, so the C++ tests can judge the plugin
+Infini-attention (Munkhdalai et al., 2024; written from the paper, its equations 1-6) replaces each
+HF attention module by one that uses the module's own projections: causal softmax within the
+segment (RoPE at positions 0..S-1 on Llama), plus the retrieval sigma(q) M / (sigma(q) z) from
+the compressive memory of the segments before (sigma = ELU + 1, unrotated q and k, per KV head),
+mixed as sigmoid(beta) A_mem + (1 - sigmoid(beta)) A_dot; segment 0 has no memory; a completed
+segment adds sigma(K)^T V (linear) or sigma(K)^T (V - sigma(K) M / (sigma(K) z)) (delta).
+Nothing here comes from the engine or mnemo_ref's forwards, so the C++ tests can judge the plugins
 by it.
 
 OUTDIR/<name>/      config.json (model_type "rmt", backbone, num_mem_tokens, segment_size, and the
@@ -26,11 +32,14 @@ OUTDIR/<name>/      config.json (model_type "rmt", backbone, num_mem_tokens, seg
                     under HF's state_dict names, plus `memory` [M][d]), tokenizer.json
                     ARMT: model_type "armt", d_mem, memory_heads, dpfp_nu, and per layer l
                     associative.l.{W_mq,W_mk,W_mv,W_mb}.weight, associative.l.W_mb.bias
+                    Infini: model_type "infini", memory_update, and per layer l infini.l.gate [heads]
 OUTDIR/expected/<name>.logits.npy          [N][vocab], every token position
 OUTDIR/expected/<name>.memory.npy          RMT: [full segments + 1][M][d]: mem_0, mem_1, ...
 OUTDIR/expected/<name>.segment_hidden.npy  RMT: [2M+S][d], segment 0's last hidden states (all rows)
 OUTDIR/expected/<name>.writes.npy          ARMT: [full segments][layers][M][d], what each memory row
                                            wrote into the layer's memory: beta_j (v_j - v̄_j), per head
+OUTDIR/expected/<name>.memory.npy          Infini: [full segments][layers][kv heads * d_k][d_v], each
+                                           layer's memory M after each complete segment
 OUTDIR/expected.json                       per model: path, input ids, segment_size,
                                            num_mem_tokens, files.
 
@@ -52,6 +61,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 import tiny_tokenizers  # noqa: E402
 import transformers  # noqa: E402
+import transformers.models.llama.modeling_llama as llama_module  # noqa: E402
 from mnemo_ref.writers import write_hf  # noqa: E402
 from safetensors.torch import load_file  # noqa: E402
 
@@ -72,6 +82,13 @@ MODELS = {
                   dict(d_mem=8, memory_heads=2, dpfp_nu=3)),
     "armt_llama": ("armt", "llama", transformers.LlamaConfig, transformers.LlamaForCausalLM, LLAMA_KW,
                    dict(d_mem=8, memory_heads=1, dpfp_nu=3)),
+    # Both update rules; GPT-2's fused projection and Llama's grouped KV heads with RoPE.
+    "infini_gpt2": ("infini", "gpt2", transformers.GPT2Config, transformers.GPT2LMHeadModel, GPT2_KW,
+                    dict(memory_update="linear")),
+    "infini_llama": ("infini", "llama", transformers.LlamaConfig, transformers.LlamaForCausalLM, LLAMA_KW,
+                     dict(memory_update="delta")),
+    "infini_llama_linear": ("infini", "llama", transformers.LlamaConfig, transformers.LlamaForCausalLM, LLAMA_KW,
+                            dict(memory_update="linear")),
 }
 # PretrainedConfig's own keys that describe the model or its tokens; its other keys (generation
 # and trainer defaults, labels) are the same for every model and say nothing to a loader.
@@ -117,7 +134,8 @@ def config_json(kind, backbone, cfg, memory_settings):
     generic = transformers.PretrainedConfig().to_dict()
     own = {k: v for k, v in cfg.to_dict().items()
            if k not in ("architectures", "model_type") and (k not in generic or k in GENERIC_KEPT)}
-    return {"model_type": kind, "backbone": backbone, "num_mem_tokens": M, "segment_size": S, **memory_settings, **own}
+    memory = {"num_mem_tokens": M} if kind != "infini" else {}
+    return {"model_type": kind, "backbone": backbone, **memory, "segment_size": S, **memory_settings, **own}
 
 
 def rmt_forward(model, memory, ids):
@@ -266,26 +284,105 @@ def armt_forward(model, memory, ids):
     return torch.cat(logits), writes
 
 
-def armt_self_check(name, model, memory, ids, logits):
-    """Segment 0 is the plain backbone (its memory rows come after its tokens), and segment 1
-    sees segment 0 only through the associative memory."""
-    blocks = associative_blocks(model)
-    for b in blocks:
-        b.reset()
+def layer_memory_self_check(name, model, ids, logits, run, reset):
+    """For models whose memory lives in the layers (ARMT, Infini): segment 0 is the plain backbone
+    (ARMT's memory rows come after its tokens; Infini has no memory yet), and segment 1 sees
+    segment 0 only through the memory. run(ids) -> logits; reset() empties every layer's memory."""
+    reset()
     plain = model(input_ids=torch.tensor([ids[:S]]), use_cache=False).logits[0]
     assert torch.allclose(plain, logits[:S], atol=1e-5), f"{name}: segment 0 differs from the plain backbone"
     k = 10
     alt = list(ids)
     alt[k] = (alt[k] + 1) % model.config.vocab_size
-    alt_logits, _ = armt_forward(model, memory, alt)
+    alt_logits = run(alt)
     assert torch.equal(alt_logits[:k], logits[:k]), f"{name}: positions before the change moved"
     d1 = float((alt_logits[S:2 * S] - logits[S:2 * S]).abs().max())
     assert d1 > 1e-3, f"{name}: segment 1 does not see segment 0 through memory ({d1:.2e})"
-    for b in blocks:
-        b.reset()
+    reset()
     d0 = float((model(input_ids=torch.tensor([ids[S:2 * S]]), use_cache=False).logits[0] - logits[S:2 * S]).abs().max())
     assert d0 > 1e-2, f"{name}: segment 1's logits ignore the memory ({d0:.2e})"
     return d1, d0
+
+
+class InfiniAttention(torch.nn.Module):
+    """Infini-attention in place of one HF attention module (GPT2Attention or LlamaAttention),
+    with that module's projections; `gate` is beta [heads]."""
+
+    def __init__(self, attn, backbone, cfg, gate, delta):
+        super().__init__()
+        self.attn, self.backbone, self.delta = attn, backbone, delta
+        self.heads = cfg.num_attention_heads
+        self.kv_heads = getattr(cfg, "num_key_value_heads", None) or self.heads
+        self.dh = cfg.hidden_size // self.heads
+        self.gate = torch.sigmoid(gate)
+        self.reset()
+
+    def reset(self):
+        self.M = torch.zeros(self.kv_heads, self.dh, self.dh)
+        self.z = torch.zeros(self.kv_heads, self.dh)
+        self.has_memory, self.pending = False, None
+
+    def recall(self, feats, g):
+        """sigma(x) M_g / (sigma(x) . z_g) for activated rows feats [n][dh]."""
+        return (feats @ self.M[g]) / torch.clamp(feats @ self.z[g], min=1e-10)[:, None]
+
+    def forward(self, hidden_states, *args, position_embeddings=None, **kwargs):
+        x, n, a = hidden_states[0], hidden_states.shape[1], self.attn
+        if self.backbone == "gpt2":
+            q, k, v = a.c_attn(x).split(self.heads * self.dh, dim=-1)
+        else:
+            q, k, v = a.q_proj(x), a.k_proj(x), a.v_proj(x)
+        q, k, v = q.view(n, self.heads, self.dh), k.view(n, self.kv_heads, self.dh), v.view(n, self.kv_heads, self.dh)
+        # Local causal softmax within the segment (the model's own attention, eq. 1-2).
+        qr, kr = q.transpose(0, 1)[None], k.transpose(0, 1)[None]
+        if self.backbone == "llama":
+            cos, sin = position_embeddings
+            qr, kr = llama_module.apply_rotary_pos_emb(qr, kr, cos, sin)
+        group = self.heads // self.kv_heads
+        kr, vr = llama_module.repeat_kv(kr, group), llama_module.repeat_kv(v.transpose(0, 1)[None], group)
+        scores = qr @ kr.transpose(-1, -2) / self.dh ** 0.5
+        scores = scores.masked_fill(torch.ones(n, n, dtype=torch.bool).triu(1), float("-inf"))
+        out = (torch.softmax(scores, -1) @ vr)[0]  # [heads][n][dh]
+        sq, sk = torch.nn.functional.elu(q) + 1, torch.nn.functional.elu(k) + 1
+        if self.has_memory:  # eq. 3 and 6
+            memory = torch.stack([self.recall(sq[:, h], h // group) for h in range(self.heads)])
+            g = self.gate[:, None, None]
+            out = g * memory + (1 - g) * out
+        # What this segment adds when it completes (eq. 4, or eq. 5 once there is a memory).
+        values = torch.stack([v[:, j] - self.recall(sk[:, j], j) if self.delta and self.has_memory else v[:, j]
+                              for j in range(self.kv_heads)])
+        self.pending = (torch.einsum("ngk,gnv->gkv", sk, values), sk.sum(0))
+        out = out.transpose(0, 1).reshape(1, n, -1)
+        out = a.c_proj(out) if self.backbone == "gpt2" else a.o_proj(out)
+        return (out, None) if self.backbone == "gpt2" else (out, None, None)
+
+    def commit(self):
+        self.M, self.z = self.M + self.pending[0], self.z + self.pending[1]
+        self.has_memory = True
+
+
+def wrap_infini(model, backbone, tensors, memory_update):
+    layers = model.transformer.h if backbone == "gpt2" else model.model.layers
+    for l, layer in enumerate(layers):
+        name = "attn" if backbone == "gpt2" else "self_attn"
+        setattr(layer, name, InfiniAttention(getattr(layer, name), backbone, model.config, tensors[f"infini.{l}.gate"],
+                                             memory_update == "delta"))
+    return [getattr(layer, "attn" if backbone == "gpt2" else "self_attn") for layer in layers]
+
+
+def infini_forward(model, attns, ids):
+    """The Infini recurrence: logits [N][vocab], memories [full segments][layers][kv*dh][dh]."""
+    for a in attns:
+        a.reset()
+    logits, memories = [], []
+    for s0 in range(0, len(ids), S):
+        seg = torch.tensor([ids[s0:s0 + S]])
+        logits.append(model(input_ids=seg, use_cache=False).logits[0])
+        if seg.shape[1] == S:
+            for a in attns:
+                a.commit()
+            memories.append(torch.stack([a.M.reshape(-1, a.dh) for a in attns]))
+    return torch.cat(logits), torch.stack(memories)
 
 
 def main():
@@ -316,6 +413,10 @@ def main():
             w[f"associative.{l}.W_mv.weight"] = m.normal(d, d, std=1.0 / d ** 0.5)
             w[f"associative.{l}.W_mb.weight"] = m.normal(heads, d, std=1.0 / d ** 0.5)
             w[f"associative.{l}.W_mb.bias"] = m.normal(heads, std=0.5)
+        for l in range(cfg.num_hidden_layers if kind == "infini" else 0):
+            w[f"infini.{l}.gate"] = m.normal(cfg.num_attention_heads, std=1.0)
+        if kind == "infini":
+            del w["memory"]
         folder = out / name
         write_hf(folder, config_json(kind, backbone, cfg, settings), {k: v.numpy() for k, v in w.items()})
         bpe.save(str(folder / "tokenizer.json"))
@@ -327,21 +428,31 @@ def main():
                                                 attn_implementation="eager", output_loading_info=True)
         model.eval()
         tensors = load_file(str(folder / "model.safetensors"))
-        own = {k for k in tensors if k == "memory" or k.startswith("associative.")}
+        own = {k for k in tensors if k == "memory" or k.startswith(("associative.", "infini."))}
         assert not info["missing_keys"] and set(info["unexpected_keys"]) == own, f"{name}: {info}"
-        memory = tensors["memory"]
+        memory = tensors.get("memory")
         entry = {"path": name, "model_type": kind, "backbone": backbone, "input_ids": ids, "segment_size": S,
-                 "num_mem_tokens": M, "n_full_segments": len(ids) // S}
+                 "num_mem_tokens": M if kind != "infini" else 0, "n_full_segments": len(ids) // S}
         with torch.no_grad():
             if kind == "rmt":
                 logits, mems, seg0 = rmt_forward(model, memory, ids)
                 d1, d0 = self_check(name, model, memory, ids, logits)
                 arrays = {"logits": logits, "memory": mems, "segment_hidden": seg0}
                 what = "segment 0 {:.2f} with a zero memory"
+            elif kind == "infini":
+                attns = wrap_infini(model, backbone, tensors, settings["memory_update"])
+                logits, memories = infini_forward(model, attns, ids)
+                d1, d0 = layer_memory_self_check(name, model, ids, logits, lambda x: infini_forward(model, attns, x)[0],
+                                                 lambda: [a.reset() for a in attns])
+                arrays = {"logits": logits, "memory": memories}
+                what = "segment 1 {:.2f} with no memory"
+                entry.update(settings)
             else:
                 wrap_armt(model, tensors, settings)
                 logits, writes = armt_forward(model, memory, ids)
-                d1, d0 = armt_self_check(name, model, memory, ids, logits)
+                blocks = associative_blocks(model)
+                d1, d0 = layer_memory_self_check(name, model, ids, logits, lambda x: armt_forward(model, memory, x)[0],
+                                                 lambda: [b.reset() for b in blocks])
                 arrays = {"logits": logits, "writes": writes}
                 what = "segment 1 {:.2f} with no associative read"
                 entry.update(settings)

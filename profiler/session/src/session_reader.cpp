@@ -902,6 +902,9 @@ SegmentAttention SessionReader::segment_attention(int64_t run_id, int32_t layer,
   if (M == 0 && !memory_k.empty())
     throw Error(what + ": its memory rows are write rows only, after the tokens (an associative RMT, whose later segments "
                        "read memory through each layer's associative matrix, not by attending to read slots)");
+  // The tokens' factors were recorded and no memory row's: the model has none.
+  if (M == 0 && !q.empty())
+    throw Error(what + ": the model has no memory rows (its memory is each layer's own state, in the memory snapshots)");
   if (M == 0) throw Error(what + ": its memory rows were not recorded (a session recorded before they were, or without attention)");
   auto dot = [&](const std::vector<float>& a, const std::vector<float>& b) {
     double s = 0;

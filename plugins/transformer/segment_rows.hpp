@@ -1,7 +1,8 @@
 // The rows of one forward of a segmented memory model, as the host is told them (set_rows): each
 // row's position within its segment, its role (token, memory read, memory write) and its id (a
-// token's sequence position, a memory row's slot). Shared by RMT ([read | tokens | write]) and
-// ARMT ([tokens | write]).
+// token's sequence position, a memory row's slot). Shared by the segmented models built on the
+// transformer stack: RMT ([read | tokens | write]), ARMT ([tokens | write]) and Infini-attention
+// ([tokens], at their places within the segment).
 #pragma once
 
 #include <cstdint>
@@ -10,7 +11,7 @@
 
 #include "mnemo/plugin_sdk.hpp"
 
-namespace rmt {
+namespace transformer {
 
 // Where a forward's tokens lie in their segment (the host never lets one cross a boundary).
 struct Piece {
@@ -54,4 +55,4 @@ class SegmentRows {
   std::vector<int32_t> positions_, roles_, ids_;
 };
 
-}  // namespace rmt
+}  // namespace transformer
