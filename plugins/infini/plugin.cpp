@@ -18,23 +18,13 @@ const char* const kArchitectures[] = {"infini", nullptr};
 // may feed, not the backbone's positions (those bound one segment).
 constexpr int64_t kDefaultMaxTokens = int64_t{1} << 20;
 
-int64_t positive(const Host& host, const char* key, int64_t limit, std::optional<int64_t> fallback) {
-  const auto v = host.meta_int(key);
-  if (!v && fallback) return *fallback;
-  if (!v) throw PluginError(MNEMO_ERR_MISSING, std::string("config.json has no integer '") + key + "'");
-  if (*v <= 0 || *v > limit)
-    throw PluginError(MNEMO_ERR_INVALID, std::string("'") + key + "' = " + std::to_string(*v) + " is outside 1 .. " +
-                                             std::to_string(limit));
-  return *v;
-}
-
 std::unique_ptr<mnemo::sdk::Model> create_model(const Host& host, std::string_view /*options*/) {
   if (host.is_gguf()) throw PluginError(MNEMO_ERR_UNSUPPORTED, "infini models are read from safetensors folders");
   const std::string type = host.meta_string("model_type").value_or("");
   if (type != "infini") throw PluginError(MNEMO_ERR_UNSUPPORTED, "the infini plugin does not serve architecture '" + type + "'");
   infini::Settings s;
-  s.segment_size = static_cast<int32_t>(positive(host, "segment_size", 1 << 20, std::nullopt));
-  s.max_tokens = positive(host, "max_sequence_length", int64_t{1} << 30, kDefaultMaxTokens);
+  s.segment_size = static_cast<int32_t>(transformer::positive_setting(host, "segment_size", 1 << 20));
+  s.max_tokens = transformer::positive_setting(host, "max_sequence_length", int64_t{1} << 30, kDefaultMaxTokens);
   const std::string update = host.meta_string("memory_update").value_or("linear");
   if (update != "linear" && update != "delta")
     throw PluginError(MNEMO_ERR_UNSUPPORTED, "'memory_update' = '" + update + "' is not one of 'linear', 'delta'");

@@ -2,6 +2,7 @@
 // associative variant (model_type "armt"). Reads the segmentation and the memory's settings from
 // config.json and the backbone with the transformer plugin's loaders (the backbone's Hugging Face
 // keys and tensor names, unchanged).
+#include <optional>
 #include <string>
 
 #include "associative_memory.hpp"
@@ -19,22 +20,8 @@ const char* const kArchitectures[] = {"rmt", "armt", nullptr};
 // user may feed, not the backbone's positions (those bound one segment's rows).
 constexpr int32_t kDefaultMaxTokens = 1 << 20;
 
-int32_t checked(const char* key, int64_t v, int64_t limit) {
-  if (v <= 0 || v > limit)
-    throw PluginError(MNEMO_ERR_INVALID, std::string("'") + key + "' = " + std::to_string(v) + " is outside 1 .. " +
-                                             std::to_string(limit));
-  return static_cast<int32_t>(v);
-}
-
-int32_t setting(const Host& host, const char* key, int64_t limit) {
-  const auto v = host.meta_int(key);
-  if (!v) throw PluginError(MNEMO_ERR_MISSING, std::string("config.json has no integer '") + key + "'");
-  return checked(key, *v, limit);
-}
-
-int32_t setting(const Host& host, const char* key, int64_t limit, int32_t fallback) {
-  const auto v = host.meta_int(key);
-  return v ? checked(key, *v, limit) : fallback;
+int32_t setting(const Host& host, const char* key, int64_t limit, std::optional<int64_t> fallback = {}) {
+  return static_cast<int32_t>(transformer::positive_setting(host, key, limit, fallback));
 }
 
 std::unique_ptr<mnemo::sdk::Model> create_model(const Host& host, std::string_view /*options*/) {

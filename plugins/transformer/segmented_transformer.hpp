@@ -1,18 +1,32 @@
-// What the segmented models built on the transformer stack share (RMT, ARMT, Infini-attention):
-// the backbone named by config.json's "backbone" (GPT-2 or Llama blocks, read with the transformer
-// plugin's loaders), and a model that the host cuts into segments of S tokens with M memory rows
+// What the memory models built on the transformer stack share (RMT, ARMT, Infini-attention,
+// Titans): their settings and the backbone named by config.json's "backbone" (GPT-2 or Llama
+// blocks, read with the transformer plugin's loaders); and, for the segmented ones, a model that
+// the host cuts into segments of S tokens with M memory rows
 // each, whose context is the sequence a user may feed rather than the backbone's positions (those
 // bound one segment's rows).
 #pragma once
 
 #include <algorithm>
 #include <cstdint>
+#include <optional>
 #include <string>
 
 #include "segment_rows.hpp"
 #include "transformer_model.hpp"
 
 namespace transformer {
+
+// A positive integer setting of config.json, at most `limit`; `fallback` when absent (required
+// when there is none).
+inline int64_t positive_setting(const Host& host, const char* key, int64_t limit, std::optional<int64_t> fallback = {}) {
+  const auto v = host.meta_int(key);
+  if (!v && fallback) return *fallback;
+  if (!v) throw PluginError(MNEMO_ERR_MISSING, std::string("config.json has no integer '") + key + "'");
+  if (*v <= 0 || *v > limit)
+    throw PluginError(MNEMO_ERR_INVALID, std::string("'") + key + "' = " + std::to_string(*v) + " is outside 1 .. " +
+                                             std::to_string(limit));
+  return *v;
+}
 
 // config.json's "backbone": "gpt2" or "llama".
 inline ModelDef load_backbone(const Host& host, const std::string& family) {

@@ -288,7 +288,8 @@ def main():
         for pid, archs in families.items():
             ok = ok and plugins[pid]["status"] == "ok" and plugins[pid]["abi"] == "2.1" and archs == set(plugins[pid]["architectures"])
         ok = ok and plugins["rmt"]["status"] == "ok" and plugins["rmt"]["abi"] == "2.2" and plugins["rmt"]["architectures"] == ["rmt", "armt"]
-        ok = ok and plugins["infini"]["status"] == "ok" and plugins["infini"]["abi"] == "2.2" and plugins["infini"]["architectures"] == ["infini"]
+        for pid in ("infini", "titans"):
+            ok = ok and plugins[pid]["status"] == "ok" and plugins[pid]["abi"] == "2.2" and plugins[pid]["architectures"] == [pid]
     except Exception as e:  # noqa: BLE001
         ok, err = False, f"{e}: {out!r}"
     check("plugins --json", ok, err)

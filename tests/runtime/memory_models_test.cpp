@@ -1,8 +1,8 @@
-// Tiny random Recurrent Memory Transformers, Associative RMTs and Infini-attention models
+// Tiny random Recurrent Memory Transformers, Associative RMTs, Infini-attention and Titans models
 // (tools/reference/make_memory_models.py: GPT-2 and Llama backbones) against the reference built
-// on Hugging Face transformers' own models wrapped in the authors' memory cells (Infini-attention:
-// written from the paper around HF's own projections): every position's logits whatever way the
-// tokens are fed (the host cuts them at segment boundaries), the memory each segment leaves (RMT:
+// on Hugging Face transformers' own models wrapped in the authors' memory cells (Infini-attention
+// and Titans: written from the papers around HF's own modules): every position's logits whatever
+// way the tokens are fed (the host cuts them at segment boundaries), the memory each segment leaves (RMT:
 // its memory rows; ARMT: what each memory row wrote into each layer's associative memory; Infini:
 // each layer's compressive memory), the rows the probes see, and a reset that empties it.
 #include <gtest/gtest.h>
@@ -109,7 +109,7 @@ TEST_P(MemoryModel, PiecesThatCrossSegmentsGiveTheSameLogits) {
   model_->reset();
   feed_in_pieces({5, 23, 2});
   model_->reset();
-  feed_in_pieces({static_cast<size_t>(S_)});
+  feed_in_pieces({static_cast<size_t>(S_ > 0 ? S_ : 16)});  // Titans is not cut into segments
 }
 
 using RecurrentMemoryModel = MemoryModel;
@@ -208,6 +208,9 @@ TEST(MemoryModels, BadConfigsAreRefusedByName) {
   says(refusal("memory_update", "hebbian", "infini_llama"), "'memory_update' = 'hebbian' is not one of 'linear', 'delta'");
   says(refusal("segment_size", 65, "infini_gpt2"), "a segment of 65 tokens needs as many positions; the backbone has 64");
   says(refusal("backbone", "bert", "infini_gpt2"), "infini backbone 'bert' is not one of");
+  says(refusal("memory_head_dim", nullptr, "titans_llama"), "no integer 'memory_head_dim'");
+  says(refusal("memory_max_lr", -0.5, "titans_llama"), "'memory_max_lr' = -0.500000 is not a positive number");
+  says(refusal("memory_heads", 1, "titans_llama"), "tensor 'titans.0.W_q.weight' has shape [16, 32], expected [8, 32]");
   fs::remove_all(dir);
 }
 
@@ -294,7 +297,7 @@ TEST_P(InfiniModel, EachLayersMemoryAfterEverySegmentMatchesTheReference) {
 
 INSTANTIATE_TEST_SUITE_P(memory, MemoryModel,
                          ::testing::Values("rmt_gpt2", "rmt_llama", "armt_gpt2", "armt_llama", "infini_gpt2", "infini_llama",
-                                           "infini_llama_linear"),
+                                           "infini_llama_linear", "titans_llama", "titans_gpt2"),
                          [](const auto& info) { return info.param; });
 INSTANTIATE_TEST_SUITE_P(infini, InfiniModel, ::testing::Values("infini_gpt2", "infini_llama", "infini_llama_linear"),
                          [](const auto& info) { return info.param; });

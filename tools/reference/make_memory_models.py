@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """make_memory_models.py OUTDIR: tiny random Recurrent Memory Transformer (RMT), Associative RMT
-(ARMT) and Infini-attention models, in the layouts the engine's rmt and infini plugins read, with
-the outputs of an independent reference.
+(ARMT), Infini-attention and Titans neural-memory models, in the layouts the engine's rmt, infini
+and titans plugins read, with the outputs of an independent reference.
 
 The reference is Hugging Face transformers' own GPT2LMHeadModel and LlamaForCausalLM (eager
 attention, fp32, eval) as the backbone, wrapped in the RMT memory cell as the paper (Bulatov et al.,
@@ -24,6 +24,8 @@ segment (RoPE at positions 0..S-1 on Llama), plus the retrieval sigma(q) M / (si
 the compressive memory of the segments before (sigma = ELU + 1, unrotated q and k, per KV head),
 mixed as sigmoid(beta) A_mem + (1 - sigmoid(beta)) A_dot; segment 0 has no memory; a completed
 segment adds sigma(K)^T V (linear) or sigma(K)^T (V - sigma(K) M / (sigma(K) z)) (delta).
+Titans (neural_memory.py, written from the paper): a linear neural memory layer in front of every
+HF block, updated token by token by a gradient step with momentum and forgetting.
 Nothing here comes from the engine or mnemo_ref's forwards, so the C++ tests can judge the plugins
 by it.
 
@@ -33,6 +35,8 @@ OUTDIR/<name>/      config.json (model_type "rmt", backbone, num_mem_tokens, seg
                     ARMT: model_type "armt", d_mem, memory_heads, dpfp_nu, and per layer l
                     associative.l.{W_mq,W_mk,W_mv,W_mb}.weight, associative.l.W_mb.bias
                     Infini: model_type "infini", memory_update, and per layer l infini.l.gate [heads]
+                    Titans: model_type "titans", memory_heads, memory_head_dim, memory_max_lr,
+                    memory_norm_eps, and per layer l titans.l.* (neural_memory.tensor_shapes)
 OUTDIR/expected/<name>.logits.npy          [N][vocab], every token position
 OUTDIR/expected/<name>.memory.npy          RMT: [full segments + 1][M][d]: mem_0, mem_1, ...
 OUTDIR/expected/<name>.segment_hidden.npy  RMT: [2M+S][d], segment 0's last hidden states (all rows)
@@ -59,6 +63,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(REPO / ".venv" / "hf-reference"))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+import neural_memory  # noqa: E402
 import tiny_tokenizers  # noqa: E402
 import transformers  # noqa: E402
 import transformers.models.llama.modeling_llama as llama_module  # noqa: E402
@@ -89,6 +94,11 @@ MODELS = {
                      dict(memory_update="delta")),
     "infini_llama_linear": ("infini", "llama", transformers.LlamaConfig, transformers.LlamaForCausalLM, LLAMA_KW,
                             dict(memory_update="linear")),
+    # Not cut into segments: the memory runs over the whole sequence, token by token.
+    "titans_llama": ("titans", "llama", transformers.LlamaConfig, transformers.LlamaForCausalLM, LLAMA_KW,
+                     dict(memory_heads=2, memory_head_dim=8, memory_max_lr=0.5, memory_norm_eps=1e-6)),
+    "titans_gpt2": ("titans", "gpt2", transformers.GPT2Config, transformers.GPT2LMHeadModel, GPT2_KW,
+                    dict(memory_heads=1, memory_head_dim=16, memory_max_lr=1.0, memory_norm_eps=1e-5)),
 }
 # PretrainedConfig's own keys that describe the model or its tokens; its other keys (generation
 # and trainer defaults, labels) are the same for every model and say nothing to a loader.
@@ -134,8 +144,9 @@ def config_json(kind, backbone, cfg, memory_settings):
     generic = transformers.PretrainedConfig().to_dict()
     own = {k: v for k, v in cfg.to_dict().items()
            if k not in ("architectures", "model_type") and (k not in generic or k in GENERIC_KEPT)}
-    memory = {"num_mem_tokens": M} if kind != "infini" else {}
-    return {"model_type": kind, "backbone": backbone, **memory, "segment_size": S, **memory_settings, **own}
+    memory = {"num_mem_tokens": M} if kind in ("rmt", "armt") else {}
+    segments = {"segment_size": S} if kind != "titans" else {}
+    return {"model_type": kind, "backbone": backbone, **memory, **segments, **memory_settings, **own}
 
 
 def rmt_forward(model, memory, ids):
@@ -385,6 +396,36 @@ def infini_forward(model, attns, ids):
     return torch.cat(logits), torch.stack(memories)
 
 
+def titans_forward_and_check(name, model, memories, ids):
+    """Every position's logits in one forward, and checks: two forwards that carry the memories
+    and the KV cache give the same logits (the recurrence is token by token), a changed token
+    moves nothing before it, and the memory layers matter."""
+    def run(tokens, split=None):
+        for mem in memories:
+            mem.reset()
+        if split is None:
+            return model(input_ids=torch.tensor([tokens]), use_cache=False).logits[0]
+        first = model(input_ids=torch.tensor([tokens[:split]]), use_cache=True)
+        rest = model(input_ids=torch.tensor([tokens[split:]]), past_key_values=first.past_key_values, use_cache=True)
+        return torch.cat([first.logits[0], rest.logits[0]])
+
+    logits = run(ids)
+    assert torch.allclose(run(ids, split=21), logits, atol=1e-5), f"{name}: two forwards differ from one"
+    k = 10
+    alt = list(ids)
+    alt[k] = (alt[k] + 1) % model.config.vocab_size
+    alt_logits = run(alt)
+    assert torch.equal(alt_logits[:k], logits[:k]), f"{name}: positions before the change moved"
+    d1 = float((alt_logits[k + 1:] - logits[k + 1:]).abs().max())
+    saved = [mem.w["W_o.weight"] for mem in memories]
+    for mem in memories:
+        mem.w["W_o.weight"] = torch.zeros_like(mem.w["W_o.weight"])
+    d0 = float((run(ids) - logits).abs().max())
+    for mem, w_o in zip(memories, saved):
+        mem.w["W_o.weight"] = w_o
+    assert d0 > 1e-2, f"{name}: the memory layers change nothing ({d0:.2e})"
+    return logits, d1, d0
+
 def main():
     if len(sys.argv) != 2:
         raise SystemExit("usage: make_memory_models.py OUTDIR")
@@ -415,7 +456,17 @@ def main():
             w[f"associative.{l}.W_mb.bias"] = m.normal(heads, std=0.5)
         for l in range(cfg.num_hidden_layers if kind == "infini" else 0):
             w[f"infini.{l}.gate"] = m.normal(cfg.num_attention_heads, std=1.0)
-        if kind == "infini":
+        for l in range(cfg.num_hidden_layers if kind == "titans" else 0):
+            heads, dh = settings["memory_heads"], settings["memory_head_dim"]
+            for key, shape in neural_memory.tensor_shapes(d, heads, dh).items():
+                if key == "norm.weight":
+                    t = m.normal(*shape, std=0.1, mean=1.0)
+                elif key.endswith("bias"):  # forget a little, keep some momentum, steps of ~max_lr/2
+                    t = m.normal(*shape, std=0.5, mean=-2.0 if "alpha" in key else 0.0)
+                else:
+                    t = m.normal(*shape, std=1.0 / shape[1] ** 0.5)
+                w[f"titans.{l}.{key}"] = t
+        if kind in ("infini", "titans"):
             del w["memory"]
         folder = out / name
         write_hf(folder, config_json(kind, backbone, cfg, settings), {k: v.numpy() for k, v in w.items()})
@@ -428,17 +479,26 @@ def main():
                                                 attn_implementation="eager", output_loading_info=True)
         model.eval()
         tensors = load_file(str(folder / "model.safetensors"))
-        own = {k for k in tensors if k == "memory" or k.startswith(("associative.", "infini."))}
+        own = {k for k in tensors if k == "memory" or k.startswith(("associative.", "infini.", "titans."))}
         assert not info["missing_keys"] and set(info["unexpected_keys"]) == own, f"{name}: {info}"
         memory = tensors.get("memory")
-        entry = {"path": name, "model_type": kind, "backbone": backbone, "input_ids": ids, "segment_size": S,
-                 "num_mem_tokens": M if kind != "infini" else 0, "n_full_segments": len(ids) // S}
+        segmented = kind != "titans"
+        entry = {"path": name, "model_type": kind, "backbone": backbone, "input_ids": ids,
+                 "segment_size": S if segmented else 0, "num_mem_tokens": M if kind in ("rmt", "armt") else 0,
+                 "n_full_segments": len(ids) // S if segmented else 0}
         with torch.no_grad():
             if kind == "rmt":
                 logits, mems, seg0 = rmt_forward(model, memory, ids)
                 d1, d0 = self_check(name, model, memory, ids, logits)
                 arrays = {"logits": logits, "memory": mems, "segment_hidden": seg0}
                 what = "segment 0 {:.2f} with a zero memory"
+            elif kind == "titans":
+                memories = neural_memory.wrap(model, tensors, settings["memory_heads"], settings["memory_head_dim"],
+                                              settings["memory_max_lr"], settings["memory_norm_eps"])
+                logits, d1, d0 = titans_forward_and_check(name, model, memories, ids)
+                arrays = {"logits": logits}
+                what = "{:.2f} without the memory layers"
+                entry.update(settings)
             elif kind == "infini":
                 attns = wrap_infini(model, backbone, tensors, settings["memory_update"])
                 logits, memories = infini_forward(model, attns, ids)
@@ -461,7 +521,8 @@ def main():
             np.save(out / entry[key], t.numpy().astype(np.float32))
         entries[name] = entry
         print(f"make_memory_models: {name}: logits max |x| {logits.abs().max():.2f}, std {logits.std():.2f}; "
-              f"segment 1 moves {d1:.2f} when a segment-0 token changes, " + what.format(d0))
+              f"{'segment 1 moves' if segmented else 'later positions move'} {d1:.2f} when "
+              f"{'a segment-0 token' if segmented else 'token 10'} changes, " + what.format(d0))
     (out / "expected.json").write_text(json.dumps({"generator": "tools/reference/make_memory_models.py",
                                                    "transformers": transformers.__version__,
                                                    "models": entries}, indent=1) + "\n")
