@@ -1,7 +1,7 @@
 // The Memory view on a recurrent memory transformer's session (recorded from the tiny rmt model by
 // the memory.record_session fixture): the lineage of the shown memory is the reader's
-// profiler::memory_lineage, drawn one row per slot, and hovering a cell names the token and its
-// share.
+// profiler::memory_lineage, drawn one row per slot, hovering a cell names the token and its
+// share, and clicking it pins the token in the tokens view.
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -10,6 +10,7 @@
 #include "mnemo/profiler/session/memory_lineage.h"
 #include "mnemo/profiler/session/session_reader.h"
 #include "mnemo/viz/memory_view.h"
+#include "mnemo/viz/token_view.h"
 
 namespace mnemo::viz {
 namespace {
@@ -60,6 +61,22 @@ TEST(MemoryView, ShowsTheLineageOfARecurrentMemoryTransformersMemory) {
     EXPECT_NEAR(std::stod(field(in, "share of the slot")), row[hovered], 1e-3 * row[hovered] + 1e-6);
     EXPECT_NEAR(std::stod(field(in, "learned memory's share")), want.learned[static_cast<size_t>(slot)], 1e-3);
   }
+
+  // A click on a cell asks the tokens view to pin that token (where it lives, from its side); the
+  // tokens view takes the request on its next frame.
+  h.io().MousePos = *view.lineage_point(0, 3);
+  h.frame(f.host(view));
+  const int64_t aimed = std::stoll(field(view.inspection(), "token position"));
+  h.io().MouseDown[0] = true;
+  h.frame(f.host(view));
+  h.io().MouseDown[0] = false;
+  h.frame(f.host(view));
+  ASSERT_EQ(f.vs.pin_token, aimed);
+  EXPECT_EQ(f.vs.requested_view, "tokens");
+  TokenView tokens(f.vs);
+  ASSERT_TRUE(h.frames_until(f.host(tokens), [&] { return tokens.pinned().has_value(); }));
+  EXPECT_EQ(*tokens.pinned(), aimed);
+  EXPECT_FALSE(f.vs.pin_token) << "the request is taken once";
 }
 
 }  // namespace

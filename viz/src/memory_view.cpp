@@ -695,7 +695,9 @@ void MemoryView::hover(const Segment& seg, const Plot* hovered, bool clicked) {
     ImGui::Text("slot %lld of segment %lld's memory", static_cast<long long>(slot), static_cast<long long>(seg.segment));
     ImGui::Text("token %lld \"%s\": %.4g of it", static_cast<long long>(position), token.c_str(), share);
     ImGui::TextDisabled("learned memory: %.4g", learned);
+    ImGui::TextDisabled("click: pin token %lld in the tokens view", static_cast<long long>(position));
     ImGui::EndTooltip();
+    if (clicked) vs_.pin_token = position, vs_.requested_view = "tokens";
     return;
   }
   if (hovered == &sim_plot_ && sim_.texture) {

@@ -404,6 +404,11 @@ void TokenView::draw() {
     measured_run_ = vs_.run, measured_generation_ = d->generation, measured_font_ = ImGui::GetFontSize();
     measure(*d);
   }
+  // Another view asked for a token (the Memory view's lineage): pin it and bring it into sight.
+  if (vs_.pin_token) {
+    if (*vs_.pin_token >= 0 && *vs_.pin_token < static_cast<int64_t>(d->tokens.size())) pinned_ = scroll_to_ = *vs_.pin_token;
+    vs_.pin_token.reset();
+  }
   ImGui::Spacing();
   ImGui::BeginChild("##tokens", ImGui::GetContentRegionAvail(), false);
   const float width = std::max(60.f, ImGui::GetContentRegionAvail().x - 4.f);

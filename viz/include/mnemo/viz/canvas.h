@@ -40,6 +40,9 @@ struct ViewState {
   bool cursor_linked = false;  // set by the other side of a comparison, not by this side's pointer
   // A canvas asking its host to bring another view forward ("attention" after a click on a head).
   std::string requested_view;
+  // A canvas asking the tokens view to pin a token and scroll to it (the Memory view, after a
+  // click on a lineage cell: where that token lives, read from its side); the tokens view takes it.
+  std::optional<int64_t> pin_token;
 
   bool has_run() const { return doc && run >= 0; }
   const RunData* run_data() const { return has_run() ? doc->run(run) : nullptr; }
