@@ -62,6 +62,45 @@ TEST(MemoryView, ShowsTheLineageOfARecurrentMemoryTransformersMemory) {
     EXPECT_NEAR(std::stod(field(in, "learned memory's share")), want.learned[static_cast<size_t>(slot)], 1e-3);
   }
 
+  // Reads and writes over the segments: slots × segments, each cell the reader's segment_attention
+  // (reads: the tokens' mean probability on the slot, over heads; writes: head 0's write slot on
+  // the tokens); a click shows the memory read or written.
+  const int32_t heads = reader.layer(f.vs.run, f.vs.layer).n_heads;
+  for (const auto mode : {MemoryView::Similarity::Reads, MemoryView::Similarity::Writes}) {
+    const bool reads = mode == MemoryView::Similarity::Reads;
+    view.set_similarity_mode(mode);
+    view.set_reads_head(reads ? -1 : 0);
+    h.frame(f.host(view));
+    const auto* panel = f.textures.find(view.similarity_texture());
+    ASSERT_NE(panel, nullptr);
+    EXPECT_EQ(panel->h, want.memory_slots);
+    const int64_t segments = panel->w;
+    EXPECT_GE(segments, shown.segment + 1);
+    for (const int64_t s : {int64_t{0}, shown.segment - 1}) {
+      const int64_t slot = s % want.memory_slots;
+      double expected = 0;
+      for (int32_t head = 0; head < (reads ? heads : 1); ++head) {
+        const profiler::SegmentAttention a = reader.segment_attention(f.vs.run, f.vs.layer, head, s);
+        const int64_t M = a.memory_slots;
+        for (int64_t t = 0; t < a.n_tokens; ++t)
+          expected += reads ? a.token_reads[static_cast<size_t>(t * M + slot)] / static_cast<double>(a.n_tokens * heads)
+                            : a.write_reads[static_cast<size_t>(slot * (2 * M + a.n_tokens) + M + t)];
+      }
+      h.io().MousePos = *view.reads_point(slot, s);
+      h.frame(f.host(view));
+      const Inspection& in = view.inspection();
+      ASSERT_EQ(field(in, "segment"), std::to_string(s)) << (reads ? "reads" : "writes");
+      EXPECT_EQ(field(in, "slot"), std::to_string(slot));
+      EXPECT_NEAR(std::stod(field(in, reads ? "mean read probability" : "probability on the tokens")), expected,
+                  1e-3 * expected + 1e-6);
+    }
+    h.io().MouseDown[0] = true;
+    h.frame(f.host(view));
+    h.io().MouseDown[0] = false;
+    h.frame(f.host(view));
+    EXPECT_EQ(view.shown_segment()->segment, reads ? shown.segment - 1 : shown.segment) << "the clicked segment's memory";
+  }
+
   // A click on a cell asks the tokens view to pin that token (where it lives, from its side); the
   // tokens view takes the request on its next frame.
   h.io().MousePos = *view.lineage_point(0, 3);

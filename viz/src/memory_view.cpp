@@ -60,6 +60,34 @@ double cosine(const float* a, const float* b, size_t n) {
   return aa > 0 && bb > 0 ? ab / std::sqrt(aa * bb) : std::nan("");
 }
 
+// Each head's reads and writes at every segment of the run, from the reader's segment_attention.
+void load_reads_and_writes(profiler::SessionReader& r, int64_t run, int32_t layer, MemoryView::LayerMemory& m) {
+  const profiler::MixerLayer& desc = r.layer(run, layer);
+  int64_t last = -1;
+  for (const auto& st : r.steps(run)) last = std::max(last, st.pos0 / desc.window);
+  const int64_t n_seg = last + 1, M = m.segments.front().rows;
+  std::vector<float> reads(static_cast<size_t>(desc.n_heads * n_seg * M), std::nanf(""));
+  std::vector<float> writes(reads.size(), std::nanf(""));
+  for (int32_t h = 0; h < desc.n_heads; ++h)
+    for (int64_t s = 0; s < n_seg; ++s) {
+      const profiler::SegmentAttention a = r.segment_attention(run, layer, h, s);
+      if (a.memory_slots != M) return;  // a memory of another shape: nothing to line up
+      const size_t at = static_cast<size_t>((h * n_seg + s) * M);
+      for (int64_t j = 0; j < M; ++j) {
+        double sum = 0;
+        for (int64_t t = 0; t < a.n_tokens; ++t) sum += a.token_reads[static_cast<size_t>(t * M + j)];
+        reads[at + static_cast<size_t>(j)] = a.n_tokens > 0 ? static_cast<float>(sum / static_cast<double>(a.n_tokens)) : std::nanf("");
+        if (a.write_reads.empty()) continue;
+        const int64_t width = 2 * M + a.n_tokens;
+        double to_tokens = 0;
+        for (int64_t t = 0; t < a.n_tokens; ++t) to_tokens += a.write_reads[static_cast<size_t>(j * width + M + t)];
+        writes[at + static_cast<size_t>(j)] = static_cast<float>(to_tokens);
+      }
+    }
+  m.heads = desc.n_heads, m.attention_segments = n_seg;
+  m.reads = std::move(reads), m.writes = std::move(writes);
+}
+
 std::shared_ptr<const MemoryView::LayerMemory> load_memory(profiler::SessionReader& r, int64_t run, int32_t layer,
                                                            std::string kind) {
   auto m = std::make_shared<MemoryView::LayerMemory>();
@@ -111,6 +139,7 @@ std::shared_ptr<const MemoryView::LayerMemory> load_memory(profiler::SessionRead
           seg.lineage_positions = l.n_positions, seg.lineage = l.tokens, seg.learned = l.learned;
         }
         m->has_lineage = true;
+        load_reads_and_writes(r, run, layer, *m);
         for (const auto& t : r.tokens(run)) {
           if (t.position >= static_cast<int64_t>(m->token_text.size())) m->token_text.resize(static_cast<size_t>(t.position) + 1);
           m->token_text[static_cast<size_t>(t.position)] = t.text;
@@ -353,9 +382,22 @@ void MemoryView::draw_toolbar() {
     ImGui::SameLine();
   }
   int mode = static_cast<int>(mode_);
-  const char* modes[] = {"segment × segment", "slot × slot"};
-  ImGui::SetNextItemWidth(175);
-  if (ImGui::Combo("similarity", &mode, modes, 2)) set_similarity_mode(static_cast<Similarity>(mode));
+  const char* modes[] = {"similarity: segment × segment", "similarity: slot × slot", "reads over segments",
+                         "writes over segments"};
+  const bool has_reads = memory_ && memory_->heads > 0;
+  ImGui::SetNextItemWidth(235);
+  if (ImGui::Combo("##panel", &mode, modes, has_reads ? 4 : 2)) set_similarity_mode(static_cast<Similarity>(mode));
+  if (has_reads && (mode_ == Similarity::Reads || mode_ == Similarity::Writes)) {
+    ImGui::SameLine();
+    ImGui::SetNextItemWidth(110);
+    const std::string shown = reads_head_ < 0 ? "mean of heads" : "head " + std::to_string(reads_head_);
+    if (ImGui::BeginCombo("##reads_head", shown.c_str())) {
+      if (ImGui::Selectable("mean of heads", reads_head_ < 0)) reads_head_ = -1;
+      for (int32_t h = 0; h < memory_->heads; ++h)
+        if (ImGui::Selectable(("head " + std::to_string(h)).c_str(), h == reads_head_)) reads_head_ = h;
+      ImGui::EndCombo();
+    }
+  }
   ImGui::SameLine();
   ImGui::Checkbox("colours per segment", &per_segment_range_);
   if (ImGui::IsItemHovered())
@@ -421,6 +463,24 @@ void MemoryView::update_textures(const Segment& seg) {
       upload(lin_, w, h, rgba, lin_key);
     }
   }
+  if (mode_ == Similarity::Reads || mode_ == Similarity::Writes) {
+    const uint64_t key = (base * 3 + (mode_ == Similarity::Reads ? 3 : 4)) * 131 + static_cast<uint64_t>(reads_head_ + 1);
+    if (sim_.key == key) return;
+    const std::vector<float> m = reads_matrix();
+    const int w = static_cast<int>(memory_->attention_segments), h = static_cast<int>(seg.rows);
+    if (m.empty() || w == 0) {
+      if (sim_.texture) textures_.destroy(sim_.texture);
+      sim_ = Texture{nullptr, 0, 0, key};
+      return;
+    }
+    float top = 1e-30f;
+    for (float v : m)
+      if (std::isfinite(v)) top = std::max(top, v);
+    std::vector<uint32_t> rgba(m.size());
+    for (size_t i = 0; i < m.size(); ++i) rgba[i] = diverging_color(m[i] / top, 1.f);
+    upload(sim_, w, h, rgba, key);
+    return;
+  }
   const bool slots = mode_ == Similarity::Slots;
   const uint64_t sim_key = base * 3 + (slots ? 2 : 1);
   if (sim_.key != sim_key) {
@@ -435,6 +495,28 @@ void MemoryView::update_textures(const Segment& seg) {
       upload(sim_, n, n, rgba, sim_key);
     }
   }
+}
+
+std::vector<float> MemoryView::reads_matrix() const {
+  const std::vector<float>& all = mode_ == Similarity::Reads ? memory_->reads : memory_->writes;
+  const int64_t n = memory_->attention_segments, H = memory_->heads;
+  if (all.empty() || H == 0) return {};
+  const int64_t M = static_cast<int64_t>(all.size()) / (H * n);
+  std::vector<float> out(static_cast<size_t>(M * n), 0.f);  // [slots][segments]
+  for (int64_t j = 0; j < M; ++j)
+    for (int64_t s = 0; s < n; ++s) {
+      double sum = 0;
+      for (int64_t h = reads_head_ < 0 ? 0 : reads_head_; h < (reads_head_ < 0 ? H : reads_head_ + 1); ++h)
+        sum += all[static_cast<size_t>((h * n + s) * M + j)];
+      out[static_cast<size_t>(j * n + s)] = static_cast<float>(reads_head_ < 0 ? sum / static_cast<double>(H) : sum);
+    }
+  return out;
+}
+
+std::optional<ImVec2> MemoryView::reads_point(int64_t slot, int64_t segment) const {
+  if ((mode_ != Similarity::Reads && mode_ != Similarity::Writes) || !sim_.texture || sim_.w == 0) return std::nullopt;
+  return ImVec2(sim_plot_.origin.x + (static_cast<float>(segment) + 0.5f) / static_cast<float>(sim_.w) * sim_plot_.size.x,
+                sim_plot_.origin.y + (static_cast<float>(slot) + 0.5f) / static_cast<float>(sim_.h) * sim_plot_.size.y);
 }
 
 std::optional<ImVec2> MemoryView::heatmap_point(int64_t slot, int64_t dim) const {
@@ -601,6 +683,43 @@ void MemoryView::draw_similarity(ImDrawList* dl, const Segment& seg) {
   dl->AddText(nullptr, 0.f, ImVec2(end.x + 24, p.origin.y + 40), dim, note, nullptr, wrap);
 }
 
+void MemoryView::draw_reads(ImDrawList* dl, const Segment& seg) {
+  const Plot& p = sim_plot_;
+  const ImU32 text = ImGui::GetColorU32(ImGuiCol_Text), dim = ImGui::GetColorU32(ImGuiCol_TextDisabled);
+  const float line = ImGui::GetTextLineHeight();
+  const bool reads = mode_ == Similarity::Reads;
+  const std::string who = reads_head_ < 0 ? "mean of heads" : "head " + std::to_string(reads_head_);
+  const std::string title = std::string(reads ? "Reads: slot × segment, the tokens' mean probability on each read slot"
+                                              : "Writes: slot × segment, each write slot's probability on the tokens") +
+                            " (" + who + ")";
+  dl->AddText(ImVec2(p.origin.x - kSlotLabels, p.origin.y - line - 6), text, title.c_str());
+  const ImVec2 end(p.origin.x + p.size.x, p.origin.y + p.size.y);
+  if (!sim_.texture) {
+    dl->AddText(ImVec2(p.origin.x, p.origin.y + 4), dim, "No reads or writes recorded for this layer.");
+    return;
+  }
+  dl->AddImage(sim_.texture, p.origin, end);
+  dl->AddRect(p.origin, end, ImGui::GetColorU32(ImGuiCol_Border));
+  ticks(seg.rows, p.size.y, line * 1.2f, [&](int64_t r) {
+    const std::string t = std::to_string(r);
+    const float y = p.origin.y + (static_cast<float>(r) + 0.5f) / static_cast<float>(seg.rows) * p.size.y;
+    dl->AddText(ImVec2(p.origin.x - 6 - ImGui::CalcTextSize(t.c_str()).x, y - line * 0.5f), dim, t.c_str());
+  });
+  ticks(sim_.w, p.size.x, 36.f, [&](int64_t c) {
+    const std::string t = std::to_string(c);
+    const float x = p.origin.x + (static_cast<float>(c) + 0.5f) / static_cast<float>(sim_.w) * p.size.x;
+    dl->AddText(ImVec2(x - ImGui::CalcTextSize(t.c_str()).x * 0.5f, end.y + 3), dim, t.c_str());
+  });
+  dl->AddText(ImVec2(p.origin.x - kSlotLabels, end.y + 3), dim, "segment");
+  const char* note = reads ? "Each cell: how much the segment's tokens drew on a slot of the memory they read, on "
+                             "average (the largest cell full red). Click a cell to show the memory read."
+                           : "Each cell: how much of a write slot's attention went to the segment's tokens rather "
+                             "than to memory rows (the largest cell full red). Click a cell to show the memory written.";
+  const float wrap = lin_plot_.size.x > 0 ? kLineageGap - 36
+                                          : std::max(80.f, ImGui::GetWindowPos().x + ImGui::GetWindowWidth() - end.x - 36);
+  dl->AddText(nullptr, 0.f, ImVec2(end.x + 24, p.origin.y + 8), dim, note, nullptr, wrap);
+}
+
 void MemoryView::draw_lineage(ImDrawList* dl, const Segment& seg) {
   const Plot& p = lin_plot_;
   const ImU32 text = ImGui::GetColorU32(ImGuiCol_Text), dim = ImGui::GetColorU32(ImGuiCol_TextDisabled);
@@ -700,6 +819,26 @@ void MemoryView::hover(const Segment& seg, const Plot* hovered, bool clicked) {
     if (clicked) vs_.pin_token = position, vs_.requested_view = "tokens";
     return;
   }
+  if (hovered == &sim_plot_ && sim_.texture && (mode_ == Similarity::Reads || mode_ == Similarity::Writes)) {
+    const auto [segment, slot] = cell(sim_plot_, sim_.w, sim_.h);
+    const std::vector<float> m = reads_matrix();
+    const float v = m[static_cast<size_t>(slot * sim_.w + segment)];
+    const bool reads = mode_ == Similarity::Reads;
+    inspection_.clear();
+    inspection_.title = reads ? "Memory reads" : "Memory writes";
+    inspection_.add("segment", std::to_string(segment));
+    inspection_.add("slot", std::to_string(slot));
+    inspection_.add("head", reads_head_ < 0 ? "mean" : std::to_string(reads_head_));
+    inspection_.add(reads ? "mean read probability" : "probability on the tokens",
+                    std::isfinite(v) ? fmt("%.4g", v) : "n/a (the segment wrote nothing)");
+    ImGui::BeginTooltip();
+    ImGui::Text("segment %lld · slot %lld: %s", static_cast<long long>(segment), static_cast<long long>(slot),
+                std::isfinite(v) ? fmt("%.4g", v).c_str() : "n/a");
+    ImGui::TextDisabled("click: show the memory %s", reads ? "read" : "written");
+    ImGui::EndTooltip();
+    if (clicked) segment_ = reads ? segment : segment + 1;
+    return;
+  }
   if (hovered == &sim_plot_ && sim_.texture) {
     const auto [b, a] = cell(sim_plot_, sim_.w, sim_.w);
     const bool slots = mode_ == Similarity::Slots;
@@ -761,12 +900,15 @@ void MemoryView::draw() {
   }
   // Until the user picks, one segment means the slot matrix (a 1 × 1 segment matrix says nothing).
   if (memory_ && !mode_chosen_) mode_ = memory_->segments.size() > 1 ? Similarity::Segments : Similarity::Slots;
+  if (memory_ && memory_->heads == 0 && (mode_ == Similarity::Reads || mode_ == Similarity::Writes))
+    mode_ = Similarity::Segments;  // a layer without reads and writes to show
   draw_toolbar();
   ImGui::PushStyleColor(ImGuiCol_Text, IM_COL32(230, 190, 110, 255));
   if (memory_ && memory_->has_lineage)
     ImGui::TextWrapped(
         "Shown: the memory's contents at each segment boundary, and its lineage over the input tokens (an attribution "
-        "through the recorded reads and writes, not a decomposition). Not shown here: the reads and writes per head.");
+        "through the recorded reads and writes, not a decomposition), and each head's reads and writes over the "
+        "segments (the panel's menu).");
   else if (memory_ && !memory_->lineage_note.empty())
     ImGui::TextWrapped("Shown: the memory's contents at each segment boundary. %s", memory_->lineage_note.c_str());
   else
@@ -809,7 +951,8 @@ void MemoryView::draw() {
   ImDrawList* dl = ImGui::GetWindowDrawList();
   draw_heatmap(dl, seg);
   draw_norms(dl, seg);
-  draw_similarity(dl, seg);
+  if (mode_ == Similarity::Reads || mode_ == Similarity::Writes) draw_reads(dl, seg);
+  else draw_similarity(dl, seg);
   if (lin_plot_.size.x > 0) draw_lineage(dl, seg);
   // One item per plot (STYLE.md §8): hit-testing within each is ours.
   const Plot* hovered = nullptr;

@@ -6,7 +6,8 @@
 // so; the KV view shows what they keep instead.
 //
 // For a recurrent memory transformer (a run recorded under the mask "segments") it also shows the
-// lineage of the segment's memory: how much of each slot derives from each input token before it
+// reads and writes of the memory by each head over the segments, and the lineage of the segment's
+// memory: how much of each slot derives from each input token before it
 // and from the learned memory (profiler::memory_lineage: attention rollout through the recorded
 // reads and writes; docs/ARCHITECTURES.md states the method), one row per slot, so a row is what a
 // slot remembers and a column is where a token lives.
@@ -65,9 +66,18 @@ class MemoryView : public Canvas {
     std::vector<float> segment_similarity;
     bool has_lineage = false;
     std::string lineage_note;             // why there is no lineage, when the run could have one
+    // Recurrent memory transformers: the reads and writes of each head at each segment s (the
+    // attention the lineage is made of), [heads][attention_segments][slots]: reads, the mean over
+    // s's tokens of each token's probability on read slot j (of mem_s); writes, write slot j's
+    // probability on s's tokens (what went into mem_{s+1}; NaN for a partial segment).
+    int32_t heads = 0;
+    int64_t attention_segments = 0;
+    std::vector<float> reads, writes;
     std::vector<std::string> token_text;  // by position, for the lineage's tooltips
   };
-  enum class Similarity { Segments, Slots };
+  // What the bottom-left panel shows: similarity (segment × segment, slot × slot), or the memory's
+  // reads and writes over the segments (slots × segments).
+  enum class Similarity { Segments, Slots, Reads, Writes };
 
   // A recurrent layer's state statistics (_state_stat) over the steps: per head, the Frobenius
   // norm and the effective rank (participation ratio, docs/SESSION_FORMAT.md), drawn as one line
@@ -89,6 +99,9 @@ class MemoryView : public Canvas {
   Similarity similarity_mode() const { return mode_; }
   void set_similarity_mode(Similarity m) { mode_ = m, mode_chosen_ = true; }
   void show_segment(int64_t segment) { segment_ = segment; }
+  // The head whose reads and writes are shown; -1: the mean over heads.
+  void set_reads_head(int32_t head) { reads_head_ = head; }
+  std::optional<ImVec2> reads_point(int64_t slot, int64_t segment) const;  // Reads or Writes shown
   std::optional<ImVec2> heatmap_point(int64_t slot, int64_t dim) const;
   std::optional<ImVec2> similarity_point(int64_t a, int64_t b) const;
   std::optional<ImVec2> norm_bar_point(int64_t slot) const;
@@ -118,6 +131,9 @@ class MemoryView : public Canvas {
   void draw_norms(ImDrawList* dl, const Segment& seg);
   void draw_similarity(ImDrawList* dl, const Segment& seg);
   void draw_lineage(ImDrawList* dl, const Segment& seg);
+  void draw_reads(ImDrawList* dl, const Segment& seg);
+  // The reads or writes shown ([slots][attention segments]) for the chosen head or their mean.
+  std::vector<float> reads_matrix() const;
   void draw_color_bar(ImDrawList* dl, ImVec2 at, float width, float lo, float hi, const char* label);
   void hover(const Segment& seg, const Plot* hovered, bool clicked);
   void inspect_default(const Segment& seg);
@@ -136,6 +152,7 @@ class MemoryView : public Canvas {
   Similarity mode_ = Similarity::Segments;
   bool mode_chosen_ = false;  // until the user picks, one segment means the slot matrix
   bool per_segment_range_ = false;
+  int32_t reads_head_ = -1;
   int64_t states_run_ = -1;
   int32_t states_layer_ = -1;
   uint64_t states_generation_ = 0;
