@@ -85,13 +85,13 @@ class InfiniAttention final : public transformer::SegmentedTransformer {
           retrieve(L, h / group, &q_[static_cast<size_t>((t * c.n_heads + h) * dh)],
                    &memory_out_[static_cast<size_t>((t * c.n_heads + h) * dh)]);
     }
-    std::vector<float> value(static_cast<size_t>(dh));
+    std::vector<float> value(static_cast<size_t>(dh)), stored(static_cast<size_t>(dh));
     for (int64_t t = 0; t < n; ++t)
       for (int64_t g = 0; g < c.n_kv_heads; ++g) {
         const float* key = &k_[static_cast<size_t>((t * c.n_kv_heads + g) * dh)];
         std::copy_n(&v_[static_cast<size_t>((t * c.n_kv_heads + g) * dh)], dh, value.begin());
         if (s_.delta_rule && has_memory_) {
-          std::vector<float> stored(static_cast<size_t>(dh), 0.f);
+          std::fill(stored.begin(), stored.end(), 0.f);
           retrieve(L, g, key, stored.data());
           for (int64_t e = 0; e < dh; ++e) value[static_cast<size_t>(e)] -= stored[static_cast<size_t>(e)];
         }

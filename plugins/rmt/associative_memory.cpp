@@ -12,13 +12,13 @@ namespace rmt {
 namespace {
 
 using mnemo::sdk::PluginError;
-using transformer::locate;
-using transformer::Piece;
-using transformer::SegmentRows;
 using mnemo::sdk::View;
 using mnemo::sdk::Weight;
 using transformer::Host;
+using transformer::locate;
 using transformer::ModelDef;
+using transformer::Piece;
+using transformer::SegmentRows;
 
 // The authors' constants: the denominator's guard, and F.normalize's.
 constexpr float kDenominatorGuard = 1e-5f;

@@ -11,12 +11,12 @@ namespace rmt {
 namespace {
 
 using mnemo::sdk::PluginError;
-using transformer::locate;
-using transformer::Piece;
-using transformer::SegmentRows;
 using mnemo::sdk::View;
 using transformer::Host;
+using transformer::locate;
 using transformer::ModelDef;
+using transformer::Piece;
+using transformer::SegmentRows;
 
 class RecurrentMemory final : public transformer::SegmentedTransformer {
  public:
