@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """make_memory_models.py OUTDIR: tiny random Recurrent Memory Transformer (RMT), Associative RMT
 (ARMT), Infini-attention and Titans neural-memory models, in the layouts the engine's rmt, infini
-and titans plugins read, with the outputs of an independent reference.
+and titans plugins read, with the outputs of an independent reference (--size bench: wider models for benchmarks, no outputs).
 
 The reference is Hugging Face transformers' own GPT2LMHeadModel and LlamaForCausalLM (eager
 attention, fp32, eval) as the backbone, wrapped in the RMT memory cell as the paper (Bulatov et al.,
@@ -73,6 +73,14 @@ from safetensors.torch import load_file  # noqa: E402
 PROMPT_TEXT = "The capital of France is Paris. The quick brown fox jumps over the lazy dog."
 M, S = 4, 16
 N_TOKENS = 56  # three full segments and a partial one of 8: reads, writes, and the no-write tail
+# --size bench: the widths of small published models (d 512, 8 layers, head dimension 64) with the
+# papers' segment and memory sizes, for benchmarks (bench/session/bench_recording.py --model);
+# written without expected outputs (the test size is what the tests check).
+BENCH = {"M": 16, "S": 512,
+         "gpt2": dict(n_embd=512, n_layer=8, n_head=8, n_inner=2048, n_positions=2048),
+         "llama": dict(hidden_size=512, num_hidden_layers=8, num_attention_heads=8, num_key_value_heads=4,
+                       intermediate_size=1536, max_position_embeddings=2048),
+         "armt": dict(d_mem=64), "titans": dict(memory_heads=8, memory_head_dim=64)}
 
 GPT2_KW = dict(n_embd=32, n_layer=2, n_head=4, n_inner=128, n_positions=64, activation_function="gelu_new",
                resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0, tie_word_embeddings=True)
@@ -427,9 +435,14 @@ def titans_forward_and_check(name, model, memories, ids):
     return logits, d1, d0
 
 def main():
-    if len(sys.argv) != 2:
-        raise SystemExit("usage: make_memory_models.py OUTDIR")
-    out = Path(sys.argv[1])
+    global M, S
+    args = sys.argv[1:]
+    bench = len(args) == 3 and args[:2] == ["--size", "bench"]
+    if bench:
+        M, S, args = BENCH["M"], BENCH["S"], args[2:]
+    if len(args) != 1 or args[0].startswith("-"):
+        raise SystemExit("usage: make_memory_models.py [--size bench] OUTDIR")
+    out = Path(args[0])
     (out / "expected").mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(1)  # deterministic sums, and light on a busy machine
     bpe = tiny_tokenizers.train_bpe()
@@ -438,6 +451,8 @@ def main():
     vocab, eot = bpe.get_vocab_size(), bpe.token_to_id("<|endoftext|>")
     entries = {}
     for seed, (name, (kind, backbone, config_cls, model_cls, kw, settings)) in enumerate(MODELS.items()):
+        if bench:
+            kw, settings = {**kw, **BENCH[backbone]}, {**settings, **BENCH.get(kind, {})}
         cfg = config_cls(vocab_size=vocab, bos_token_id=eot, eos_token_id=eot, torch_dtype="float32",
                          attn_implementation="eager", **kw)
         assert (cfg.n_positions if backbone == "gpt2" else cfg.max_position_embeddings) >= 2 * M + S
@@ -471,6 +486,9 @@ def main():
         folder = out / name
         write_hf(folder, config_json(kind, backbone, cfg, settings), {k: v.numpy() for k, v in w.items()})
         bpe.save(str(folder / "tokenizer.json"))
+        if bench:
+            print(f"make_memory_models: {name} (bench size) in {folder}")
+            continue
 
         # The reference runs on what was written: HF loads the folder's tensors by its own names
         # (a wrong name would be missing); `memory` and the associative tensors are the ones HF
@@ -523,6 +541,8 @@ def main():
         print(f"make_memory_models: {name}: logits max |x| {logits.abs().max():.2f}, std {logits.std():.2f}; "
               f"{'segment 1 moves' if segmented else 'later positions move'} {d1:.2f} when "
               f"{'a segment-0 token' if segmented else 'token 10'} changes, " + what.format(d0))
+    if bench:
+        return
     (out / "expected.json").write_text(json.dumps({"generator": "tools/reference/make_memory_models.py",
                                                    "transformers": transformers.__version__,
                                                    "models": entries}, indent=1) + "\n")
