@@ -107,6 +107,28 @@ class HybridModel : public ::testing::Test {
   rt::PluginRegistry registry_;
 };
 
+// A plugin built against ABI 2.1 (a table that ends before `segments`) loads and runs as its 2.2
+// build does: the host reads no entry past the table's struct_size (the one there would abort).
+TEST_F(HybridModel, APluginOfAbi21LoadsAndRunsAsItsAbi22Build) {
+  const fs::path dir = dir_ / "abi21";
+  fs::create_directories(dir);
+  fs::copy_file(std::string(MNEMO_FAKE_PLUGIN_DIR) + "/hybrid21.so", dir / "hybrid21.so");
+  std::ofstream(dir / "hybrid21.json") << R"({"id": "hybrid", "version": "0.1.0", "abi": {"major": )"
+                                       << MNEMO_PLUGIN_ABI_MAJOR
+                                       << R"(, "minor": 1}, "library": "hybrid21.so", "architectures": ["llama"]})";
+  const rt::PluginRegistry old = rt::PluginRegistry::scan({dir.string()});
+  rt::ModelOptions o;
+  o.threads = 2;
+  auto model21 = rt::Model::open(kTinyLlama, o, old);
+  auto model22 = open();
+  EXPECT_EQ(model21->segment_length(), 0) << "no segments() to ask: not a segmented model";
+  const std::vector<int32_t> prompt{5, 17, 42, 99, 3};
+  const auto a = model21->forward(prompt);
+  const auto b = model22->forward(prompt);
+  ASSERT_EQ(a.size(), b.size());
+  for (size_t i = 0; i < a.size(); ++i) EXPECT_EQ(a[i], b[i]) << "logit " << i;
+}
+
 TEST_F(HybridModel, EachLayerKeepsTheMemoryItDeclares) {
   auto model = open();
   EXPECT_EQ(model->info().n_heads, 0);  // no model-level heads: they are optional summaries

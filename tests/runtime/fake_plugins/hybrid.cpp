@@ -7,6 +7,8 @@
 // Options: {"layer1": "<mixer kind>"} declares another mixer for layer 1 (to test refusals).
 // The plugin keeps one piece of state of its own, the position it expects next, so a host that
 // forgets to call reset() makes the next sequence fail.
+#include <cstddef>
+#include <cstdlib>
 #include <string>
 
 #include "mnemo/plugin_sdk.hpp"
@@ -101,4 +103,23 @@ std::unique_ptr<mnemo::sdk::Model> make_hybrid(const Host& host, std::string_vie
 
 }  // namespace
 
+#ifndef MNEMO_FAKE_TABLE_OF_ABI_21
 MNEMO_DEFINE_PLUGIN("hybrid", "0.1.0", kArchitectures, make_hybrid)
+#else
+// The same plugin as a build against the ABI 2.1 header leaves it (hybrid21.so): minor 1 and a
+// table that ends before `segments` (added in 2.2). The entry past the table's end would abort, so
+// a host that reads beyond struct_size fails the test that loads it.
+#define mnemo_plugin_entry mnemo_plugin_entry_of_22
+MNEMO_DEFINE_PLUGIN("hybrid", "0.1.0", kArchitectures, make_hybrid)
+#undef mnemo_plugin_entry
+extern "C" MNEMO_PLUGIN_EXPORT const mnemo_plugin_api* mnemo_plugin_entry(uint32_t major, uint32_t minor) {
+  static const mnemo_plugin_api api = [&] {
+    mnemo_plugin_api a = *mnemo_plugin_entry_of_22(major, minor);
+    a.abi_minor = 1;
+    a.struct_size = static_cast<uint32_t>(offsetof(mnemo_plugin_api, segments));
+    a.segments = [](const mnemo_model*, mnemo_segment_info*) -> mnemo_status { std::abort(); };
+    return a;
+  }();
+  return &api;
+}
+#endif
