@@ -92,6 +92,21 @@ class MemoryModel : public ::testing::TestWithParam<std::string> {
     }
   }
 
+  // What each layer's memory published at the end of every complete segment (ref: [segments]
+  // [layers][rows][cols]) is the reference's, once per segment and layer.
+  void expect_layer_memories(const Sink& sink, const NpyArray& ref, int round) const {
+    const int64_t full = ref.shape[0], layers = ref.shape[1];
+    const size_t per = static_cast<size_t>(ref.shape[2] * ref.shape[3]);
+    ASSERT_EQ(sink.layer_writes.size(), static_cast<size_t>(full * layers)) << "one per complete segment and layer";
+    for (int64_t s = 0; s < full; ++s)
+      for (int64_t l = 0; l < layers; ++l) {
+        const auto& got = sink.layer_writes.at({static_cast<int32_t>(s), static_cast<int32_t>(l)});
+        ASSERT_EQ(got.size(), per) << "segment " << s << " layer " << l;
+        const Diff w = compare(got, ref.data.data() + static_cast<size_t>(s * layers + l) * per, per);
+        EXPECT_LT(w.rel_l2, kRel) << "layer " << l << " at the end of segment " << s << " (round " << round << ")";
+      }
+  }
+
   nlohmann::json m_;
   std::vector<int32_t> ids_;
   int64_t S_ = 0, M_ = 0;
@@ -222,21 +237,13 @@ TEST_P(AssociativeMemoryModel, WritesOfEachSegmentAndLayerMatchTheReference) {
   const int64_t full = static_cast<int64_t>(ids_.size()) / S_;
   const int64_t layers = model_->info().n_layers, d = model_->info().d_model;
   ASSERT_EQ(ref.shape, (std::vector<int64_t>{full, layers, M_, d}));
-  const size_t per = static_cast<size_t>(M_ * d);
   for (int round = 0; round < 2; ++round) {
     Sink sink;
     model_->set_probe_sink(&sink);
     feed_in_pieces({7, 16, 1});
     model_->set_probe_sink(nullptr);
     EXPECT_TRUE(sink.memory.empty()) << "ARMT carries no memory rows across segments";
-    ASSERT_EQ(sink.layer_writes.size(), static_cast<size_t>(full * layers)) << "one write per complete segment and layer";
-    for (int64_t s = 0; s < full; ++s)
-      for (int64_t l = 0; l < layers; ++l) {
-        const auto& got = sink.layer_writes[{static_cast<int32_t>(s), static_cast<int32_t>(l)}];
-        ASSERT_EQ(got.size(), per) << "segment " << s << " layer " << l;
-        const Diff w = compare(got, ref.data.data() + static_cast<size_t>(s * layers + l) * per, per);
-        EXPECT_LT(w.rel_l2, kRel) << "written by segment " << s << " into layer " << l << " (round " << round << ")";
-      }
+    ASSERT_NO_FATAL_FAILURE(expect_layer_memories(sink, ref, round));
     // Rows of the first piece of segment 0 (7 tokens): tokens only; of the piece that completes
     // segment 0: its tokens at their positions within the segment, then the M memory rows at S..
     ASSERT_GE(sink.mixers.size(), 2u);
@@ -263,21 +270,13 @@ TEST_P(InfiniModel, EachLayersMemoryAfterEverySegmentMatchesTheReference) {
   const auto info = model_->info();
   const int64_t layers = info.n_layers, rows = int64_t{info.n_kv_heads} * info.head_dim;
   ASSERT_EQ(ref.shape, (std::vector<int64_t>{full, layers, rows, info.head_dim}));
-  const size_t per = static_cast<size_t>(rows * info.head_dim);
   for (int round = 0; round < 2; ++round) {
     Sink sink;
     model_->set_probe_sink(&sink);
     feed_in_pieces({5, 16, 1});
     model_->set_probe_sink(nullptr);
     EXPECT_TRUE(sink.memory.empty()) << "no memory rows";
-    ASSERT_EQ(sink.layer_writes.size(), static_cast<size_t>(full * layers)) << "one memory per complete segment and layer";
-    for (int64_t s = 0; s < full; ++s)
-      for (int64_t l = 0; l < layers; ++l) {
-        const auto& got = sink.layer_writes[{static_cast<int32_t>(s), static_cast<int32_t>(l)}];
-        ASSERT_EQ(got.size(), per) << "segment " << s << " layer " << l;
-        const Diff w = compare(got, ref.data.data() + static_cast<size_t>(s * layers + l) * per, per);
-        EXPECT_LT(w.rel_l2, kRel) << "memory of layer " << l << " after segment " << s << " (round " << round << ")";
-      }
+    ASSERT_NO_FATAL_FAILURE(expect_layer_memories(sink, ref, round));
     // The second piece (16 tokens from position 5) is cut at the boundary: 11 tokens of segment
     // 0, at places 5 .., then 5 of segment 1 at places 0 ...
     ASSERT_GE(sink.mixers.size(), 3u);
